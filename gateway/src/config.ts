@@ -1,0 +1,40 @@
+/** Gateway configuration from environment variables (documented in README). */
+import { corsOrigins, envBool, envInt, envString, isProduction } from '../../lib/env.js';
+import { SUBGRAPHS } from '../../platform/subgraphs.js';
+
+export interface GatewayConfig {
+  port: number;
+  host: string;
+  production: boolean;
+  logLevel: string;
+  corsOrigins: true | string[];
+  supergraphPath: string;
+  /** Subgraph name → GraphQL URL, overriding the URLs recorded in the supergraph. */
+  subgraphUrls: Record<string, string>;
+  bodyLimit: number;
+  /** Apollo's anonymous gateway telemetry: off unless APOLLO_TELEMETRY_ENABLED=true. */
+  apolloTelemetry: boolean;
+}
+
+export function subgraphUrlsFromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const urls: Record<string, string> = {};
+  for (const s of SUBGRAPHS) {
+    const port = envInt(env, s.portEnv, s.defaultPort, 1, 65535);
+    urls[s.name] = envString(env, s.urlEnv, `http://127.0.0.1:${port}/graphql`);
+  }
+  return urls;
+}
+
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  return {
+    port: envInt(env, 'GATEWAY_PORT', 4000, 0, 65535),
+    host: envString(env, 'HOST', '127.0.0.1'),
+    production: isProduction(env),
+    logLevel: envString(env, 'LOG_LEVEL', 'warn'),
+    corsOrigins: corsOrigins(env),
+    supergraphPath: envString(env, 'SUPERGRAPH_PATH', new URL('../../schema/supergraph.graphql', import.meta.url).pathname),
+    subgraphUrls: subgraphUrlsFromEnv(env),
+    bodyLimit: envInt(env, 'GATEWAY_BODY_LIMIT', 2 * 1024 * 1024, 1024),
+    apolloTelemetry: envBool(env, 'APOLLO_TELEMETRY_ENABLED', false),
+  };
+}

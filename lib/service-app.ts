@@ -1,0 +1,91 @@
+/**
+ * The HTTP shell every service shares: Fastify with Apollo Server at /graphql, /health, CORS,
+ * request ids, body limits and JSON errors with a code and a reason.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { ApolloServer, BaseContext } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import type { ApolloServerPlugin } from '@apollo/server';
+import fastifyApollo from '@as-integrations/fastify';
+import type { ApolloFastifyContextFunction } from '@as-integrations/fastify';
+import cors from '@fastify/cors';
+import Fastify from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
+
+export interface ServiceAppOptions<Ctx extends BaseContext> {
+  name: string;
+  apollo: ApolloServer<Ctx>;
+  context: ApolloFastifyContextFunction<Ctx>;
+  /** Largest accepted request body in bytes. */
+  bodyLimit: number;
+  /** Allowed CORS origins; `true` reflects any origin (development). */
+  corsOrigins: true | string[];
+  /** Extra fields for /health. */
+  health?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** Registers the service's own routes. */
+  routes?: (app: FastifyInstance) => void | Promise<void>;
+  logLevel?: string;
+}
+
+/** Landing page (Apollo Sandbox) in development only. */
+export function landingPagePlugin(production: boolean): ApolloServerPlugin {
+  return production
+    ? ApolloServerPluginLandingPageDisabled()
+    : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false });
+}
+
+const ERROR_CODES: Record<string, { status: number; code: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'MALFORMED_JSON' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'MALFORMED_JSON' },
+};
+
+export function errorBody(code: string, message: string, extra: Record<string, unknown> = {}) {
+  return { error: { code, message, ...extra } };
+}
+
+export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceAppOptions<Ctx>): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: opts.logLevel ?? 'warn' },
+    bodyLimit: opts.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    forceCloseConnections: 'idle',
+    keepAliveTimeout: 65_000,
+  });
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    const known = err.code ? ERROR_CODES[err.code] : undefined;
+    if (known) {
+      const message = known.code === 'MALFORMED_JSON' ? `request body is not valid JSON: ${err.message}` : err.message;
+      return reply.code(known.status).send(errorBody(known.code, message));
+    }
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) app.log.error(err);
+    return reply
+      .code(status)
+      .send(errorBody(status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST', status === 500 ? 'internal error' : err.message));
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('NOT_FOUND', `no route for ${req.method} ${req.url}`)));
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  await app.register(cors, { origin: opts.corsOrigins, credentials: true, exposedHeaders: ['x-request-id'] });
+  app.get('/health', async () => ({ status: 'ok', service: opts.name, ...(await opts.health?.()) }));
+  await opts.routes?.(app);
+  await opts.apollo.start();
+  await app.register(fastifyApollo(opts.apollo), { context: opts.context, path: '/graphql' });
+  return app;
+}
+
+/** Listens and returns the base URL (port 0 picks a free port). */
+export async function listen(app: FastifyInstance, port: number, host: string): Promise<string> {
+  await app.listen({ port, host });
+  const address = app.server.address() as AddressInfo;
+  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shownHost}:${address.port}`;
+}

@@ -1,0 +1,11 @@
+/** The subgraphs of the platform, their default ports and the env variables that override them. */
+export interface SubgraphInfo {
+  name: string;
+  defaultPort: number;
+  portEnv: string;
+  urlEnv: string;
+}
+
+export const SUBGRAPHS: readonly SubgraphInfo[] = [
+  { name: 'profile', defaultPort: 4001, portEnv: 'PROFILE_PORT', urlEnv: 'PROFILE_URL' },
+];

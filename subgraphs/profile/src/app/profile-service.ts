@@ -1,0 +1,188 @@
+/**
+ * Use cases of the profile service: ingest, identify, alias, delete and reads. HTTP and GraphQL
+ * both call these, so there is one validation and apply path.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ReducerConfig } from '../domain/config.js';
+import type { ProfileEvent } from '../domain/event.js';
+import type { Profile } from '../domain/profile.js';
+import { emptyProfile } from '../domain/profile.js';
+import { applyEvents, mergeProfiles } from '../domain/reducer.js';
+import { BatchError, checkBatch, validateEvent, validateId } from '../domain/validate.js';
+import type { Rejection, ValidationLimits } from '../domain/validate.js';
+import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
+
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+  rejected: Rejection[];
+}
+
+/** Emitted after a profile changed (the subscriptions issue publishes these). */
+export interface ProfileChange {
+  userId: string;
+  version: number;
+  profile: Profile;
+  cause: 'events' | 'alias' | 'delete';
+}
+
+export interface ProfileServiceOptions {
+  reducer: ReducerConfig;
+  validation: ValidationLimits;
+  now?: () => number;
+}
+
+export class InputError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class ProfileService {
+  private readonly listeners = new Set<(change: ProfileChange) => void>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly stores: ProfileStores,
+    readonly options: ProfileServiceOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  get reducerConfig(): ReducerConfig {
+    return this.options.reducer;
+  }
+
+  /** Subscribes to profile changes; returns the unsubscribe function. */
+  onChange(listener: (change: ProfileChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Validates and applies a batch. Throws BatchError when the batch as a whole is unacceptable
+   * (too many events, too large, not a list); otherwise reports each rejected event.
+   */
+  async ingest(rawEvents: unknown, batchBytes?: number): Promise<IngestResult> {
+    const events = checkBatch(rawEvents, this.options.validation, batchBytes);
+    const now = this.now();
+    const rejected: Rejection[] = [];
+    const valid: ProfileEvent[] = [];
+    let duplicates = 0;
+    const seenInBatch = new Set<string>();
+    events.forEach((raw, index) => {
+      const result = validateEvent(raw, index, now, this.options.validation);
+      if (!result.ok) rejected.push(result.rejection);
+      else if (seenInBatch.has(result.event.eventId)) duplicates++;
+      else {
+        seenInBatch.add(result.event.eventId);
+        valid.push(result.event);
+      }
+    });
+    if (valid.length === 0) return { accepted: 0, duplicates, rejected };
+
+    const claimed = await this.stores.dedupe.claim(valid.map((e) => e.eventId));
+    const fresh = valid.filter((_, i) => claimed[i]);
+    duplicates += valid.length - fresh.length;
+    await this.apply(fresh);
+    return { accepted: fresh.length, duplicates, rejected };
+  }
+
+  /** Applies validated, deduplicated events, grouped by canonical user. */
+  private async apply(events: ProfileEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const canonical = await this.stores.identities.resolve(events.map((e) => e.userId));
+    const byUser = new Map<string, ProfileEvent[]>();
+    events.forEach((e, i) => {
+      const userId = canonical[i]!;
+      const list = byUser.get(userId) ?? [];
+      list.push(userId === e.userId ? e : { ...e, userId });
+      byUser.set(userId, list);
+    });
+    const cfg = this.options.reducer;
+    await Promise.all(
+      [...byUser].map(async ([userId, userEvents]) => {
+        const profile = await this.stores.profiles.update(
+          userId,
+          (current) => applyEvents(current ?? emptyProfile(userId), userEvents, cfg).profile,
+        );
+        this.emit({ userId, version: profile.version, profile, cause: 'events' });
+      }),
+    );
+  }
+
+  async identify(userId: string, traits: unknown, eventId?: string | null, occurredAt?: string | number | null) {
+    return this.ingest([
+      {
+        eventId: eventId ?? `identify-${randomUUID()}`,
+        userId,
+        type: 'IDENTIFY',
+        occurredAt: occurredAt ?? this.now(),
+        traits,
+      },
+    ]);
+  }
+
+  /** Merges the anonymous profile into the user's; later events for anonymousId go to userId. */
+  async alias(anonymousId: string, userId: string) {
+    const limits = this.options.validation;
+    const anon = this.checkId(anonymousId, 'anonymousId', limits);
+    const [target] = await this.stores.identities.resolve([this.checkId(userId, 'userId', limits)]);
+    if (anon === target) throw new InputError('ALIAS_INVALID', 'anonymousId and userId must differ');
+    const linkedTo = await this.stores.identities.link(anon, target!);
+    if (linkedTo !== target) {
+      throw new InputError('ALIAS_CONFLICT', `${anon} is already aliased to another user`);
+    }
+    const [source] = await this.stores.profiles.getMany([anon]);
+    if (!source) {
+      const [profile] = await this.loadProfiles([target!]);
+      return { anonymousId: anon, userId: target!, merged: false, eventsMerged: 0, profile: profile! };
+    }
+    const cfg = this.options.reducer;
+    const merged = await this.stores.profiles.update(target!, (current) =>
+      mergeProfiles(current ?? emptyProfile(target!), { ...source, userId: target! }, cfg),
+    );
+    await this.stores.profiles.delete(anon);
+    await this.stores.snapshots.delete(anon);
+    this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias' });
+    return { anonymousId: anon, userId: target!, merged: true, eventsMerged: source.eventCount, profile: merged };
+  }
+
+  /** Removes the profile, its snapshot and its aliases. */
+  async deleteUser(id: string): Promise<{ id: string; deleted: boolean }> {
+    const userId = this.checkId(id, 'id', this.options.validation);
+    const deleted = await this.stores.profiles.delete(userId);
+    await this.stores.snapshots.delete(userId);
+    await this.stores.identities.forget(userId);
+    if (deleted) this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete' });
+    return { id: userId, deleted };
+  }
+
+  /** Profiles by user id (aliases resolved); an empty profile where the user has none. */
+  async loadProfiles(ids: readonly string[]): Promise<Profile[]> {
+    const canonical = await this.stores.identities.resolve(ids);
+    const profiles = await this.stores.profiles.getMany(canonical);
+    return profiles.map((p, i) => p ?? emptyProfile(canonical[i]!));
+  }
+
+  async loadSnapshots(ids: readonly string[]): Promise<(ProfileSnapshot | null)[]> {
+    return this.stores.snapshots.getMany(ids);
+  }
+
+  private checkId(value: string, field: string, limits: ValidationLimits): string {
+    try {
+      return validateId(value, field, 'USER_ID_INVALID', limits);
+    } catch (err) {
+      throw new InputError('USER_ID_INVALID', (err as Error).message);
+    }
+  }
+
+  private emit(change: ProfileChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+}
+
+export { BatchError };

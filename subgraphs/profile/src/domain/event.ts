@@ -1,0 +1,66 @@
+/** Event and item types shared by ingestion, the reducer, the replay tool and the simulator. */
+
+export const EVENT_TYPES = [
+  'VIEW',
+  'PLAY',
+  'COMPLETE',
+  'CLICK',
+  'ADD_TO_CART',
+  'REMOVE_FROM_CART',
+  'PURCHASE',
+  'RATE',
+  'LIKE',
+  'DISLIKE',
+  'SKIP',
+  'SEARCH',
+  'IDENTIFY',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const ITEM_KINDS = ['MOVIE', 'SERIES', 'EPISODE', 'PRODUCT', 'ARTICLE', 'MUSIC', 'LIVE'] as const;
+export type ItemKind = (typeof ITEM_KINDS)[number];
+
+export type MetadataValue = string | number | boolean | string[];
+
+export interface ItemRef {
+  id: string;
+  kind: ItemKind;
+  title?: string;
+  genres: string[];
+  category?: string;
+  sku?: string;
+  seriesId?: string;
+  episode?: number;
+  metadata?: Record<string, MetadataValue>;
+}
+
+/** A validated event. Times are epoch milliseconds. */
+export interface ProfileEvent {
+  eventId: string;
+  userId: string;
+  type: EventType;
+  occurredAt: number;
+  /** When ingestion accepted the event (wall clock); drives freshness. */
+  receivedAt?: number;
+  item?: ItemRef;
+  properties?: Record<string, unknown>;
+  traits?: Record<string, unknown>;
+}
+
+/** Event types that must reference an item. */
+export const ITEM_EVENT_TYPES: ReadonlySet<EventType> = new Set([
+  'VIEW',
+  'PLAY',
+  'COMPLETE',
+  'CLICK',
+  'ADD_TO_CART',
+  'REMOVE_FROM_CART',
+  'PURCHASE',
+  'RATE',
+  'LIKE',
+  'DISLIKE',
+  'SKIP',
+]);
+
+/** Event types after which an item counts as consumed and is not recommended again. */
+export const CONSUMING_EVENT_TYPES: ReadonlySet<EventType> = new Set(['PLAY', 'COMPLETE', 'PURCHASE', 'RATE']);

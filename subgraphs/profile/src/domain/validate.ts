@@ -1,0 +1,259 @@
+/**
+ * Validation of raw events, shared by `POST /v1/events` and `Mutation.ingestEvents`. Each event
+ * is judged on its own, so one bad event never sinks the valid ones next to it.
+ */
+import { EVENT_TYPES, ITEM_EVENT_TYPES, ITEM_KINDS } from './event.js';
+import type { EventType, ItemKind, ItemRef, MetadataValue, ProfileEvent } from './event.js';
+
+export interface ValidationLimits {
+  maxIdLength: number;
+  /** How far in the future occurredAt may be (clock skew allowance). */
+  maxFutureSkewMs: number;
+  /** Earliest accepted occurredAt; catches epoch seconds sent as milliseconds. */
+  minOccurredAt: number;
+  maxTextLength: number;
+  maxGenres: number;
+  maxMetadataBytes: number;
+  maxPropertiesBytes: number;
+  maxTraitsBytes: number;
+  maxBatchEvents: number;
+  maxBatchBytes: number;
+}
+
+export const DEFAULT_VALIDATION_LIMITS: ValidationLimits = {
+  maxIdLength: 128,
+  maxFutureSkewMs: 5 * 60_000,
+  minOccurredAt: Date.UTC(2000, 0, 1),
+  maxTextLength: 512,
+  maxGenres: 20,
+  maxMetadataBytes: 4096,
+  maxPropertiesBytes: 4096,
+  maxTraitsBytes: 8192,
+  maxBatchEvents: 1000,
+  maxBatchBytes: 1_048_576,
+};
+
+export interface Rejection {
+  index: number;
+  eventId: string | null;
+  code: string;
+  message: string;
+}
+
+export type Validated = { ok: true; event: ProfileEvent } | { ok: false; rejection: Rejection };
+
+class Invalid extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function jsonBytes(v: unknown): number {
+  return Buffer.byteLength(JSON.stringify(v));
+}
+
+export function validateId(value: unknown, field: string, code: string, limits: ValidationLimits): string {
+  if (typeof value !== 'string') throw new Invalid(code, `${field} must be a string`);
+  if (value.trim().length === 0) throw new Invalid(code, `${field} must not be empty`);
+  if (value.length > limits.maxIdLength) {
+    throw new Invalid(code, `${field} is ${value.length} characters; the maximum is ${limits.maxIdLength}`);
+  }
+  if (CONTROL_CHARS.test(value)) throw new Invalid(code, `${field} must not contain control characters`);
+  return value;
+}
+
+function optionalText(value: unknown, field: string, limits: ValidationLimits): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new Invalid('ITEM_INVALID', `${field} must be a string`);
+  if (value.length > limits.maxTextLength) {
+    throw new Invalid('ITEM_INVALID', `${field} is longer than ${limits.maxTextLength} characters`);
+  }
+  return value;
+}
+
+/** Parses ISO-8601 strings or epoch milliseconds. */
+export function parseTime(value: unknown): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(value)) return null;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+function validateOccurredAt(value: unknown, now: number, limits: ValidationLimits): number {
+  const t = parseTime(value);
+  if (t === null) {
+    throw new Invalid('OCCURRED_AT_INVALID', 'occurredAt must be an ISO-8601 date-time or epoch milliseconds');
+  }
+  if (t > now + limits.maxFutureSkewMs) {
+    throw new Invalid(
+      'OCCURRED_AT_IN_FUTURE',
+      `occurredAt ${new Date(t).toISOString()} is more than ${limits.maxFutureSkewMs / 1000} s in the future`,
+    );
+  }
+  if (t < limits.minOccurredAt) {
+    throw new Invalid(
+      'OCCURRED_AT_INVALID',
+      `occurredAt ${new Date(t).toISOString()} is before ${new Date(limits.minOccurredAt).toISOString()} (epoch milliseconds expected)`,
+    );
+  }
+  return t;
+}
+
+function validateMetadata(value: unknown, limits: ValidationLimits): Record<string, MetadataValue> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isPlainObject(value)) throw new Invalid('METADATA_INVALID', 'item.metadata must be an object');
+  if (jsonBytes(value) > limits.maxMetadataBytes) {
+    throw new Invalid('METADATA_TOO_LARGE', `item.metadata is larger than ${limits.maxMetadataBytes} bytes`);
+  }
+  const out: Record<string, MetadataValue> = Object.create(null);
+  for (const [key, v] of Object.entries(value)) {
+    const ok =
+      typeof v === 'string' ||
+      typeof v === 'boolean' ||
+      (typeof v === 'number' && Number.isFinite(v)) ||
+      (Array.isArray(v) && v.every((s) => typeof s === 'string'));
+    if (!ok) {
+      throw new Invalid('METADATA_INVALID', `item.metadata.${key} must be a string, number, boolean or list of strings`);
+    }
+    out[key] = v as MetadataValue;
+  }
+  return out;
+}
+
+function validateItem(value: unknown, limits: ValidationLimits): ItemRef {
+  if (!isPlainObject(value)) throw new Invalid('ITEM_INVALID', 'item must be an object');
+  const id = validateId(value['id'], 'item.id', 'ITEM_INVALID', limits);
+  const kind = value['kind'];
+  if (typeof kind !== 'string' || !(ITEM_KINDS as readonly string[]).includes(kind)) {
+    throw new Invalid('ITEM_INVALID', `item.kind must be one of ${ITEM_KINDS.join(', ')}`);
+  }
+  const rawGenres = value['genres'] ?? [];
+  if (!Array.isArray(rawGenres) || !rawGenres.every((g) => typeof g === 'string' && g.trim().length > 0)) {
+    throw new Invalid('ITEM_INVALID', 'item.genres must be a list of non-empty strings');
+  }
+  if (rawGenres.length > limits.maxGenres) {
+    throw new Invalid('ITEM_INVALID', `item.genres has more than ${limits.maxGenres} entries`);
+  }
+  const genres = rawGenres.map((g: string) => g.trim());
+  if (genres.some((g) => g.length > 64)) throw new Invalid('ITEM_INVALID', 'a genre is longer than 64 characters');
+  const item: ItemRef = { id, kind: kind as ItemKind, genres };
+  const title = optionalText(value['title'], 'item.title', limits);
+  const category = optionalText(value['category'], 'item.category', limits);
+  const sku = optionalText(value['sku'], 'item.sku', limits);
+  if (title !== undefined) item.title = title;
+  if (category !== undefined) item.category = category;
+  if (sku !== undefined) item.sku = sku;
+  if (value['seriesId'] !== undefined && value['seriesId'] !== null) {
+    item.seriesId = validateId(value['seriesId'], 'item.seriesId', 'ITEM_INVALID', limits);
+  }
+  const episode = value['episode'];
+  if (episode !== undefined && episode !== null) {
+    if (!Number.isInteger(episode) || (episode as number) < 0 || (episode as number) > 100_000) {
+      throw new Invalid('ITEM_INVALID', 'item.episode must be an integer between 0 and 100000');
+    }
+    item.episode = episode as number;
+  }
+  if (item.kind === 'EPISODE' && (item.seriesId === undefined || item.episode === undefined)) {
+    throw new Invalid('ITEM_INVALID', 'an EPISODE item needs seriesId and episode');
+  }
+  const metadata = validateMetadata(value['metadata'], limits);
+  if (metadata !== undefined) item.metadata = metadata;
+  return item;
+}
+
+function validateObject(
+  value: unknown,
+  field: string,
+  maxBytes: number,
+  code: string,
+): Record<string, unknown> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isPlainObject(value)) throw new Invalid(code, `${field} must be an object`);
+  if (jsonBytes(value) > maxBytes) throw new Invalid(code, `${field} is larger than ${maxBytes} bytes`);
+  return value;
+}
+
+/** Validates one raw event. `now` is the acceptance time used for the future-time check. */
+export function validateEvent(raw: unknown, index: number, now: number, limits = DEFAULT_VALIDATION_LIMITS): Validated {
+  const eventId = isPlainObject(raw) && typeof raw['eventId'] === 'string' ? raw['eventId'].slice(0, 256) : null;
+  try {
+    if (!isPlainObject(raw)) throw new Invalid('EVENT_INVALID', 'an event must be a JSON object');
+    const event: ProfileEvent = {
+      eventId: validateId(raw['eventId'], 'eventId', 'EVENT_ID_INVALID', limits),
+      userId: validateId(raw['userId'], 'userId', 'USER_ID_INVALID', limits),
+      type: validateType(raw['type']),
+      occurredAt: validateOccurredAt(raw['occurredAt'], now, limits),
+      receivedAt: now,
+    };
+    if (raw['item'] !== undefined && raw['item'] !== null) event.item = validateItem(raw['item'], limits);
+    else if (ITEM_EVENT_TYPES.has(event.type)) throw new Invalid('ITEM_REQUIRED', `${event.type} events need an item`);
+    const properties = validateObject(raw['properties'], 'properties', limits.maxPropertiesBytes, 'PROPERTIES_INVALID');
+    if (properties !== undefined) event.properties = properties;
+    const traits = validateObject(raw['traits'], 'traits', limits.maxTraitsBytes, 'TRAITS_INVALID');
+    if (traits !== undefined) event.traits = traits;
+    checkTypeRules(event);
+    return { ok: true, event };
+  } catch (err) {
+    if (!(err instanceof Invalid)) throw err;
+    return { ok: false, rejection: { index, eventId, code: err.code, message: err.message } };
+  }
+}
+
+function validateType(value: unknown): EventType {
+  if (typeof value !== 'string' || !(EVENT_TYPES as readonly string[]).includes(value)) {
+    throw new Invalid('TYPE_INVALID', `type must be one of ${EVENT_TYPES.join(', ')}`);
+  }
+  return value as EventType;
+}
+
+function checkTypeRules(e: ProfileEvent): void {
+  if (e.type === 'RATE') {
+    const rating = e.properties?.['rating'];
+    if (typeof rating !== 'number' || !(rating >= 0.5 && rating <= 5)) {
+      throw new Invalid('RATING_INVALID', 'RATE events need properties.rating between 0.5 and 5');
+    }
+  }
+  if (e.type === 'IDENTIFY' && (!e.traits || Object.keys(e.traits).length === 0)) {
+    throw new Invalid('TRAITS_INVALID', 'IDENTIFY events need a non-empty traits object');
+  }
+  if (e.type === 'PURCHASE' && e.properties?.['quantity'] !== undefined) {
+    const q = e.properties['quantity'];
+    if (!Number.isInteger(q) || (q as number) < 1) {
+      throw new Invalid('PROPERTIES_INVALID', 'properties.quantity must be a positive integer');
+    }
+  }
+}
+
+export class BatchError extends Error {
+  constructor(
+    readonly code: 'BATCH_TOO_LARGE' | 'BATCH_INVALID',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Checks the batch as a whole (count and size); throws BatchError. */
+export function checkBatch(events: unknown, limits = DEFAULT_VALIDATION_LIMITS, bytes?: number): unknown[] {
+  if (!Array.isArray(events)) throw new BatchError('BATCH_INVALID', 'events must be an array of event objects');
+  if (events.length > limits.maxBatchEvents) {
+    throw new BatchError(
+      'BATCH_TOO_LARGE',
+      `a batch holds at most ${limits.maxBatchEvents} events; got ${events.length}. Split it into smaller batches.`,
+    );
+  }
+  const size = bytes ?? jsonBytes(events);
+  if (size > limits.maxBatchBytes) {
+    throw new BatchError('BATCH_TOO_LARGE', `a batch is at most ${limits.maxBatchBytes} bytes; got ${size}`);
+  }
+  return events;
+}

@@ -1,0 +1,30 @@
+/** `POST /v1/events`: the ingestion endpoint for producers that do not speak GraphQL. */
+import type { FastifyInstance } from 'fastify';
+import { errorBody } from '../../../../lib/service-app.js';
+import { BatchError } from '../app/profile-service.js';
+import type { ProfileService } from '../app/profile-service.js';
+
+export function registerEventsRoute(app: FastifyInstance, service: ProfileService, maxBatchBytes: number): void {
+  app.post(
+    '/v1/events',
+    // Room for the `{"events": ...}` envelope around the largest accepted batch.
+    { bodyLimit: maxBatchBytes + 1024 },
+    async (req, reply) => {
+      const body = req.body as { events?: unknown } | null;
+      if (typeof body !== 'object' || body === null || Array.isArray(body) || !('events' in body)) {
+        return reply.code(400).send(errorBody('BATCH_INVALID', 'body must be a JSON object: { "events": [ ... ] }'));
+      }
+      try {
+        const length = Number(req.headers['content-length']);
+        const result = await service.ingest(body.events, Number.isFinite(length) ? length : undefined);
+        const nothingAccepted = result.accepted === 0 && result.duplicates === 0 && result.rejected.length > 0;
+        return reply.code(nothingAccepted ? 400 : 200).send(result);
+      } catch (err) {
+        if (err instanceof BatchError) {
+          return reply.code(err.code === 'BATCH_TOO_LARGE' ? 413 : 400).send(errorBody(err.code, err.message));
+        }
+        throw err;
+      }
+    },
+  );
+}

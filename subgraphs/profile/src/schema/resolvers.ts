@@ -1,0 +1,87 @@
+import { DateTimeScalar, JSONObjectScalar, JSONScalar } from '../../../../lib/scalars.js';
+import type { Resolvers } from '../__generated__/resolvers-types.js';
+import { rankAffinities } from '../domain/features.js';
+import { toRankingFeatures } from '../domain/features.js';
+import type { Profile } from '../domain/profile.js';
+import { badInput, withInputErrors } from './errors.js';
+
+const MAX_LIST = 100;
+
+function checkLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 0 || limit > MAX_LIST) {
+    throw badInput(`limit must be between 0 and ${MAX_LIST}`);
+  }
+  return limit;
+}
+
+function affinities(p: Profile, map: Profile['genres'], limit: number, halfLifeMs: number) {
+  return rankAffinities(map, p.lastEventAt ?? 0, halfLifeMs, checkLimit(limit));
+}
+
+export const resolvers: Resolvers = {
+  JSON: JSONScalar,
+  DateTime: DateTimeScalar,
+  RankingFeatures: JSONObjectScalar('RankingFeatures'),
+
+  Query: {
+    user: (_root, { id }) => {
+      if (id.trim().length === 0 || id.length > 128) throw badInput('id must be 1 to 128 characters', 'USER_ID_INVALID');
+      return { id };
+    },
+  },
+
+  Mutation: {
+    ingestEvents: (_root, { events }, ctx) => withInputErrors(() => ctx.service.ingest(events)),
+    identify: (_root, args, ctx) =>
+      withInputErrors(() => ctx.service.identify(args.userId, args.traits, args.eventId, args.occurredAt)),
+    alias: (_root, { anonymousId, userId }, ctx) => withInputErrors(() => ctx.service.alias(anonymousId, userId)),
+    deleteUser: (_root, { id }, ctx) => withInputErrors(() => ctx.service.deleteUser(id)),
+    runBatchSnapshot: (_root, _args, ctx) => ctx.snapshots.run(),
+  },
+
+  User: {
+    __resolveReference: (ref) => ({ id: ref.id }),
+    profile: (user, _args, ctx) => ctx.profiles.load(user.id),
+  },
+
+  Profile: {
+    firstSeenAt: (p) => p.firstSeenAt,
+    lastEventAt: (p) => p.lastEventAt,
+    updatedAt: (p) => p.updatedAt,
+    freshnessMs: (p, _args, ctx) => (p.updatedAt === null ? null : Math.max(0, ctx.now - p.updatedAt)),
+    traits: (p) => Object.fromEntries(Object.entries(p.traits).map(([k, t]) => [k, t.value])),
+    genreAffinities: (p, { limit }, ctx) => affinities(p, p.genres, limit, ctx.service.reducerConfig.halfLifeMs),
+    categoryAffinities: (p, { limit }, ctx) => affinities(p, p.categories, limit, ctx.service.reducerConfig.halfLifeMs),
+    facetAffinities: (p, { facet, limit }, ctx) =>
+      Object.entries(p.facets)
+        .filter(([name]) => facet == null || name === facet)
+        .map(([name, map]) => ({ facet: name, affinities: affinities(p, map, limit, ctx.service.reducerConfig.halfLifeMs) })),
+    recentItems: (p, { limit }) =>
+      Object.values(p.recentItems)
+        .sort((a, b) => b.lastEventAt - a.lastEventAt)
+        .slice(0, checkLimit(limit)),
+    skus: (p, { limit }) =>
+      Object.entries(p.skus)
+        .sort(([, a], [, b]) => b.lastSeenAt - a.lastSeenAt)
+        .slice(0, checkLimit(limit))
+        .map(([sku, s]) => ({ sku, ...s })),
+    series: (p, { limit }) =>
+      Object.entries(p.series)
+        .sort(([, a], [, b]) => b.lastWatchedAt - a.lastWatchedAt)
+        .slice(0, checkLimit(limit))
+        .map(([seriesId, s]) => ({
+          seriesId,
+          title: s.title ?? null,
+          lastEpisode: s.episodes[s.episodes.length - 1] ?? 0,
+          episodesWatched: s.episodes,
+          watchedCount: s.episodes.length,
+          lastWatchedAt: s.lastWatchedAt,
+        })),
+    rankingFeatures: (p, _args, ctx) => toRankingFeatures(p, ctx.service.reducerConfig),
+    batchSnapshot: (p, _args, ctx) => ctx.batchSnapshots.load(p.userId),
+  },
+
+  ProfileSnapshot: {
+    rankingFeatures: (s) => s.features,
+  },
+};

@@ -1,0 +1,70 @@
+/** Wires the profile subgraph: stores, use cases, GraphQL schema and HTTP routes. */
+import { readFileSync } from 'node:fs';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { FastifyInstance } from 'fastify';
+import { parse } from 'graphql';
+import { createServiceApp, landingPagePlugin, listen } from '../../../lib/service-app.js';
+import { ProfileService } from './app/profile-service.js';
+import { SnapshotJob } from './app/snapshot-job.js';
+import type { ProfileConfig } from './config.js';
+import { registerEventsRoute } from './http/events-route.js';
+import { createContext } from './schema/context.js';
+import type { ProfileContext } from './schema/context.js';
+import { resolvers } from './schema/resolvers.js';
+import { createMemoryStores } from './store/memory.js';
+import type { ProfileStores } from './store/ports.js';
+
+export const PROFILE_SCHEMA_PATH = new URL('../../../schema/profile.graphql', import.meta.url);
+
+export interface ProfileServer {
+  url: string;
+  app: FastifyInstance;
+  service: ProfileService;
+  snapshots: SnapshotJob;
+  close(): Promise<void>;
+}
+
+export async function startProfileServer(config: ProfileConfig, stores?: ProfileStores): Promise<ProfileServer> {
+  const ownedStores = stores ?? createMemoryStores({ dedupeTtlMs: config.dedupeTtlMs });
+  const service = new ProfileService(ownedStores, { reducer: config.reducer, validation: config.validation });
+  const snapshots = new SnapshotJob(ownedStores, config.reducer);
+
+  const schema = buildSubgraphSchema({
+    typeDefs: parse(readFileSync(PROFILE_SCHEMA_PATH, 'utf8')),
+    resolvers,
+  });
+  const apollo = new ApolloServer<ProfileContext>({
+    schema,
+    introspection: !config.production,
+    // Inline traces only serve Apollo Studio usage reporting, which this platform does not use.
+    plugins: [landingPagePlugin(config.production), ApolloServerPluginInlineTraceDisabled()],
+  });
+  const app = await createServiceApp<ProfileContext>({
+    name: 'profile',
+    apollo,
+    context: async () => createContext(service, snapshots),
+    // GraphQL carries event batches of up to maxBatchBytes, plus the document around them.
+    bodyLimit: config.validation.maxBatchBytes + 64 * 1024,
+    corsOrigins: config.corsOrigins,
+    logLevel: config.logLevel,
+    health: () => ({ lastSnapshot: snapshots.lastRun ?? null }),
+    routes: (a) => registerEventsRoute(a, service, config.validation.maxBatchBytes),
+  });
+  const url = await listen(app, config.port, config.host);
+  snapshots.schedule(config.snapshotIntervalMs, (err) => app.log.error(err, 'batch snapshot failed'));
+
+  return {
+    url,
+    app,
+    service,
+    snapshots,
+    close: async () => {
+      await snapshots.stop();
+      await app.close();
+      await apollo.stop();
+      if (!stores) await ownedStores.close();
+    },
+  };
+}
