@@ -10,6 +10,9 @@ export function registerEventsRoute(app: FastifyInstance, service: ProfileServic
     // Room for the `{"events": ...}` envelope around the largest accepted batch.
     { bodyLimit: maxBatchBytes + 1024 },
     async (req, reply) => {
+      if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+        return reply.code(415).send(errorBody('UNSUPPORTED_MEDIA_TYPE', 'send the batch as application/json'));
+      }
       const body = req.body as { events?: unknown } | null;
       if (typeof body !== 'object' || body === null || Array.isArray(body) || !('events' in body)) {
         return reply.code(400).send(errorBody('BATCH_INVALID', 'body must be a JSON object: { "events": [ ... ] }'));

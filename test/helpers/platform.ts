@@ -1,0 +1,64 @@
+/** Starts real services on ephemeral loopback ports for end-to-end tests. */
+import { loadGatewayConfig } from '../../gateway/src/config.js';
+import { startGateway } from '../../gateway/src/gateway.js';
+import type { GatewayServer } from '../../gateway/src/gateway.js';
+import { loadProfileConfig } from '../../subgraphs/profile/src/config.js';
+import type { ProfileConfig } from '../../subgraphs/profile/src/config.js';
+import { startProfileServer } from '../../subgraphs/profile/src/server.js';
+import type { ProfileServer } from '../../subgraphs/profile/src/server.js';
+import type { ProfileStores } from '../../subgraphs/profile/src/store/ports.js';
+
+export interface GraphQLResponse<T = any> {
+  data?: T;
+  errors?: Array<{ message: string; extensions?: { code?: string } & Record<string, unknown>; path?: unknown[] }>;
+}
+
+export async function graphql<T = any>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<GraphQLResponse<T>> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await res.json()) as GraphQLResponse<T>;
+}
+
+export const TEST_ENV = { HOST: '127.0.0.1', GATEWAY_PORT: '0', LOG_LEVEL: 'silent' };
+
+export function testProfileConfig(overrides: Partial<ProfileConfig> = {}): ProfileConfig {
+  return { ...loadProfileConfig({ ...TEST_ENV, PROFILE_PORT: '0' }), ...overrides };
+}
+
+export interface TestPlatform {
+  profile: ProfileServer;
+  gateway: GatewayServer;
+  gatewayUrl: string;
+  query<T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResponse<T>>;
+  close(): Promise<void>;
+}
+
+export async function startTestPlatform(
+  options: { profileConfig?: Partial<ProfileConfig>; stores?: ProfileStores; env?: Record<string, string>; profileUrl?: (url: string) => string } = {},
+): Promise<TestPlatform> {
+  const profile = await startProfileServer(testProfileConfig(options.profileConfig), options.stores);
+  const profileGraphql = `${profile.url}/graphql`;
+  const gateway = await startGateway({
+    ...loadGatewayConfig({ ...TEST_ENV, ...options.env }),
+    subgraphUrls: { profile: options.profileUrl ? options.profileUrl(profileGraphql) : profileGraphql },
+  });
+  const gatewayUrl = `${gateway.url}/graphql`;
+  return {
+    profile,
+    gateway,
+    gatewayUrl,
+    query: (q, v, h) => graphql(gatewayUrl, q, v, h),
+    close: async () => {
+      await gateway.close();
+      await profile.close();
+    },
+  };
+}
