@@ -44,7 +44,7 @@ export interface TestPlatform {
 export async function startTestPlatform(
   options: { profileConfig?: Partial<ProfileConfig>; stores?: ProfileStores; env?: Record<string, string>; profileUrl?: (url: string) => string } = {},
 ): Promise<TestPlatform> {
-  const profile = await startProfileServer(testProfileConfig(options.profileConfig), options.stores);
+  const profile = await startProfileServer(testProfileConfig(options.profileConfig), { ...(options.stores ? { stores: options.stores } : {}) });
   const profileGraphql = `${profile.url}/graphql`;
   const gateway = await startGateway({
     ...loadGatewayConfig({ ...TEST_ENV, ...options.env }),

@@ -33,7 +33,7 @@ describe('POST /v1/events', () => {
       getManyCalls.push([...ids]);
       return getMany(ids);
     };
-    server = await startProfileServer(testProfileConfig(), stores);
+    server = await startProfileServer(testProfileConfig(), { stores });
   });
   afterAll(() => server?.close());
 

@@ -15,6 +15,7 @@ import type { ProfileContext } from './schema/context.js';
 import { resolvers } from './schema/resolvers.js';
 import { createMemoryStores } from './store/memory.js';
 import type { ProfileStores } from './store/ports.js';
+import type { EventLog } from '../../../lib/eventlog/port.js';
 
 export const PROFILE_SCHEMA_PATH = new URL('../../../schema/profile.graphql', import.meta.url);
 
@@ -26,9 +27,19 @@ export interface ProfileServer {
   close(): Promise<void>;
 }
 
-export async function startProfileServer(config: ProfileConfig, stores?: ProfileStores): Promise<ProfileServer> {
+export interface ProfileServerDeps {
+  stores?: ProfileStores;
+  eventLog?: EventLog;
+}
+
+export async function startProfileServer(config: ProfileConfig, deps: ProfileServerDeps = {}): Promise<ProfileServer> {
+  const { stores, eventLog } = deps;
   const ownedStores = stores ?? createMemoryStores({ dedupeTtlMs: config.dedupeTtlMs });
-  const service = new ProfileService(ownedStores, { reducer: config.reducer, validation: config.validation });
+  const service = new ProfileService(ownedStores, {
+    reducer: config.reducer,
+    validation: config.validation,
+    ...(eventLog ? { eventLog } : {}),
+  });
   const snapshots = new SnapshotJob(ownedStores, config.reducer);
 
   const schema = buildSubgraphSchema({

@@ -11,6 +11,7 @@ import { applyEvents, mergeProfiles } from '../domain/reducer.js';
 import { BatchError, checkBatch, validateEvent, validateId } from '../domain/validate.js';
 import type { Rejection, ValidationLimits } from '../domain/validate.js';
 import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
+import type { EventLog } from '../../../../lib/eventlog/port.js';
 
 export interface IngestResult {
   accepted: number;
@@ -29,6 +30,8 @@ export interface ProfileChange {
 export interface ProfileServiceOptions {
   reducer: ReducerConfig;
   validation: ValidationLimits;
+  /** Where accepted events go for other consumers (the recommendations trending consumer). */
+  eventLog?: EventLog;
   now?: () => number;
 }
 
@@ -43,6 +46,7 @@ export class InputError extends Error {
 
 export class ProfileService {
   private readonly listeners = new Set<(change: ProfileChange) => void>();
+  private readonly aliasing = new Map<string, Promise<unknown>>();
   private readonly now: () => number;
 
   constructor(
@@ -112,6 +116,7 @@ export class ProfileService {
         this.emit({ userId, version: profile.version, profile, cause: 'events' });
       }),
     );
+    await this.options.eventLog?.append([...byUser.values()].flat());
   }
 
   async identify(userId: string, traits: unknown, eventId?: string | null, occurredAt?: string | number | null) {
@@ -128,6 +133,18 @@ export class ProfileService {
 
   /** Merges the anonymous profile into the user's; later events for anonymousId go to userId. */
   async alias(anonymousId: string, userId: string) {
+    // One merge per anonymous id at a time in this process, so a retried alias cannot interleave.
+    const previous = this.aliasing.get(anonymousId) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.mergeAlias(anonymousId, userId));
+    this.aliasing.set(anonymousId, run);
+    try {
+      return await run;
+    } finally {
+      if (this.aliasing.get(anonymousId) === run) this.aliasing.delete(anonymousId);
+    }
+  }
+
+  private async mergeAlias(anonymousId: string, userId: string) {
     const limits = this.options.validation;
     const anon = this.checkId(anonymousId, 'anonymousId', limits);
     const [target] = await this.stores.identities.resolve([this.checkId(userId, 'userId', limits)]);

@@ -76,7 +76,9 @@ export function toRankingFeatures(p: Profile, config: ReducerConfig): RankingFea
         watched: s.episodes,
         lastWatchedAt: s.lastWatchedAt,
       })),
-    consumed: Object.keys(p.consumed),
+    consumed: Object.entries(p.consumed)
+      .sort(([a, ta], [b, tb]) => tb - ta || (a < b ? -1 : 1))
+      .map(([id]) => id),
     recent: Object.values(p.recentItems)
       .sort((a, b) => b.lastEventAt - a.lastEventAt)
       .slice(0, FEATURE_LIMITS.recent)

@@ -20,6 +20,8 @@ export interface SkuState {
 
 export interface SeriesState {
   title?: string;
+  /** Event time of the title (the latest wins). */
+  titleAt?: number;
   /** Episode numbers watched, ascending. */
   episodes: number[];
   lastWatchedAt: number;

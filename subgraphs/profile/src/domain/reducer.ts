@@ -100,7 +100,8 @@ function touchRecentItem(p: Profile, e: ProfileEvent, item: ItemRef): void {
     p.recentItems[item.id] = { item, lastEventType: e.type, lastEventAt: e.occurredAt, interactions: 1 };
     return;
   }
-  const newer = e.occurredAt >= prev.lastEventAt;
+  // Ties in event time are broken by event type so any arrival order gives the same state.
+  const newer = e.occurredAt > prev.lastEventAt || (e.occurredAt === prev.lastEventAt && e.type >= prev.lastEventType);
   p.recentItems[item.id] = {
     item: newer ? item : prev.item,
     lastEventType: newer ? e.type : prev.lastEventType,
@@ -124,7 +125,10 @@ function watchEpisode(p: Profile, item: ItemRef, t: number): void {
   const seriesId = item.seriesId as string;
   const s = (p.series[seriesId] ??= { episodes: [], lastWatchedAt: t });
   const seriesTitle = item.metadata?.['seriesTitle'];
-  if (typeof seriesTitle === 'string') s.title = seriesTitle;
+  if (typeof seriesTitle === 'string' && newerValue(s.titleAt, s.title, t, seriesTitle)) {
+    s.title = seriesTitle;
+    s.titleAt = t;
+  }
   s.lastWatchedAt = Math.max(s.lastWatchedAt, t);
   const episode = item.episode as number;
   if (!s.episodes.includes(episode)) {
@@ -133,10 +137,15 @@ function watchEpisode(p: Profile, item: ItemRef, t: number): void {
   }
 }
 
+/** Latest event time wins; ties are broken by value so any arrival order gives one answer. */
+function newerValue(prevAt: number | undefined, prevValue: unknown, t: number, value: unknown): boolean {
+  if (prevAt === undefined) return true;
+  return t > prevAt || (t === prevAt && JSON.stringify(value) > JSON.stringify(prevValue));
+}
+
 function setTrait(p: Profile, key: string, value: unknown, t: number): void {
   const prev = p.traits[key];
-  // Latest event time wins; ties are broken by value so any arrival order gives one answer.
-  if (prev && (prev.at > t || (prev.at === t && JSON.stringify(prev.value) >= JSON.stringify(value)))) return;
+  if (prev && !newerValue(prev.at, prev.value, t, value)) return;
   p.traits[key] = { value, at: t };
 }
 
@@ -167,13 +176,15 @@ function enforceLimits(p: Profile, config: ReducerConfig): void {
 }
 
 /**
- * Folds `source` (an anonymous visitor's profile) into `target`. Both profiles were built from
- * disjoint events (event ids are deduplicated globally), so counts add up; events present in both
- * are counted once.
+ * Folds `source` (an anonymous visitor's profile) into `target`. Event ids are deduplicated
+ * globally, so the two were built from disjoint events and their counters add up. A source whose
+ * events the target already holds (a retried alias) changes nothing.
  */
 export function mergeProfiles(target: Profile, source: Profile, config: ReducerConfig): Profile {
+  const sourceIds = Object.keys(source.appliedEventIds);
+  const overlap = sourceIds.filter((id) => target.appliedEventIds[id] !== undefined).length;
+  if (sourceIds.length > 0 && overlap === sourceIds.length) return target;
   const m = cloneProfile(target);
-  const overlap = Object.keys(source.appliedEventIds).filter((id) => m.appliedEventIds[id] !== undefined).length;
   const added = Math.max(0, source.eventCount - overlap);
   m.version += added;
   m.eventCount += added;
@@ -210,9 +221,10 @@ export function mergeProfiles(target: Profile, source: Profile, config: ReducerC
   for (const [id, s] of Object.entries(source.series)) {
     const prev = m.series[id];
     const episodes = [...new Set([...(prev?.episodes ?? []), ...s.episodes])].sort((a, b) => a - b);
+    const titleFromSource = s.title !== undefined && newerValue(prev?.titleAt, prev?.title, s.titleAt ?? 0, s.title);
     m.series[id] = {
       ...(prev ?? {}),
-      ...(s.title !== undefined ? { title: s.title } : {}),
+      ...(titleFromSource ? { title: s.title, ...(s.titleAt !== undefined ? { titleAt: s.titleAt } : {}) } : {}),
       episodes,
       lastWatchedAt: Math.max(prev?.lastWatchedAt ?? 0, s.lastWatchedAt),
     };

@@ -80,10 +80,13 @@ function optionalText(value: unknown, field: string, limits: ValidationLimits): 
   return value;
 }
 
-/** Parses ISO-8601 strings or epoch milliseconds. */
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/** Parses ISO-8601 date-times with an offset (`Z` or `+02:00`) or epoch milliseconds. */
 export function parseTime(value: unknown): number | null {
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(value)) return null;
+  // An explicit offset is required: a local time would depend on the server's time zone.
+  if (typeof value !== 'string' || !ISO_WITH_OFFSET.test(value)) return null;
   const ms = Date.parse(value);
   return Number.isNaN(ms) ? null : ms;
 }
@@ -230,6 +233,19 @@ function checkTypeRules(e: ProfileEvent): void {
     if (!Number.isInteger(q) || (q as number) < 1) {
       throw new Invalid('PROPERTIES_INVALID', 'properties.quantity must be a positive integer');
     }
+  }
+}
+
+/** Validates a catalog item on its own (used by the catalog's upsert). */
+export function checkItem(
+  raw: unknown,
+  limits = DEFAULT_VALIDATION_LIMITS,
+): { ok: true; item: ItemRef } | { ok: false; code: string; message: string } {
+  try {
+    return { ok: true, item: validateItem(raw, limits) };
+  } catch (err) {
+    if (!(err instanceof Invalid)) throw err;
+    return { ok: false, code: err.code, message: err.message };
   }
 }
 
