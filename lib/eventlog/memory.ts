@@ -1,0 +1,85 @@
+/** In-process event log with bounded retention, for the embedded (single process) platform. */
+import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import type { EventBatchHandler, EventConsumer, EventLog } from './port.js';
+
+interface Group {
+  /** Absolute offset of the next event to deliver. */
+  next: number;
+  handler: EventBatchHandler;
+  running: Promise<void> | undefined;
+  stopped: boolean;
+  /** The last delivery failed: retry on the next append rather than spin. */
+  failed: boolean;
+  onError: (err: unknown) => void;
+}
+
+export class MemoryEventLog implements EventLog {
+  private events: ProfileEvent[] = [];
+  /** Absolute offset of events[0]. */
+  private base = 0;
+  private readonly groups = new Set<Group>();
+
+  constructor(
+    private readonly retention = 100_000,
+    private readonly batchSize = 500,
+    private readonly onError: (err: unknown) => void = (err) => console.error('event consumer failed', err),
+  ) {}
+
+  async append(events: readonly ProfileEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    this.events.push(...events);
+    const excess = this.events.length - this.retention;
+    if (excess > 0) {
+      this.events = this.events.slice(excess);
+      this.base += excess;
+    }
+    for (const group of this.groups) this.pump(group);
+  }
+
+  consume(_group: string, handler: EventBatchHandler): EventConsumer {
+    const group: Group = { next: this.base, handler, running: undefined, stopped: false, failed: false, onError: this.onError };
+    this.groups.add(group);
+    this.pump(group);
+    return {
+      stop: async () => {
+        group.stopped = true;
+        this.groups.delete(group);
+        await group.running;
+      },
+    };
+  }
+
+  private pump(group: Group): void {
+    if (group.running || group.stopped) return;
+    group.running = (async () => {
+      // Deliver asynchronously, after the producer's call returns, like a real consumer would.
+      await Promise.resolve();
+      while (!group.stopped) {
+        const start = Math.max(group.next, this.base) - this.base;
+        if (start >= this.events.length) break;
+        const batch = this.events.slice(start, start + this.batchSize);
+        try {
+          await group.handler(batch);
+          group.next = this.base + start + batch.length;
+        } catch (err) {
+          group.onError(err);
+          group.failed = true;
+          break;
+        }
+      }
+    })().finally(() => {
+      group.running = undefined;
+      // Events appended while the loop was finishing would otherwise wait for the next append.
+      if (!group.stopped && group.next < this.base + this.events.length && !group.failed) this.pump(group);
+      group.failed = false;
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.groups].map(async (g) => {
+      g.stopped = true;
+      await g.running;
+    }));
+    this.groups.clear();
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The event log: accepted events, in order per user, read by independent consumer groups (the
+ * profile updater, the recommendations service's trending consumer). Memory adapter here; the
+ * Redis Streams adapter comes with the Redis issue.
+ */
+import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+
+export type EventBatchHandler = (events: readonly ProfileEvent[]) => Promise<void> | void;
+
+export interface EventConsumer {
+  /** Stops delivery and waits for the batch in progress. */
+  stop(): Promise<void>;
+}
+
+export interface EventLog {
+  /** Appends accepted events; resolves once they are durable in the log. */
+  append(events: readonly ProfileEvent[]): Promise<void>;
+  /**
+   * Delivers events to `handler` in batches, at least once, in append order per user. Each group
+   * has its own position; a new group starts at the oldest retained event.
+   */
+  consume(group: string, handler: EventBatchHandler): EventConsumer;
+  close(): Promise<void>;
+}
