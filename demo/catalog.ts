@@ -2,11 +2,7 @@
  * The demo catalog seeded by `npm start`: movies, series with numbered episodes, and products
  * with categories and SKUs. Invented titles; structured metadata (director, cast, brand, ...).
  */
-import type { ItemRef } from '../subgraphs/profile/src/domain/event.js';
-
-export interface CatalogItem extends ItemRef {
-  releaseYear?: number;
-}
+import type { CatalogItem } from '../subgraphs/recommendations/src/domain/catalog.js';
 
 interface SeriesSpec {
   id: string;

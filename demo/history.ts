@@ -4,7 +4,7 @@
  */
 import type { ItemRef } from '../subgraphs/profile/src/domain/event.js';
 import { demoItem, episodeId } from './catalog.js';
-import type { CatalogItem } from './catalog.js';
+import type { CatalogItem } from '../subgraphs/recommendations/src/domain/catalog.js';
 
 export interface DemoEvent {
   eventId: string;

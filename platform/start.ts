@@ -6,18 +6,24 @@ import { loadGatewayConfig } from '../gateway/src/config.js';
 import { startGateway } from '../gateway/src/gateway.js';
 import { onShutdown } from '../lib/shutdown.js';
 import { DEMO_USERS, demoHistory } from '../demo/history.js';
+import { MemoryEventLog } from '../lib/eventlog/memory.js';
 import { loadProfileConfig } from '../subgraphs/profile/src/config.js';
 import { startProfileServer } from '../subgraphs/profile/src/server.js';
+import { loadRecommendationsConfig } from '../subgraphs/recommendations/src/config.js';
+import { startRecommendationsServer } from '../subgraphs/recommendations/src/server.js';
 
 const env = process.env;
-const profile = await startProfileServer(loadProfileConfig(env));
+// One process, so the subgraphs share an in-memory event log (Redis Streams in production mode).
+const eventLog = new MemoryEventLog();
+const recommendations = await startRecommendationsServer(loadRecommendationsConfig(env), { eventLog });
+const profile = await startProfileServer(loadProfileConfig(env), { eventLog });
 const seeded = await profile.service.ingest(demoHistory(Date.now()));
 if (seeded.rejected.length > 0) throw new Error(`demo seed rejected: ${JSON.stringify(seeded.rejected)}`);
 const snapshot = await profile.snapshots.run();
 
 const gateway = await startGateway({
   ...loadGatewayConfig(env),
-  subgraphUrls: { profile: `${profile.url}/graphql` },
+  subgraphUrls: { profile: `${profile.url}/graphql`, recommendations: `${recommendations.url}/graphql` },
 });
 
 console.log(`
@@ -25,14 +31,17 @@ Real-time personalization platform (embedded in-memory stores)
 
   Gateway + Apollo Sandbox   ${gateway.url}/graphql
   Profile subgraph           ${profile.url}/graphql
+  Recommendations subgraph   ${recommendations.url}/graphql  (${recommendations.service.catalog.size} catalog items, model ${recommendations.service.config.defaultModel})
   Events API                 POST ${profile.url}/v1/events
 
 Demo data: ${seeded.accepted} events for ${DEMO_USERS.map((u) => u.id).join(', ')}; batch snapshot of ${snapshot.profiles} profiles taken.
-Try:  { user(id: "u1") { id profile { version genreAffinities { key score } series { seriesId lastEpisode } } } }
+Try:  { user(id: "u1") { profile { version genreAffinities { key score } } recommendedFor(limit: 5) { model items { position reasons item { title } } } } }
 Ctrl-C stops everything.
 `);
 
 onShutdown(async () => {
   await gateway.close();
   await profile.close();
+  await recommendations.close();
+  await eventLog.close();
 });

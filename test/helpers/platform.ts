@@ -7,6 +7,10 @@ import type { ProfileConfig } from '../../subgraphs/profile/src/config.js';
 import { startProfileServer } from '../../subgraphs/profile/src/server.js';
 import type { ProfileServer } from '../../subgraphs/profile/src/server.js';
 import type { ProfileStores } from '../../subgraphs/profile/src/store/ports.js';
+import { MemoryEventLog } from '../../lib/eventlog/memory.js';
+import { loadRecommendationsConfig } from '../../subgraphs/recommendations/src/config.js';
+import { startRecommendationsServer } from '../../subgraphs/recommendations/src/server.js';
+import type { RecommendationsServer } from '../../subgraphs/recommendations/src/server.js';
 
 export interface GraphQLResponse<T = any> {
   data?: T;
@@ -35,6 +39,8 @@ export function testProfileConfig(overrides: Partial<ProfileConfig> = {}): Profi
 
 export interface TestPlatform {
   profile: ProfileServer;
+  recommendations: RecommendationsServer;
+  eventLog: MemoryEventLog;
   gateway: GatewayServer;
   gatewayUrl: string;
   query<T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResponse<T>>;
@@ -44,21 +50,36 @@ export interface TestPlatform {
 export async function startTestPlatform(
   options: { profileConfig?: Partial<ProfileConfig>; stores?: ProfileStores; env?: Record<string, string>; profileUrl?: (url: string) => string } = {},
 ): Promise<TestPlatform> {
-  const profile = await startProfileServer(testProfileConfig(options.profileConfig), { ...(options.stores ? { stores: options.stores } : {}) });
+  const eventLog = new MemoryEventLog();
+  const recommendations = await startRecommendationsServer(
+    loadRecommendationsConfig({ ...TEST_ENV, RECOMMENDATIONS_PORT: '0', ...options.env }),
+    { eventLog },
+  );
+  const profile = await startProfileServer(testProfileConfig(options.profileConfig), {
+    eventLog,
+    ...(options.stores ? { stores: options.stores } : {}),
+  });
   const profileGraphql = `${profile.url}/graphql`;
   const gateway = await startGateway({
     ...loadGatewayConfig({ ...TEST_ENV, ...options.env }),
-    subgraphUrls: { profile: options.profileUrl ? options.profileUrl(profileGraphql) : profileGraphql },
+    subgraphUrls: {
+      profile: options.profileUrl ? options.profileUrl(profileGraphql) : profileGraphql,
+      recommendations: `${recommendations.url}/graphql`,
+    },
   });
   const gatewayUrl = `${gateway.url}/graphql`;
   return {
     profile,
+    recommendations,
+    eventLog,
     gateway,
     gatewayUrl,
     query: (q, v, h) => graphql(gatewayUrl, q, v, h),
     close: async () => {
       await gateway.close();
       await profile.close();
+      await recommendations.close();
+      await eventLog.close();
     },
   };
 }

@@ -1,0 +1,46 @@
+/** Recommendations service configuration from environment variables (documented in README). */
+import { ConfigError, corsOrigins, envDuration, envInt, envList, envString, isProduction } from '../../../lib/env.js';
+import { DEV_IMPRESSION_SECRET } from '../../../lib/impression.js';
+import { DEFAULT_REDUCER_CONFIG } from '../../profile/src/domain/config.js';
+import type { RecommendationConfig, ServedModel } from './app/recommendation-service.js';
+
+export interface RecommendationsServerConfig {
+  port: number;
+  host: string;
+  production: boolean;
+  logLevel: string;
+  corsOrigins: true | string[];
+  /** `demo` (default), `none`, or a MovieLens directory (ml-latest or ml-100k layout). */
+  catalogSource: string;
+  service: RecommendationConfig;
+}
+
+export function impressionSecret(env: NodeJS.ProcessEnv): string {
+  const secret = env['IMPRESSION_SECRET'];
+  if (secret) {
+    if (secret.length < 16) throw new ConfigError('IMPRESSION_SECRET must be at least 16 characters');
+    return secret;
+  }
+  if (isProduction(env)) throw new ConfigError('IMPRESSION_SECRET is required when NODE_ENV=production');
+  return DEV_IMPRESSION_SECRET;
+}
+
+export function loadRecommendationsConfig(env: NodeJS.ProcessEnv = process.env): RecommendationsServerConfig {
+  const model = envString(env, 'RANKING_MODEL', 'REALTIME').toUpperCase();
+  if (model !== 'REALTIME' && model !== 'BASELINE') throw new ConfigError(`RANKING_MODEL must be REALTIME or BASELINE; got "${model}"`);
+  return {
+    port: envInt(env, 'RECOMMENDATIONS_PORT', 4002, 0, 65535),
+    host: envString(env, 'HOST', '127.0.0.1'),
+    production: isProduction(env),
+    logLevel: envString(env, 'LOG_LEVEL', 'warn'),
+    corsOrigins: corsOrigins(env),
+    catalogSource: envString(env, 'CATALOG_SOURCE', 'demo'),
+    service: {
+      defaultModel: model as ServedModel,
+      impressionSecret: impressionSecret(env),
+      trendingHalfLifeMs: envDuration(env, 'TRENDING_HALF_LIFE', '6h'),
+      facets: envList(env, 'PROFILE_FACETS', DEFAULT_REDUCER_CONFIG.facets),
+      orderingRefreshMs: envDuration(env, 'TRENDING_REFRESH', '1s'),
+    },
+  };
+}

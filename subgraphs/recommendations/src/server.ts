@@ -1,0 +1,82 @@
+/** Wires the recommendations subgraph: catalog, event-stream consumer, GraphQL schema. */
+import { readFileSync } from 'node:fs';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { FastifyInstance } from 'fastify';
+import { parse } from 'graphql';
+import type { EventConsumer, EventLog } from '../../../lib/eventlog/port.js';
+import { createServiceApp, landingPagePlugin, listen } from '../../../lib/service-app.js';
+import { DEMO_CATALOG } from '../../../demo/catalog.js';
+import { RecommendationService } from './app/recommendation-service.js';
+import { readMovies } from './catalog/movielens.js';
+import type { RecommendationsServerConfig } from './config.js';
+import type { RecommendationsContext } from './schema/context.js';
+import { resolvers } from './schema/resolvers.js';
+import { MemoryCatalogStore } from './store/memory.js';
+import type { CatalogStore } from './store/ports.js';
+
+export const RECOMMENDATIONS_SCHEMA_PATH = new URL('../../../schema/recommendations.graphql', import.meta.url);
+export const TRENDING_CONSUMER_GROUP = 'recommendations-trending';
+
+export interface RecommendationsServer {
+  url: string;
+  app: FastifyInstance;
+  service: RecommendationService;
+  close(): Promise<void>;
+}
+
+export interface RecommendationsDeps {
+  catalogStore?: CatalogStore;
+  /** The event stream to learn popularity, trending and co-occurrence from. */
+  eventLog?: EventLog;
+}
+
+async function seedCatalog(service: RecommendationService, source: string): Promise<void> {
+  if (source === 'none' || service.catalog.size > 0) return;
+  const items = source === 'demo' ? [...DEMO_CATALOG] : readMovies(source);
+  for (let i = 0; i < items.length; i += 1000) {
+    const result = await service.upsertItems(items.slice(i, i + 1000));
+    if (result.rejected.length > 0) throw new Error(`catalog seed rejected items: ${JSON.stringify(result.rejected.slice(0, 3))}`);
+  }
+}
+
+export async function startRecommendationsServer(
+  config: RecommendationsServerConfig,
+  deps: RecommendationsDeps = {},
+): Promise<RecommendationsServer> {
+  const store = deps.catalogStore ?? new MemoryCatalogStore();
+  const service = new RecommendationService(store, config.service);
+  await service.init();
+  await seedCatalog(service, config.catalogSource);
+  const consumer: EventConsumer | undefined = deps.eventLog?.consume(TRENDING_CONSUMER_GROUP, (events) =>
+    service.consume(events),
+  );
+
+  const apollo = new ApolloServer<RecommendationsContext>({
+    schema: buildSubgraphSchema({ typeDefs: parse(readFileSync(RECOMMENDATIONS_SCHEMA_PATH, 'utf8')), resolvers }),
+    introspection: !config.production,
+    plugins: [landingPagePlugin(config.production), ApolloServerPluginInlineTraceDisabled()],
+  });
+  const app = await createServiceApp<RecommendationsContext>({
+    name: 'recommendations',
+    apollo,
+    context: async () => ({ service, now: Date.now() }),
+    bodyLimit: 4 * 1024 * 1024,
+    corsOrigins: config.corsOrigins,
+    logLevel: config.logLevel,
+    health: () => ({ catalogItems: service.catalog.size, model: config.service.defaultModel }),
+  });
+  const url = await listen(app, config.port, config.host);
+  return {
+    url,
+    app,
+    service,
+    close: async () => {
+      await consumer?.stop();
+      await app.close();
+      await apollo.stop();
+      if (!deps.catalogStore) await store.close();
+    },
+  };
+}
