@@ -9,6 +9,8 @@ import { DEMO_USERS, demoHistory } from '../demo/history.js';
 import { MemoryEventLog } from '../lib/eventlog/memory.js';
 import { loadProfileConfig } from '../subgraphs/profile/src/config.js';
 import { startProfileServer } from '../subgraphs/profile/src/server.js';
+import { loadExperimentsConfig } from '../subgraphs/experiments/src/config.js';
+import { startExperimentsServer } from '../subgraphs/experiments/src/server.js';
 import { loadRecommendationsConfig } from '../subgraphs/recommendations/src/config.js';
 import { startRecommendationsServer } from '../subgraphs/recommendations/src/server.js';
 
@@ -16,6 +18,7 @@ const env = process.env;
 // One process, so the subgraphs share an in-memory event log (Redis Streams in production mode).
 const eventLog = new MemoryEventLog();
 const recommendations = await startRecommendationsServer(loadRecommendationsConfig(env), { eventLog });
+const experiments = await startExperimentsServer(loadExperimentsConfig(env));
 const profile = await startProfileServer(loadProfileConfig(env), { eventLog });
 const seeded = await profile.service.ingest(demoHistory(Date.now()));
 if (seeded.rejected.length > 0) throw new Error(`demo seed rejected: ${JSON.stringify(seeded.rejected)}`);
@@ -23,7 +26,11 @@ const snapshot = await profile.snapshots.run();
 
 const gateway = await startGateway({
   ...loadGatewayConfig(env),
-  subgraphUrls: { profile: `${profile.url}/graphql`, recommendations: `${recommendations.url}/graphql` },
+  subgraphUrls: {
+    profile: `${profile.url}/graphql`,
+    recommendations: `${recommendations.url}/graphql`,
+    experiments: `${experiments.url}/graphql`,
+  },
 });
 
 console.log(`
@@ -32,10 +39,11 @@ Real-time personalization platform (embedded in-memory stores)
   Gateway + Apollo Sandbox   ${gateway.url}/graphql
   Profile subgraph           ${profile.url}/graphql
   Recommendations subgraph   ${recommendations.url}/graphql  (${recommendations.service.catalog.size} catalog items, model ${recommendations.service.config.defaultModel})
+  Experiments subgraph       ${experiments.url}/graphql  (running: ${(await experiments.service.list('RUNNING')).map((e) => e.key).join(', ') || 'none'})
   Events API                 POST ${profile.url}/v1/events
 
 Demo data: ${seeded.accepted} events for ${DEMO_USERS.map((u) => u.id).join(', ')}; batch snapshot of ${snapshot.profiles} profiles taken.
-Try:  { user(id: "u1") { profile { version genreAffinities { key score } } recommendedFor(limit: 5) { model items { position reasons item { title } } } } }
+Try:  { user(id: "u1") { profile { version genreAffinities { key score } } assignments { experimentKey variant } recommendedFor(limit: 5) { model variant items { position reasons item { title } } } } }
 Ctrl-C stops everything.
 `);
 
@@ -43,5 +51,6 @@ onShutdown(async () => {
   await gateway.close();
   await profile.close();
   await recommendations.close();
+  await experiments.close();
   await eventLog.close();
 });

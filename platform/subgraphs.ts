@@ -9,4 +9,5 @@ export interface SubgraphInfo {
 export const SUBGRAPHS: readonly SubgraphInfo[] = [
   { name: 'profile', defaultPort: 4001, portEnv: 'PROFILE_PORT', urlEnv: 'PROFILE_URL' },
   { name: 'recommendations', defaultPort: 4002, portEnv: 'RECOMMENDATIONS_PORT', urlEnv: 'RECOMMENDATIONS_URL' },
+  { name: 'experiments', defaultPort: 4003, portEnv: 'EXPERIMENTS_PORT', urlEnv: 'EXPERIMENTS_URL' },
 ];

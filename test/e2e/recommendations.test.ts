@@ -36,7 +36,8 @@ describe('recommendations through the gateway', () => {
   let p: TestPlatform;
 
   beforeAll(async () => {
-    p = await startTestPlatform();
+    // No ranking experiment here, so RANKING_MODEL (REALTIME) serves every row; experiments.test.ts covers assignment.
+    p = await startTestPlatform({ env: { SEED_RANKING_EXPERIMENT: 'false' } });
     await p.profile.service.ingest(demoHistory(Date.now()));
     await p.profile.snapshots.run();
   });

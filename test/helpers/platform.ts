@@ -11,6 +11,9 @@ import { MemoryEventLog } from '../../lib/eventlog/memory.js';
 import { loadRecommendationsConfig } from '../../subgraphs/recommendations/src/config.js';
 import { startRecommendationsServer } from '../../subgraphs/recommendations/src/server.js';
 import type { RecommendationsServer } from '../../subgraphs/recommendations/src/server.js';
+import { loadExperimentsConfig } from '../../subgraphs/experiments/src/config.js';
+import { startExperimentsServer } from '../../subgraphs/experiments/src/server.js';
+import type { ExperimentsServer } from '../../subgraphs/experiments/src/server.js';
 
 export interface GraphQLResponse<T = any> {
   data?: T;
@@ -40,6 +43,7 @@ export function testProfileConfig(overrides: Partial<ProfileConfig> = {}): Profi
 export interface TestPlatform {
   profile: ProfileServer;
   recommendations: RecommendationsServer;
+  experiments: ExperimentsServer;
   eventLog: MemoryEventLog;
   gateway: GatewayServer;
   gatewayUrl: string;
@@ -55,6 +59,7 @@ export async function startTestPlatform(
     loadRecommendationsConfig({ ...TEST_ENV, RECOMMENDATIONS_PORT: '0', ...options.env }),
     { eventLog },
   );
+  const experiments = await startExperimentsServer(loadExperimentsConfig({ ...TEST_ENV, EXPERIMENTS_PORT: '0', ...options.env }));
   const profile = await startProfileServer(testProfileConfig(options.profileConfig), {
     eventLog,
     ...(options.stores ? { stores: options.stores } : {}),
@@ -65,12 +70,14 @@ export async function startTestPlatform(
     subgraphUrls: {
       profile: options.profileUrl ? options.profileUrl(profileGraphql) : profileGraphql,
       recommendations: `${recommendations.url}/graphql`,
+      experiments: `${experiments.url}/graphql`,
     },
   });
   const gatewayUrl = `${gateway.url}/graphql`;
   return {
     profile,
     recommendations,
+    experiments,
     eventLog,
     gateway,
     gatewayUrl,
@@ -79,6 +86,7 @@ export async function startTestPlatform(
       await gateway.close();
       await profile.close();
       await recommendations.close();
+      await experiments.close();
       await eventLog.close();
     },
   };

@@ -131,6 +131,8 @@ async function makeService(items: readonly CatalogItem[], now = NOW) {
       trendingHalfLifeMs: 7 * DAY_MS,
       facets: cfg.facets,
       orderingRefreshMs: 0,
+      rankingExperiment: 'realtime-ranking',
+      variantModels: { control: 'BASELINE', treatment: 'REALTIME' },
     },
     () => now,
   );

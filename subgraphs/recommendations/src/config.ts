@@ -15,6 +15,19 @@ export interface RecommendationsServerConfig {
   service: RecommendationConfig;
 }
 
+/** `control=BASELINE,treatment=REALTIME` → { control: 'BASELINE', treatment: 'REALTIME' }. */
+export function parseVariantModels(text: string): Record<string, ServedModel> {
+  const out: Record<string, ServedModel> = {};
+  for (const pair of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [variant, model] = pair.split('=').map((s) => s.trim());
+    if (!variant || (model !== 'BASELINE' && model !== 'REALTIME')) {
+      throw new ConfigError(`RANKING_VARIANTS must look like control=BASELINE,treatment=REALTIME; got "${text}"`);
+    }
+    out[variant] = model;
+  }
+  return out;
+}
+
 export function impressionSecret(env: NodeJS.ProcessEnv): string {
   const secret = env['IMPRESSION_SECRET'];
   if (secret) {
@@ -41,6 +54,8 @@ export function loadRecommendationsConfig(env: NodeJS.ProcessEnv = process.env):
       trendingHalfLifeMs: envDuration(env, 'TRENDING_HALF_LIFE', '6h'),
       facets: envList(env, 'PROFILE_FACETS', DEFAULT_REDUCER_CONFIG.facets),
       orderingRefreshMs: envDuration(env, 'TRENDING_REFRESH', '1s'),
+      rankingExperiment: envString(env, 'RANKING_EXPERIMENT', 'realtime-ranking'),
+      variantModels: parseVariantModels(envString(env, 'RANKING_VARIANTS', 'control=BASELINE,treatment=REALTIME')),
     },
   };
 }

@@ -34,11 +34,7 @@ export interface RecommendationsDeps {
 
 async function seedCatalog(service: RecommendationService, source: string): Promise<void> {
   if (source === 'none' || service.catalog.size > 0) return;
-  const items = source === 'demo' ? [...DEMO_CATALOG] : readMovies(source);
-  for (let i = 0; i < items.length; i += 1000) {
-    const result = await service.upsertItems(items.slice(i, i + 1000));
-    if (result.rejected.length > 0) throw new Error(`catalog seed rejected items: ${JSON.stringify(result.rejected.slice(0, 3))}`);
-  }
+  await service.importCatalog(source === 'demo' ? DEMO_CATALOG : readMovies(source));
 }
 
 export async function startRecommendationsServer(

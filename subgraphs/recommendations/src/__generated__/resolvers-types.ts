@@ -21,6 +21,13 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+export type Assignment = {
+  __typename?: 'Assignment';
+  experimentKey: Scalars['String']['output'];
+  inExperiment: Scalars['Boolean']['output'];
+  variant: Scalars['String']['output'];
+};
+
 export type Item = {
   __typename?: 'Item';
   category: Maybe<Scalars['String']['output']>;
@@ -143,6 +150,8 @@ export type RankingModel =
 
 export type RecommendationRow = {
   __typename?: 'RecommendationRow';
+  /** The experiment and variant that chose the model; null when the user is not in it. */
+  experimentKey: Maybe<Scalars['String']['output']>;
   generatedAt: Scalars['DateTime']['output'];
   /** Signed token binding user, unit, model, experiment, variant and items; send it with unit events. */
   impressionId: Scalars['String']['output'];
@@ -151,6 +160,7 @@ export type RecommendationRow = {
   /** Profile version the row was ranked on (the batch snapshot's version for BASELINE). */
   profileVersion: Scalars['Int']['output'];
   unitId: Scalars['String']['output'];
+  variant: Maybe<Scalars['String']['output']>;
 };
 
 export type RecommendedItem = {
@@ -178,13 +188,16 @@ export type UpsertItemsResult = {
 
 export type User = {
   __typename?: 'User';
-  id: Scalars['ID']['output'];
-  profile: Profile;
   /**
    * A ranked row for a recommendation unit (a row or slot on a page, for example "home").
    * Reads the user's profile through the graph: live features for REALTIME, the batch snapshot
-   * for BASELINE. Never returns items the user already consumed or purchased.
+   * for BASELINE. The model comes from the user's assignment in the ranking experiment
+   * (RANKING_EXPERIMENT), or RANKING_MODEL when the user is not in it. Never returns items the
+   * user already consumed or purchased.
    */
+  assignments: Array<Assignment>;
+  id: Scalars['ID']['output'];
+  profile: Profile;
   recommendedFor: RecommendationRow;
 };
 
@@ -288,16 +301,18 @@ export type FederationReferenceTypes = ResolversObject<{
     ( { __typename: 'User' }
     & GraphQLRecursivePick<FederationTypes['User'], {"id":true}>
     & ( Record<PropertyKey, never>
-        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"rankingFeatures":true,"batchSnapshot":{"rankingFeatures":true}}}> ) );
+        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"rankingFeatures":true,"batchSnapshot":{"rankingFeatures":true}},"assignments":{"experimentKey":true,"variant":true,"inExperiment":true}}> ) );
 }>;
 
 
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
+  Assignment: ResolverTypeWrapper<Assignment>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Item: ResolverTypeWrapper<CatalogItemModel>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
@@ -309,7 +324,6 @@ export type ResolversTypes = ResolversObject<{
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Profile: ResolverTypeWrapper<Profile>;
   ProfileSnapshot: ResolverTypeWrapper<ProfileSnapshot>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -324,9 +338,11 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
+  Assignment: Assignment;
+  String: Scalars['String']['output'];
+  Boolean: Scalars['Boolean']['output'];
   DateTime: Scalars['DateTime']['output'];
   Item: CatalogItemModel;
-  String: Scalars['String']['output'];
   Int: Scalars['Int']['output'];
   ID: Scalars['ID']['output'];
   Float: Scalars['Float']['output'];
@@ -337,7 +353,6 @@ export type ResolversParentTypes = ResolversObject<{
   JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
-  Boolean: Scalars['Boolean']['output'];
   Profile: Profile;
   ProfileSnapshot: ProfileSnapshot;
   Query: Record<PropertyKey, never>;
@@ -403,12 +418,14 @@ export interface RankingFeaturesScalarConfig extends GraphQLScalarTypeConfig<Res
 }
 
 export type RecommendationRowResolvers<ContextType = RecommendationsContext, ParentType extends ResolversParentTypes['RecommendationRow'] = ResolversParentTypes['RecommendationRow']> = ResolversObject<{
+  experimentKey?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   generatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   impressionId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   items?: Resolver<Array<ResolversTypes['RecommendedItem']>, ParentType, ContextType>;
   model?: Resolver<ResolversTypes['RankingModel'], ParentType, ContextType>;
   profileVersion?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   unitId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  variant?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type RecommendedItemResolvers<ContextType = RecommendationsContext, ParentType extends ResolversParentTypes['RecommendedItem'] = ResolversParentTypes['RecommendedItem']> = ResolversObject<{

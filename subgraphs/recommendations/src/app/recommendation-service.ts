@@ -24,6 +24,15 @@ export interface RecommendationConfig {
   facets: readonly string[];
   /** How often popularity and trending orderings may be rebuilt. */
   orderingRefreshMs: number;
+  /** The experiment whose variant picks the model, and the model of each variant. */
+  rankingExperiment: string;
+  variantModels: Record<string, ServedModel>;
+}
+
+export interface AssignmentRef {
+  experimentKey: string;
+  variant: string;
+  inExperiment: boolean;
 }
 
 export interface RowItem {
@@ -50,9 +59,9 @@ export interface RowRequest {
   limit: number;
   live: RankingFeatures | null;
   batch: RankingFeatures | null;
+  /** Forces a model (tools, benchmarks); otherwise the assignment or the configured default decides. */
   model?: ServedModel;
-  experimentKey?: string | null;
-  variant?: string | null;
+  assignments?: readonly AssignmentRef[];
 }
 
 export interface ItemRejection {
@@ -116,6 +125,14 @@ export class RecommendationService {
     return { upserted: valid.length, rejected };
   }
 
+  /** Bulk load (seed data, MovieLens): upserts in batches and fails on any invalid item. */
+  async importCatalog(items: readonly CatalogItem[]): Promise<void> {
+    for (let i = 0; i < items.length; i += MAX_UPSERT) {
+      const result = await this.upsertItems(items.slice(i, i + MAX_UPSERT));
+      if (result.rejected.length > 0) throw new Error(`catalog import rejected items: ${JSON.stringify(result.rejected.slice(0, 3))}`);
+    }
+  }
+
   /** Learns from accepted events (the event stream consumer). */
   consume(events: readonly ProfileEvent[]): void {
     for (const e of events) {
@@ -127,15 +144,21 @@ export class RecommendationService {
     }
   }
 
+  /** The ranking experiment's variant for this user, when they are in it. */
+  private rankingAssignment(assignments: readonly AssignmentRef[] | undefined): AssignmentRef | undefined {
+    return assignments?.find((a) => a.experimentKey === this.config.rankingExperiment && a.inExperiment);
+  }
+
   recommend(req: RowRequest): RecommendationRow {
-    const model = req.model ?? this.config.defaultModel;
+    const assignment = req.model ? undefined : this.rankingAssignment(req.assignments);
+    const model = req.model ?? (assignment && this.config.variantModels[assignment.variant]) ?? this.config.defaultModel;
     const features = RANKERS[model].features({ live: req.live, batch: req.batch });
     const now = this.now();
     // Consumption is a business rule, not a model feature: always from the live profile.
     const exclude = new Set(req.live?.consumed ?? []);
     const ranked = rank(this.env, { features, exclude, limit: req.limit, now });
-    const experimentKey = req.experimentKey ?? null;
-    const variant = req.variant ?? null;
+    const experimentKey = assignment?.experimentKey ?? null;
+    const variant = assignment?.variant ?? null;
     const items = ranked.map((r, i) => ({ position: i + 1, score: r.score, reasons: r.reasons, item: r.item }));
     return {
       unitId: req.unitId,

@@ -183,14 +183,19 @@ export class CatalogIndex {
       if (!list) lists.set(key, (list = []));
       if (list.length < depth) list.push(id);
     };
+    // Episodes are reached only as "the next episode" of a series in progress, never through lists.
+    const listable = (id: string) => this.items.get(id)!.kind !== 'EPISODE';
     for (const id of byPopularity) {
       const item = this.items.get(id)!;
+      if (item.kind === 'EPISODE') continue;
       for (const g of item.genres) deal(popularByGenre, g, id, LIST_DEPTH);
       if (item.category) deal(popularByCategory, item.category, id, LIST_DEPTH);
       for (const key of this.facetKeys(item)) deal(popularByFacet, key, id, 50);
     }
     const trendingByGenre = new Map<string, string[]>();
-    for (const id of byTrending) for (const g of this.items.get(id)!.genres) deal(trendingByGenre, g, id, TRENDING_DEPTH);
+    for (const id of byTrending) {
+      if (listable(id)) for (const g of this.items.get(id)!.genres) deal(trendingByGenre, g, id, TRENDING_DEPTH);
+    }
     const trendingRankByGenre = new Map<string, Map<string, number>>();
     for (const [genre, ids] of trendingByGenre) trendingRankByGenre.set(genre, new Map(ids.map((id, i) => [id, i])));
 
@@ -200,8 +205,8 @@ export class CatalogIndex {
       trendingRankByGenre,
       popularByCategory,
       popularByFacet,
-      popular: byPopularity.slice(0, LIST_DEPTH),
-      trending: byTrending.slice(0, TRENDING_DEPTH),
+      popular: byPopularity.filter(listable).slice(0, LIST_DEPTH),
+      trending: byTrending.filter(listable).slice(0, TRENDING_DEPTH),
     };
     this.builtAt = now;
     this.builtRevision = revision;

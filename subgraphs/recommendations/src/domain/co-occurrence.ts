@@ -19,6 +19,8 @@ export class CoOccurrence {
   private readonly neighbors = new Map<string, Map<string, number>>();
   private readonly counts = new Map<string, number>();
   private readonly windows = new Map<string, string[]>();
+  /** Sorted neighbour lists, dropped when the item's neighbours change. */
+  private readonly sorted = new Map<string, string[]>();
 
   constructor(private readonly options: CoOccurrenceOptions = DEFAULT_CO_OCCURRENCE) {}
 
@@ -48,6 +50,7 @@ export class CoOccurrence {
     let m = this.neighbors.get(from);
     if (!m) this.neighbors.set(from, (m = new Map()));
     m.set(to, (m.get(to) ?? 0) + weight);
+    this.sorted.delete(from);
     if (m.size > this.options.maxNeighbors * 1.5) {
       const kept = [...m].sort((a, b) => b[1] - a[1]).slice(0, this.options.maxNeighbors);
       this.neighbors.set(from, new Map(kept));
@@ -63,8 +66,13 @@ export class CoOccurrence {
 
   /** The item's strongest neighbours by raw co-occurrence. */
   topNeighbors(itemId: string, n: number): string[] {
-    const m = this.neighbors.get(itemId);
-    if (!m) return [];
-    return [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([id]) => id);
+    let list = this.sorted.get(itemId);
+    if (!list) {
+      const m = this.neighbors.get(itemId);
+      if (!m) return [];
+      list = [...m].sort((a, b) => b[1] - a[1]).map(([id]) => id);
+      this.sorted.set(itemId, list);
+    }
+    return list.slice(0, n);
   }
 }

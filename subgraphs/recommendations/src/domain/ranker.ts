@@ -6,7 +6,6 @@
 import type { RankingFeatures } from '../../../profile/src/domain/features.js';
 import type { CatalogIndex, CatalogItem } from './catalog.js';
 import type { CoOccurrence } from './co-occurrence.js';
-import { facetValues } from './catalog.js';
 import { signalsFrom } from './signals.js';
 import type { UserSignals } from './signals.js';
 
@@ -86,26 +85,32 @@ export interface RankingEnv {
   coOccurrence: CoOccurrence;
 }
 
-function retrieve(env: RankingEnv, signals: UserSignals, now: number): Set<string> {
-  const index = env.catalog;
-  const ids = new Set<string>();
-  const take = (list: readonly string[]) => list.forEach((id) => ids.add(id));
-  for (const recent of signals.recent) take(env.coOccurrence.topNeighbors(recent, 30));
+/** Series id → the next episode's item id, for the series in progress (most recent first). */
+function nextEpisodes(index: CatalogIndex, signals: UserSignals): Map<string, string> {
+  const out = new Map<string, string>();
   for (const s of [...signals.series.values()].slice(0, 10)) {
     const next = nextEpisode(index, s.seriesId, s.lastEpisode, s.watched);
-    if (next) ids.add(next.id);
+    if (next) out.set(s.seriesId, next.id);
   }
+  return out;
+}
+
+function retrieve(env: RankingEnv, signals: UserSignals, next: Map<string, string>, now: number): Set<string> {
+  const index = env.catalog;
+  const ids = new Set<string>(next.values());
+  const take = (list: readonly string[]) => list.forEach((id) => ids.add(id));
+  for (const recent of signals.recent) take(env.coOccurrence.topNeighbors(recent, 30));
   const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k]) => k);
-  for (const genre of top(signals.genres, 6)) {
-    take(index.popularInGenre(genre, 60, now));
-    take(index.trendingInGenre(genre, 20, now));
+  for (const genre of top(signals.genres, 5)) {
+    take(index.popularInGenre(genre, 40, now));
+    take(index.trendingInGenre(genre, 10, now));
   }
-  for (const category of top(signals.categories, 3)) take(index.popularInCategory(category, 40, now));
+  for (const category of top(signals.categories, 3)) take(index.popularInCategory(category, 30, now));
   for (const [facet, values] of signals.facets) {
-    for (const value of top(values, 3)) take(index.popularForFacet(facet, value, 20, now));
+    for (const value of top(values, 3)) take(index.popularForFacet(facet, value, 15, now));
   }
-  take(index.popular(100, now));
-  take(index.trending(50, now));
+  take(index.popular(60, now));
+  take(index.trending(30, now));
   return ids;
 }
 
@@ -126,32 +131,32 @@ interface ScoringContext {
   w: ScoringWeights;
   /** Item id → position among globally trending items. */
   trendingPosition: Map<string, number>;
+  nextEpisodes: Map<string, string>;
   /** Item id → similarity to the user's recent items (0..1) and the recent item that contributed most. */
   similar: Map<string, { value: number; because: string }>;
 }
 
 /** Similarity of each candidate to the recent items (newer items count more), scaled to 0..1. */
-function similarities(env: RankingEnv, recent: readonly string[], candidates: Iterable<string>) {
-  const raw = new Map<string, { value: number; because: string }>();
-  if (recent.length === 0) return raw;
-  let max = 0;
-  for (const id of candidates) {
-    let value = 0;
-    let best = 0;
-    let because = '';
-    recent.forEach((r, i) => {
+function similarities(env: RankingEnv, recent: readonly string[], candidates: ReadonlySet<string>) {
+  const raw = new Map<string, { value: number; best: number; because: string }>();
+  recent.forEach((r, i) => {
+    // Walk each recent item's neighbours (bounded) instead of every candidate × recent pair.
+    for (const id of env.coOccurrence.topNeighbors(r, Infinity)) {
+      if (!candidates.has(id)) continue;
       const s = env.coOccurrence.similarity(r, id) / (1 + 0.2 * i);
-      value += s;
-      if (s > best) {
-        best = s;
-        because = r;
+      const entry = raw.get(id);
+      if (!entry) raw.set(id, { value: s, best: s, because: r });
+      else {
+        entry.value += s;
+        if (s > entry.best) {
+          entry.best = s;
+          entry.because = r;
+        }
       }
-    });
-    if (value > 0) {
-      raw.set(id, { value, because });
-      if (value > max) max = value;
     }
-  }
+  });
+  let max = 0;
+  for (const v of raw.values()) if (v.value > max) max = v.value;
   for (const v of raw.values()) v.value /= max;
   return raw;
 }
@@ -164,9 +169,7 @@ function scoreItem(item: CatalogItem, ctx: ScoringContext): Scored | null {
   const series = item.seriesId ? signals.series.get(item.seriesId) : undefined;
   if (item.kind === 'EPISODE') {
     // Episodes enter a row only as the next episode of a series the user is watching.
-    if (!series) return null;
-    const next = nextEpisode(index, series.seriesId, series.lastEpisode, series.watched);
-    if (next?.id !== item.id) return null;
+    if (!series || ctx.nextEpisodes.get(series.seriesId) !== item.id) return null;
     score += w.nextEpisode;
     const count = series.watched.length;
     reasons.push([
@@ -202,10 +205,15 @@ function scoreItem(item: CatalogItem, ctx: ScoringContext): Scored | null {
     if (a >= 0.25) reasons.push([w.category * a, `Because you browsed ${item.category}`]);
   }
   let facetBest: [string, number] | undefined;
-  for (const [facet, values] of signals.facets) {
-    for (const v of facetValues(item, facet)) {
-      const a = values.get(v) ?? 0;
-      if (a > 0 && (!facetBest || a > facetBest[1])) facetBest = [v, a];
+  const metadata = item.metadata;
+  if (metadata) {
+    for (const [facet, values] of signals.facets) {
+      const raw = metadata[facet];
+      if (raw === undefined) continue;
+      for (const v of Array.isArray(raw) ? raw : [String(raw)]) {
+        const a = values.get(v) ?? 0;
+        if (a > 0 && (!facetBest || a > facetBest[1])) facetBest = [v, a];
+      }
     }
   }
   if (facetBest) {
@@ -259,13 +267,16 @@ export function rank(env: RankingEnv, req: RankRequest): RankedItem[] {
   const index = env.catalog;
   const weights = req.weights ?? DEFAULT_WEIGHTS;
   const signals = signalsFrom(req.features, req.now);
-  const candidates = [...retrieve(env, signals, req.now)].filter((id) => !req.exclude.has(id));
+  const next = nextEpisodes(index, signals);
+  const candidates = retrieve(env, signals, next, req.now);
+  for (const id of req.exclude) candidates.delete(id);
   const ctx: ScoringContext = {
     signals,
     index,
     now: req.now,
     w: weights,
     trendingPosition: new Map(index.trending(50, req.now).map((id, i) => [id, i])),
+    nextEpisodes: next,
     similar: similarities(env, signals.recent, candidates),
   };
   const scored: Scored[] = [];

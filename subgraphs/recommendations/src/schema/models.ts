@@ -8,4 +8,5 @@ export interface UserRepresentation {
     rankingFeatures?: unknown;
     batchSnapshot?: { rankingFeatures?: unknown } | null;
   } | null;
+  assignments?: Array<{ experimentKey?: unknown; variant?: unknown; inExperiment?: unknown }> | null;
 }

@@ -61,6 +61,11 @@ export const resolvers: Resolvers = {
         limit,
         live: parseFeatures(user.profile?.rankingFeatures),
         batch: parseFeatures(user.profile?.batchSnapshot?.rankingFeatures),
+        assignments: (user.assignments ?? []).flatMap((a) =>
+          typeof a?.experimentKey === 'string' && typeof a.variant === 'string'
+            ? [{ experimentKey: a.experimentKey, variant: a.variant, inExperiment: a.inExperiment === true }]
+            : [],
+        ),
       });
     },
   },

@@ -1,0 +1,115 @@
+/**
+ * npm run bench:recs — latency of User.recommendedFor at the recommendations subgraph with a
+ * 10,000-item catalog: the federated `_entities` fetch the gateway sends (with the @requires
+ * features), under autocannon load, against the in-process ranking call as the peer figure.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+import { loadRecommendationsConfig } from '../subgraphs/recommendations/src/config.js';
+import { RecommendationService } from '../subgraphs/recommendations/src/app/recommendation-service.js';
+import type { ServedModel } from '../subgraphs/recommendations/src/app/recommendation-service.js';
+import { MemoryCatalogStore } from '../subgraphs/recommendations/src/store/memory.js';
+import { benchUsers, recsWorld } from './lib/recs-fixture.js';
+import { percentiles } from './lib/synthetic.js';
+
+const DURATION_S = Number(process.env['BENCH_DURATION'] ?? 10);
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 8);
+const json = process.argv.includes('--json');
+const log = (msg: string) => {
+  if (!json) console.error(msg);
+};
+
+const ENTITIES = `query ($representations: [_Any!]!) { _entities(representations: $representations) { ... on User { recommendedFor(unitId: "home", limit: 10) { impressionId model profileVersion items { position score reasons item { id } } } } } }`;
+
+async function inProcess(users: ReturnType<typeof benchUsers>, model: ServedModel) {
+  const { catalog, events, now } = recsWorld();
+  const service = new RecommendationService(
+    new MemoryCatalogStore(),
+    { ...loadRecommendationsConfig({}).service, defaultModel: model },
+    () => now,
+  );
+  await service.importCatalog(catalog);
+  service.consume(events);
+  const samples: number[] = [];
+  for (let round = 0; round < 4; round++) {
+    for (const u of users) {
+      const t = performance.now();
+      service.recommend({ userId: u.id, unitId: 'home', limit: 10, live: u.live, batch: u.batch });
+      if (round > 0) samples.push(performance.now() - t); // round 0 warms the JIT
+    }
+  }
+  return percentiles(samples);
+}
+
+async function main() {
+  log('building the synthetic world (10,000 items, 180,000 events)...');
+  const { events } = recsWorld();
+  const users = benchUsers(events);
+  const realtime = await inProcess(users, 'REALTIME');
+  const baseline = await inProcess(users, 'BASELINE');
+
+  log('starting the recommendations subgraph...');
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./recs-server.ts', import.meta.url).pathname], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  const { url, items } = JSON.parse(line) as { url: string; items: number };
+  const bodies = users.map((u) =>
+    JSON.stringify({
+      query: ENTITIES,
+      variables: { representations: [{ __typename: 'User', id: u.id, profile: { rankingFeatures: u.live, batchSnapshot: { rankingFeatures: u.batch } } }] },
+    }),
+  );
+  let next = 0;
+  const run = (duration: number) =>
+    autocannon({
+      url: `${url}/graphql`,
+      connections: CONNECTIONS,
+      duration,
+      requests: [
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length]! }),
+        },
+      ],
+    });
+  log(`warming up, then ${DURATION_S} s at ${CONNECTIONS} connections...`);
+  await run(2);
+  const http = await run(DURATION_S);
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+  if (http.non2xx > 0 || http.errors > 0) throw new Error(`${http.non2xx} non-2xx responses, ${http.errors} errors`);
+
+  const result = {
+    catalogItems: items,
+    users: users.length,
+    inProcess: { REALTIME: realtime, BASELINE: baseline },
+    subgraphHttp: {
+      connections: CONNECTIONS,
+      durationS: DURATION_S,
+      requestsPerSecond: http.requests.average,
+      p50: http.latency.p50,
+      p99: http.latency.p99,
+      requests: http.requests.total,
+    },
+  };
+  if (json) {
+    console.log(JSON.stringify(result));
+    return;
+  }
+  const f = (n: number) => n.toFixed(2);
+  console.log(`recommendedFor with a ${items.toLocaleString('en-US')}-item catalog, ${users.length} users with history`);
+  console.log('');
+  console.log('| path | p50 ms | p99 ms | throughput |');
+  console.log('|---|---|---|---|');
+  console.log(`| rank in process, REALTIME | ${f(realtime.p50)} | ${f(realtime.p99)} | ${Math.round(1000 / realtime.mean)} rows/s on one core |`);
+  console.log(`| rank in process, BASELINE | ${f(baseline.p50)} | ${f(baseline.p99)} | ${Math.round(1000 / baseline.mean)} rows/s on one core |`);
+  console.log(`| subgraph over HTTP (_entities with @requires features), ${CONNECTIONS} connections | ${f(http.latency.p50)} | ${f(http.latency.p99)} | ${Math.round(http.requests.average)} req/s |`);
+  console.log('');
+  console.log(`HTTP + GraphQL overhead over the in-process ranker: ${(http.latency.p50 / realtime.p50).toFixed(1)}x at p50 (under ${CONNECTIONS}-connection load)`);
+}
+
+await main();

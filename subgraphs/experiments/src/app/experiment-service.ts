@@ -1,0 +1,269 @@
+/**
+ * Use cases of the experiments service: lifecycle, sticky assignment, unit-event tracking with
+ * verified impressions, and results computed from running aggregates.
+ */
+import { verifyImpression } from '../../../../lib/impression.js';
+import { parseTime, validateId, DEFAULT_VALIDATION_LIMITS } from '../../../profile/src/domain/validate.js';
+import { evaluate } from '../domain/assign.js';
+import type { Assignment } from '../domain/assign.js';
+import { ExperimentError, newExperiment, reweight, start, stop } from '../domain/experiment.js';
+import type { Experiment, ExperimentInput, ExperimentStatus } from '../domain/experiment.js';
+import { ALL_UNITS, UNIT_EVENT_TYPES, emptyAggregate } from '../domain/metrics.js';
+import type { RecordedUnitEvent, UnitEventType, VariantAggregate } from '../domain/metrics.js';
+import { ratioOf, ratioTest, srmTest, welchTest, meanOf } from '../domain/stats.js';
+import type { Comparison, SrmResult } from '../domain/stats.js';
+import type { ExperimentStores } from '../store/ports.js';
+
+export interface UserTraits {
+  userId: string;
+  traits: Record<string, unknown>;
+}
+
+export interface UnitEventRejection {
+  index: number;
+  eventId: string | null;
+  code: string;
+  message: string;
+}
+
+export interface VariantResult {
+  variant: string;
+  weight: number;
+  assignedUsers: number;
+  exposedUsers: number;
+  impressions: number;
+  clicks: number;
+  ctr: number | null;
+  consumptionPerExposedUser: number | null;
+  engagedUserRate: number | null;
+  revenuePerExposedUser: number | null;
+}
+
+export interface MetricComparison extends Comparison {
+  metric: string;
+  significant: boolean;
+}
+
+export interface VariantComparison {
+  variant: string;
+  control: string;
+  metrics: MetricComparison[];
+}
+
+export interface ExperimentResults {
+  experimentKey: string;
+  unitId: string | null;
+  generatedAt: number;
+  variants: VariantResult[];
+  comparisons: VariantComparison[];
+  srm: SrmResult & { observed: number[]; expectedShares: number[] };
+}
+
+export const MAX_UNIT_EVENTS = 1000;
+const MAX_VALUE = 1e9;
+const UNIT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+
+export class ExperimentService {
+  constructor(
+    private readonly stores: ExperimentStores,
+    private readonly impressionSecret: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async get(key: string): Promise<Experiment | null> {
+    return this.stores.experiments.get(key);
+  }
+
+  async list(status?: ExperimentStatus | null): Promise<Experiment[]> {
+    const all = await this.stores.experiments.list();
+    return all.filter((e) => !status || e.status === status).sort((a, b) => a.createdAt - b.createdAt || (a.key < b.key ? -1 : 1));
+  }
+
+  private async mustGet(key: string): Promise<Experiment> {
+    const e = await this.stores.experiments.get(key);
+    if (!e) throw new ExperimentError('EXPERIMENT_NOT_FOUND', `no experiment with key "${key}"`);
+    return e;
+  }
+
+  async create(input: ExperimentInput): Promise<Experiment> {
+    const e = newExperiment(input, this.now());
+    if (!(await this.stores.experiments.create(e))) throw new ExperimentError('EXPERIMENT_EXISTS', `experiment "${e.key}" already exists`);
+    return e;
+  }
+
+  async start(key: string): Promise<Experiment> {
+    return this.update(key, (e) => start(e, this.now()));
+  }
+
+  async stop(key: string): Promise<Experiment> {
+    return this.update(key, (e) => stop(e, this.now()));
+  }
+
+  async reweight(key: string, weights: readonly number[], coverage?: number | null): Promise<Experiment> {
+    return this.update(key, (e) => reweight(e, weights, coverage, this.now()));
+  }
+
+  private async update(key: string, fn: (e: Experiment) => Experiment): Promise<Experiment> {
+    const next = fn(await this.mustGet(key));
+    await this.stores.experiments.save(next);
+    return next;
+  }
+
+  /**
+   * Assignments of many users (one request's worth) in the given experiments, or in every running
+   * experiment. Users already assigned keep their variant; new assignments are recorded.
+   */
+  async assignMany(users: readonly UserTraits[], keys?: readonly string[]): Promise<Assignment[][]> {
+    const all = keys
+      ? (await Promise.all(keys.map((k) => this.stores.experiments.get(k)))).filter((e): e is Experiment => e !== null)
+      : (await this.stores.experiments.list()).filter((e) => e.status === 'RUNNING');
+    const pairs = users.flatMap((u) => all.map((e) => [u.userId, e.key] as const));
+    const sticky = pairs.length > 0 ? await this.stores.assignments.getMany(pairs) : [];
+    let i = 0;
+    const out: Assignment[][] = [];
+    for (const u of users) {
+      const row: Assignment[] = [];
+      for (const e of all) {
+        const stuck = sticky[i++];
+        if (e.status === 'RUNNING' && stuck && e.variants.some((v) => v.key === stuck)) {
+          row.push({ experimentKey: e.key, variant: stuck, inExperiment: true, reason: 'STICKY' });
+          continue;
+        }
+        const a = evaluate(e, u.userId, u.traits);
+        if (a.inExperiment) a.variant = await this.stores.assignments.putIfAbsent(u.userId, e.key, a.variant);
+        row.push(a);
+      }
+      out.push(row);
+    }
+    return out;
+  }
+
+  /** Validates, verifies and records unit events; valid ones are kept even when others are rejected. */
+  async track(raw: readonly Record<string, unknown>[]) {
+    if (raw.length > MAX_UNIT_EVENTS) {
+      throw new ExperimentError('BATCH_TOO_LARGE', `at most ${MAX_UNIT_EVENTS} unit events per call; got ${raw.length}`);
+    }
+    const rejected: UnitEventRejection[] = [];
+    const valid: RecordedUnitEvent[] = [];
+    const experiments = new Map<string, Experiment | null>();
+    let unattributed = 0;
+    for (const [index, r] of raw.entries()) {
+      const eventId = typeof r['eventId'] === 'string' ? r['eventId'] : null;
+      const reject = (code: string, message: string) => rejected.push({ index, eventId, code, message });
+      try {
+        validateId(r['eventId'], 'eventId', 'EVENT_ID_INVALID', DEFAULT_VALIDATION_LIMITS);
+      } catch (err) {
+        reject('EVENT_ID_INVALID', (err as Error).message);
+        continue;
+      }
+      const claims = typeof r['impressionId'] === 'string' ? verifyImpression(r['impressionId'], this.impressionSecret) : null;
+      if (!claims) {
+        reject('IMPRESSION_INVALID', 'impressionId is not a row this platform served (forged, altered or malformed)');
+        continue;
+      }
+      const type = r['type'] as UnitEventType;
+      if (!UNIT_EVENT_TYPES.includes(type)) {
+        reject('TYPE_INVALID', `type must be one of ${UNIT_EVENT_TYPES.join(', ')}`);
+        continue;
+      }
+      const position = r['position'] ?? null;
+      const itemId = r['itemId'] ?? null;
+      if (type !== 'IMPRESSION' || position !== null || itemId !== null) {
+        if (!Number.isInteger(position) || (position as number) < 1 || (position as number) > claims.itemIds.length) {
+          reject('POSITION_INVALID', `position must be between 1 and ${claims.itemIds.length} (the row's length)`);
+          continue;
+        }
+        if (itemId !== claims.itemIds[(position as number) - 1]) {
+          reject('ITEM_MISMATCH', `the row served ${claims.itemIds[(position as number) - 1]} at position ${position}, not ${String(itemId)}`);
+          continue;
+        }
+      }
+      const value = r['value'] ?? 0;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_VALUE) {
+        reject('VALUE_INVALID', `value must be a number between 0 and ${MAX_VALUE}`);
+        continue;
+      }
+      const occurredAt = r['occurredAt'] == null ? this.now() : parseTime(r['occurredAt']);
+      if (occurredAt === null) {
+        reject('OCCURRED_AT_INVALID', 'occurredAt must be an ISO-8601 date-time with offset or epoch milliseconds');
+        continue;
+      }
+      if (claims.experimentKey === null || claims.variant === null) {
+        unattributed++; // a row served outside any experiment: valid, nothing to measure
+        continue;
+      }
+      if (!experiments.has(claims.experimentKey)) experiments.set(claims.experimentKey, await this.stores.experiments.get(claims.experimentKey));
+      const experiment = experiments.get(claims.experimentKey);
+      if (!experiment || !experiment.variants.some((v) => v.key === claims.variant)) {
+        reject('EXPERIMENT_UNKNOWN', `experiment ${claims.experimentKey} / variant ${claims.variant} does not exist`);
+        continue;
+      }
+      valid.push({
+        eventId: eventId!,
+        experimentKey: claims.experimentKey,
+        variant: claims.variant,
+        unitId: claims.unitId,
+        userId: claims.userId,
+        type,
+        value,
+        completed: r['completed'] === true,
+        occurredAt,
+      });
+    }
+    const recorded = valid.length > 0 ? await this.stores.metrics.record(valid) : [];
+    const accepted = recorded.filter(Boolean).length;
+    return { accepted: accepted + unattributed, duplicates: recorded.length - accepted, rejected };
+  }
+
+  async units(key: string): Promise<string[]> {
+    return this.stores.metrics.units(key);
+  }
+
+  async results(key: string, unitId: string | null): Promise<ExperimentResults> {
+    if (unitId !== null && !UNIT_ID.test(unitId)) throw new ExperimentError('BAD_USER_INPUT', 'unitId is not a valid unit id');
+    const e = await this.mustGet(key);
+    const [aggs, assigned] = await Promise.all([
+      this.stores.metrics.aggregates(key, unitId ?? ALL_UNITS),
+      this.stores.assignments.counts(key),
+    ]);
+    const agg = (variant: string): VariantAggregate => aggs[variant] ?? emptyAggregate();
+    const variants = e.variants.map((v) => {
+      const a = agg(v.key);
+      return {
+        variant: v.key,
+        weight: v.weight,
+        assignedUsers: assigned[v.key] ?? 0,
+        exposedUsers: a.exposedUsers,
+        impressions: a.impressions,
+        clicks: a.clicks,
+        ctr: ratioOf(a.ctr),
+        consumptionPerExposedUser: meanOf(a.consumption),
+        engagedUserRate: meanOf(a.engaged),
+        revenuePerExposedUser: meanOf(a.revenue),
+      };
+    });
+    const control = e.variants[0]!.key;
+    const significant = (c: Comparison) => c.pValue !== null && c.pValue < 0.05;
+    const comparisons = e.variants.slice(1).map((v) => {
+      const a = agg(control);
+      const b = agg(v.key);
+      const metrics: MetricComparison[] = [
+        { metric: 'ctr', ...ratioTest(a.ctr, b.ctr) },
+        { metric: 'consumption_per_exposed_user', ...welchTest(a.consumption, b.consumption) },
+        { metric: 'engaged_user_rate', ...welchTest(a.engaged, b.engaged) },
+        { metric: 'revenue_per_exposed_user', ...welchTest(a.revenue, b.revenue) },
+      ].map((m) => ({ ...m, significant: significant(m) }));
+      return { variant: v.key, control, metrics };
+    });
+    const observed = e.variants.map((v) => assigned[v.key] ?? 0);
+    const expectedShares = e.variants.map((v) => v.weight);
+    return {
+      experimentKey: key,
+      unitId,
+      generatedAt: this.now(),
+      variants,
+      comparisons,
+      srm: { ...srmTest(observed, expectedShares), observed, expectedShares },
+    };
+  }
+}

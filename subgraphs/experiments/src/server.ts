@@ -1,0 +1,69 @@
+/** Wires the experiments subgraph: stores, service, GraphQL schema, the seeded ranking experiment. */
+import { readFileSync } from 'node:fs';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { FastifyInstance } from 'fastify';
+import { parse } from 'graphql';
+import { createServiceApp, landingPagePlugin, listen } from '../../../lib/service-app.js';
+import { ExperimentService } from './app/experiment-service.js';
+import type { ExperimentsConfig } from './config.js';
+import { createContext } from './schema/context.js';
+import type { ExperimentsContext } from './schema/context.js';
+import { resolvers } from './schema/resolvers.js';
+import { createMemoryExperimentStores } from './store/memory.js';
+import type { ExperimentStores } from './store/ports.js';
+
+export const EXPERIMENTS_SCHEMA_PATH = new URL('../../../schema/experiments.graphql', import.meta.url);
+
+export interface ExperimentsServer {
+  url: string;
+  app: FastifyInstance;
+  service: ExperimentService;
+  close(): Promise<void>;
+}
+
+/** The platform's own question: does the real-time profile beat the batch profile? */
+export async function seedRankingExperiment(service: ExperimentService, key: string): Promise<void> {
+  if (await service.get(key)) return;
+  await service.create({
+    key,
+    name: 'Real-time vs batch profile ranking',
+    description: 'control ranks on the nightly batch snapshot (BASELINE); treatment on the live profile (REALTIME).',
+    variants: [
+      { key: 'control', name: 'Batch profile (BASELINE)', weight: 0.5 },
+      { key: 'treatment', name: 'Real-time profile (REALTIME)', weight: 0.5 },
+    ],
+  });
+  await service.start(key);
+}
+
+export async function startExperimentsServer(config: ExperimentsConfig, deps: { stores?: ExperimentStores } = {}): Promise<ExperimentsServer> {
+  const stores = deps.stores ?? createMemoryExperimentStores();
+  const service = new ExperimentService(stores, config.impressionSecret);
+  if (config.seedRankingExperiment) await seedRankingExperiment(service, config.rankingExperimentKey);
+  const apollo = new ApolloServer<ExperimentsContext>({
+    schema: buildSubgraphSchema({ typeDefs: parse(readFileSync(EXPERIMENTS_SCHEMA_PATH, 'utf8')), resolvers }),
+    introspection: !config.production,
+    plugins: [landingPagePlugin(config.production), ApolloServerPluginInlineTraceDisabled()],
+  });
+  const app = await createServiceApp<ExperimentsContext>({
+    name: 'experiments',
+    apollo,
+    context: async () => createContext(service),
+    bodyLimit: 2 * 1024 * 1024,
+    corsOrigins: config.corsOrigins,
+    logLevel: config.logLevel,
+  });
+  const url = await listen(app, config.port, config.host);
+  return {
+    url,
+    app,
+    service,
+    close: async () => {
+      await app.close();
+      await apollo.stop();
+      if (!deps.stores) await stores.close();
+    },
+  };
+}
