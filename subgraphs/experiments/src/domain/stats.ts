@@ -106,7 +106,12 @@ export function welchTest(control: MeanStats, treatment: MeanStats): Comparison 
   const se = Math.sqrt(ea + eb);
   const diff = mb - ma;
   if (se === 0) {
-    return { ...base, absolute: { estimate: diff, low: diff, high: diff }, pValue: diff === 0 ? 1 : 0 };
+    return {
+      ...base,
+      absolute: { estimate: diff, low: diff, high: diff },
+      relative: relativeLift(ma, 0, mb, 0),
+      pValue: diff === 0 ? 1 : 0,
+    };
   }
   const df = (ea + eb) ** 2 / ((ea * ea) / (control.n - 1) + (eb * eb) / (treatment.n - 1));
   const t = diff / se;
