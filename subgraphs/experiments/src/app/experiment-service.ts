@@ -130,7 +130,7 @@ export class ExperimentService {
           continue;
         }
         const a = evaluate(e, u.userId, u.traits);
-        if (a.inExperiment) a.variant = await this.stores.assignments.putIfAbsent(u.userId, e.key, a.variant);
+        if (a.inExperiment) a.variant = await this.stores.assignments.putIfAbsent(u.userId, e.key, a.variant, e.weightsVersion);
         row.push(a);
       }
       out.push(row);
@@ -222,9 +222,10 @@ export class ExperimentService {
   async results(key: string, unitId: string | null): Promise<ExperimentResults> {
     if (unitId !== null && !UNIT_ID.test(unitId)) throw new ExperimentError('BAD_USER_INPUT', 'unitId is not a valid unit id');
     const e = await this.mustGet(key);
-    const [aggs, assigned] = await Promise.all([
+    const [aggs, assigned, sinceReweight] = await Promise.all([
       this.stores.metrics.aggregates(key, unitId ?? ALL_UNITS),
       this.stores.assignments.counts(key),
+      this.stores.assignments.counts(key, e.weightsVersion),
     ]);
     const agg = (variant: string): VariantAggregate => aggs[variant] ?? emptyAggregate();
     const variants = e.variants.map((v) => {
@@ -255,7 +256,8 @@ export class ExperimentService {
       ].map((m) => ({ ...m, significant: significant(m) }));
       return { variant: v.key, control, metrics };
     });
-    const observed = e.variants.map((v) => assigned[v.key] ?? 0);
+    // Sticky users assigned under earlier weights would skew the test: count those since the last re-weight.
+    const observed = e.variants.map((v) => sinceReweight[v.key] ?? 0);
     const expectedShares = e.variants.map((v) => v.weight);
     return {
       experimentKey: key,

@@ -18,6 +18,8 @@ export interface Experiment {
   seed: string;
   hashVersion: 1 | 2;
   condition: Record<string, unknown> | null;
+  /** Bumped on every re-weight: the SRM check compares only users assigned under the current weights. */
+  weightsVersion: number;
   createdAt: number;
   startedAt: number | null;
   stoppedAt: number | null;
@@ -107,6 +109,7 @@ export function newExperiment(input: ExperimentInput, now: number): Experiment {
     seed,
     hashVersion,
     condition: condition as Record<string, unknown> | null,
+    weightsVersion: 1,
     createdAt: now,
     startedAt: null,
     stoppedAt: null,
@@ -130,6 +133,7 @@ export function reweight(e: Experiment, weights: readonly number[], coverage: nu
     ...e,
     variants: e.variants.map((v, i) => ({ ...v, weight: checked[i]! })),
     coverage: coverage == null ? e.coverage : checkCoverage(coverage),
+    weightsVersion: e.weightsVersion + 1,
     updatedAt: now,
   };
 }

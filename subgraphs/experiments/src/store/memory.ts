@@ -29,18 +29,21 @@ export class MemoryAssignmentStore implements AssignmentStore {
   async getMany(pairs: ReadonlyArray<readonly [string, string]>) {
     return pairs.map(([user, key]) => this.variants.get(`${key}\u0000${user}`) ?? null);
   }
-  async putIfAbsent(userId: string, experimentKey: string, variant: string) {
+  async putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number) {
     const id = `${experimentKey}\u0000${userId}`;
     const existing = this.variants.get(id);
     if (existing !== undefined) return existing;
     this.variants.set(id, variant);
-    const counts = this.perVariant.get(experimentKey) ?? {};
-    counts[variant] = (counts[variant] ?? 0) + 1;
-    this.perVariant.set(experimentKey, counts);
+    for (const key of [experimentKey, `${experimentKey}\u0000${weightsVersion}`]) {
+      const counts = this.perVariant.get(key) ?? {};
+      counts[variant] = (counts[variant] ?? 0) + 1;
+      this.perVariant.set(key, counts);
+    }
     return variant;
   }
-  async counts(experimentKey: string) {
-    return { ...(this.perVariant.get(experimentKey) ?? {}) };
+  async counts(experimentKey: string, weightsVersion?: number) {
+    const key = weightsVersion === undefined ? experimentKey : `${experimentKey}\u0000${weightsVersion}`;
+    return { ...(this.perVariant.get(key) ?? {}) };
   }
 }
 

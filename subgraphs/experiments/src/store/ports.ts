@@ -14,10 +14,13 @@ export interface ExperimentStore {
 export interface AssignmentStore {
   /** Sticky variants for (userId, experimentKey) pairs, null where none. */
   getMany(pairs: ReadonlyArray<readonly [userId: string, experimentKey: string]>): Promise<(string | null)[]>;
-  /** Records the variant unless one is recorded already; returns the recorded variant. */
-  putIfAbsent(userId: string, experimentKey: string, variant: string): Promise<string>;
-  /** Assigned users per variant. */
-  counts(experimentKey: string): Promise<Record<string, number>>;
+  /**
+   * Records the variant unless one is recorded already; returns the recorded variant. New
+   * assignments are also counted under `weightsVersion`.
+   */
+  putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number): Promise<string>;
+  /** Assigned users per variant: all of them, or those assigned under one weights version. */
+  counts(experimentKey: string, weightsVersion?: number): Promise<Record<string, number>>;
 }
 
 export interface UnitMetricsStore {
