@@ -9,27 +9,49 @@ import type {
   SnapshotStore,
 } from './ports.js';
 
+/** Profiles expire `ttlMs` after their last write (0: never), like the Redis adapter. */
 export class MemoryProfileStore implements ProfileStore {
-  private readonly profiles = new Map<string, Profile>();
+  private readonly profiles = new Map<string, { profile: Profile; expiresAt: number }>();
+
+  constructor(
+    private readonly ttlMs = 0,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private live(userId: string): Profile | null {
+    const entry = this.profiles.get(userId);
+    if (!entry) return null;
+    if (entry.expiresAt <= this.now()) {
+      this.profiles.delete(userId);
+      return null;
+    }
+    return entry.profile;
+  }
 
   async getMany(userIds: readonly string[]): Promise<(Profile | null)[]> {
-    return userIds.map((id) => this.profiles.get(id) ?? null);
+    return userIds.map((id) => this.live(id));
   }
 
   async update(userId: string, fn: (current: Profile | null) => Profile): Promise<Profile> {
     // Read, compute and write without yielding: the event loop makes this atomic.
-    const next = fn(this.profiles.get(userId) ?? null);
-    this.profiles.set(userId, next);
+    const current = this.live(userId);
+    const next = fn(current);
+    if (next === current) return next;
+    this.profiles.set(userId, { profile: next, expiresAt: this.ttlMs > 0 ? this.now() + this.ttlMs : Infinity });
     return next;
   }
 
   async delete(userId: string): Promise<boolean> {
-    return this.profiles.delete(userId);
+    const existed = this.live(userId) !== null;
+    this.profiles.delete(userId);
+    return existed;
   }
 
   async *scan(pageSize = 500): AsyncIterable<Profile[]> {
     let page: Profile[] = [];
-    for (const profile of this.profiles.values()) {
+    for (const userId of [...this.profiles.keys()]) {
+      const profile = this.live(userId);
+      if (!profile) continue;
       page.push(profile);
       if (page.length >= pageSize) {
         yield page;
@@ -106,9 +128,9 @@ export class MemoryIdentityStore implements IdentityStore {
   }
 }
 
-export function createMemoryStores(options: { dedupeTtlMs: number }): ProfileStores {
+export function createMemoryStores(options: { dedupeTtlMs: number; profileTtlMs?: number }): ProfileStores {
   return {
-    profiles: new MemoryProfileStore(),
+    profiles: new MemoryProfileStore(options.profileTtlMs ?? 0),
     snapshots: new MemorySnapshotStore(),
     dedupe: new MemoryDedupeStore(options.dedupeTtlMs),
     identities: new MemoryIdentityStore(),

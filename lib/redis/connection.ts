@@ -1,0 +1,75 @@
+/**
+ * Redis connections for every store: one Redis (`REDIS_URL=redis://host:port/db`) or a Redis
+ * Cluster (`REDIS_CLUSTER_NODES=host:port,host:port`). Keys carry hash tags so that every
+ * multi-key operation stays in one slot. Commands issued in the same tick are pipelined.
+ */
+import { Cluster, Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisSettings {
+  url?: string | undefined;
+  clusterNodes?: string[] | undefined;
+  /** Prepended to every key (tests use a fresh one each). */
+  prefix: string;
+}
+
+export function redisSettingsFromEnv(env: NodeJS.ProcessEnv): RedisSettings | null {
+  const clusterNodes = env['REDIS_CLUSTER_NODES']?.split(',').map((s) => s.trim()).filter(Boolean);
+  const url = env['REDIS_URL'];
+  if (!url && !clusterNodes?.length) return null;
+  return { url, clusterNodes, prefix: env['REDIS_PREFIX'] ?? 'rtp:' };
+}
+
+const common: RedisOptions = {
+  enableAutoPipelining: true,
+  // Fail commands quickly while Redis is away (callers turn that into retryable errors) and keep
+  // reconnecting in the background, so everything recovers on its own.
+  maxRetriesPerRequest: 1,
+  enableOfflineQueue: true,
+  retryStrategy: (attempt) => Math.min(50 * attempt, 2000),
+  lazyConnect: false,
+};
+
+export function connect(settings: RedisSettings): RedisClient {
+  if (settings.clusterNodes?.length) {
+    return new Cluster(
+      settings.clusterNodes.map((n) => {
+        const [host, port] = n.split(':');
+        return { host: host!, port: Number(port) };
+      }),
+      { enableAutoPipelining: true, redisOptions: common, clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 2000) },
+    );
+  }
+  return new Redis(settings.url!, common);
+}
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
+
+/** Masters to run a SCAN on (a cluster spreads keys over several). */
+export function scanTargets(client: RedisClient): Redis[] {
+  return isCluster(client) ? client.nodes('master') : [client];
+}
+
+/** Every key matching `pattern`, page by page. */
+export async function* scanKeys(client: RedisClient, pattern: string, count = 500): AsyncIterable<string[]> {
+  for (const node of scanTargets(client)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+      cursor = next;
+      if (keys.length > 0) yield keys;
+    } while (cursor !== '0');
+  }
+}
+
+/** A Redis-side failure (connection lost, timeout): callers answer "retry later". */
+export class StoreUnavailableError extends Error {
+  readonly code = 'STORE_UNAVAILABLE';
+  constructor(cause: unknown) {
+    super(`the data store is unavailable; retry shortly (${(cause as Error)?.message ?? String(cause)})`);
+  }
+}

@@ -1,0 +1,16 @@
+-- Compare-and-set of a profile document (optimistic concurrency).
+-- KEYS[1]  profile hash: fields rev (write counter) and doc (JSON)
+-- ARGV[1]  rev the caller read ("0" when the profile did not exist)
+-- ARGV[2]  new document (JSON)
+-- ARGV[3]  time to live in ms ("0": none)
+-- Returns  the new rev, or 0 when another writer changed the profile first.
+local current = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
+if current ~= tonumber(ARGV[1]) then
+  return 0
+end
+local rev = current + 1
+redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2])
+if tonumber(ARGV[3]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return rev

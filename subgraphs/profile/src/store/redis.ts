@@ -1,0 +1,177 @@
+/**
+ * Redis adapters of the profile stores. All key building and Lua lives here. Keys carry the user
+ * id as a hash tag (`{u:<id>}`) so a user's profile and snapshot share a slot on a cluster.
+ */
+import { readFileSync } from 'node:fs';
+import type { RedisClient } from '../../../../lib/redis/connection.js';
+import { scanKeys } from '../../../../lib/redis/connection.js';
+import type { Profile } from '../domain/profile.js';
+import { cloneProfile } from '../domain/profile.js';
+import type { DedupeStore, IdentityStore, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore } from './ports.js';
+
+const CAS_LUA = readFileSync(new URL('./lua/profile-cas.lua', import.meta.url), 'utf8');
+
+import type { Result } from 'ioredis';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    profileCas(key: string, rev: string, doc: string, ttlMs: string): Result<number, Context>;
+  }
+}
+
+export class ProfileKeys {
+  constructor(private readonly prefix: string) {}
+  profile(userId: string) {
+    return `${this.prefix}{u:${userId}}:profile`;
+  }
+  snapshot(userId: string) {
+    return `${this.prefix}{u:${userId}}:snapshot`;
+  }
+  profilePattern() {
+    return `${this.prefix}{u:*}:profile`;
+  }
+  dedupe(eventId: string) {
+    return `${this.prefix}dedupe:{${eventId}}`;
+  }
+  alias(anonymousId: string) {
+    return `${this.prefix}{u:${anonymousId}}:alias`;
+  }
+  aliasesOf(userId: string) {
+    return `${this.prefix}{u:${userId}}:aliases`;
+  }
+}
+
+/** Profiles revive JSON as null-prototype records, the shape the reducer works on. */
+function parseProfile(doc: string): Profile {
+  return cloneProfile(JSON.parse(doc) as Profile);
+}
+
+export class RedisProfileStore implements ProfileStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: ProfileKeys,
+    private readonly ttlMs: number,
+    private readonly maxAttempts = 100,
+  ) {
+    redis.defineCommand('profileCas', { numberOfKeys: 1, lua: CAS_LUA });
+  }
+
+  async getMany(userIds: readonly string[]): Promise<(Profile | null)[]> {
+    const docs = await Promise.all(userIds.map((id) => this.redis.hget(this.keys.profile(id), 'doc')));
+    return docs.map((d) => (d ? parseProfile(d) : null));
+  }
+
+  async update(userId: string, fn: (current: Profile | null) => Profile): Promise<Profile> {
+    const key = this.keys.profile(userId);
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      const [rev, doc] = await this.redis.hmget(key, 'rev', 'doc');
+      const current = doc ? parseProfile(doc) : null;
+      const next = fn(current);
+      if (next === current) return next; // nothing changed (for example a redelivered event)
+      const written = await this.redis.profileCas(key, rev ?? '0', JSON.stringify(next), String(this.ttlMs));
+      if (written > 0) return next;
+      // Another writer got there first: back off a little and re-apply on the fresh profile.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt)));
+    }
+    throw new Error(`profile ${userId}: too much write contention`);
+  }
+
+  async delete(userId: string): Promise<boolean> {
+    return (await this.redis.del(this.keys.profile(userId))) > 0;
+  }
+
+  async *scan(pageSize = 500): AsyncIterable<Profile[]> {
+    for await (const keys of scanKeys(this.redis, this.keys.profilePattern(), pageSize)) {
+      const docs = await Promise.all(keys.map((k) => this.redis.hget(k, 'doc')));
+      const page = docs.filter((d): d is string => d !== null).map(parseProfile);
+      if (page.length > 0) yield page;
+    }
+  }
+}
+
+export class RedisSnapshotStore implements SnapshotStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: ProfileKeys,
+    private readonly ttlMs: number,
+  ) {}
+
+  async putMany(snapshots: readonly ProfileSnapshot[]): Promise<void> {
+    await Promise.all(
+      snapshots.map((s) =>
+        this.ttlMs > 0
+          ? this.redis.set(this.keys.snapshot(s.userId), JSON.stringify(s), 'PX', this.ttlMs)
+          : this.redis.set(this.keys.snapshot(s.userId), JSON.stringify(s)),
+      ),
+    );
+  }
+
+  async getMany(userIds: readonly string[]): Promise<(ProfileSnapshot | null)[]> {
+    const docs = await Promise.all(userIds.map((id) => this.redis.get(this.keys.snapshot(id))));
+    return docs.map((d) => (d ? (JSON.parse(d) as ProfileSnapshot) : null));
+  }
+
+  async delete(userId: string): Promise<void> {
+    await this.redis.del(this.keys.snapshot(userId));
+  }
+}
+
+export class RedisDedupeStore implements DedupeStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: ProfileKeys,
+    private readonly ttlMs: number,
+  ) {}
+
+  async claim(eventIds: readonly string[]): Promise<boolean[]> {
+    const results = await Promise.all(eventIds.map((id) => this.redis.set(this.keys.dedupe(id), '1', 'PX', this.ttlMs, 'NX')));
+    return results.map((r) => r === 'OK');
+  }
+}
+
+export class RedisIdentityStore implements IdentityStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: ProfileKeys,
+  ) {}
+
+  async resolve(ids: readonly string[]): Promise<string[]> {
+    const targets = await Promise.all(ids.map((id) => this.redis.get(this.keys.alias(id))));
+    return targets.map((t, i) => t ?? ids[i]!);
+  }
+
+  async link(anonymousId: string, userId: string): Promise<string> {
+    const created = await this.redis.set(this.keys.alias(anonymousId), userId, 'NX');
+    if (created !== 'OK') return (await this.redis.get(this.keys.alias(anonymousId))) ?? userId;
+    await this.redis.sadd(this.keys.aliasesOf(userId), anonymousId);
+    return userId;
+  }
+
+  async forget(userId: string): Promise<void> {
+    const anonymous = await this.redis.smembers(this.keys.aliasesOf(userId));
+    await Promise.all([
+      ...anonymous.map((a) => this.redis.del(this.keys.alias(a))),
+      this.redis.del(this.keys.aliasesOf(userId)),
+      this.redis.del(this.keys.alias(userId)),
+    ]);
+  }
+}
+
+export interface RedisProfileStoreOptions {
+  prefix: string;
+  profileTtlMs: number;
+  dedupeTtlMs: number;
+}
+
+export function createRedisProfileStores(redis: RedisClient, options: RedisProfileStoreOptions, ownsConnection = false): ProfileStores {
+  const keys = new ProfileKeys(options.prefix);
+  return {
+    profiles: new RedisProfileStore(redis, keys, options.profileTtlMs),
+    snapshots: new RedisSnapshotStore(redis, keys, options.profileTtlMs),
+    dedupe: new RedisDedupeStore(redis, keys, options.dedupeTtlMs),
+    identities: new RedisIdentityStore(redis, keys),
+    close: async () => {
+      if (ownsConnection) await redis.quit();
+    },
+  };
+}

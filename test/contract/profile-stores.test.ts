@@ -1,0 +1,162 @@
+/** One contract for every adapter of the profile stores: memory, Redis and Redis Cluster. */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
+import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
+import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
+import { createMemoryStores } from '../../subgraphs/profile/src/store/memory.js';
+import type { ProfileStores } from '../../subgraphs/profile/src/store/ports.js';
+import { createRedisProfileStores } from '../../subgraphs/profile/src/store/redis.js';
+import type { RedisClient } from '../../lib/redis/connection.js';
+import { deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
+
+const TTL = { profileTtlMs: 60_000, dedupeTtlMs: 60_000 };
+
+interface Adapter {
+  name: string;
+  /** Stores with the given TTLs; `second` is an independent connection to the same data. */
+  make(ttl: typeof TTL): Promise<{ stores: ProfileStores; second: ProfileStores }>;
+  cleanup(): Promise<void>;
+  setup?(skip: (note: string) => void): Promise<boolean>;
+  teardown?(): Promise<void>;
+}
+
+function memoryAdapter(): Adapter {
+  return {
+    name: 'memory',
+    make: async (ttl) => {
+      const stores = createMemoryStores(ttl);
+      return { stores, second: stores };
+    },
+    cleanup: async () => {},
+  };
+}
+
+function redisAdapter(target: ReturnType<typeof redisTargets>[number]): Adapter {
+  let prefix = '';
+  const clients: RedisClient[] = [];
+  return {
+    name: target.name,
+    setup: (skip) => requireTarget(target, skip),
+    make: async (ttl) => {
+      prefix = freshPrefix();
+      const a = target.connect();
+      const b = target.connect();
+      clients.push(a, b);
+      return {
+        stores: createRedisProfileStores(a, { prefix, ...ttl }),
+        second: createRedisProfileStores(b, { prefix, ...ttl }),
+      };
+    },
+    cleanup: async () => {
+      if (clients[0]) await deleteByPrefix(clients[0], prefix);
+      await Promise.all(clients.splice(0).map((c) => c.quit()));
+    },
+  };
+}
+
+const event = (userId: string, n: number, genre = 'Crime'): ProfileEvent => ({
+  eventId: `${userId}-e${n}`,
+  userId,
+  type: 'PLAY',
+  occurredAt: Date.UTC(2026, 0, 1) + n * 1000,
+  item: { id: `item-${n}`, kind: 'MOVIE', genres: [genre] },
+});
+
+const apply = (userId: string, events: ProfileEvent[]) => (p: ReturnType<typeof emptyProfile> | null) =>
+  applyEvents(p ?? emptyProfile(userId), events, DEFAULT_REDUCER_CONFIG).profile;
+
+for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
+  describe(`profile stores contract: ${adapter.name}`, () => {
+    let available = true;
+    let skipNote = '';
+    let stores: ProfileStores;
+    let second: ProfileStores;
+
+    beforeAll(async () => {
+      available = adapter.setup ? await adapter.setup((note) => (skipNote = note)) : true;
+    });
+    beforeEach(async ({ skip }) => {
+      if (!available) skip(skipNote);
+      ({ stores, second } = await adapter.make(TTL));
+    });
+    afterEach(async () => {
+      if (available) await adapter.cleanup();
+    });
+    afterAll(async () => adapter.teardown?.());
+
+    it('stores, reads, updates and deletes profiles', async () => {
+      expect(await stores.profiles.getMany(['a', 'b'])).toEqual([null, null]);
+      const created = await stores.profiles.update('a', apply('a', [event('a', 1)]));
+      expect(created.version).toBe(1);
+      const updated = await stores.profiles.update('a', apply('a', [event('a', 2, 'Drama')]));
+      expect(updated.version).toBe(2);
+      const [a, b] = await second.profiles.getMany(['a', 'b']);
+      expect(a?.version).toBe(2);
+      expect(Object.keys(a!.genres).sort()).toEqual(['Crime', 'Drama']);
+      expect(b).toBeNull();
+      // Stored profiles use null-prototype records, as the reducer expects.
+      expect(Object.getPrototypeOf(a!.genres)).toBeNull();
+      expect(await stores.profiles.delete('a')).toBe(true);
+      expect(await stores.profiles.delete('a')).toBe(false);
+      expect(await stores.profiles.getMany(['a'])).toEqual([null]);
+    });
+
+    it('a redelivered event changes nothing', async () => {
+      await stores.profiles.update('r', apply('r', [event('r', 1)]));
+      const again = await stores.profiles.update('r', apply('r', [event('r', 1)]));
+      expect(again.version).toBe(1);
+    });
+
+    it('never loses an update when two writers race on one user', async () => {
+      const writes = (s: ProfileStores, offset: number) =>
+        Promise.all(Array.from({ length: 40 }, (_, i) => s.profiles.update('hot', apply('hot', [event('hot', offset + i)]))));
+      await Promise.all([writes(stores, 0), writes(second, 1000)]);
+      const [p] = await stores.profiles.getMany(['hot']);
+      expect(p?.eventCount).toBe(80);
+      expect(p?.version).toBe(80);
+    });
+
+    it('scans every profile in pages', async () => {
+      await Promise.all(Array.from({ length: 25 }, (_, i) => stores.profiles.update(`s${i}`, apply(`s${i}`, [event(`s${i}`, 1)]))));
+      const seen: string[] = [];
+      for await (const page of stores.profiles.scan(7)) seen.push(...page.map((p) => p.userId));
+      expect(seen.sort()).toEqual(Array.from({ length: 25 }, (_, i) => `s${i}`).sort());
+    });
+
+    it('expires inactive profiles after the TTL', async () => {
+      const short = await adapter.make({ profileTtlMs: 150, dedupeTtlMs: 150 });
+      await short.stores.profiles.update('t', apply('t', [event('t', 1)]));
+      expect((await short.stores.profiles.getMany(['t']))[0]).not.toBeNull();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await short.stores.profiles.getMany(['t'])).toEqual([null]);
+      expect(await short.stores.dedupe.claim(['x'])).toEqual([true]);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await short.stores.dedupe.claim(['x'])).toEqual([true]);
+    });
+
+    it('snapshots: put, get, delete', async () => {
+      const features = { v: 1 as const, userId: 'u', version: 3, asOf: 1, halfLifeMs: 1, genres: [], categories: [], facets: {}, series: [], consumed: [], recent: [] };
+      await stores.snapshots.putMany([{ userId: 'u', version: 3, takenAt: 5, features }]);
+      expect(await second.snapshots.getMany(['u', 'v'])).toEqual([{ userId: 'u', version: 3, takenAt: 5, features }, null]);
+      await stores.snapshots.delete('u');
+      expect(await stores.snapshots.getMany(['u'])).toEqual([null]);
+    });
+
+    it('dedupe: each event id is claimed once, across connections', async () => {
+      expect(await stores.dedupe.claim(['e1', 'e2'])).toEqual([true, true]);
+      expect(await second.dedupe.claim(['e2', 'e3'])).toEqual([false, true]);
+      const racing = await Promise.all([stores.dedupe.claim(['race']), second.dedupe.claim(['race'])]);
+      expect(racing.flat().filter(Boolean)).toHaveLength(1);
+    });
+
+    it('identities: link, resolve, earlier link wins, forget', async () => {
+      expect(await stores.identities.resolve(['anon', 'x'])).toEqual(['anon', 'x']);
+      expect(await stores.identities.link('anon', 'known')).toBe('known');
+      expect(await second.identities.link('anon', 'other')).toBe('known');
+      expect(await second.identities.resolve(['anon', 'known'])).toEqual(['known', 'known']);
+      await stores.identities.forget('known');
+      expect(await stores.identities.resolve(['anon'])).toEqual(['anon']);
+    });
+  });
+}

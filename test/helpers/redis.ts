@@ -1,0 +1,61 @@
+/**
+ * Redis targets for contract suites: a single Redis (REDIS_URL, default redis://127.0.0.1:6379)
+ * and the Redis Cluster started by test/setup/redis-cluster.ts. Each test gets a fresh key prefix
+ * and its keys are removed afterwards. Without Redis the suites are skipped locally, but fail when
+ * CI=true.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { connect, scanKeys } from '../../lib/redis/connection.js';
+import type { RedisClient } from '../../lib/redis/connection.js';
+
+export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+export const CI = process.env['CI'] === 'true';
+
+async function reachable(url: string): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+export interface RedisTarget {
+  name: string;
+  /** A connected client, or null when the target is unavailable (locally: skip). */
+  available: () => Promise<string | null>;
+  connect: () => RedisClient;
+}
+
+export const redisTargets = (): RedisTarget[] => [
+  {
+    name: 'redis',
+    available: async () => ((await reachable(REDIS_URL)) ? null : `no Redis at ${REDIS_URL}`),
+    connect: () => connect({ url: REDIS_URL, prefix: '' }),
+  },
+  {
+    name: 'redis-cluster',
+    available: async () => (inject('redisClusterNodes') ? null : `no Redis Cluster: ${inject('redisClusterError')}`),
+    connect: () => connect({ clusterNodes: inject('redisClusterNodes').split(','), prefix: '' }),
+  },
+];
+
+/** Fails under CI, skips otherwise, when a Redis target is missing. */
+export async function requireTarget(target: RedisTarget, skip: (note: string) => void): Promise<boolean> {
+  const problem = await target.available();
+  if (!problem) return true;
+  if (CI) throw new Error(`${target.name} is required when CI=true: ${problem}`);
+  skip(problem);
+  return false;
+}
+
+export const freshPrefix = () => `test:${randomUUID().slice(0, 8)}:`;
+
+export async function deleteByPrefix(client: RedisClient, prefix: string): Promise<void> {
+  for await (const keys of scanKeys(client, `${prefix}*`)) await Promise.all(keys.map((k) => client.del(k)));
+}
