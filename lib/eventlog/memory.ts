@@ -1,8 +1,9 @@
 /** In-process event log with bounded retention, for the embedded (single process) platform. */
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
-import type { EventBatchHandler, EventConsumer, EventLog } from './port.js';
+import type { AppendReceipt, EventBatchHandler, EventConsumer, EventLog } from './port.js';
 
 interface Group {
+  name: string;
   /** Absolute offset of the next event to deliver. */
   next: number;
   handler: EventBatchHandler;
@@ -25,8 +26,8 @@ export class MemoryEventLog implements EventLog {
     private readonly onError: (err: unknown) => void = (err) => console.error('event consumer failed', err),
   ) {}
 
-  async append(events: readonly ProfileEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  async append(events: readonly ProfileEvent[]): Promise<AppendReceipt> {
+    if (events.length === 0) return new Map();
     this.events.push(...events);
     const excess = this.events.length - this.retention;
     if (excess > 0) {
@@ -34,10 +35,22 @@ export class MemoryEventLog implements EventLog {
       this.base += excess;
     }
     for (const group of this.groups) this.pump(group);
+    return new Map([[0, String(this.base + this.events.length)]]);
   }
 
-  consume(_group: string, handler: EventBatchHandler): EventConsumer {
-    const group: Group = { next: this.base, handler, running: undefined, stopped: false, failed: false, onError: this.onError };
+  async waitApplied(receipt: AppendReceipt, group: string, timeoutMs: number): Promise<boolean> {
+    const target = Number(receipt.get(0) ?? 0);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const g = [...this.groups].find((x) => x.name === group);
+      if (g && g.next >= target) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  consume(name: string, handler: EventBatchHandler): EventConsumer {
+    const group: Group = { name, next: this.base, handler, running: undefined, stopped: false, failed: false, onError: this.onError };
     this.groups.add(group);
     this.pump(group);
     return {

@@ -12,9 +12,14 @@ export interface EventConsumer {
   stop(): Promise<void>;
 }
 
+/** Where appended events landed (adapter-specific), for waitApplied. */
+export type AppendReceipt = ReadonlyMap<number, string>;
+
 export interface EventLog {
   /** Appends accepted events; resolves once they are durable in the log. */
-  append(events: readonly ProfileEvent[]): Promise<void>;
+  append(events: readonly ProfileEvent[]): Promise<AppendReceipt>;
+  /** Resolves true once `group` has processed everything in the receipt, false on timeout. */
+  waitApplied(receipt: AppendReceipt, group: string, timeoutMs: number): Promise<boolean>;
   /**
    * Delivers events to `handler` in batches, at least once, in append order per user. Each group
    * has its own position; a new group starts at the oldest retained event.

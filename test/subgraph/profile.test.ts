@@ -39,7 +39,7 @@ describe('POST /v1/events', () => {
 
   it('accepts a valid batch', async () => {
     const res = await postEvents(server, JSON.stringify({ events: [play('h1', 'h-1'), play('h1', 'h-2')] }));
-    expect(res).toEqual({ status: 200, body: { accepted: 2, duplicates: 0, rejected: [] } });
+    expect(res).toEqual({ status: 200, body: { accepted: 2, duplicates: 0, rejected: [], applied: true } });
   });
 
   it('reports duplicates, and rejections per event while accepting the rest', async () => {

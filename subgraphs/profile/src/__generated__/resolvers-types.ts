@@ -102,6 +102,8 @@ export type FacetAffinities = {
 export type IngestResult = {
   __typename?: 'IngestResult';
   accepted: Scalars['Int']['output'];
+  /** True when the accepted events are already applied to the profiles. */
+  applied: Scalars['Boolean']['output'];
   duplicates: Scalars['Int']['output'];
   rejected: Array<RejectedEvent>;
 };
@@ -142,7 +144,9 @@ export type Mutation = {
   /**
    * Validate and apply a batch of at most 1,000 events (1 MB). Valid events are applied even when
    * others in the batch are rejected; an eventId already seen is reported as a duplicate and not
-   * applied again.
+   * applied again. With `wait: true` the answer comes once the accepted events are applied to the
+   * profiles (read-your-writes; on the embedded stores they always are). When the store is
+   * unavailable the error code is STORE_UNAVAILABLE (retryable) and nothing is accepted.
    */
   ingestEvents: IngestResult;
   /** Run the batch snapshot job now (it also runs on its schedule, by default every 24 h). */
@@ -171,6 +175,7 @@ export type MutationIdentifyArgs = {
 
 export type MutationIngestEventsArgs = {
   events: Array<EventInput>;
+  wait?: InputMaybe<Scalars['Boolean']['input']>;
 };
 
 /** The streaming profile: every applied event updates it immediately. */
@@ -515,6 +520,7 @@ export type FacetAffinitiesResolvers<ContextType = ProfileContext, ParentType ex
 
 export type IngestResultResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['IngestResult'] = ResolversParentTypes['IngestResult']> = ResolversObject<{
   accepted?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  applied?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   duplicates?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   rejected?: Resolver<Array<ResolversTypes['RejectedEvent']>, ParentType, ContextType>;
 }>;
@@ -527,7 +533,7 @@ export type MutationResolvers<ContextType = ProfileContext, ParentType extends R
   alias?: Resolver<ResolversTypes['AliasResult'], ParentType, ContextType, RequireFields<MutationAliasArgs, 'anonymousId' | 'userId'>>;
   deleteUser?: Resolver<ResolversTypes['DeleteUserResult'], ParentType, ContextType, RequireFields<MutationDeleteUserArgs, 'id'>>;
   identify?: Resolver<ResolversTypes['IngestResult'], ParentType, ContextType, RequireFields<MutationIdentifyArgs, 'traits' | 'userId'>>;
-  ingestEvents?: Resolver<ResolversTypes['IngestResult'], ParentType, ContextType, RequireFields<MutationIngestEventsArgs, 'events'>>;
+  ingestEvents?: Resolver<ResolversTypes['IngestResult'], ParentType, ContextType, RequireFields<MutationIngestEventsArgs, 'events' | 'wait'>>;
   runBatchSnapshot?: Resolver<ResolversTypes['SnapshotRun'], ParentType, ContextType>;
 }>;
 

@@ -12,12 +12,26 @@ import { BatchError, checkBatch, validateEvent, validateId } from '../domain/val
 import type { Rejection, ValidationLimits } from '../domain/validate.js';
 import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
 import type { EventLog } from '../../../../lib/eventlog/port.js';
+import { StoreUnavailableError } from '../../../../lib/redis/connection.js';
 
 export interface IngestResult {
   accepted: number;
   duplicates: number;
   rejected: Rejection[];
+  /** Whether the accepted events are already applied to the profiles (read-your-writes). */
+  applied: boolean;
 }
+
+export interface IngestOptions {
+  /** Size of the request body, when known (saves serializing the batch to measure it). */
+  bytes?: number;
+  /** Answer only once the accepted events are applied (or the timeout passes). */
+  waitApplied?: boolean;
+  waitTimeoutMs?: number;
+}
+
+/** Consumer group of the profile updater on the event log. */
+export const PROFILE_UPDATER_GROUP = 'profile-updater';
 
 /** Emitted after a profile changed (the subscriptions issue publishes these). */
 export interface ProfileChange {
@@ -25,6 +39,7 @@ export interface ProfileChange {
   version: number;
   profile: Profile;
   cause: 'events' | 'alias' | 'delete';
+  eventIds: string[];
 }
 
 export interface ProfileServiceOptions {
@@ -32,6 +47,11 @@ export interface ProfileServiceOptions {
   validation: ValidationLimits;
   /** Where accepted events go for other consumers (the recommendations trending consumer). */
   eventLog?: EventLog;
+  /**
+   * inline: apply during the request, then append for other consumers (embedded mode).
+   * stream: append durably and answer; the profile updater consumer group applies (Redis mode).
+   */
+  mode?: 'inline' | 'stream';
   now?: () => number;
 }
 
@@ -70,8 +90,8 @@ export class ProfileService {
    * Validates and applies a batch. Throws BatchError when the batch as a whole is unacceptable
    * (too many events, too large, not a list); otherwise reports each rejected event.
    */
-  async ingest(rawEvents: unknown, batchBytes?: number): Promise<IngestResult> {
-    const events = checkBatch(rawEvents, this.options.validation, batchBytes);
+  async ingest(rawEvents: unknown, opts: IngestOptions = {}): Promise<IngestResult> {
+    const events = checkBatch(rawEvents, this.options.validation, opts.bytes);
     const now = this.now();
     const rejected: Rejection[] = [];
     const valid: ProfileEvent[] = [];
@@ -86,17 +106,37 @@ export class ProfileService {
         valid.push(result.event);
       }
     });
-    if (valid.length === 0) return { accepted: 0, duplicates, rejected };
+    if (valid.length === 0) return { accepted: 0, duplicates, rejected, applied: true };
 
-    const claimed = await this.stores.dedupe.claim(valid.map((e) => e.eventId));
+    const claimed = await unavailableOnError(() => this.stores.dedupe.claim(valid.map((e) => e.eventId)));
     const fresh = valid.filter((_, i) => claimed[i]);
     duplicates += valid.length - fresh.length;
-    await this.apply(fresh);
-    return { accepted: fresh.length, duplicates, rejected };
+    if (fresh.length === 0) return { accepted: 0, duplicates, rejected, applied: true };
+    const log = this.options.eventLog;
+    if (this.options.mode !== 'stream' || !log) {
+      await this.applyBatch(fresh);
+      await log?.append(fresh);
+      return { accepted: fresh.length, duplicates, rejected, applied: true };
+    }
+    let receipt;
+    try {
+      receipt = await log.append(fresh);
+    } catch (err) {
+      // Not in the log, so not accepted: free the ids so the producer's retry is not a "duplicate".
+      await this.stores.dedupe.release(fresh.map((e) => e.eventId)).catch(() => undefined);
+      throw new StoreUnavailableError(err);
+    }
+    const applied = opts.waitApplied
+      ? await unavailableOnError(() => log.waitApplied(receipt, PROFILE_UPDATER_GROUP, opts.waitTimeoutMs ?? 5000))
+      : false;
+    return { accepted: fresh.length, duplicates, rejected, applied };
   }
 
-  /** Applies validated, deduplicated events, grouped by canonical user. */
-  private async apply(events: ProfileEvent[]): Promise<void> {
+  /**
+   * Applies validated, deduplicated events, grouped by canonical user: during the request in
+   * inline mode, from the profile updater consumer group in stream mode.
+   */
+  async applyBatch(events: readonly ProfileEvent[]): Promise<void> {
     if (events.length === 0) return;
     const canonical = await this.stores.identities.resolve(events.map((e) => e.userId));
     const byUser = new Map<string, ProfileEvent[]>();
@@ -109,14 +149,18 @@ export class ProfileService {
     const cfg = this.options.reducer;
     await Promise.all(
       [...byUser].map(async ([userId, userEvents]) => {
-        const profile = await this.stores.profiles.update(
-          userId,
-          (current) => applyEvents(current ?? emptyProfile(userId), userEvents, cfg).profile,
-        );
-        this.emit({ userId, version: profile.version, profile, cause: 'events' });
+        let appliedNow = 0;
+        const profile = await this.stores.profiles.update(userId, (current) => {
+          const outcome = applyEvents(current ?? emptyProfile(userId), userEvents, cfg);
+          appliedNow = outcome.applied;
+          return outcome.profile;
+        });
+        // A redelivered batch changes nothing and announces nothing.
+        if (appliedNow > 0) {
+          this.emit({ userId, version: profile.version, profile, cause: 'events', eventIds: userEvents.map((e) => e.eventId) });
+        }
       }),
     );
-    await this.options.eventLog?.append([...byUser.values()].flat());
   }
 
   async identify(userId: string, traits: unknown, eventId?: string | null, occurredAt?: string | number | null) {
@@ -164,7 +208,7 @@ export class ProfileService {
     );
     await this.stores.profiles.delete(anon);
     await this.stores.snapshots.delete(anon);
-    this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias' });
+    this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias', eventIds: [] });
     return { anonymousId: anon, userId: target!, merged: true, eventsMerged: source.eventCount, profile: merged };
   }
 
@@ -174,7 +218,7 @@ export class ProfileService {
     const deleted = await this.stores.profiles.delete(userId);
     await this.stores.snapshots.delete(userId);
     await this.stores.identities.forget(userId);
-    if (deleted) this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete' });
+    if (deleted) this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete', eventIds: [] });
     return { id: userId, deleted };
   }
 
@@ -202,4 +246,14 @@ export class ProfileService {
   }
 }
 
-export { BatchError };
+/** Runs a store operation; a Redis failure becomes a retryable StoreUnavailableError. */
+async function unavailableOnError<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof InputError || err instanceof BatchError || err instanceof StoreUnavailableError) throw err;
+    throw new StoreUnavailableError(err);
+  }
+}
+
+export { BatchError, StoreUnavailableError };

@@ -1,7 +1,7 @@
 /** `POST /v1/events`: the ingestion endpoint for producers that do not speak GraphQL. */
 import type { FastifyInstance } from 'fastify';
 import { errorBody } from '../../../../lib/service-app.js';
-import { BatchError } from '../app/profile-service.js';
+import { BatchError, StoreUnavailableError } from '../app/profile-service.js';
 import type { ProfileService } from '../app/profile-service.js';
 
 export function registerEventsRoute(app: FastifyInstance, service: ProfileService, maxBatchBytes: number): void {
@@ -17,14 +17,24 @@ export function registerEventsRoute(app: FastifyInstance, service: ProfileServic
       if (typeof body !== 'object' || body === null || Array.isArray(body) || !('events' in body)) {
         return reply.code(400).send(errorBody('BATCH_INVALID', 'body must be a JSON object: { "events": [ ... ] }'));
       }
+      const wait = (req.query as { wait?: string }).wait;
+      if (wait !== undefined && wait !== 'applied') {
+        return reply.code(400).send(errorBody('BAD_REQUEST', 'wait must be "applied" (or absent)'));
+      }
       try {
         const length = Number(req.headers['content-length']);
-        const result = await service.ingest(body.events, Number.isFinite(length) ? length : undefined);
+        const result = await service.ingest(body.events, {
+          ...(Number.isFinite(length) ? { bytes: length } : {}),
+          waitApplied: wait === 'applied',
+        });
         const nothingAccepted = result.accepted === 0 && result.duplicates === 0 && result.rejected.length > 0;
         return reply.code(nothingAccepted ? 400 : 200).send(result);
       } catch (err) {
         if (err instanceof BatchError) {
           return reply.code(err.code === 'BATCH_TOO_LARGE' ? 413 : 400).send(errorBody(err.code, err.message));
+        }
+        if (err instanceof StoreUnavailableError) {
+          return reply.code(503).header('retry-after', '1').send(errorBody(err.code, err.message, { retryable: true }));
         }
         throw err;
       }

@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { BatchError, InputError } from '../app/profile-service.js';
+import { BatchError, InputError, StoreUnavailableError } from '../app/profile-service.js';
 
 /** Maps domain input errors to GraphQL errors with `extensions.code`; rethrows anything else. */
 export async function withInputErrors<T>(fn: () => Promise<T>): Promise<T> {
@@ -8,6 +8,9 @@ export async function withInputErrors<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (err instanceof BatchError || err instanceof InputError) {
       throw new GraphQLError(err.message, { extensions: { code: err.code } });
+    }
+    if (err instanceof StoreUnavailableError) {
+      throw new GraphQLError(err.message, { extensions: { code: err.code, retryable: true } });
     }
     throw err;
   }

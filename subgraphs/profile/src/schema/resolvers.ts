@@ -31,7 +31,7 @@ export const resolvers: Resolvers = {
   },
 
   Mutation: {
-    ingestEvents: (_root, { events }, ctx) => withInputErrors(() => ctx.service.ingest(events)),
+    ingestEvents: (_root, { events, wait }, ctx) => withInputErrors(() => ctx.service.ingest(events, { waitApplied: wait })),
     identify: (_root, args, ctx) =>
       withInputErrors(() => ctx.service.identify(args.userId, args.traits, args.eventId, args.occurredAt)),
     alias: (_root, { anonymousId, userId }, ctx) => withInputErrors(() => ctx.service.alias(anonymousId, userId)),
@@ -41,7 +41,7 @@ export const resolvers: Resolvers = {
 
   User: {
     __resolveReference: (ref) => ({ id: ref.id }),
-    profile: (user, _args, ctx) => ctx.profiles.load(user.id),
+    profile: (user, _args, ctx) => withInputErrors(() => ctx.profiles.load(user.id)),
   },
 
   Profile: {
@@ -78,7 +78,7 @@ export const resolvers: Resolvers = {
           lastWatchedAt: s.lastWatchedAt,
         })),
     rankingFeatures: (p, _args, ctx) => toRankingFeatures(p, ctx.service.reducerConfig),
-    batchSnapshot: (p, _args, ctx) => ctx.batchSnapshots.load(p.userId),
+    batchSnapshot: (p, _args, ctx) => withInputErrors(() => ctx.batchSnapshots.load(p.userId)),
   },
 
   ProfileSnapshot: {

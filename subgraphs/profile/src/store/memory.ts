@@ -100,6 +100,10 @@ export class MemoryDedupeStore implements DedupeStore {
     });
   }
 
+  async release(eventIds: readonly string[]): Promise<void> {
+    for (const id of eventIds) this.seen.delete(id);
+  }
+
   private evict(now: number): void {
     // Insertion order equals expiry order (fixed TTL), so expired ids sit at the front.
     for (const [id, expiresAt] of this.seen) {

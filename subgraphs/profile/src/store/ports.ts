@@ -33,6 +33,8 @@ export interface SnapshotStore {
 export interface DedupeStore {
   /** Claims event ids in order; true where the id was not seen within the retention window. */
   claim(eventIds: readonly string[]): Promise<boolean[]>;
+  /** Forgets claimed ids whose events could not be accepted after all. */
+  release(eventIds: readonly string[]): Promise<void>;
 }
 
 export interface IdentityStore {

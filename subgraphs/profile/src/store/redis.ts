@@ -127,6 +127,10 @@ export class RedisDedupeStore implements DedupeStore {
     const results = await Promise.all(eventIds.map((id) => this.redis.set(this.keys.dedupe(id), '1', 'PX', this.ttlMs, 'NX')));
     return results.map((r) => r === 'OK');
   }
+
+  async release(eventIds: readonly string[]): Promise<void> {
+    await Promise.all(eventIds.map((id) => this.redis.del(this.keys.dedupe(id))));
+  }
 }
 
 export class RedisIdentityStore implements IdentityStore {

@@ -1,0 +1,272 @@
+/**
+ * Event log on Redis Streams, partitioned by user (`{ev:<p>}` hash tags keep each partition in
+ * one slot). Consumer groups read each partition with a blocking XREADGROUP on a dedicated
+ * connection, acknowledge after the handler succeeds, and reclaim entries left pending by a dead
+ * consumer with XAUTOCLAIM. Delivery is at least once; the reducer's idempotency makes the effect
+ * exactly once. Within a partition a consumer handles entries in order.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import type { RedisClient } from '../redis/connection.js';
+import type { AppendReceipt, EventBatchHandler, EventConsumer, EventLog } from './port.js';
+
+export interface StreamOptions {
+  prefix: string;
+  partitions: number;
+  /** Approximate number of entries kept per partition (MAXLEN ~). */
+  retention: number;
+  /** Entries read per XREADGROUP. */
+  batchSize: number;
+  blockMs: number;
+  /** A pending entry idle this long belongs to a dead consumer and is reclaimed. */
+  reclaimIdleMs: number;
+  reclaimEveryMs: number;
+  onError: (err: unknown) => void;
+}
+
+export const DEFAULT_STREAM_OPTIONS: Omit<StreamOptions, 'prefix' | 'onError'> = {
+  partitions: 8,
+  retention: 1_000_000,
+  batchSize: 500,
+  blockMs: 1000,
+  reclaimIdleMs: 30_000,
+  reclaimEveryMs: 5_000,
+};
+
+/** FNV-1a, for a stable user → partition mapping. */
+export function partitionOf(userId: string, partitions: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < userId.length; i++) {
+    h ^= userId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % partitions;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+/** Orders stream ids `ms-seq`. */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number];
+  const [bm, bs] = b.split('-').map(Number) as [number, number];
+  return am - bm || as - bs;
+}
+
+function eventsOf(entries: readonly StreamEntry[]): ProfileEvent[] {
+  const events: ProfileEvent[] = [];
+  for (const [, fields] of entries) {
+    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'e') events.push(...(JSON.parse(fields[i + 1]!) as ProfileEvent[]));
+  }
+  return events;
+}
+
+export class RedisStreamEventLog implements EventLog {
+  private readonly consumers = new Set<StreamConsumer>();
+
+  constructor(
+    private readonly redis: RedisClient,
+    readonly options: StreamOptions,
+  ) {}
+
+  streamKey(partition: number): string {
+    return `${this.options.prefix}{ev:${partition}}:stream`;
+  }
+
+  async append(events: readonly ProfileEvent[]): Promise<AppendReceipt> {
+    const byPartition = new Map<number, ProfileEvent[]>();
+    for (const e of events) {
+      const p = partitionOf(e.userId, this.options.partitions);
+      (byPartition.get(p) ?? byPartition.set(p, []).get(p)!).push(e);
+    }
+    const ids = await Promise.all(
+      [...byPartition].map(
+        async ([p, list]) =>
+          [p, (await this.redis.xadd(this.streamKey(p), 'MAXLEN', '~', this.options.retention, '*', 'e', JSON.stringify(list)))!] as const,
+      ),
+    );
+    return new Map(ids);
+  }
+
+  /**
+   * An entry is processed when the group has delivered it (last-delivered-id >= id) and no
+   * consumer still holds it pending. Polls until then or the timeout.
+   */
+  async waitApplied(receipt: AppendReceipt, group: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    let delay = 1;
+    const remaining = new Map(receipt);
+    while (remaining.size > 0) {
+      const delivered = await this.lastDelivered(group, [...remaining.keys()]);
+      await Promise.all(
+        [...remaining].map(async ([p, id]) => {
+          const last = delivered.get(p);
+          if (!last || compareIds(last, id) < 0) return;
+          const pending = (await this.redis.xpending(this.streamKey(p), group, id, id, 1)) as unknown[];
+          if (pending.length === 0) remaining.delete(p);
+        }),
+      );
+      if (remaining.size === 0) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 20);
+    }
+    return true;
+  }
+
+  consume(group: string, handler: EventBatchHandler, consumerName = `${hostname()}-${process.pid}-${randomUUID().slice(0, 6)}`): StreamConsumer {
+    const consumer = new StreamConsumer(this, this.redis, group, consumerName, handler);
+    this.consumers.add(consumer);
+    consumer.start();
+    return consumer;
+  }
+
+  /** Every retained event up to (and including) `untilId` on each partition, in order. */
+  async *history(untilIds: Map<number, string>): AsyncIterable<ProfileEvent[]> {
+    for (let p = 0; p < this.options.partitions; p++) {
+      const until = untilIds.get(p);
+      if (!until || until === '0-0') continue;
+      let start = '-';
+      for (;;) {
+        const entries = (await this.redis.xrange(this.streamKey(p), start, until, 'COUNT', 1000)) as StreamEntry[];
+        if (entries.length === 0) break;
+        yield eventsOf(entries);
+        start = `(${entries[entries.length - 1]![0]}`;
+      }
+    }
+  }
+
+  /** The group's last delivered entry id on each partition. */
+  async lastDelivered(group: string, partitions?: readonly number[]): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
+    for (const p of partitions ?? Array.from({ length: this.options.partitions }, (_, i) => i)) {
+      try {
+        const groups = (await this.redis.xinfo('GROUPS', this.streamKey(p))) as unknown[][];
+        for (const g of groups) {
+          const info = new Map<string, unknown>();
+          for (let i = 0; i + 1 < g.length; i += 2) info.set(String(g[i]), g[i + 1]);
+          if (info.get('name') === group) out.set(p, String(info.get('last-delivered-id')));
+        }
+      } catch {
+        // no stream yet
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.stop()));
+  }
+
+  /** @internal */
+  forget(consumer: StreamConsumer): void {
+    this.consumers.delete(consumer);
+  }
+}
+
+export class StreamConsumer implements EventConsumer {
+  private stopped = false;
+  private readonly loops: Promise<void>[] = [];
+  private readonly connections: RedisClient[] = [];
+  private reclaimTimer: NodeJS.Timeout | undefined;
+  private reclaiming: Promise<void> | undefined;
+
+  constructor(
+    private readonly log: RedisStreamEventLog,
+    private readonly redis: RedisClient,
+    readonly group: string,
+    readonly name: string,
+    private readonly handler: EventBatchHandler,
+  ) {}
+
+  start(): void {
+    const { partitions, reclaimEveryMs } = this.log.options;
+    for (let p = 0; p < partitions; p++) this.loops.push(this.readLoop(p));
+    this.reclaimTimer = setInterval(() => {
+      this.reclaiming ??= this.reclaimAll().finally(() => (this.reclaiming = undefined));
+    }, reclaimEveryMs);
+    this.reclaimTimer.unref();
+  }
+
+  private async ensureGroup(key: string): Promise<void> {
+    try {
+      // From the start of the retained stream, so a new group sees history.
+      await this.redis.xgroup('CREATE', key, this.group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  private async handle(key: string, entries: readonly StreamEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.handler(eventsOf(entries));
+    await this.redis.xack(key, this.group, ...entries.map(([id]) => id));
+  }
+
+  private async readLoop(partition: number): Promise<void> {
+    const key = this.log.streamKey(partition);
+    const { batchSize, blockMs, onError } = this.log.options;
+    // A blocking read holds its connection, so each partition gets one of its own.
+    const conn = this.redis.duplicate() as RedisClient;
+    this.connections.push(conn);
+    let ready = false;
+    let backlog = true; // first drain entries this consumer name left pending
+    while (!this.stopped) {
+      try {
+        if (!ready) {
+          await this.ensureGroup(key);
+          ready = true;
+        }
+        const args = ['GROUP', this.group, this.name, 'COUNT', batchSize, ...(backlog ? [] : ['BLOCK', blockMs]), 'STREAMS', key, backlog ? '0' : '>'];
+        const reply = (await conn.call('XREADGROUP', ...args)) as Array<[string, StreamEntry[]]> | null;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (backlog && entries.length === 0) backlog = false;
+        if (this.stopped) break;
+        await this.handle(key, entries);
+      } catch (err) {
+        if (this.stopped) break;
+        onError(err);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  /** Takes over entries another consumer left pending for longer than reclaimIdleMs. */
+  async reclaimAll(): Promise<void> {
+    const { partitions, reclaimIdleMs, batchSize, onError } = this.log.options;
+    for (let p = 0; p < partitions && !this.stopped; p++) {
+      const key = this.log.streamKey(p);
+      let cursor = '0-0';
+      try {
+        do {
+          const [next, entries] = (await this.redis.xautoclaim(key, this.group, this.name, reclaimIdleMs, cursor, 'COUNT', batchSize)) as [
+            string,
+            StreamEntry[],
+          ];
+          cursor = next;
+          await this.handle(key, entries.filter((e) => e && e[1]));
+        } while (cursor !== '0-0' && !this.stopped);
+      } catch (err) {
+        if (!String((err as Error).message).includes('NOGROUP')) onError(err);
+      }
+    }
+  }
+
+  /** Stops reading; entries being handled finish (and are acknowledged) first. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.reclaimTimer) clearInterval(this.reclaimTimer);
+    await this.reclaiming;
+    for (const c of this.connections) c.disconnect();
+    await Promise.allSettled(this.loops);
+    this.log.forget(this);
+  }
+
+  /** Test hook: dies like a killed process, without finishing or acknowledging anything. */
+  kill(): void {
+    this.stopped = true;
+    if (this.reclaimTimer) clearInterval(this.reclaimTimer);
+    for (const c of this.connections) c.disconnect();
+    this.log.forget(this);
+  }
+}

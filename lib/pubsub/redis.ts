@@ -1,0 +1,73 @@
+/**
+ * ProfileUpdated over Redis pub/sub, one channel per user. On a cluster it uses sharded pub/sub
+ * (SPUBLISH / SSUBSCRIBE), so messages stay on the shard that owns the channel's slot.
+ */
+import type { RedisClient } from '../redis/connection.js';
+import { isCluster } from '../redis/connection.js';
+import type { ProfilePubSub, ProfileUpdated, Unsubscribe } from './port.js';
+
+export class RedisPubSub implements ProfilePubSub {
+  private subscriber: RedisClient | undefined;
+  private readonly listeners = new Map<string, Set<(message: ProfileUpdated) => void>>();
+  private readonly sharded: boolean;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+  ) {
+    this.sharded = isCluster(redis);
+  }
+
+  private channel(userId: string): string {
+    return `${this.prefix}{u:${userId}}:updated`;
+  }
+
+  async publish(message: ProfileUpdated): Promise<void> {
+    const channel = this.channel(message.userId);
+    const payload = JSON.stringify(message);
+    if (this.sharded) await this.redis.spublish(channel, payload);
+    else await this.redis.publish(channel, payload);
+  }
+
+  private connection(): RedisClient {
+    if (this.subscriber) return this.subscriber;
+    const sub = this.redis.duplicate() as RedisClient;
+    const deliver = (channel: string, payload: string) => {
+      const set = this.listeners.get(channel);
+      if (!set) return;
+      const message = JSON.parse(payload) as ProfileUpdated;
+      for (const listener of set) listener(message);
+    };
+    sub.on(this.sharded ? 'smessage' : 'message', deliver);
+    this.subscriber = sub;
+    return sub;
+  }
+
+  async subscribe(userId: string, listener: (message: ProfileUpdated) => void): Promise<Unsubscribe> {
+    const channel = this.channel(userId);
+    let set = this.listeners.get(channel);
+    if (!set) {
+      this.listeners.set(channel, (set = new Set()));
+      const sub = this.connection();
+      await (this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel));
+    }
+    set.add(listener);
+    return async () => {
+      const current = this.listeners.get(channel);
+      if (!current?.delete(listener) || current.size > 0) return;
+      this.listeners.delete(channel);
+      const sub = this.subscriber;
+      if (sub) await (this.sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel));
+    };
+  }
+
+  listenerCount(userId: string): number {
+    return this.listeners.get(this.channel(userId))?.size ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    this.subscriber?.disconnect();
+    this.subscriber = undefined;
+  }
+}
