@@ -1,0 +1,58 @@
+-- Records one unit event: deduplicates it, updates the user's totals in the event's unit and in
+-- all units, and shifts the variant's running aggregates by the change in those totals (the same
+-- arithmetic as domain/metrics.ts: addEvent + shiftAggregate).
+-- KEYS[1]  set of recorded event ids
+-- KEYS[2]  hash user id -> totals JSON, for the event's unit
+-- KEYS[3]  hash user id -> totals JSON, for all units
+-- KEYS[4]  hash "<variant>|<field>" -> number, aggregates of the event's unit
+-- KEYS[5]  hash "<variant>|<field>" -> number, aggregates of all units
+-- KEYS[6]  set of unit ids with events
+-- ARGV[1]  event id      ARGV[2] user id   ARGV[3] variant   ARGV[4] type
+-- ARGV[5]  value         ARGV[6] completed ("1" or "0")    ARGV[7] unit id
+-- Returns  1 when recorded, 0 for a duplicate event id
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+local user, variant, kind = ARGV[2], ARGV[3], ARGV[4]
+local value, completed = tonumber(ARGV[5]), ARGV[6] == '1'
+
+local function shift(totalsKey, aggKey)
+  local raw = redis.call('HGET', totalsKey, user)
+  local new_user = raw == false
+  local b = new_user and { impressions = 0, clicks = 0, consumption = 0, completions = 0, revenue = 0, engaged = 0 } or cjson.decode(raw)
+  local a = { impressions = b.impressions, clicks = b.clicks, consumption = b.consumption,
+              completions = b.completions, revenue = b.revenue, engaged = b.engaged }
+  if kind == 'IMPRESSION' then a.impressions = a.impressions + 1
+  elseif kind == 'CLICK' then a.clicks = a.clicks + 1; a.engaged = 1
+  elseif kind == 'CONSUME' then
+    a.consumption = a.consumption + value
+    if completed then a.completions = a.completions + 1 end
+    a.engaged = 1
+  elseif kind == 'PURCHASE' then a.revenue = a.revenue + value; a.engaged = 1
+  end
+  redis.call('HSET', totalsKey, user, cjson.encode(a))
+  local n = new_user and 1 or 0
+  local function inc(field, delta)
+    if delta ~= 0 then redis.call('HINCRBYFLOAT', aggKey, variant .. '|' .. field, delta) end
+  end
+  inc('exposedUsers', n)
+  inc('impressions', a.impressions - b.impressions)
+  inc('clicks', a.clicks - b.clicks)
+  inc('completions', a.completions - b.completions)
+  inc('ctr.n', n)
+  inc('ctr.sumX', a.clicks - b.clicks)
+  inc('ctr.sumY', a.impressions - b.impressions)
+  inc('ctr.sumX2', a.clicks * a.clicks - b.clicks * b.clicks)
+  inc('ctr.sumY2', a.impressions * a.impressions - b.impressions * b.impressions)
+  inc('ctr.sumXY', a.clicks * a.impressions - b.clicks * b.impressions)
+  for _, m in ipairs({ 'consumption', 'engaged', 'revenue' }) do
+    inc(m .. '.n', n)
+    inc(m .. '.sum', a[m] - b[m])
+    inc(m .. '.sumSq', a[m] * a[m] - b[m] * b[m])
+  end
+end
+
+shift(KEYS[2], KEYS[4])
+shift(KEYS[3], KEYS[5])
+redis.call('SADD', KEYS[6], ARGV[7])
+return 1

@@ -1,0 +1,146 @@
+/**
+ * Redis adapters of the experiments stores. Everything about one experiment shares the hash tag
+ * `{x:<key>}`, so assignment and unit-event scripts touch a single slot on a cluster.
+ */
+import { readFileSync } from 'node:fs';
+import type { Result } from 'ioredis';
+import type { RedisClient } from '../../../../lib/redis/connection.js';
+import type { Experiment } from '../domain/experiment.js';
+import { ALL_UNITS, emptyAggregate } from '../domain/metrics.js';
+import type { RecordedUnitEvent, VariantAggregate } from '../domain/metrics.js';
+import type { AssignmentStore, ExperimentStore, ExperimentStores, UnitMetricsStore } from './ports.js';
+
+const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    experimentAssign(k1: string, k2: string, k3: string, user: string, variant: string): Result<string, Context>;
+    recordUnitEvent(
+      k1: string, k2: string, k3: string, k4: string, k5: string, k6: string,
+      eventId: string, user: string, variant: string, type: string, value: string, completed: string, unit: string,
+    ): Result<number, Context>;
+  }
+}
+
+export class ExperimentKeys {
+  constructor(private readonly prefix: string) {}
+  experiments() {
+    return `${this.prefix}experiments`;
+  }
+  private x(key: string) {
+    return `${this.prefix}{x:${key}}`;
+  }
+  assignments(key: string) {
+    return `${this.x(key)}:assign`;
+  }
+  counts(key: string, weightsVersion?: number) {
+    return weightsVersion === undefined ? `${this.x(key)}:counts` : `${this.x(key)}:counts:${weightsVersion}`;
+  }
+  seen(key: string) {
+    return `${this.x(key)}:seen`;
+  }
+  totals(key: string, unit: string) {
+    return `${this.x(key)}:totals:${unit}`;
+  }
+  aggregates(key: string, unit: string) {
+    return `${this.x(key)}:agg:${unit}`;
+  }
+  units(key: string) {
+    return `${this.x(key)}:units`;
+  }
+}
+
+export class RedisExperimentStore implements ExperimentStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: ExperimentKeys,
+  ) {}
+  async get(key: string) {
+    const doc = await this.redis.hget(this.keys.experiments(), key);
+    return doc ? (JSON.parse(doc) as Experiment) : null;
+  }
+  async list() {
+    return (await this.redis.hvals(this.keys.experiments())).map((d) => JSON.parse(d) as Experiment);
+  }
+  async create(experiment: Experiment) {
+    return (await this.redis.hsetnx(this.keys.experiments(), experiment.key, JSON.stringify(experiment))) === 1;
+  }
+  async save(experiment: Experiment) {
+    await this.redis.hset(this.keys.experiments(), experiment.key, JSON.stringify(experiment));
+  }
+}
+
+export class RedisAssignmentStore implements AssignmentStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: ExperimentKeys,
+  ) {
+    redis.defineCommand('experimentAssign', { numberOfKeys: 3, lua: lua('assign.lua') });
+  }
+  async getMany(pairs: ReadonlyArray<readonly [string, string]>) {
+    return Promise.all(pairs.map(([user, key]) => this.redis.hget(this.keys.assignments(key), user)));
+  }
+  async putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number) {
+    const k = this.keys;
+    return this.redis.experimentAssign(k.assignments(experimentKey), k.counts(experimentKey), k.counts(experimentKey, weightsVersion), userId, variant);
+  }
+  async counts(experimentKey: string, weightsVersion?: number) {
+    const raw = await this.redis.hgetall(this.keys.counts(experimentKey, weightsVersion));
+    return Object.fromEntries(Object.entries(raw).map(([v, n]) => [v, Number(n)]));
+  }
+}
+
+function parseAggregates(raw: Record<string, string>): Record<string, VariantAggregate> {
+  const out: Record<string, VariantAggregate> = {};
+  for (const [field, value] of Object.entries(raw)) {
+    const bar = field.lastIndexOf('|');
+    const variant = field.slice(0, bar);
+    const [group, stat] = field.slice(bar + 1).split('.') as [string, string | undefined];
+    const agg = (out[variant] ??= emptyAggregate()) as unknown as Record<string, number | Record<string, number>>;
+    if (stat === undefined) agg[group] = Number(value);
+    else (agg[group] as Record<string, number>)[stat] = Number(value);
+  }
+  return out;
+}
+
+export class RedisUnitMetricsStore implements UnitMetricsStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: ExperimentKeys,
+  ) {
+    redis.defineCommand('recordUnitEvent', { numberOfKeys: 6, lua: lua('record-unit-event.lua') });
+  }
+  async record(events: readonly RecordedUnitEvent[]) {
+    const k = this.keys;
+    const results = await Promise.all(
+      events.map((e) =>
+        this.redis.recordUnitEvent(
+          k.seen(e.experimentKey),
+          k.totals(e.experimentKey, e.unitId),
+          k.totals(e.experimentKey, ALL_UNITS),
+          k.aggregates(e.experimentKey, e.unitId),
+          k.aggregates(e.experimentKey, ALL_UNITS),
+          k.units(e.experimentKey),
+          e.eventId, e.userId, e.variant, e.type, String(e.value), e.completed ? '1' : '0', e.unitId,
+        ),
+      ),
+    );
+    return results.map((r) => r === 1);
+  }
+  async aggregates(experimentKey: string, unitId: string) {
+    return parseAggregates(await this.redis.hgetall(this.keys.aggregates(experimentKey, unitId)));
+  }
+  async units(experimentKey: string) {
+    return (await this.redis.smembers(this.keys.units(experimentKey))).sort();
+  }
+}
+
+export function createRedisExperimentStores(redis: RedisClient, prefix: string): ExperimentStores {
+  const keys = new ExperimentKeys(prefix);
+  return {
+    experiments: new RedisExperimentStore(redis, keys),
+    assignments: new RedisAssignmentStore(redis, keys),
+    metrics: new RedisUnitMetricsStore(redis, keys),
+    close: async () => {},
+  };
+}
