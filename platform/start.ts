@@ -6,7 +6,7 @@ import { loadGatewayConfig } from '../gateway/src/config.js';
 import { startGateway } from '../gateway/src/gateway.js';
 import { onShutdown } from '../lib/shutdown.js';
 import { DEMO_USERS, demoHistory } from '../demo/history.js';
-import { MemoryEventLog } from '../lib/eventlog/memory.js';
+import { createBackends } from './backends.js';
 import { loadProfileConfig } from '../subgraphs/profile/src/config.js';
 import { startProfileServer } from '../subgraphs/profile/src/server.js';
 import { loadExperimentsConfig } from '../subgraphs/experiments/src/config.js';
@@ -15,12 +15,23 @@ import { loadRecommendationsConfig } from '../subgraphs/recommendations/src/conf
 import { startRecommendationsServer } from '../subgraphs/recommendations/src/server.js';
 
 const env = process.env;
-// One process, so the subgraphs share an in-memory event log (Redis Streams in production mode).
-const eventLog = new MemoryEventLog();
-const recommendations = await startRecommendationsServer(loadRecommendationsConfig(env), { eventLog });
-const experiments = await startExperimentsServer(loadExperimentsConfig(env));
-const profile = await startProfileServer(loadProfileConfig(env), { eventLog });
-const seeded = await profile.service.ingest(demoHistory(Date.now()));
+// Embedded stores by default (one process: the subgraphs share an in-memory event log);
+// Redis or Redis Cluster when REDIS_URL / REDIS_CLUSTER_NODES is set.
+const backends = createBackends(env);
+const { eventLog, pubsub } = backends;
+const recommendations = await startRecommendationsServer(loadRecommendationsConfig(env), {
+  eventLog,
+  catalogStore: backends.catalogStore,
+});
+const experiments = await startExperimentsServer(loadExperimentsConfig(env), { stores: backends.experimentStores });
+const profile = await startProfileServer(loadProfileConfig(env), {
+  eventLog,
+  pubsub,
+  stores: backends.profileStores,
+  mode: backends.ingestMode,
+});
+// Demo events have fixed ids, so seeding again after a restart on Redis changes nothing.
+const seeded = await profile.service.ingest(demoHistory(Date.now()), { waitApplied: true });
 if (seeded.rejected.length > 0) throw new Error(`demo seed rejected: ${JSON.stringify(seeded.rejected)}`);
 const snapshot = await profile.snapshots.run();
 
@@ -34,7 +45,7 @@ const gateway = await startGateway({
 });
 
 console.log(`
-Real-time personalization platform (embedded in-memory stores)
+Real-time personalization platform (${backends.kind === 'memory' ? 'embedded in-memory stores' : `${backends.kind} at ${env['REDIS_URL'] ?? env['REDIS_CLUSTER_NODES']}`})
 
   Gateway + Apollo Sandbox   ${gateway.url}/graphql
   Profile subgraph           ${profile.url}/graphql
@@ -42,7 +53,7 @@ Real-time personalization platform (embedded in-memory stores)
   Experiments subgraph       ${experiments.url}/graphql  (running: ${(await experiments.service.list('RUNNING')).map((e) => e.key).join(', ') || 'none'})
   Events API                 POST ${profile.url}/v1/events
 
-Demo data: ${seeded.accepted} events for ${DEMO_USERS.map((u) => u.id).join(', ')}; batch snapshot of ${snapshot.profiles} profiles taken.
+Demo data: ${seeded.accepted} new events (${seeded.duplicates} already there) for ${DEMO_USERS.map((u) => u.id).join(', ')}; batch snapshot of ${snapshot.profiles} profiles taken.
 Try:  { user(id: "u1") { profile { version genreAffinities { key score } } assignments { experimentKey variant } recommendedFor(limit: 5) { model variant items { position reasons item { title } } } } }
 Ctrl-C stops everything.
 `);
@@ -52,5 +63,5 @@ onShutdown(async () => {
   await profile.close();
   await recommendations.close();
   await experiments.close();
-  await eventLog.close();
+  await backends.close();
 });

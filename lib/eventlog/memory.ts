@@ -88,6 +88,10 @@ export class MemoryEventLog implements EventLog {
     });
   }
 
+  async *processedHistory(_group: string): AsyncIterable<ProfileEvent[]> {
+    // The consumer lives in this process: nothing survives a restart to rebuild from.
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.groups].map(async (g) => {
       g.stopped = true;

@@ -25,5 +25,10 @@ export interface EventLog {
    * has its own position; a new group starts at the oldest retained event.
    */
   consume(group: string, handler: EventBatchHandler): EventConsumer;
+  /**
+   * Retained events the group has already processed, in order per partition: lets a consumer
+   * that keeps derived state in memory rebuild it after a restart. Empty for in-process logs.
+   */
+  processedHistory(group: string): AsyncIterable<ProfileEvent[]>;
   close(): Promise<void>;
 }

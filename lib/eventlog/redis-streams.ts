@@ -121,6 +121,10 @@ export class RedisStreamEventLog implements EventLog {
     return consumer;
   }
 
+  async *processedHistory(group: string): AsyncIterable<ProfileEvent[]> {
+    yield* this.history(await this.lastDelivered(group));
+  }
+
   /** Every retained event up to (and including) `untilId` on each partition, in order. */
   async *history(untilIds: Map<number, string>): AsyncIterable<ProfileEvent[]> {
     for (let p = 0; p < this.options.partitions; p++) {

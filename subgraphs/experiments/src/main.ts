@@ -1,8 +1,13 @@
 /** Starts the experiments subgraph alone (`npm run start:experiments`). */
 import { onShutdown } from '../../../lib/shutdown.js';
+import { createBackends } from '../../../platform/backends.js';
 import { loadExperimentsConfig } from './config.js';
 import { startExperimentsServer } from './server.js';
 
-const server = await startExperimentsServer(loadExperimentsConfig());
-console.log(`experiments subgraph ready at ${server.url}/graphql`);
-onShutdown(() => server.close());
+const backends = createBackends(process.env);
+const server = await startExperimentsServer(loadExperimentsConfig(), { stores: backends.experimentStores });
+console.log(`experiments subgraph ready at ${server.url}/graphql (stores: ${backends.kind})`);
+onShutdown(async () => {
+  await server.close();
+  await backends.close();
+});

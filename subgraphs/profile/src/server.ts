@@ -6,7 +6,8 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { FastifyInstance } from 'fastify';
 import { parse } from 'graphql';
 import { createServiceApp, landingPagePlugin, listen } from '../../../lib/service-app.js';
-import { ProfileService } from './app/profile-service.js';
+import { PROFILE_UPDATER_GROUP, ProfileService } from './app/profile-service.js';
+import type { ProfilePubSub } from '../../../lib/pubsub/port.js';
 import { SnapshotJob } from './app/snapshot-job.js';
 import type { ProfileConfig } from './config.js';
 import { registerEventsRoute } from './http/events-route.js';
@@ -30,18 +31,23 @@ export interface ProfileServer {
 export interface ProfileServerDeps {
   stores?: ProfileStores;
   eventLog?: EventLog;
+  /** inline (default) or stream: see ProfileService. Stream mode runs the profile updater here. */
+  mode?: 'inline' | 'stream';
+  /** Where ProfileUpdated messages go. */
+  pubsub?: ProfilePubSub;
 }
 
 export async function startProfileServer(config: ProfileConfig, deps: ProfileServerDeps = {}): Promise<ProfileServer> {
-  const { stores, eventLog } = deps;
+  const { stores, eventLog, pubsub } = deps;
+  const mode = deps.mode ?? 'inline';
   const ownedStores = stores ?? createMemoryStores({ dedupeTtlMs: config.dedupeTtlMs });
   const service = new ProfileService(ownedStores, {
     reducer: config.reducer,
     validation: config.validation,
     ...(eventLog ? { eventLog } : {}),
+    mode,
   });
   const snapshots = new SnapshotJob(ownedStores, config.reducer);
-
   const schema = buildSubgraphSchema({
     typeDefs: parse(readFileSync(PROFILE_SCHEMA_PATH, 'utf8')),
     resolvers,
@@ -60,11 +66,20 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     bodyLimit: config.validation.maxBatchBytes + 64 * 1024,
     corsOrigins: config.corsOrigins,
     logLevel: config.logLevel,
-    health: () => ({ lastSnapshot: snapshots.lastRun ?? null }),
+    health: () => ({ mode, lastSnapshot: snapshots.lastRun ?? null }),
     routes: (a) => registerEventsRoute(a, service, config.validation.maxBatchBytes),
   });
   const url = await listen(app, config.port, config.host);
   snapshots.schedule(config.snapshotIntervalMs, (err) => app.log.error(err, 'batch snapshot failed'));
+  if (pubsub) {
+    service.onChange((c) => {
+      pubsub
+        .publish({ userId: c.userId, version: c.version, cause: c.cause, eventIds: c.eventIds, at: Date.now() })
+        .catch((err) => app.log.warn(err, 'ProfileUpdated publish failed'));
+    });
+  }
+  const updater =
+    mode === 'stream' && eventLog ? eventLog.consume(PROFILE_UPDATER_GROUP, (events) => service.applyBatch(events)) : undefined;
 
   return {
     url,
@@ -74,6 +89,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     close: async () => {
       await snapshots.stop();
       await app.close();
+      await updater?.stop();
       await apollo.stop();
       if (!stores) await ownedStores.close();
     },

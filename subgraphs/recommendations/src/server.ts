@@ -45,6 +45,11 @@ export async function startRecommendationsServer(
   const service = new RecommendationService(store, config.service);
   await service.init();
   await seedCatalog(service, config.catalogSource);
+  if (deps.eventLog) {
+    // Popularity, trending and co-occurrence live in memory: rebuild them from what this consumer
+    // group already processed (a no-op for the in-process log), then follow the stream.
+    for await (const events of deps.eventLog.processedHistory(TRENDING_CONSUMER_GROUP)) service.consume(events);
+  }
   const consumer: EventConsumer | undefined = deps.eventLog?.consume(TRENDING_CONSUMER_GROUP, (events) =>
     service.consume(events),
   );
