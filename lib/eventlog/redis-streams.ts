@@ -8,6 +8,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import { duplicate } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { AppendReceipt, EventBatchHandler, EventConsumer, EventLog } from './port.js';
 
@@ -211,7 +212,7 @@ export class StreamConsumer implements EventConsumer {
     const key = this.log.streamKey(partition);
     const { batchSize, blockMs, onError } = this.log.options;
     // A blocking read holds its connection, so each partition gets one of its own.
-    const conn = this.redis.duplicate() as RedisClient;
+    const conn = duplicate(this.redis);
     this.connections.push(conn);
     let ready = false;
     let backlog = true; // first drain entries this consumer name left pending
@@ -229,8 +230,10 @@ export class StreamConsumer implements EventConsumer {
         await this.handle(key, entries);
       } catch (err) {
         if (this.stopped) break;
-        onError(err);
-        await new Promise((r) => setTimeout(r, 500));
+        // A Redis that came back empty has lost the group: create it again.
+        if (String((err as Error).message).includes('NOGROUP')) ready = false;
+        else onError(err);
+        await new Promise((r) => setTimeout(r, 200));
       }
     }
   }

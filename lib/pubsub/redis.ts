@@ -3,7 +3,7 @@
  * (SPUBLISH / SSUBSCRIBE), so messages stay on the shard that owns the channel's slot.
  */
 import type { RedisClient } from '../redis/connection.js';
-import { isCluster } from '../redis/connection.js';
+import { duplicate, isCluster } from '../redis/connection.js';
 import type { ProfilePubSub, ProfileUpdated, Unsubscribe } from './port.js';
 
 export class RedisPubSub implements ProfilePubSub {
@@ -31,7 +31,7 @@ export class RedisPubSub implements ProfilePubSub {
 
   private connection(): RedisClient {
     if (this.subscriber) return this.subscriber;
-    const sub = this.redis.duplicate() as RedisClient;
+    const sub = duplicate(this.redis);
     const deliver = (channel: string, payload: string) => {
       const set = this.listeners.get(channel);
       if (!set) return;

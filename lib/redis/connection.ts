@@ -45,6 +45,16 @@ export function connect(settings: RedisSettings): RedisClient {
   return new Redis(settings.url!, common);
 }
 
+/**
+ * A second connection (blocking reads and subscriptions need their own). Connection errors are
+ * reported by the commands that fail; ioredis keeps reconnecting.
+ */
+export function duplicate(client: RedisClient): RedisClient {
+  const copy = client.duplicate() as RedisClient;
+  copy.on('error', () => undefined);
+  return copy;
+}
+
 export function isCluster(client: RedisClient): client is Cluster {
   return client instanceof Cluster;
 }

@@ -8,6 +8,8 @@ import { startProfileServer } from '../../subgraphs/profile/src/server.js';
 import type { ProfileServer } from '../../subgraphs/profile/src/server.js';
 import type { ProfileStores } from '../../subgraphs/profile/src/store/ports.js';
 import { MemoryEventLog } from '../../lib/eventlog/memory.js';
+import type { EventLog } from '../../lib/eventlog/port.js';
+import type { Backends } from '../../platform/backends.js';
 import { loadRecommendationsConfig } from '../../subgraphs/recommendations/src/config.js';
 import { startRecommendationsServer } from '../../subgraphs/recommendations/src/server.js';
 import type { RecommendationsServer } from '../../subgraphs/recommendations/src/server.js';
@@ -44,7 +46,7 @@ export interface TestPlatform {
   profile: ProfileServer;
   recommendations: RecommendationsServer;
   experiments: ExperimentsServer;
-  eventLog: MemoryEventLog;
+  eventLog: EventLog;
   gateway: GatewayServer;
   gatewayUrl: string;
   query<T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResponse<T>>;
@@ -52,17 +54,29 @@ export interface TestPlatform {
 }
 
 export async function startTestPlatform(
-  options: { profileConfig?: Partial<ProfileConfig>; stores?: ProfileStores; env?: Record<string, string>; profileUrl?: (url: string) => string } = {},
+  options: {
+    profileConfig?: Partial<ProfileConfig>;
+    stores?: ProfileStores;
+    env?: Record<string, string>;
+    profileUrl?: (url: string) => string;
+    /** Run every service on these stores (for example Redis) instead of fresh in-memory ones. */
+    backends?: Backends;
+  } = {},
 ): Promise<TestPlatform> {
-  const eventLog = new MemoryEventLog();
+  const b = options.backends;
+  const eventLog = b?.eventLog ?? new MemoryEventLog();
   const recommendations = await startRecommendationsServer(
     loadRecommendationsConfig({ ...TEST_ENV, RECOMMENDATIONS_PORT: '0', ...options.env }),
-    { eventLog },
+    { eventLog, ...(b ? { catalogStore: b.catalogStore } : {}) },
   );
-  const experiments = await startExperimentsServer(loadExperimentsConfig({ ...TEST_ENV, EXPERIMENTS_PORT: '0', ...options.env }));
+  const experiments = await startExperimentsServer(
+    loadExperimentsConfig({ ...TEST_ENV, EXPERIMENTS_PORT: '0', ...options.env }),
+    b ? { stores: b.experimentStores } : {},
+  );
   const profile = await startProfileServer(testProfileConfig(options.profileConfig), {
     eventLog,
     ...(options.stores ? { stores: options.stores } : {}),
+    ...(b ? { stores: b.profileStores, pubsub: b.pubsub, mode: b.ingestMode } : {}),
   });
   const profileGraphql = `${profile.url}/graphql`;
   const gateway = await startGateway({
@@ -87,7 +101,7 @@ export async function startTestPlatform(
       await profile.close();
       await recommendations.close();
       await experiments.close();
-      await eventLog.close();
+      if (!b) await eventLog.close();
     },
   };
 }

@@ -1,0 +1,117 @@
+/**
+ * The streaming pipeline on Redis and Redis Cluster: a consumer killed mid-batch leaves pending
+ * entries that another consumer reclaims (XAUTOCLAIM), and every event is applied exactly once.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisStreamEventLog, DEFAULT_STREAM_OPTIONS } from '../../lib/eventlog/redis-streams.js';
+import type { RedisClient } from '../../lib/redis/connection.js';
+import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
+import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
+import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
+import { createRedisProfileStores } from '../../subgraphs/profile/src/store/redis.js';
+import { deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
+
+const USERS = 20;
+const PER_USER = 30;
+
+function events(): ProfileEvent[] {
+  const out: ProfileEvent[] = [];
+  for (let n = 0; n < PER_USER; n++) {
+    for (let u = 0; u < USERS; u++) {
+      out.push({
+        eventId: `k-${u}-${n}`,
+        userId: `user-${u}`,
+        type: 'PLAY',
+        occurredAt: Date.UTC(2026, 0, 1) + n * 60_000,
+        item: { id: `item-${n}`, kind: 'MOVIE', genres: [n % 2 ? 'Crime' : 'Drama'] },
+      });
+    }
+  }
+  return out;
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+for (const target of redisTargets()) {
+  describe(`stream consumers: ${target.name}`, () => {
+    let available = true;
+    let note = '';
+    const clients: RedisClient[] = [];
+    let prefix = '';
+    beforeAll(async () => {
+      available = await requireTarget(target, (n) => (note = n));
+    });
+    afterEach(async () => {
+      if (clients[0]) await deleteByPrefix(clients[0], prefix);
+      await Promise.all(clients.splice(0).map((c) => c.quit()));
+    });
+
+    it('a consumer killed mid-batch: the survivor reclaims its entries and every event is applied exactly once', async ({ skip }) => {
+      if (!available) skip(note);
+      prefix = freshPrefix();
+      const redis = target.connect();
+      clients.push(redis);
+      const stores = createRedisProfileStores(redis, { prefix, profileTtlMs: 60_000, dedupeTtlMs: 60_000 });
+      const log = new RedisStreamEventLog(redis, {
+        ...DEFAULT_STREAM_OPTIONS,
+        prefix,
+        partitions: 4,
+        batchSize: 50,
+        blockMs: 100,
+        reclaimIdleMs: 300,
+        reclaimEveryMs: 100,
+        onError: () => undefined,
+      });
+      const all = events();
+      for (let i = 0; i < all.length; i += 60) await log.append(all.slice(i, i + 60));
+
+      const applied = new Map<string, number>();
+      const apply = async (batch: readonly ProfileEvent[], crashAfter = Infinity) => {
+        const byUser = new Map<string, ProfileEvent[]>();
+        batch.slice(0, crashAfter).forEach((e) => byUser.set(e.userId, [...(byUser.get(e.userId) ?? []), e]));
+        await Promise.all(
+          [...byUser].map(([userId, list]) =>
+            stores.profiles.update(userId, (p) => {
+              const outcome = applyEvents(p ?? emptyProfile(userId), list, DEFAULT_REDUCER_CONFIG);
+              return outcome.profile;
+            }),
+          ),
+        );
+        for (const e of batch.slice(0, crashAfter)) applied.set(e.eventId, (applied.get(e.eventId) ?? 0) + 1);
+      };
+
+      // Consumer A applies part of its first batch, then dies without acknowledging anything.
+      let crashed!: () => void;
+      const dead = new Promise<void>((r) => (crashed = r));
+      const a = log.consume('updater', async (batch) => {
+        await apply(batch, Math.floor(batch.length / 2));
+        crashed();
+        await new Promise(() => undefined); // never returns: the process is gone
+      }, 'consumer-a');
+      await dead;
+      a.kill();
+
+      const b = log.consume('updater', (batch) => apply(batch), 'consumer-b');
+      const profiles = () => stores.profiles.getMany(Array.from({ length: USERS }, (_, u) => `user-${u}`));
+      await until(async () => (await profiles()).every((p) => p?.eventCount === PER_USER));
+      await b.stop();
+
+      // Some events were handed to the handler twice (A's half batch, then B's reclaim), yet the
+      // idempotent reducer applied each exactly once.
+      expect([...applied.values()].some((n) => n > 1)).toBe(true);
+      for (const p of await profiles()) {
+        expect(p?.eventCount).toBe(PER_USER);
+        expect(p?.version).toBe(PER_USER);
+      }
+      const receipt = await log.append([]);
+      expect(await log.waitApplied(receipt, 'updater', 100)).toBe(true);
+    });
+  });
+}

@@ -1,0 +1,142 @@
+/**
+ * The platform on Redis through the gateway: streaming ingestion with read-your-writes,
+ * ProfileUpdated messages, and Redis going away and coming back.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBackends } from '../../platform/backends.js';
+import type { Backends } from '../../platform/backends.js';
+import { startTestPlatform } from '../helpers/platform.js';
+import type { TestPlatform } from '../helpers/platform.js';
+import { REDIS_URL, deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
+
+const INGEST = `mutation ($events: [EventInput!]!, $wait: Boolean) { ingestEvents(events: $events, wait: $wait) { accepted duplicates applied rejected { code } } }`;
+const PROFILE = `query ($id: ID!) { user(id: $id) { profile { version genreAffinities { key } } } }`;
+
+const play = (userId: string, eventId: string, genre = 'Crime') => ({
+  eventId,
+  userId,
+  type: 'PLAY',
+  occurredAt: new Date().toISOString(),
+  item: { id: `m-${eventId}`, kind: 'MOVIE', genres: [genre] },
+});
+
+describe('platform on Redis (stream mode)', () => {
+  let available = true;
+  let note = '';
+  let backends: Backends;
+  let p: TestPlatform;
+  const prefix = freshPrefix();
+
+  beforeAll(async () => {
+    available = await requireTarget(redisTargets()[0]!, (n) => (note = n));
+    if (!available) return;
+    backends = createBackends({ REDIS_URL, REDIS_PREFIX: prefix, STREAM_PARTITIONS: '4' });
+    p = await startTestPlatform({ backends, env: { SEED_RANKING_EXPERIMENT: 'false' } });
+  });
+  afterAll(async () => {
+    if (!available) return;
+    await p.close();
+    await deleteByPrefix(backends.redis!, prefix);
+    await backends.close();
+  });
+
+  it('HTTP ?wait=applied and GraphQL wait:true answer once the profile shows the events', async ({ skip }) => {
+    if (!available) skip(note);
+    const res = await fetch(`${p.profile.url}/v1/events?wait=applied`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ events: [play('r1', 'r1-a'), play('r1', 'r1-b')] }),
+    });
+    expect(await res.json()).toMatchObject({ accepted: 2, applied: true });
+    expect((await p.query(PROFILE, { id: 'r1' })).data.user.profile.version).toBe(2);
+
+    const gql = await p.query(INGEST, { events: [play('r1', 'r1-c', 'Comedy')], wait: true });
+    expect(gql.data.ingestEvents).toMatchObject({ accepted: 1, applied: true });
+    const profile = (await p.query(PROFILE, { id: 'r1' })).data.user.profile;
+    expect(profile.version).toBe(3);
+    expect(profile.genreAffinities.map((a: { key: string }) => a.key).sort()).toEqual(['Comedy', 'Crime']);
+
+    const again = await p.query(INGEST, { events: [play('r1', 'r1-c', 'Comedy')], wait: true });
+    expect(again.data.ingestEvents).toMatchObject({ accepted: 0, duplicates: 1 });
+  });
+
+  it('without waiting the events still get applied by the updater group, and ProfileUpdated is published', async ({ skip }) => {
+    if (!available) skip(note);
+    const messages: number[] = [];
+    const unsubscribe = await backends.pubsub.subscribe('r2', (m) => messages.push(m.version));
+    const res = await p.query(INGEST, { events: [play('r2', 'r2-a'), play('r2', 'r2-b'), play('r2', 'r2-c')] });
+    expect(res.data.ingestEvents.accepted).toBe(3);
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && (await p.query(PROFILE, { id: 'r2' })).data.user.profile.version < 3) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await p.query(PROFILE, { id: 'r2' })).data.user.profile.version).toBe(3);
+    while (Date.now() < deadline && !messages.includes(3)) await new Promise((r) => setTimeout(r, 20));
+    expect(messages).toContain(3);
+    expect([...messages].sort((a, b) => a - b)).toEqual(messages);
+    await unsubscribe();
+  });
+});
+
+describe('Redis unavailable and back', () => {
+  const port = 7390 + Math.floor(Math.random() * 9);
+  let server: ChildProcess | undefined;
+  let backends: Backends;
+  let p: TestPlatform;
+  let available = true;
+  let note = '';
+
+  const startRedis = async () => {
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 300));
+  };
+
+  beforeAll(async () => {
+    available = await requireTarget(redisTargets()[0]!, (n) => (note = n));
+    if (!available) return;
+    await startRedis();
+    backends = createBackends({ REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: 'outage:', STREAM_PARTITIONS: '2' }, () => undefined);
+    p = await startTestPlatform({ backends, env: { SEED_RANKING_EXPERIMENT: 'false' } });
+  });
+  afterAll(async () => {
+    if (!available) return;
+    await p.close();
+    await backends.close();
+    server?.kill('SIGKILL');
+  });
+
+  it('answers a clear retryable error while Redis is down, and recovers by itself', async ({ skip }) => {
+    if (!available) skip(note);
+    const ok = await p.query(INGEST, { events: [play('o1', 'o1-a')], wait: true });
+    expect(ok.data.ingestEvents.accepted).toBe(1);
+
+    server!.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 300));
+    const http = await fetch(`${p.profile.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ events: [play('o1', 'o1-b')] }),
+    });
+    expect(http.status).toBe(503);
+    expect(http.headers.get('retry-after')).toBe('1');
+    expect(await http.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE', retryable: true } });
+    const gql = await p.query(INGEST, { events: [play('o1', 'o1-c')] });
+    expect(gql.errors?.[0]?.extensions).toMatchObject({ code: 'STORE_UNAVAILABLE', retryable: true });
+    // Queries answer what they can: the catalog is in memory, the profile part errors.
+    const partial = await p.query(`{ item(id: "m-laugh-track") { title } user(id: "o1") { profile { version } } }`);
+    expect(partial.data.item.title).toBe('Laugh Track');
+    expect(partial.errors?.length).toBeGreaterThan(0);
+
+    await startRedis();
+    const deadline = Date.now() + 15_000;
+    let recovered: any;
+    while (Date.now() < deadline) {
+      recovered = await p.query(INGEST, { events: [play('o1', 'o1-d')], wait: true });
+      if (recovered.data?.ingestEvents?.accepted === 1) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(recovered.data.ingestEvents).toMatchObject({ accepted: 1, applied: true });
+  }, 40_000);
+});
