@@ -63,6 +63,7 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
     prefix: settings.prefix,
     partitions: envInt(env, 'STREAM_PARTITIONS', DEFAULT_STREAM_OPTIONS.partitions, 1, 1024),
     retention: envInt(env, 'STREAM_RETENTION', DEFAULT_STREAM_OPTIONS.retention, 1000),
+    batchSize: envInt(env, 'STREAM_BATCH', DEFAULT_STREAM_OPTIONS.batchSize, 1, 10_000),
     reclaimIdleMs: envDuration(env, 'CONSUMER_RECLAIM_IDLE', '30s'),
     onError,
   });

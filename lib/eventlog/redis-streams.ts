@@ -17,7 +17,7 @@ export interface StreamOptions {
   partitions: number;
   /** Approximate number of entries kept per partition (MAXLEN ~). */
   retention: number;
-  /** Entries read per XREADGROUP. */
+  /** Entries read per XREADGROUP (an entry holds one ingest request's events for the partition). */
   batchSize: number;
   blockMs: number;
   /** A pending entry idle this long belongs to a dead consumer and is reclaimed. */

@@ -39,7 +39,13 @@ export function connect(settings: RedisSettings): RedisClient {
         const [host, port] = n.split(':');
         return { host: host!, port: Number(port) };
       }),
-      { enableAutoPipelining: true, redisOptions: common, clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 2000) },
+      {
+        enableAutoPipelining: true,
+        // Sharded pub/sub (SSUBSCRIBE) needs a subscriber per shard, which ioredis manages.
+        shardedSubscribers: true,
+        redisOptions: common,
+        clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 2000),
+      },
     );
   }
   return new Redis(settings.url!, common);

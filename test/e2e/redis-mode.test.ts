@@ -78,6 +78,27 @@ describe('platform on Redis (stream mode)', () => {
     expect([...messages].sort((a, b) => a - b)).toEqual(messages);
     await unsubscribe();
   });
+
+  it('restarting every service loses no profile, experiment, assignment, aggregate or catalog item', async ({ skip }) => {
+    if (!available) skip(note);
+    await p.query(`mutation { createExperiment(input: { key: "persist", name: "Persist", variants: [{ key: "a", weight: 0.5 }, { key: "b", weight: 0.5 }] }) { key } }`);
+    await p.query(`mutation { startExperiment(key: "persist") { key } }`);
+    await p.query(`mutation { upsertItems(items: [{ id: "persisted-item", kind: MOVIE, title: "Kept", genres: ["Drama"] }]) { upserted } }`);
+    const assigned = (await p.query(`{ user(id: "r1") { assignment(experimentKey: "persist") { variant } } }`)).data.user.assignment.variant;
+    const before = (await p.query(`{ user(id: "r1") { profile { version } } experiment(key: "persist") { status results { variants { assignedUsers } } } }`)).data;
+
+    await p.close();
+    p = await startTestPlatform({ backends, env: { SEED_RANKING_EXPERIMENT: 'false' } });
+
+    const after = (await p.query(`{ user(id: "r1") { profile { version } } experiment(key: "persist") { status results { variants { assignedUsers } } } }`)).data;
+    expect(after).toEqual(before);
+    expect(after.user.profile.version).toBe(3);
+    expect((await p.query(`{ user(id: "r1") { assignment(experimentKey: "persist") { variant reason } } }`)).data.user.assignment).toEqual({
+      variant: assigned,
+      reason: 'STICKY',
+    });
+    expect((await p.query(`{ item(id: "persisted-item") { title } }`)).data.item.title).toBe('Kept');
+  });
 });
 
 describe('Redis unavailable and back', () => {

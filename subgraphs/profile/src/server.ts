@@ -28,6 +28,11 @@ export interface ProfileServer {
   close(): Promise<void>;
 }
 
+/** The profile updater: a member of the consumer group that applies streamed events. */
+export function startProfileUpdater(service: ProfileService, eventLog: EventLog) {
+  return eventLog.consume(PROFILE_UPDATER_GROUP, (events) => service.applyBatch(events));
+}
+
 export interface ProfileServerDeps {
   stores?: ProfileStores;
   eventLog?: EventLog;
@@ -35,6 +40,8 @@ export interface ProfileServerDeps {
   mode?: 'inline' | 'stream';
   /** Where ProfileUpdated messages go. */
   pubsub?: ProfilePubSub;
+  /** Run the profile updater consumer in this process (stream mode; default true). */
+  runUpdater?: boolean;
 }
 
 export async function startProfileServer(config: ProfileConfig, deps: ProfileServerDeps = {}): Promise<ProfileServer> {
@@ -79,7 +86,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     });
   }
   const updater =
-    mode === 'stream' && eventLog ? eventLog.consume(PROFILE_UPDATER_GROUP, (events) => service.applyBatch(events)) : undefined;
+    mode === 'stream' && eventLog && deps.runUpdater !== false ? startProfileUpdater(service, eventLog) : undefined;
 
   return {
     url,

@@ -138,10 +138,12 @@ export class ProfileService {
    */
   async applyBatch(events: readonly ProfileEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const canonical = await this.stores.identities.resolve(events.map((e) => e.userId));
+    const ids = [...new Set(events.map((e) => e.userId))];
+    const resolved = await this.stores.identities.resolve(ids);
+    const canonicalOf = new Map(ids.map((id, i) => [id, resolved[i]!]));
     const byUser = new Map<string, ProfileEvent[]>();
-    events.forEach((e, i) => {
-      const userId = canonical[i]!;
+    events.forEach((e) => {
+      const userId = canonicalOf.get(e.userId)!;
       const list = byUser.get(userId) ?? [];
       list.push(userId === e.userId ? e : { ...e, userId });
       byUser.set(userId, list);
@@ -150,8 +152,8 @@ export class ProfileService {
     await Promise.all(
       [...byUser].map(async ([userId, userEvents]) => {
         let appliedNow = 0;
-        const profile = await this.stores.profiles.update(userId, (current) => {
-          const outcome = applyEvents(current ?? emptyProfile(userId), userEvents, cfg);
+        const profile = await this.stores.profiles.update(userId, (current, owned) => {
+          const outcome = applyEvents(current ?? emptyProfile(userId), userEvents, cfg, owned);
           appliedNow = outcome.applied;
           return outcome.profile;
         });

@@ -93,6 +93,21 @@ export function emptyProfile(userId: string): Profile {
   };
 }
 
+/**
+ * Turns a freshly parsed JSON profile into the reducer's shape in place (null-prototype records),
+ * without copying: for adapters that deserialize a document nobody else holds.
+ */
+export function adoptProfile(p: Profile): Profile {
+  const orphan = (rec: object | undefined) => {
+    if (rec) Object.setPrototypeOf(rec, null);
+  };
+  for (const rec of [p.traits, p.genres, p.categories, p.facets, p.recentItems, p.consumed, p.skus, p.series, p.appliedEventIds]) {
+    orphan(rec);
+  }
+  for (const facet of Object.values(p.facets)) orphan(facet);
+  return p;
+}
+
 /** Deep copy with null-prototype records; the reducer mutates only such a copy. */
 export function cloneProfile(p: Profile): Profile {
   return {

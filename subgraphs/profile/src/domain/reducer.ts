@@ -25,13 +25,17 @@ export function applyEvent(profile: Profile | null, event: ProfileEvent, config:
   return applyEvents(profile, [event], config).profile;
 }
 
-/** Applies events for one user. The input profile is never mutated. */
+/**
+ * Applies events for one user. The input profile is never mutated, unless the caller owns it
+ * outright (`owned`: a document it just deserialized) and lets the reducer skip the copy.
+ */
 export function applyEvents(
   profile: Profile | null,
   events: readonly ProfileEvent[],
   config: ReducerConfig,
+  owned = false,
 ): ApplyOutcome {
-  const draft = profile ? cloneProfile(profile) : emptyProfile(events[0]?.userId ?? '');
+  const draft = profile ? (owned ? profile : cloneProfile(profile)) : emptyProfile(events[0]?.userId ?? '');
   let applied = 0;
   for (const event of events) {
     if (draft.appliedEventIds[event.eventId] !== undefined) continue;

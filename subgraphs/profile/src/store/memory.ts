@@ -32,10 +32,10 @@ export class MemoryProfileStore implements ProfileStore {
     return userIds.map((id) => this.live(id));
   }
 
-  async update(userId: string, fn: (current: Profile | null) => Profile): Promise<Profile> {
+  async update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile): Promise<Profile> {
     // Read, compute and write without yielding: the event loop makes this atomic.
     const current = this.live(userId);
-    const next = fn(current);
+    const next = fn(current, false);
     if (next === current) return next;
     this.profiles.set(userId, { profile: next, expiresAt: this.ttlMs > 0 ? this.now() + this.ttlMs : Infinity });
     return next;

@@ -8,8 +8,9 @@ export interface ProfileStore {
   /**
    * Atomically replaces the user's profile with `fn(current)` and returns what was stored. `fn`
    * must be pure: an adapter may call it again when a concurrent writer got there first.
+   * `owned` is true when `current` is a private copy that `fn` may modify in place.
    */
-  update(userId: string, fn: (current: Profile | null) => Profile): Promise<Profile>;
+  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile): Promise<Profile>;
   /** Removes the profile; true when one existed. */
   delete(userId: string): Promise<boolean>;
   /** Every stored profile, in pages (for the batch snapshot job). */

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
 import { scanKeys } from '../../../../lib/redis/connection.js';
 import type { Profile } from '../domain/profile.js';
-import { cloneProfile } from '../domain/profile.js';
+import { adoptProfile } from '../domain/profile.js';
 import type { DedupeStore, IdentityStore, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore } from './ports.js';
 
 const CAS_LUA = readFileSync(new URL('./lua/profile-cas.lua', import.meta.url), 'utf8');
@@ -43,7 +43,7 @@ export class ProfileKeys {
 
 /** Profiles revive JSON as null-prototype records, the shape the reducer works on. */
 function parseProfile(doc: string): Profile {
-  return cloneProfile(JSON.parse(doc) as Profile);
+  return adoptProfile(JSON.parse(doc) as Profile);
 }
 
 export class RedisProfileStore implements ProfileStore {
@@ -61,13 +61,15 @@ export class RedisProfileStore implements ProfileStore {
     return docs.map((d) => (d ? parseProfile(d) : null));
   }
 
-  async update(userId: string, fn: (current: Profile | null) => Profile): Promise<Profile> {
+  async update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile): Promise<Profile> {
     const key = this.keys.profile(userId);
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const [rev, doc] = await this.redis.hmget(key, 'rev', 'doc');
       const current = doc ? parseProfile(doc) : null;
-      const next = fn(current);
-      if (next === current) return next; // nothing changed (for example a redelivered event)
+      const before = current?.version;
+      // Each attempt parses its own copy, so fn may change it in place.
+      const next = fn(current, true);
+      if (next === current && next.version === before) return next; // nothing changed (a redelivered event)
       const written = await this.redis.profileCas(key, rev ?? '0', JSON.stringify(next), String(this.ttlMs));
       if (written > 0) return next;
       // Another writer got there first: back off a little and re-apply on the fresh profile.

@@ -1,0 +1,200 @@
+/**
+ * npm run bench:ingest — sustained ingestion on Redis, end to end: HTTP POST /v1/events → Redis
+ * Streams → profile updater group → profile in Redis. Reports events/s until every accepted event
+ * is applied, p50/p99 ingest-to-applied latency (probes with ?wait=applied during the load),
+ * bytes per profile (MEMORY USAGE), and the ratio to redis-benchmark's pipelined SET throughput
+ * measured in the same run on the same Redis.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { randomUUID } from 'node:crypto';
+import autocannon from 'autocannon';
+import { createBackends } from '../platform/backends.js';
+import { RedisStreamEventLog } from '../lib/eventlog/redis-streams.js';
+import { PROFILE_UPDATER_GROUP } from '../subgraphs/profile/src/app/profile-service.js';
+import { scanKeys } from '../lib/redis/connection.js';
+import { percentiles } from './lib/synthetic.js';
+import { GENRES } from './lib/synthetic.js';
+
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const DURATION_S = Number(process.env['BENCH_DURATION'] ?? 10);
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 4);
+const BATCH = Number(process.env['BENCH_BATCH'] ?? 250);
+const USERS = Number(process.env['BENCH_USERS'] ?? 20_000);
+const PARTITIONS = process.env['STREAM_PARTITIONS'] ?? '8';
+const json = process.argv.includes('--json');
+// The updater runs in its own process by default: consumer groups scale out by adding members.
+const SEPARATE_UPDATER = process.env['BENCH_SEPARATE_UPDATER'] !== '0';
+/** Allocation-heavy JSON work: a larger young generation cuts scavenge time (see README). */
+const NODE_FLAGS = ['--max-semi-space-size=32'];
+const STEADY_SHARE = Number(process.env['BENCH_STEADY_SHARE'] ?? 0.4);
+const log = (m: string) => {
+  if (!json) console.error(m);
+};
+
+const prefix = `bench:${randomUUID().slice(0, 6)}:`;
+const env = { ...process.env, REDIS_URL, REDIS_PREFIX: prefix, STREAM_PARTITIONS: PARTITIONS };
+
+let seq = 0;
+const base = Date.now() - 3_600_000;
+function body(): string {
+  const events: string[] = [];
+  for (let i = 0; i < BATCH; i++) {
+    const n = seq++;
+    const user = (n * 7919) % USERS;
+    const genre = GENRES[n % GENRES.length];
+    events.push(
+      `{"eventId":"b${n}","userId":"user-${user}","type":"PLAY","occurredAt":${base + (n % 3_000_000)},"item":{"id":"movie-${n % 5000}","kind":"MOVIE","genres":["${genre}"],"metadata":{"director":"Director ${n % 300}"}}}`,
+    );
+  }
+  return `{"events":[${events.join(',')}]}`;
+}
+
+function redisBenchmark(): number {
+  const { hostname, port } = new URL(REDIS_URL);
+  const out = execFileSync('redis-benchmark', ['-h', hostname, '-p', port || '6379', '-t', 'set', '-n', '300000', '-P', '32', '-q'], {
+    encoding: 'utf8',
+  });
+  const m = /SET: ([\d.]+) requests per second/.exec(out);
+  if (!m) throw new Error(`could not read redis-benchmark output: ${out}`);
+  return Number(m[1]);
+}
+
+async function main() {
+  const backends = createBackends(env);
+  const eventLog = backends.eventLog as RedisStreamEventLog;
+  const redis = backends.redis!;
+  await redis.ping();
+
+  log(`starting the profile service on ${REDIS_URL} (prefix ${prefix})...`);
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...(process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof-ingest'] : []), '--import', 'tsx', new URL('./ingest-server.ts', import.meta.url).pathname], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...env, BENCH_SEPARATE_UPDATER: SEPARATE_UPDATER ? '1' : '0' },
+  });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  const { url } = JSON.parse(line) as { url: string };
+  // Optionally a second process in the updater consumer group (consumer groups scale out).
+  const updater = SEPARATE_UPDATER
+    ? spawn(process.execPath, [...NODE_FLAGS, ...(process.env['BENCH_PROFILE_UPDATER'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof-updater'] : []), '--import', 'tsx', new URL('../subgraphs/profile/src/updater-main.ts', import.meta.url).pathname], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...env, BENCH_SEPARATE_UPDATER: '1' },
+      })
+    : undefined;
+
+  // Latency probes: one small batch at a time with ?wait=applied while a load runs.
+  let probing = false;
+  const latencies: number[] = [];
+  let probeSeq = 0;
+  const probeLoop = async () => {
+    let n = probeSeq;
+    while (probing) {
+      const t = performance.now();
+      const res = await fetch(`${url}/v1/events?wait=applied`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ events: [{ eventId: `probe-${n++}`, userId: `probe-${n % 50}`, type: 'VIEW', occurredAt: Date.now(), item: { id: 'x', kind: 'MOVIE', genres: ['Drama'] } }] }),
+      });
+      const result = (await res.json()) as { applied?: boolean };
+      if (result.applied) latencies.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    probeSeq = n + 1;
+  };
+
+  log(`phase 1, throughput: ${CONNECTIONS} connections × batches of ${BATCH} events for ${DURATION_S} s...`);
+  const started = performance.now();
+  const load = await autocannon({
+    url: `${url}/v1/events`,
+    connections: CONNECTIONS,
+    duration: DURATION_S,
+    requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: body() }) }],
+  });
+  const loadEnded = performance.now();
+  if (load.non2xx > 0 || load.errors > 0) throw new Error(`${load.non2xx} non-2xx responses, ${load.errors} errors`);
+  const accepted = load.requests.total * BATCH;
+
+  // Wait until the updater group has applied everything appended.
+  const receipt = new Map<number, string>();
+  for (let p = 0; p < eventLog.options.partitions; p++) {
+    const [last] = (await redis.xrevrange(eventLog.streamKey(p), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    if (last) receipt.set(p, last[0]);
+  }
+  if (!(await eventLog.waitApplied(receipt, PROFILE_UPDATER_GROUP, 600_000))) throw new Error('the updater did not catch up');
+  const drained = performance.now();
+  const endToEnd = accepted / ((drained - started) / 1000);
+
+  // Phase 2: latency at a sustained rate the pipeline can hold (a share of the measured capacity).
+  const steadyRate = Math.max(1, Math.floor((STEADY_SHARE * endToEnd) / BATCH));
+  log(`phase 2, latency: ${steadyRate * BATCH} events/s for ${DURATION_S} s with ?wait=applied probes...`);
+  probing = true;
+  const probes = probeLoop();
+  const steady = await autocannon({
+    url: `${url}/v1/events`,
+    connections: CONNECTIONS,
+    duration: DURATION_S,
+    overallRate: steadyRate,
+    requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: body() }) }],
+  });
+  probing = false;
+  await probes;
+  if (steady.non2xx > 0 || steady.errors > 0) throw new Error(`${steady.non2xx} non-2xx responses in phase 2`);
+
+  const sizes: number[] = [];
+  for await (const keys of scanKeys(redis, `${prefix}{u:user-*}:profile`, 200)) {
+    for (const k of keys.slice(0, 200 - sizes.length)) sizes.push(Number(await redis.memory('USAGE', k)));
+    if (sizes.length >= 200) break;
+  }
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+  if (updater) {
+    updater.kill('SIGTERM');
+    await once(updater, 'exit');
+  }
+
+  log('running redis-benchmark (SET, pipeline 32) against the same Redis...');
+  const redisSetsPerSecond = redisBenchmark();
+
+  for await (const keys of scanKeys(redis, `${prefix}*`, 1000)) await Promise.all(keys.map((k) => redis.del(k)));
+  await backends.close();
+
+  const result = {
+    redis: REDIS_URL,
+    connections: CONNECTIONS,
+    batch: BATCH,
+    users: USERS,
+    partitions: Number(PARTITIONS),
+    acceptedEvents: accepted,
+    ingestEventsPerSecond: accepted / ((loadEnded - started) / 1000),
+    endToEndEventsPerSecond: endToEnd,
+    drainSeconds: (drained - loadEnded) / 1000,
+    steadyEventsPerSecond: steadyRate * BATCH,
+    ingestToApplied: percentiles(latencies),
+    bytesPerProfile: percentiles(sizes),
+    redisBenchmarkSetPerSecond: redisSetsPerSecond,
+    ratioToRedisBenchmark: endToEnd / redisSetsPerSecond,
+  };
+  if (json) {
+    console.log(JSON.stringify(result));
+    return;
+  }
+  const f = (n: number) => Math.round(n).toLocaleString('en-US');
+  console.log(
+    `Ingestion on Redis (${REDIS_URL}), ${CONNECTIONS} connections, batches of ${BATCH}, ${f(USERS)} users, ${PARTITIONS} stream partitions, updater ${SEPARATE_UPDATER ? 'in its own process' : 'in the ingest process'}`,
+  );
+  console.log('');
+  console.log('| figure | value |');
+  console.log('|---|---|');
+  console.log(`| events accepted (HTTP, ${DURATION_S} s) | ${f(accepted)} |`);
+  console.log(`| ingest rate (HTTP accepted) | ${f(result.ingestEventsPerSecond)} events/s |`);
+  console.log(`| end to end (until every event is applied to its profile) | ${f(endToEnd)} events/s |`);
+  console.log(`| updater drain after the load stopped | ${result.drainSeconds.toFixed(1)} s |`);
+  console.log(
+    `| ingest → applied latency at ${f(result.steadyEventsPerSecond)} events/s (?wait=applied probes, n=${latencies.length}) | p50 ${result.ingestToApplied.p50.toFixed(1)} ms, p99 ${result.ingestToApplied.p99.toFixed(1)} ms |`,
+  );
+  console.log(`| bytes per profile (MEMORY USAGE, ${sizes.length} profiles) | median ${f(result.bytesPerProfile.p50)}, p99 ${f(result.bytesPerProfile.p99)} |`);
+  console.log(`| redis-benchmark SET, pipeline 32, same run | ${f(redisSetsPerSecond)} ops/s |`);
+  console.log(`| end-to-end events/s ÷ redis-benchmark SET/s | ${result.ratioToRedisBenchmark.toFixed(3)} |`);
+}
+
+await main();

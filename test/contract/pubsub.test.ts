@@ -1,0 +1,87 @@
+/** One contract for ProfileUpdated pub/sub: memory, Redis, and Redis Cluster (sharded pub/sub). */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryPubSub } from '../../lib/pubsub/memory.js';
+import type { ProfilePubSub, ProfileUpdated } from '../../lib/pubsub/port.js';
+import { RedisPubSub } from '../../lib/pubsub/redis.js';
+import type { RedisClient } from '../../lib/redis/connection.js';
+import { freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
+
+const message = (userId: string, version: number): ProfileUpdated => ({ userId, version, cause: 'events', eventIds: [`e${version}`], at: version });
+
+async function eventually(check: () => boolean, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const adapters: Array<{ name: string; setup?: () => Promise<string | null>; make: () => { a: ProfilePubSub; b: ProfilePubSub; close: () => Promise<void> } }> = [
+  {
+    name: 'memory',
+    make: () => {
+      const bus = new MemoryPubSub();
+      return { a: bus, b: bus, close: () => bus.close() };
+    },
+  },
+  ...redisTargets().map((target) => ({
+    name: target.name,
+    setup: async () => {
+      let note: string | null = null;
+      const ok = await requireTarget(target, (n) => (note = n));
+      return ok ? null : note;
+    },
+    make: () => {
+      const prefix = freshPrefix();
+      const clients: RedisClient[] = [target.connect(), target.connect()];
+      const a = new RedisPubSub(clients[0]!, prefix);
+      const b = new RedisPubSub(clients[1]!, prefix);
+      return {
+        a,
+        b,
+        close: async () => {
+          await a.close();
+          await b.close();
+          await Promise.all(clients.map((c) => c.quit()));
+        },
+      };
+    },
+  })),
+];
+
+for (const adapter of adapters) {
+  describe(`pub/sub contract: ${adapter.name}`, () => {
+    let note: string | null = null;
+    let pair: ReturnType<(typeof adapter)['make']> | undefined;
+    beforeAll(async () => {
+      note = (await adapter.setup?.()) ?? null;
+    });
+    afterEach(async () => {
+      await pair?.close();
+      pair = undefined;
+    });
+
+    it('delivers a user\'s messages in order to every subscriber, only for that user, until unsubscribed', async ({ skip }) => {
+      if (note) skip(note);
+      pair = adapter.make();
+      const seen1: number[] = [];
+      const seen2: number[] = [];
+      const other: number[] = [];
+      const u1 = await pair.b.subscribe('u1', (m) => seen1.push(m.version));
+      const u1again = await pair.b.subscribe('u1', (m) => seen2.push(m.version));
+      const u2 = await pair.b.subscribe('u2', (m) => other.push(m.version));
+      for (let v = 1; v <= 20; v++) await pair.a.publish(message('u1', v));
+      await eventually(() => seen1.length === 20 && seen2.length === 20);
+      expect(seen1).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(seen2).toEqual(seen1);
+      expect(other).toEqual([]);
+      await u1();
+      await pair.a.publish(message('u1', 21));
+      await pair.a.publish(message('u2', 1));
+      await eventually(() => other.length === 1 && seen2.length === 21);
+      expect(seen1).toHaveLength(20);
+      await u1again();
+      await u2();
+    });
+  });
+}
