@@ -56,10 +56,14 @@ export default async function setup(project: TestProject) {
       { encoding: 'utf8' },
     );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
-    await waitFor(
-      () => spawnSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'info'], { encoding: 'utf8' }).stdout.includes('cluster_state:ok'),
-      'cluster_state:ok',
-    );
+    // Every node must agree on the slot map before clients connect, or they meet MOVED replies.
+    const clusterReady = () =>
+      ports.every((port) => {
+        const info = spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout;
+        const slots = spawnSync('redis-cli', ['-p', String(port), 'cluster', 'slots'], { encoding: 'utf8' }).stdout;
+        return info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384') && ports.every((p) => slots.includes(String(p)));
+      });
+    await waitFor(clusterReady, 'every node to agree on the cluster slots');
     project.provide('redisClusterNodes', ports.map((p) => `127.0.0.1:${p}`).join(','));
     project.provide('redisClusterError', '');
   } catch (err) {
