@@ -107,7 +107,7 @@ async function main() {
   const load = await autocannon({
     url: `${url}/v1/events`,
     connections: CONNECTIONS,
-    duration: DURATION_S,
+    duration: process.env['BENCH_SKIP_THROUGHPUT'] ? 1 : DURATION_S,
     requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: body() }) }],
   });
   const loadEnded = performance.now();
@@ -125,7 +125,7 @@ async function main() {
   const endToEnd = accepted / ((drained - started) / 1000);
 
   // Phase 2: latency at a sustained rate the pipeline can hold (a share of the measured capacity).
-  const steadyRate = Math.max(1, Math.floor((STEADY_SHARE * endToEnd) / BATCH));
+  const steadyRate = Math.max(1, Math.floor((Number(process.env['BENCH_STEADY_RATE'] ?? STEADY_SHARE * endToEnd)) / BATCH));
   log(`phase 2, latency: ${steadyRate * BATCH} events/s for ${DURATION_S} s with ?wait=applied probes...`);
   probing = true;
   const probes = probeLoop();
