@@ -27,7 +27,7 @@ const json = process.argv.includes('--json');
 // The updater runs in its own process by default: consumer groups scale out by adding members.
 const SEPARATE_UPDATER = process.env['BENCH_SEPARATE_UPDATER'] !== '0';
 /** Allocation-heavy JSON work: a larger young generation cuts scavenge time (see README). */
-const NODE_FLAGS = ['--max-semi-space-size=32'];
+const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '--max-semi-space-size=128').split(' ').filter(Boolean);
 const STEADY_SHARE = Number(process.env['BENCH_STEADY_SHARE'] ?? 0.4);
 const log = (m: string) => {
   if (!json) console.error(m);

@@ -32,7 +32,9 @@ export const DEFAULT_LIMITS: ProfileLimits = {
   skus: 100,
   series: 50,
   episodesPerSeries: 500,
-  appliedEventIds: 128,
+  // Redelivery only repeats events still in flight, so a short memory suffices (the dedupe
+  // store covers producers' retries for DEDUPE_TTL).
+  appliedEventIds: 64,
   traitKeys: 100,
 };
 

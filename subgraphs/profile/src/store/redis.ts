@@ -39,6 +39,10 @@ export class ProfileKeys {
   aliasesOf(userId: string) {
     return `${this.prefix}{u:${userId}}:aliases`;
   }
+  /** Bumped on every alias change, so resolvers may cache lookups until it moves. */
+  aliasEpoch() {
+    return `${this.prefix}alias-epoch`;
+  }
 }
 
 /** Profiles revive JSON as null-prototype records, the shape the reducer works on. */
@@ -135,21 +139,36 @@ export class RedisDedupeStore implements DedupeStore {
   }
 }
 
+/**
+ * Aliases are rare and lookups are per event, so lookups are cached in process while the alias
+ * epoch (bumped by every link and forget) stays the same: one GET per batch instead of one per user.
+ */
 export class RedisIdentityStore implements IdentityStore {
+  private cache = new Map<string, string | null>();
+  private cachedEpoch: string | null = null;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: ProfileKeys,
+    private readonly maxCached = 200_000,
   ) {}
 
   async resolve(ids: readonly string[]): Promise<string[]> {
-    const targets = await Promise.all(ids.map((id) => this.redis.get(this.keys.alias(id))));
-    return targets.map((t, i) => t ?? ids[i]!);
+    const epoch = (await this.redis.get(this.keys.aliasEpoch())) ?? '0';
+    if (epoch !== this.cachedEpoch || this.cache.size > this.maxCached) {
+      this.cache = new Map();
+      this.cachedEpoch = epoch;
+    }
+    const missing = ids.filter((id) => !this.cache.has(id));
+    const targets = await Promise.all(missing.map((id) => this.redis.get(this.keys.alias(id))));
+    missing.forEach((id, i) => this.cache.set(id, targets[i] ?? null));
+    return ids.map((id) => this.cache.get(id) ?? id);
   }
 
   async link(anonymousId: string, userId: string): Promise<string> {
     const created = await this.redis.set(this.keys.alias(anonymousId), userId, 'NX');
     if (created !== 'OK') return (await this.redis.get(this.keys.alias(anonymousId))) ?? userId;
-    await this.redis.sadd(this.keys.aliasesOf(userId), anonymousId);
+    await Promise.all([this.redis.sadd(this.keys.aliasesOf(userId), anonymousId), this.redis.incr(this.keys.aliasEpoch())]);
     return userId;
   }
 
@@ -160,6 +179,7 @@ export class RedisIdentityStore implements IdentityStore {
       this.redis.del(this.keys.aliasesOf(userId)),
       this.redis.del(this.keys.alias(userId)),
     ]);
+    await this.redis.incr(this.keys.aliasEpoch());
   }
 }
 
