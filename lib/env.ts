@@ -62,3 +62,22 @@ export function corsOrigins(env: Env): true | string[] {
   if (list.length > 0) return list.includes('*') ? true : list;
   return isProduction(env) ? [] : true;
 }
+
+export interface ServiceBasics {
+  port: number;
+  host: string;
+  production: boolean;
+  logLevel: string;
+  corsOrigins: true | string[];
+}
+
+/** Settings every service reads the same way: its port variable, HOST, NODE_ENV, LOG_LEVEL, CORS_ORIGINS. */
+export function serviceBasics(env: Env, portVariable: string, defaultPort: number): ServiceBasics {
+  return {
+    port: envInt(env, portVariable, defaultPort, 0, 65535),
+    host: envString(env, 'HOST', '127.0.0.1'),
+    production: isProduction(env),
+    logLevel: envString(env, 'LOG_LEVEL', 'warn'),
+    corsOrigins: corsOrigins(env),
+  };
+}

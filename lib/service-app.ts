@@ -5,7 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ApolloServer, BaseContext } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServer as ApolloServerClass } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { readFileSync } from 'node:fs';
+import { parse } from 'graphql';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { ApolloServerPlugin } from '@apollo/server';
 import fastifyApollo from '@as-integrations/fastify';
@@ -34,6 +38,23 @@ export function landingPagePlugin(production: boolean): ApolloServerPlugin {
   return production
     ? ApolloServerPluginLandingPageDisabled()
     : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false });
+}
+
+type SubgraphModule = Extract<Parameters<typeof buildSubgraphSchema>[0], { typeDefs: unknown }>;
+export type SubgraphResolvers = SubgraphModule['resolvers'];
+
+/** Apollo Server for a subgraph: its SDL file and resolvers, Sandbox in development only. */
+export function createSubgraphApollo<Ctx extends BaseContext>(
+  schemaFile: URL,
+  resolvers: SubgraphResolvers,
+  production: boolean,
+): ApolloServer<Ctx> {
+  return new ApolloServerClass<Ctx>({
+    schema: buildSubgraphSchema({ typeDefs: parse(readFileSync(schemaFile, 'utf8')), resolvers }),
+    introspection: !production,
+    // Inline traces only serve Apollo Studio usage reporting, which this platform does not use.
+    plugins: [landingPagePlugin(production), ApolloServerPluginInlineTraceDisabled()],
+  });
 }
 
 const ERROR_CODES: Record<string, { status: number; code: string }> = {

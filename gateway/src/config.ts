@@ -1,13 +1,9 @@
 /** Gateway configuration from environment variables (documented in README). */
-import { corsOrigins, envBool, envInt, envString, isProduction } from '../../lib/env.js';
+import { envBool, envInt, envString, serviceBasics } from '../../lib/env.js';
+import type { ServiceBasics } from '../../lib/env.js';
 import { SUBGRAPHS } from '../../platform/subgraphs.js';
 
-export interface GatewayConfig {
-  port: number;
-  host: string;
-  production: boolean;
-  logLevel: string;
-  corsOrigins: true | string[];
+export interface GatewayConfig extends ServiceBasics {
   supergraphPath: string;
   /** Subgraph name → GraphQL URL, overriding the URLs recorded in the supergraph. */
   subgraphUrls: Record<string, string>;
@@ -27,11 +23,7 @@ export function subgraphUrlsFromEnv(env: NodeJS.ProcessEnv): Record<string, stri
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   return {
-    port: envInt(env, 'GATEWAY_PORT', 4000, 0, 65535),
-    host: envString(env, 'HOST', '127.0.0.1'),
-    production: isProduction(env),
-    logLevel: envString(env, 'LOG_LEVEL', 'warn'),
-    corsOrigins: corsOrigins(env),
+    ...serviceBasics(env, 'GATEWAY_PORT', 4000),
     supergraphPath: envString(env, 'SUPERGRAPH_PATH', new URL('../../schema/supergraph.graphql', import.meta.url).pathname),
     subgraphUrls: subgraphUrlsFromEnv(env),
     bodyLimit: envInt(env, 'GATEWAY_BODY_LIMIT', 2 * 1024 * 1024, 1024),

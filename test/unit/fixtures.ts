@@ -5,17 +5,8 @@ import type { EventType, ItemRef, MetadataValue, ProfileEvent } from '../../subg
 export const T0 = Date.UTC(2024, 0, 1);
 export const MINUTE_MS = 60_000;
 
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** mulberry32: a tiny seeded PRNG returning floats in [0, 1) (shared with the benchmarks). */
+export { rng as mulberry32 } from '../../bench/lib/synthetic.js';
 
 export type Rng = () => number;
 

@@ -1,11 +1,7 @@
 /** Wires the experiments subgraph: stores, service, GraphQL schema, the seeded ranking experiment. */
-import { readFileSync } from 'node:fs';
-import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
-import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { FastifyInstance } from 'fastify';
-import { parse } from 'graphql';
-import { createServiceApp, landingPagePlugin, listen } from '../../../lib/service-app.js';
+import { createServiceApp, createSubgraphApollo, listen } from '../../../lib/service-app.js';
+import type { SubgraphResolvers } from '../../../lib/service-app.js';
 import { ExperimentService } from './app/experiment-service.js';
 import type { ExperimentsConfig } from './config.js';
 import { createContext } from './schema/context.js';
@@ -42,11 +38,7 @@ export async function startExperimentsServer(config: ExperimentsConfig, deps: { 
   const stores = deps.stores ?? createMemoryExperimentStores();
   const service = new ExperimentService(stores, config.impressionSecret);
   if (config.seedRankingExperiment) await seedRankingExperiment(service, config.rankingExperimentKey);
-  const apollo = new ApolloServer<ExperimentsContext>({
-    schema: buildSubgraphSchema({ typeDefs: parse(readFileSync(EXPERIMENTS_SCHEMA_PATH, 'utf8')), resolvers }),
-    introspection: !config.production,
-    plugins: [landingPagePlugin(config.production), ApolloServerPluginInlineTraceDisabled()],
-  });
+  const apollo = createSubgraphApollo<ExperimentsContext>(EXPERIMENTS_SCHEMA_PATH, resolvers as SubgraphResolvers, config.production);
   const app = await createServiceApp<ExperimentsContext>({
     name: 'experiments',
     apollo,

@@ -1,16 +1,12 @@
 /** Profile service configuration from environment variables (documented in README). */
-import { corsOrigins, envDuration, envInt, envList, envString, isProduction } from '../../../lib/env.js';
+import { envDuration, envList, serviceBasics } from '../../../lib/env.js';
+import type { ServiceBasics } from '../../../lib/env.js';
 import { DEFAULT_LIMITS, DEFAULT_REDUCER_CONFIG } from './domain/config.js';
 import type { ReducerConfig } from './domain/config.js';
 import { DEFAULT_VALIDATION_LIMITS } from './domain/validate.js';
 import type { ValidationLimits } from './domain/validate.js';
 
-export interface ProfileConfig {
-  port: number;
-  host: string;
-  production: boolean;
-  logLevel: string;
-  corsOrigins: true | string[];
+export interface ProfileConfig extends ServiceBasics {
   reducer: ReducerConfig;
   validation: ValidationLimits;
   snapshotIntervalMs: number;
@@ -19,11 +15,7 @@ export interface ProfileConfig {
 
 export function loadProfileConfig(env: NodeJS.ProcessEnv = process.env): ProfileConfig {
   return {
-    port: envInt(env, 'PROFILE_PORT', 4001, 0, 65535),
-    host: envString(env, 'HOST', '127.0.0.1'),
-    production: isProduction(env),
-    logLevel: envString(env, 'LOG_LEVEL', 'warn'),
-    corsOrigins: corsOrigins(env),
+    ...serviceBasics(env, 'PROFILE_PORT', 4001),
     reducer: {
       halfLifeMs: envDuration(env, 'AFFINITY_HALF_LIFE', '14d'),
       facets: envList(env, 'PROFILE_FACETS', DEFAULT_REDUCER_CONFIG.facets),

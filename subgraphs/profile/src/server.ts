@@ -1,11 +1,7 @@
 /** Wires the profile subgraph: stores, use cases, GraphQL schema and HTTP routes. */
-import { readFileSync } from 'node:fs';
-import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
-import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { FastifyInstance } from 'fastify';
-import { parse } from 'graphql';
-import { createServiceApp, landingPagePlugin, listen } from '../../../lib/service-app.js';
+import { createServiceApp, createSubgraphApollo, listen } from '../../../lib/service-app.js';
+import type { SubgraphResolvers } from '../../../lib/service-app.js';
 import { PROFILE_UPDATER_GROUP, ProfileService } from './app/profile-service.js';
 import type { ProfilePubSub } from '../../../lib/pubsub/port.js';
 import { SnapshotJob } from './app/snapshot-job.js';
@@ -55,16 +51,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     mode,
   });
   const snapshots = new SnapshotJob(ownedStores, config.reducer);
-  const schema = buildSubgraphSchema({
-    typeDefs: parse(readFileSync(PROFILE_SCHEMA_PATH, 'utf8')),
-    resolvers,
-  });
-  const apollo = new ApolloServer<ProfileContext>({
-    schema,
-    introspection: !config.production,
-    // Inline traces only serve Apollo Studio usage reporting, which this platform does not use.
-    plugins: [landingPagePlugin(config.production), ApolloServerPluginInlineTraceDisabled()],
-  });
+  const apollo = createSubgraphApollo<ProfileContext>(PROFILE_SCHEMA_PATH, resolvers as SubgraphResolvers, config.production);
   const app = await createServiceApp<ProfileContext>({
     name: 'profile',
     apollo,

@@ -1,15 +1,11 @@
 /** Recommendations service configuration from environment variables (documented in README). */
-import { ConfigError, corsOrigins, envDuration, envInt, envList, envString, isProduction } from '../../../lib/env.js';
+import { ConfigError, envDuration, envList, envString, isProduction, serviceBasics } from '../../../lib/env.js';
+import type { ServiceBasics } from '../../../lib/env.js';
 import { DEV_IMPRESSION_SECRET } from '../../../lib/impression.js';
 import { DEFAULT_REDUCER_CONFIG } from '../../profile/src/domain/config.js';
 import type { RecommendationConfig, ServedModel } from './app/recommendation-service.js';
 
-export interface RecommendationsServerConfig {
-  port: number;
-  host: string;
-  production: boolean;
-  logLevel: string;
-  corsOrigins: true | string[];
+export interface RecommendationsServerConfig extends ServiceBasics {
   /** `demo` (default), `none`, or a MovieLens directory (ml-latest or ml-100k layout). */
   catalogSource: string;
   service: RecommendationConfig;
@@ -42,11 +38,7 @@ export function loadRecommendationsConfig(env: NodeJS.ProcessEnv = process.env):
   const model = envString(env, 'RANKING_MODEL', 'REALTIME').toUpperCase();
   if (model !== 'REALTIME' && model !== 'BASELINE') throw new ConfigError(`RANKING_MODEL must be REALTIME or BASELINE; got "${model}"`);
   return {
-    port: envInt(env, 'RECOMMENDATIONS_PORT', 4002, 0, 65535),
-    host: envString(env, 'HOST', '127.0.0.1'),
-    production: isProduction(env),
-    logLevel: envString(env, 'LOG_LEVEL', 'warn'),
-    corsOrigins: corsOrigins(env),
+    ...serviceBasics(env, 'RECOMMENDATIONS_PORT', 4002),
     catalogSource: envString(env, 'CATALOG_SOURCE', 'demo'),
     service: {
       defaultModel: model as ServedModel,

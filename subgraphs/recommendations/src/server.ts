@@ -1,12 +1,8 @@
 /** Wires the recommendations subgraph: catalog, event-stream consumer, GraphQL schema. */
-import { readFileSync } from 'node:fs';
-import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
-import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { FastifyInstance } from 'fastify';
-import { parse } from 'graphql';
 import type { EventConsumer, EventLog } from '../../../lib/eventlog/port.js';
-import { createServiceApp, landingPagePlugin, listen } from '../../../lib/service-app.js';
+import { createServiceApp, createSubgraphApollo, listen } from '../../../lib/service-app.js';
+import type { SubgraphResolvers } from '../../../lib/service-app.js';
 import { DEMO_CATALOG } from '../../../demo/catalog.js';
 import { RecommendationService } from './app/recommendation-service.js';
 import { readMovies } from './catalog/movielens.js';
@@ -54,11 +50,7 @@ export async function startRecommendationsServer(
     service.consume(events),
   );
 
-  const apollo = new ApolloServer<RecommendationsContext>({
-    schema: buildSubgraphSchema({ typeDefs: parse(readFileSync(RECOMMENDATIONS_SCHEMA_PATH, 'utf8')), resolvers }),
-    introspection: !config.production,
-    plugins: [landingPagePlugin(config.production), ApolloServerPluginInlineTraceDisabled()],
-  });
+  const apollo = createSubgraphApollo<RecommendationsContext>(RECOMMENDATIONS_SCHEMA_PATH, resolvers as SubgraphResolvers, config.production);
   const app = await createServiceApp<RecommendationsContext>({
     name: 'recommendations',
     apollo,
