@@ -10,6 +10,9 @@ import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDis
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { readFileSync } from 'node:fs';
 import { parse } from 'graphql';
+import type { GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { ApolloServerPlugin } from '@apollo/server';
 import fastifyApollo from '@as-integrations/fastify';
@@ -30,6 +33,8 @@ export interface ServiceAppOptions<Ctx extends BaseContext> {
   health?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   /** Registers the service's own routes. */
   routes?: (app: FastifyInstance) => void | Promise<void>;
+  /** Serve graphql-ws subscriptions on /graphql with this schema and per-subscription context. */
+  subscriptions?: { schema: GraphQLSchema; context: () => Ctx };
   logLevel?: string;
 }
 
@@ -43,14 +48,18 @@ export function landingPagePlugin(production: boolean): ApolloServerPlugin {
 type SubgraphModule = Extract<Parameters<typeof buildSubgraphSchema>[0], { typeDefs: unknown }>;
 export type SubgraphResolvers = SubgraphModule['resolvers'];
 
-/** Apollo Server for a subgraph: its SDL file and resolvers, Sandbox in development only. */
+export function subgraphSchema(schemaFile: URL, resolvers: SubgraphResolvers): GraphQLSchema {
+  return buildSubgraphSchema({ typeDefs: parse(readFileSync(schemaFile, 'utf8')), resolvers });
+}
+
+/** Apollo Server for a subgraph: its SDL file and resolvers (or schema), Sandbox in development only. */
 export function createSubgraphApollo<Ctx extends BaseContext>(
-  schemaFile: URL,
+  schemaFile: URL | GraphQLSchema,
   resolvers: SubgraphResolvers,
   production: boolean,
 ): ApolloServer<Ctx> {
   return new ApolloServerClass<Ctx>({
-    schema: buildSubgraphSchema({ typeDefs: parse(readFileSync(schemaFile, 'utf8')), resolvers }),
+    schema: schemaFile instanceof URL ? subgraphSchema(schemaFile, resolvers) : schemaFile,
     introspection: !production,
     // Inline traces only serve Apollo Studio usage reporting, which this platform does not use.
     plugins: [landingPagePlugin(production), ApolloServerPluginInlineTraceDisabled()],
@@ -100,7 +109,18 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
   await opts.routes?.(app);
   await opts.apollo.start();
   await app.register(fastifyApollo(opts.apollo), { context: opts.context, path: '/graphql' });
+  if (opts.subscriptions) attachSubscriptionServer(app, opts.subscriptions.schema, opts.subscriptions.context);
   return app;
+}
+
+/** graphql-ws on the service's HTTP server at /graphql; closed with the app. */
+function attachSubscriptionServer<Ctx>(app: FastifyInstance, schema: GraphQLSchema, context: () => Ctx): void {
+  const wss = new WebSocketServer({ server: app.server, path: '/graphql' });
+  const server = useServer({ schema, context: () => context() as Record<string, unknown> }, wss);
+  app.addHook('preClose', async () => {
+    for (const client of wss.clients) client.terminate();
+    await server.dispose();
+  });
 }
 
 /** Listens and returns the base URL (port 0 picks a free port). */

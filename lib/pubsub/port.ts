@@ -7,6 +7,8 @@ export interface ProfileUpdated {
   cause: 'events' | 'alias' | 'delete';
   /** Ids of the events applied by this change. */
   eventIds: string[];
+  /** Profile fields the change touched. */
+  changed: string[];
   /** Wall-clock time of the change. */
   at: number;
 }

@@ -6,7 +6,7 @@ import { RedisPubSub } from '../../lib/pubsub/redis.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
 import { freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
 
-const message = (userId: string, version: number): ProfileUpdated => ({ userId, version, cause: 'events', eventIds: [`e${version}`], at: version });
+const message = (userId: string, version: number): ProfileUpdated => ({ userId, version, cause: 'events', eventIds: [`e${version}`], changed: ['version'], at: version });
 
 async function eventually(check: () => boolean, timeoutMs = 3000): Promise<void> {
   const end = Date.now() + timeoutMs;

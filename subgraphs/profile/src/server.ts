@@ -1,9 +1,11 @@
 /** Wires the profile subgraph: stores, use cases, GraphQL schema and HTTP routes. */
 import type { FastifyInstance } from 'fastify';
-import { createServiceApp, createSubgraphApollo, listen } from '../../../lib/service-app.js';
+import { createServiceApp, createSubgraphApollo, listen, subgraphSchema } from '../../../lib/service-app.js';
 import type { SubgraphResolvers } from '../../../lib/service-app.js';
 import { PROFILE_UPDATER_GROUP, ProfileService } from './app/profile-service.js';
 import type { ProfilePubSub } from '../../../lib/pubsub/port.js';
+import { MemoryPubSub } from '../../../lib/pubsub/memory.js';
+import { publishChanges } from './app/publish.js';
 import { SnapshotJob } from './app/snapshot-job.js';
 import type { ProfileConfig } from './config.js';
 import { registerEventsRoute } from './http/events-route.js';
@@ -41,7 +43,9 @@ export interface ProfileServerDeps {
 }
 
 export async function startProfileServer(config: ProfileConfig, deps: ProfileServerDeps = {}): Promise<ProfileServer> {
-  const { stores, eventLog, pubsub } = deps;
+  const { stores, eventLog } = deps;
+  // Changes are always published: subscriptions read them (in process on the embedded stores).
+  const pubsub = deps.pubsub ?? new MemoryPubSub();
   const mode = deps.mode ?? 'inline';
   const ownedStores = stores ?? createMemoryStores({ dedupeTtlMs: config.dedupeTtlMs });
   const service = new ProfileService(ownedStores, {
@@ -51,11 +55,13 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     mode,
   });
   const snapshots = new SnapshotJob(ownedStores, config.reducer);
-  const apollo = createSubgraphApollo<ProfileContext>(PROFILE_SCHEMA_PATH, resolvers as SubgraphResolvers, config.production);
+  const schema = subgraphSchema(PROFILE_SCHEMA_PATH, resolvers as SubgraphResolvers);
+  const apollo = createSubgraphApollo<ProfileContext>(schema, resolvers as SubgraphResolvers, config.production);
   const app = await createServiceApp<ProfileContext>({
     name: 'profile',
     apollo,
-    context: async () => createContext(service, snapshots),
+    context: async () => createContext(service, snapshots, pubsub),
+    subscriptions: { schema, context: () => createContext(service, snapshots, pubsub, true) },
     // GraphQL carries event batches of up to maxBatchBytes, plus the document around them.
     bodyLimit: config.validation.maxBatchBytes + 64 * 1024,
     corsOrigins: config.corsOrigins,
@@ -65,13 +71,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
   });
   const url = await listen(app, config.port, config.host);
   snapshots.schedule(config.snapshotIntervalMs, (err) => app.log.error(err, 'batch snapshot failed'));
-  if (pubsub) {
-    service.onChange((c) => {
-      pubsub
-        .publish({ userId: c.userId, version: c.version, cause: c.cause, eventIds: c.eventIds, at: Date.now() })
-        .catch((err) => app.log.warn(err, 'ProfileUpdated publish failed'));
-    });
-  }
+  publishChanges(service, pubsub, (err) => app.log.warn(err, 'ProfileUpdated publish failed'));
   const updater =
     mode === 'stream' && eventLog && deps.runUpdater !== false ? startProfileUpdater(service, eventLog) : undefined;
 

@@ -5,6 +5,7 @@
 import { onShutdown } from '../../../lib/shutdown.js';
 import { createBackends } from '../../../platform/backends.js';
 import { ProfileService } from './app/profile-service.js';
+import { publishChanges } from './app/publish.js';
 import { loadProfileConfig } from './config.js';
 import { startProfileUpdater } from './server.js';
 
@@ -15,11 +16,7 @@ if (backends.kind === 'memory') {
 }
 const config = loadProfileConfig();
 const service = new ProfileService(backends.profileStores, { reducer: config.reducer, validation: config.validation, mode: 'stream' });
-service.onChange((c) => {
-  backends.pubsub
-    .publish({ userId: c.userId, version: c.version, cause: c.cause, eventIds: c.eventIds, at: Date.now() })
-    .catch((err) => console.error('ProfileUpdated publish failed', err));
-});
+publishChanges(service, backends.pubsub, (err) => console.error('ProfileUpdated publish failed', err));
 const updater = startProfileUpdater(service, backends.eventLog);
 console.log(`profile updater consuming (${backends.kind})`);
 onShutdown(async () => {

@@ -7,7 +7,7 @@ import type { ReducerConfig } from '../domain/config.js';
 import type { ProfileEvent } from '../domain/event.js';
 import type { Profile } from '../domain/profile.js';
 import { emptyProfile } from '../domain/profile.js';
-import { applyEvents, mergeProfiles } from '../domain/reducer.js';
+import { applyEvents, changedFields, mergeProfiles } from '../domain/reducer.js';
 import { BatchError, checkBatch, validateEvent, validateId } from '../domain/validate.js';
 import type { Rejection, ValidationLimits } from '../domain/validate.js';
 import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
@@ -30,6 +30,8 @@ export interface IngestOptions {
   waitTimeoutMs?: number;
 }
 
+const ALL_FIELDS = ['categoryAffinities', 'eventCount', 'facetAffinities', 'genreAffinities', 'lastEventAt', 'rankingFeatures', 'recentItems', 'series', 'skus', 'traits', 'version'];
+
 /** Consumer group of the profile updater on the event log. */
 export const PROFILE_UPDATER_GROUP = 'profile-updater';
 
@@ -40,6 +42,8 @@ export interface ProfileChange {
   profile: Profile;
   cause: 'events' | 'alias' | 'delete';
   eventIds: string[];
+  /** Profile fields the change touched. */
+  changed: string[];
 }
 
 export interface ProfileServiceOptions {
@@ -159,7 +163,14 @@ export class ProfileService {
         });
         // A redelivered batch changes nothing and announces nothing.
         if (appliedNow > 0) {
-          this.emit({ userId, version: profile.version, profile, cause: 'events', eventIds: userEvents.map((e) => e.eventId) });
+          this.emit({
+            userId,
+            version: profile.version,
+            profile,
+            cause: 'events',
+            eventIds: userEvents.map((e) => e.eventId),
+            changed: changedFields(userEvents, cfg),
+          });
         }
       }),
     );
@@ -210,7 +221,7 @@ export class ProfileService {
     );
     await this.stores.profiles.delete(anon);
     await this.stores.snapshots.delete(anon);
-    this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias', eventIds: [] });
+    this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias', eventIds: [], changed: ALL_FIELDS });
     return { anonymousId: anon, userId: target!, merged: true, eventsMerged: source.eventCount, profile: merged };
   }
 
@@ -220,7 +231,7 @@ export class ProfileService {
     const deleted = await this.stores.profiles.delete(userId);
     await this.stores.snapshots.delete(userId);
     await this.stores.identities.forget(userId);
-    if (deleted) this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete', eventIds: [] });
+    if (deleted) this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete', eventIds: [], changed: ALL_FIELDS });
     return { id: userId, deleted };
   }
 

@@ -244,3 +244,21 @@ function minNullable(a: number | null, b: number | null): number | null {
 function maxNullable(a: number | null, b: number | null): number | null {
   return a === null ? b : b === null ? a : Math.max(a, b);
 }
+
+/** Profile fields a set of events touches (for ProfileUpdated.changed). */
+export function changedFields(events: readonly ProfileEvent[], config: ReducerConfig): string[] {
+  const changed = new Set(['version', 'eventCount', 'lastEventAt', 'rankingFeatures']);
+  for (const e of events) {
+    if (e.type === 'IDENTIFY') changed.add('traits');
+    const item = e.item;
+    if (!item) continue;
+    changed.add('recentItems');
+    const weighted = eventWeight(e) !== 0;
+    if (weighted && item.genres.length > 0) changed.add('genreAffinities');
+    if (weighted && item.category) changed.add('categoryAffinities');
+    if (weighted && item.metadata && config.facets.some((f) => item.metadata![f] !== undefined)) changed.add('facetAffinities');
+    if (item.sku) changed.add('skus');
+    if (item.kind === 'EPISODE' && CONSUMING_EVENT_TYPES.has(e.type)) changed.add('series');
+  }
+  return [...changed].sort();
+}

@@ -4,8 +4,49 @@ import { rankAffinities } from '../domain/features.js';
 import { toRankingFeatures } from '../domain/features.js';
 import type { Profile } from '../domain/profile.js';
 import { badInput, withInputErrors } from './errors.js';
+import type { ProfileContext } from './context.js';
+import type { ProfileUpdate } from './models.js';
+import { latestUpdates } from '../../../../lib/pubsub/latest.js';
 
 const MAX_LIST = 100;
+
+function checkUserId(id: string): string {
+  if (id.trim().length === 0 || id.length > 128) throw badInput('id must be 1 to 128 characters', 'USER_ID_INVALID');
+  return id;
+}
+
+/**
+ * Updates for one user: each ProfileUpdated message (the newest one when several queue up) is
+ * answered with the profile as it is now, and only when its version moved forward.
+ */
+async function profileUpdates(ctx: ProfileContext, userId: string): Promise<AsyncIterableIterator<{ profileUpdated: ProfileUpdate }>> {
+  const messages = await latestUpdates(ctx.pubsub, userId);
+  let lastVersion = -1;
+  const iterator: AsyncIterableIterator<{ profileUpdated: ProfileUpdate }> = {
+    async next() {
+      for (;;) {
+        const next = await messages.next();
+        if (next.done) return { done: true, value: undefined };
+        const [profile] = await ctx.service.loadProfiles([userId]);
+        if (!profile || profile.version <= lastVersion) continue;
+        lastVersion = profile.version;
+        const m = next.value;
+        return {
+          done: false,
+          value: { profileUpdated: { userId, version: profile.version, cause: m.cause.toUpperCase(), changed: m.changed, at: m.at, user: { id: userId, loadedProfile: profile } } },
+        };
+      }
+    },
+    return: async () => {
+      await messages.return?.();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}
 
 function checkLimit(limit: number): number {
   if (!Number.isInteger(limit) || limit < 0 || limit > MAX_LIST) {
@@ -24,10 +65,7 @@ export const resolvers: Resolvers = {
   RankingFeatures: JSONObjectScalar('RankingFeatures'),
 
   Query: {
-    user: (_root, { id }) => {
-      if (id.trim().length === 0 || id.length > 128) throw badInput('id must be 1 to 128 characters', 'USER_ID_INVALID');
-      return { id };
-    },
+    user: (_root, { id }) => ({ id: checkUserId(id) }),
   },
 
   Mutation: {
@@ -39,9 +77,16 @@ export const resolvers: Resolvers = {
     runBatchSnapshot: (_root, _args, ctx) => ctx.snapshots.run(),
   },
 
+  Subscription: {
+    profileUpdated: {
+      subscribe: async (_root, { userId }, ctx) => profileUpdates(ctx, checkUserId(userId)),
+      resolve: (payload: { profileUpdated: ProfileUpdate }) => payload.profileUpdated,
+    },
+  },
+
   User: {
     __resolveReference: (ref) => ({ id: ref.id }),
-    profile: (user, _args, ctx) => withInputErrors(() => ctx.profiles.load(user.id)),
+    profile: (user, _args, ctx) => user.loadedProfile ?? withInputErrors(() => ctx.profiles.load(user.id)),
   },
 
   Profile: {
