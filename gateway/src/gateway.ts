@@ -6,6 +6,7 @@ import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createServiceApp, landingPagePlugin, listen } from '../../lib/service-app.js';
 import type { GatewayConfig } from './config.js';
+import { SubscriptionGateway } from './subscriptions.js';
 
 export interface GatewayContext {
   requestId: string;
@@ -58,6 +59,10 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     logLevel: config.logLevel,
     health: () => ({ subgraphs: Object.keys(config.subgraphUrls) }),
   });
+  new SubscriptionGateway(gateway, {
+    subgraphUrls: config.subgraphUrls,
+    log: (message, err) => app.log.warn(err, message),
+  }).attach(app);
   const url = await listen(app, config.port, config.host);
   return {
     url,

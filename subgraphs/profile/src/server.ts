@@ -20,6 +20,8 @@ export const PROFILE_SCHEMA_PATH = new URL('../../../schema/profile.graphql', im
 
 export interface ProfileServer {
   url: string;
+  /** Where this service publishes ProfileUpdated (subscriptions listen here). */
+  pubsub: ProfilePubSub;
   app: FastifyInstance;
   service: ProfileService;
   snapshots: SnapshotJob;
@@ -77,6 +79,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
 
   return {
     url,
+    pubsub,
     app,
     service,
     snapshots,

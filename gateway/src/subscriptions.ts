@@ -1,0 +1,293 @@
+/**
+ * Federated subscriptions for @apollo/gateway, which plans them but refuses to execute them.
+ *
+ * The gateway serves graphql-ws on /graphql. For a subscription it asks Apollo's query planner
+ * for the plan (`Subscription { primary: Fetch, rest }`), opens the primary fetch on the owning
+ * subgraph over graphql-ws, and for each event runs Apollo's own executeQueryPlan on
+ * `Sequence[primary, rest]` with a service map whose primary service answers the primary fetch
+ * with the event: results have exactly the shape queries have, and `rest` (entity fetches into the
+ * other subgraphs, `@requires` included) is fetched per event. Queries and mutations sent over
+ * the socket take the same path without the subscription.
+ *
+ * Reads the gateway's planner and schemas from ApolloGateway's (private) fields; checked on
+ * @apollo/gateway 2.14.4, which package.json pins.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Schema } from '@apollo/federation-internals';
+import { operationFromDocument } from '@apollo/federation-internals';
+import { buildOperationContext, executeQueryPlan } from '@apollo/gateway';
+import type { ApolloGateway, GraphQLDataSource } from '@apollo/gateway';
+import type { FetchNode, QueryPlan, QueryPlanner } from '@apollo/query-planner';
+import type { FastifyInstance } from 'fastify';
+import { GraphQLError, print } from 'graphql';
+import type { DocumentNode, ExecutionArgs, ExecutionResult, FormattedExecutionResult, GraphQLSchema } from 'graphql';
+import { createClient } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { GatewayContext } from './gateway.js';
+
+interface GatewayInternals {
+  apiSchema: Schema;
+  supergraphSchema: GraphQLSchema;
+  queryPlanner: QueryPlanner;
+  serviceMap: Record<string, { dataSource: GraphQLDataSource<GatewayContext> }>;
+  schema: GraphQLSchema;
+}
+
+function internals(gateway: ApolloGateway): GatewayInternals {
+  const g = gateway as unknown as Partial<GatewayInternals>;
+  if (!g.apiSchema || !g.supergraphSchema || !g.queryPlanner || !g.serviceMap || !g.schema) {
+    throw new Error('the gateway is not loaded (or its internals changed: check the @apollo/gateway version)');
+  }
+  return g as GatewayInternals;
+}
+
+/** What each downstream graphql-ws connection carries: its caller's identity, and upstream clients. */
+interface ConnectionState {
+  authorization?: string;
+  connectionParams: Record<string, unknown>;
+  upstream: Map<string, Client>;
+}
+
+export interface SubscriptionOptions {
+  /** Subgraph name → GraphQL URL (ws:// is derived from it). */
+  subgraphUrls: Record<string, string>;
+  /** Checks connectionParams; return an error message to refuse the connection. */
+  authorize?: (params: Record<string, unknown>) => string | null;
+  log: (message: string, err?: unknown) => void;
+}
+
+const toWs = (url: string) => url.replace(/^http/, 'ws');
+
+/** Events arrive faster than a slow client reads: keep only the newest (latest state wins). */
+function newestOnly<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<T> {
+  const s: { pending: { value: T } | null; ended: { error?: unknown } | null; wake: (() => void) | null } = {
+    pending: null,
+    ended: null,
+    wake: null,
+  };
+  void (async () => {
+    try {
+      for await (const value of source) {
+        s.pending = { value };
+        s.wake?.();
+      }
+      s.ended = {};
+    } catch (error) {
+      s.ended = { error };
+    }
+    s.wake?.();
+  })();
+  const iterator: AsyncIterableIterator<T> = {
+    async next() {
+      while (!s.pending && !s.ended) await new Promise<void>((r) => (s.wake = r));
+      s.wake = null;
+      if (s.pending) {
+        const { value } = s.pending;
+        s.pending = null;
+        return { done: false, value };
+      }
+      if (s.ended?.error) throw s.ended.error;
+      return { done: true, value: undefined };
+    },
+    async return() {
+      s.ended ??= {};
+      s.wake?.();
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}
+
+export class SubscriptionGateway {
+  private readonly planCache = new Map<string, QueryPlan>();
+
+  constructor(
+    private readonly gateway: ApolloGateway,
+    private readonly options: SubscriptionOptions,
+  ) {}
+
+  private plan(document: DocumentNode, operationName: string | undefined): QueryPlan {
+    const key = `${operationName ?? ''}\n${print(document)}`;
+    let plan = this.planCache.get(key);
+    if (!plan) {
+      const { apiSchema, queryPlanner } = internals(this.gateway);
+      plan = queryPlanner.buildQueryPlan(operationFromDocument(apiSchema, document, { operationName }));
+      if (this.planCache.size > 1000) this.planCache.clear();
+      this.planCache.set(key, plan);
+    }
+    return plan;
+  }
+
+  private upstreamClient(state: ConnectionState, serviceName: string): Client {
+    let client = state.upstream.get(serviceName);
+    if (!client) {
+      const url = this.options.subgraphUrls[serviceName];
+      if (!url) throw new Error(`no URL for subgraph ${serviceName}`);
+      client = createClient({
+        url: toWs(url),
+        webSocketImpl: WebSocket,
+        // The caller's credentials travel with the upstream subscription too.
+        connectionParams: state.connectionParams,
+        lazy: true,
+        retryAttempts: 0,
+      });
+      state.upstream.set(serviceName, client);
+    }
+    return client;
+  }
+
+  private requestContext(args: ExecutionArgs, state: ConnectionState) {
+    const context: GatewayContext = {
+      requestId: randomUUID(),
+      ...(state.authorization ? { authorization: state.authorization } : {}),
+    };
+    return {
+      request: { query: print(args.document), variables: (args.variableValues ?? {}) as Record<string, unknown>, operationName: args.operationName ?? undefined },
+      context,
+      logger: console,
+      metrics: {},
+      cache: undefined,
+      overallCachePolicy: undefined,
+    } as unknown as Parameters<typeof executeQueryPlan>[2];
+  }
+
+  /** Runs a planned operation: the whole plan, or the subscription's per-event part. */
+  private async execute(args: ExecutionArgs, state: ConnectionState, plan: QueryPlan, serviceMap?: Record<string, GraphQLDataSource<GatewayContext>>) {
+    const { supergraphSchema, apiSchema, schema, serviceMap: services } = internals(this.gateway);
+    const dataSources = serviceMap ?? Object.fromEntries(Object.entries(services).map(([name, s]) => [name, s.dataSource]));
+    const operationContext = buildOperationContext({
+      schema,
+      operationDocument: args.document,
+      ...(args.operationName ? { operationName: args.operationName } : {}),
+    });
+    return (await executeQueryPlan(plan, dataSources, this.requestContext(args, state), operationContext, supergraphSchema, apiSchema)) as ExecutionResult;
+  }
+
+  /** graphql-ws `subscribe`: an async iterator of results, one per upstream event. */
+  async subscribe(args: ExecutionArgs, state: ConnectionState): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+    let plan: QueryPlan;
+    try {
+      plan = this.plan(args.document, args.operationName ?? undefined);
+    } catch (err) {
+      return { errors: [err instanceof GraphQLError ? err : new GraphQLError((err as Error).message)] };
+    }
+    const node = plan.node;
+    if (node?.kind !== 'Subscription') return this.execute(args, state, plan);
+
+    const primary: FetchNode = node.primary;
+    const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+    const upstreamVariables = Object.fromEntries((primary.variableUsages ?? []).map((name) => [name, variables[name]]));
+    const upstream = this.upstreamClient(state, primary.serviceName).iterate<Record<string, unknown>>({
+      query: primary.operation,
+      variables: upstreamVariables,
+      ...(primary.operationName ? { operationName: primary.operationName } : {}),
+    });
+    const perEventPlan: QueryPlan = { kind: 'QueryPlan', node: node.rest ? { kind: 'Sequence', nodes: [primary, node.rest] } : primary };
+    const { serviceMap } = internals(this.gateway);
+    const realPrimary = serviceMap[primary.serviceName]!.dataSource;
+    const events = newestOnly(upstream);
+    const self = this;
+    const results: AsyncIterableIterator<ExecutionResult> = {
+      async next() {
+        let event: IteratorResult<FormattedExecutionResult<Record<string, unknown>, unknown>>;
+        try {
+          event = await events.next();
+        } catch (err) {
+          // The subgraph went away (restart, network): end with a clear error.
+          const message = err instanceof Error ? err.message : `closed (${(err as { code?: number })?.code ?? 'unknown'})`;
+          await events.return?.();
+          return {
+            done: false,
+            value: {
+              errors: [
+                new GraphQLError(`the ${primary.serviceName} subgraph ended the subscription: ${message}; subscribe again`, {
+                  extensions: { code: 'SUBSCRIPTION_UPSTREAM_CLOSED' },
+                }),
+              ],
+            },
+          };
+        }
+        if (event.done) return { done: true, value: undefined };
+        if (event.value.errors?.length || !event.value.data) return { done: false, value: event.value as unknown as ExecutionResult };
+        // This event answers the primary fetch; everything else is fetched as for a query.
+        const eventSource: GraphQLDataSource<GatewayContext> = {
+          process: async (options) =>
+            options.request.query === primary.operation ? { data: event.value.data as Record<string, unknown> } : realPrimary.process(options),
+        };
+        const dataSources = Object.fromEntries(Object.entries(serviceMap).map(([name, s]) => [name, s.dataSource]));
+        dataSources[primary.serviceName] = eventSource;
+        return { done: false, value: await self.execute(args, state, perEventPlan, dataSources) };
+      },
+      async return() {
+        await events.return?.();
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]() {
+        return results;
+      },
+    };
+    // After an upstream error the iterator yields that error once, then ends.
+    let failed = false;
+    const ending: AsyncIterableIterator<ExecutionResult> = {
+      async next() {
+        if (failed) return { done: true, value: undefined };
+        const r = await results.next();
+        if (!r.done && r.value.errors?.some((e) => e.extensions?.['code'] === 'SUBSCRIPTION_UPSTREAM_CLOSED')) failed = true;
+        return r;
+      },
+      return: () => results.return!(),
+      [Symbol.asyncIterator]() {
+        return ending;
+      },
+    };
+    return ending;
+  }
+
+  /** Serves graphql-ws on the gateway's HTTP server at /graphql. */
+  attach(app: FastifyInstance): void {
+    const wss = new WebSocketServer({ server: app.server, path: '/graphql' });
+    const states = new WeakMap<object, ConnectionState>();
+    const stateOf = (ctx: object): ConnectionState => states.get(ctx)!;
+    const server = useServer<Record<string, unknown>>(
+      {
+        schema: () => internals(this.gateway).schema,
+        onConnect: (ctx) => {
+          const params = ctx.connectionParams ?? {};
+          const refused = this.options.authorize?.(params);
+          if (refused) return false;
+          const headers = (ctx.extra as { request?: { headers?: IncomingHttpHeaders } }).request?.headers;
+          const authorization =
+            typeof params['authorization'] === 'string'
+              ? params['authorization']
+              : typeof params['Authorization'] === 'string'
+                ? (params['Authorization'] as string)
+                : headers?.authorization;
+          states.set(ctx, { connectionParams: params, upstream: new Map(), ...(authorization ? { authorization } : {}) });
+          return true;
+        },
+        onClose: async (ctx) => {
+          const state = states.get(ctx);
+          if (!state) return;
+          await Promise.all([...state.upstream.values()].map((c) => c.dispose()));
+          state.upstream.clear();
+        },
+        subscribe: (args) => this.subscribe(args, stateOf(args.contextValue as object)),
+        execute: (args) => this.subscribe(args, stateOf(args.contextValue as object)) as Promise<ExecutionResult>,
+        // The graphql-ws context object doubles as the key of the connection's state.
+        context: (ctx) => ctx as unknown as Record<string, unknown>,
+      },
+      wss,
+    );
+    app.addHook('preClose', async () => {
+      for (const client of wss.clients) client.terminate();
+      await server.dispose();
+    });
+  }
+}

@@ -1,0 +1,148 @@
+/** Subscriptions through the gateway over graphql-ws: live profile and a re-ranked row per event. */
+import { createClient } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoItem, episodeId } from '../../demo/catalog.js';
+import type { MemoryPubSub } from '../../lib/pubsub/memory.js';
+import { startTestPlatform } from '../helpers/platform.js';
+import type { TestPlatform } from '../helpers/platform.js';
+
+const LIVE = /* GraphQL */ `
+  subscription ($id: ID!) {
+    profileUpdated(userId: $id) {
+      version
+      changed
+      user {
+        profile { version genreAffinities { key score } }
+        recommendedFor(limit: 5) { model profileVersion items { item { id title } reasons } }
+      }
+    }
+  }
+`;
+
+let counter = 0;
+const play = (userId: string, itemId: string) => {
+  const { releaseYear: _y, ...item } = demoItem(itemId);
+  return { eventId: `sub-${++counter}`, userId, type: 'PLAY', occurredAt: new Date().toISOString(), item };
+};
+const INGEST = `mutation ($events: [EventInput!]!) { ingestEvents(events: $events) { accepted } }`;
+
+/** Subscribes and collects messages; `until` resolves when a predicate on them holds. */
+function collect(client: Client, query: string, variables: Record<string, unknown>) {
+  const messages: any[] = [];
+  let error: unknown;
+  let completed = false;
+  const waiters: Array<() => void> = [];
+  const unsubscribe = client.subscribe(
+    { query, variables },
+    {
+      next: (m) => {
+        messages.push(m);
+        waiters.splice(0).forEach((w) => w());
+      },
+      error: (e) => {
+        error = e;
+        waiters.splice(0).forEach((w) => w());
+      },
+      complete: () => {
+        completed = true;
+        waiters.splice(0).forEach((w) => w());
+      },
+    },
+  );
+  const until = async (check: () => boolean, timeoutMs = 5000) => {
+    const end = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > end) throw new Error(`timed out; got ${JSON.stringify(messages).slice(0, 500)} error ${String(error)}`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  };
+  return { messages, until, unsubscribe, error: () => error, completed: () => completed };
+}
+
+describe('subscriptions through the gateway', () => {
+  let p: TestPlatform;
+  let client: Client;
+
+  beforeAll(async () => {
+    p = await startTestPlatform({ env: { SEED_RANKING_EXPERIMENT: 'false' } });
+    client = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+  });
+  afterAll(async () => {
+    await client?.dispose();
+    await p?.close();
+  });
+
+  it('each applied event delivers the live profile and a row re-ranked on it', async () => {
+    const sub = collect(client, LIVE, { id: 'live-1' });
+    await new Promise((r) => setTimeout(r, 200));
+    for (const n of [1, 2, 3]) {
+      expect((await p.query(INGEST, { events: [play('live-1', episodeId('harbor-files', n))] })).data.ingestEvents.accepted).toBe(1);
+      await sub.until(() => sub.messages.some((m) => m.data?.profileUpdated?.version === n));
+    }
+    const last = sub.messages.at(-1)!;
+    expect(last.errors).toBeUndefined();
+    const update = last.data.profileUpdated;
+    expect(update.version).toBe(3);
+    expect(update.changed).toEqual(expect.arrayContaining(['genreAffinities', 'series']));
+    expect(update.user.profile.genreAffinities[0].key).toBe('Crime');
+    expect(update.user.recommendedFor.profileVersion).toBe(3);
+    expect(update.user.recommendedFor.items[0].item.id).toBe(episodeId('harbor-files', 4));
+    expect(update.user.recommendedFor.items[0].reasons.join(' ')).toMatch(/watched 3 episodes/);
+    sub.unsubscribe();
+  });
+
+  it('versions only increase under a burst (updates may be coalesced)', async () => {
+    const sub = collect(client, LIVE, { id: 'burst-1' });
+    await new Promise((r) => setTimeout(r, 200));
+    const ids = ['m-laugh-track', 'm-the-fence', 'm-stand-up-tonight', 'm-dead-drop', 'm-iron-tide', 'm-red-horizon', 'm-glass-city', 'm-river-kings'];
+    await Promise.all(ids.map((id) => p.query(INGEST, { events: [play('burst-1', id)] })));
+    await sub.until(() => sub.messages.some((m) => m.data?.profileUpdated?.version === ids.length));
+    const versions = sub.messages.map((m) => m.data.profileUpdated.version);
+    for (let i = 1; i < versions.length; i++) expect(versions[i]).toBeGreaterThan(versions[i - 1]);
+    sub.unsubscribe();
+  });
+
+  it('a client disconnect closes the upstream subscription (no listeners left)', async () => {
+    const own = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+    const sub = collect(own, LIVE, { id: 'leaver' });
+    const pubsub = p.profile.pubsub as MemoryPubSub;
+    const deadline = Date.now() + 3000;
+    while (pubsub.listenerCount('leaver') === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(pubsub.listenerCount('leaver')).toBe(1);
+    await own.dispose();
+    while (pubsub.listenerCount('leaver') > 0 && Date.now() < deadline + 3000) await new Promise((r) => setTimeout(r, 20));
+    expect(pubsub.listenerCount('leaver')).toBe(0);
+    expect(sub.messages).toEqual([]);
+  });
+
+  it('validates subscriptions against the API schema', async () => {
+    const sub = collect(client, 'subscription { profileUpdated(userId: "x") { nope } }', {});
+    await sub.until(() => sub.error() !== undefined || sub.completed());
+    expect(JSON.stringify(sub.error())).toMatch(/nope/);
+  });
+});
+
+describe('a subgraph restart', () => {
+  it('ends the affected subscriptions with a clear error', async () => {
+    const p = await startTestPlatform({ env: { SEED_RANKING_EXPERIMENT: 'false' } });
+    const client = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+    try {
+      const sub = collect(client, LIVE, { id: 'orphan' });
+      await new Promise((r) => setTimeout(r, 300));
+      await p.profile.close();
+      await sub.until(() => sub.messages.length > 0 || sub.error() !== undefined);
+      const text = JSON.stringify(sub.messages.at(-1) ?? sub.error());
+      expect(text).toMatch(/SUBSCRIPTION_UPSTREAM_CLOSED|ended the subscription/);
+    } finally {
+      await client.dispose();
+      await p.gateway.close();
+      await p.recommendations.close();
+      await p.experiments.close();
+    }
+  });
+});
