@@ -40,10 +40,12 @@ export function connect(settings: RedisSettings): RedisClient {
         return { host: host!, port: Number(port) };
       }),
       {
-        enableAutoPipelining: true,
+        // ioredis does not follow MOVED redirections inside auto-pipelines, which a cluster can
+        // answer while its slot map settles: commands go one by one (still in flight together).
+        enableAutoPipelining: false,
         // Sharded pub/sub (SSUBSCRIBE) needs a subscriber per shard, which ioredis manages.
         shardedSubscribers: true,
-        redisOptions: common,
+        redisOptions: { ...common, enableAutoPipelining: false },
         clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 2000),
       },
     );
