@@ -2,47 +2,19 @@
  * `npm start`: the whole platform in one process on the embedded in-memory stores, seeded with the
  * demo catalog and users. Each service also runs alone (`npm run start:<service>`).
  */
-import { loadGatewayConfig } from '../gateway/src/config.js';
-import { startGateway } from '../gateway/src/gateway.js';
 import { onShutdown } from '../lib/shutdown.js';
 import { DEMO_USERS, demoHistory } from '../demo/history.js';
-import { createBackends } from './backends.js';
-import { loadProfileConfig } from '../subgraphs/profile/src/config.js';
-import { startProfileServer } from '../subgraphs/profile/src/server.js';
-import { loadExperimentsConfig } from '../subgraphs/experiments/src/config.js';
-import { startExperimentsServer } from '../subgraphs/experiments/src/server.js';
-import { loadRecommendationsConfig } from '../subgraphs/recommendations/src/config.js';
-import { startRecommendationsServer } from '../subgraphs/recommendations/src/server.js';
+import { startPlatform } from './platform.js';
 
 const env = process.env;
 // Embedded stores by default (one process: the subgraphs share an in-memory event log);
 // Redis or Redis Cluster when REDIS_URL / REDIS_CLUSTER_NODES is set.
-const backends = createBackends(env);
-const { eventLog, pubsub } = backends;
-const recommendations = await startRecommendationsServer(loadRecommendationsConfig(env), {
-  eventLog,
-  catalogStore: backends.catalogStore,
-});
-const experiments = await startExperimentsServer(loadExperimentsConfig(env), { stores: backends.experimentStores });
-const profile = await startProfileServer(loadProfileConfig(env), {
-  eventLog,
-  pubsub,
-  stores: backends.profileStores,
-  mode: backends.ingestMode,
-});
+const platform = await startPlatform({ env });
+const { backends, gateway, profile, recommendations, experiments } = platform;
 // Demo events have fixed ids, so seeding again after a restart on Redis changes nothing.
 const seeded = await profile.service.ingest(demoHistory(Date.now()), { waitApplied: true });
 if (seeded.rejected.length > 0) throw new Error(`demo seed rejected: ${JSON.stringify(seeded.rejected)}`);
 const snapshot = await profile.snapshots.run();
-
-const gateway = await startGateway({
-  ...loadGatewayConfig(env),
-  subgraphUrls: {
-    profile: `${profile.url}/graphql`,
-    recommendations: `${recommendations.url}/graphql`,
-    experiments: `${experiments.url}/graphql`,
-  },
-});
 
 console.log(`
 Real-time personalization platform (${backends.kind === 'memory' ? 'embedded in-memory stores' : `${backends.kind} at ${env['REDIS_URL'] ?? env['REDIS_CLUSTER_NODES']}`})
@@ -58,10 +30,4 @@ Try:  { user(id: "u1") { profile { version genreAffinities { key score } } assig
 Ctrl-C stops everything.
 `);
 
-onShutdown(async () => {
-  await gateway.close();
-  await profile.close();
-  await recommendations.close();
-  await experiments.close();
-  await backends.close();
-});
+onShutdown(() => platform.close());

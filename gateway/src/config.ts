@@ -15,7 +15,7 @@ export interface GatewayConfig extends ServiceBasics {
 export function subgraphUrlsFromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const urls: Record<string, string> = {};
   for (const s of SUBGRAPHS) {
-    const port = envInt(env, s.portEnv, s.defaultPort, 1, 65535);
+    const port = envInt(env, s.portEnv, s.defaultPort, 0, 65535);
     urls[s.name] = envString(env, s.urlEnv, `http://127.0.0.1:${port}/graphql`);
   }
   return urls;

@@ -1,0 +1,82 @@
+/**
+ * The whole platform in one process: every subgraph and the gateway on one set of backends
+ * (embedded by default, Redis with REDIS_URL). Used by `npm start`, the tests and the benchmarks.
+ */
+import { loadGatewayConfig } from '../gateway/src/config.js';
+import { startGateway } from '../gateway/src/gateway.js';
+import type { GatewayServer } from '../gateway/src/gateway.js';
+import { loadExperimentsConfig } from '../subgraphs/experiments/src/config.js';
+import { startExperimentsServer } from '../subgraphs/experiments/src/server.js';
+import type { ExperimentsServer } from '../subgraphs/experiments/src/server.js';
+import { loadProfileConfig } from '../subgraphs/profile/src/config.js';
+import type { ProfileConfig } from '../subgraphs/profile/src/config.js';
+import { startProfileServer } from '../subgraphs/profile/src/server.js';
+import type { ProfileServer } from '../subgraphs/profile/src/server.js';
+import type { ProfileStores } from '../subgraphs/profile/src/store/ports.js';
+import { loadRecommendationsConfig } from '../subgraphs/recommendations/src/config.js';
+import { startRecommendationsServer } from '../subgraphs/recommendations/src/server.js';
+import type { RecommendationsServer } from '../subgraphs/recommendations/src/server.js';
+import { createBackends } from './backends.js';
+import type { Backends } from './backends.js';
+
+export interface Platform {
+  backends: Backends;
+  profile: ProfileServer;
+  recommendations: RecommendationsServer;
+  experiments: ExperimentsServer;
+  gateway: GatewayServer;
+  gatewayUrl: string;
+  /** Stops the services; the backends too when the platform created them. */
+  close(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Use these stores instead of creating them from env (they are then not closed here). */
+  backends?: Backends;
+  /** Overrides of the profile service configuration (tests). */
+  profileConfig?: Partial<ProfileConfig>;
+  /** Overrides the profile stores only (tests that watch store calls). */
+  profileStores?: ProfileStores;
+  /** Rewrites the profile subgraph URL the gateway uses (tests that put a proxy in between). */
+  profileUrl?: (url: string) => string;
+}
+
+export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
+  const env = options.env ?? process.env;
+  const backends = options.backends ?? createBackends(env);
+  const { eventLog, pubsub } = backends;
+  const recommendations = await startRecommendationsServer(loadRecommendationsConfig(env), {
+    eventLog,
+    catalogStore: backends.catalogStore,
+  });
+  const experiments = await startExperimentsServer(loadExperimentsConfig(env), { stores: backends.experimentStores });
+  const profile = await startProfileServer(
+    { ...loadProfileConfig(env), ...options.profileConfig },
+    { eventLog, pubsub, stores: options.profileStores ?? backends.profileStores, mode: backends.ingestMode },
+  );
+  const profileGraphql = `${profile.url}/graphql`;
+  const gateway = await startGateway({
+    ...loadGatewayConfig(env),
+    subgraphUrls: {
+      profile: options.profileUrl ? options.profileUrl(profileGraphql) : profileGraphql,
+      recommendations: `${recommendations.url}/graphql`,
+      experiments: `${experiments.url}/graphql`,
+    },
+  });
+  return {
+    backends,
+    profile,
+    recommendations,
+    experiments,
+    gateway,
+    gatewayUrl: `${gateway.url}/graphql`,
+    close: async () => {
+      await gateway.close();
+      await profile.close();
+      await recommendations.close();
+      await experiments.close();
+      if (!options.backends) await backends.close();
+    },
+  };
+}
