@@ -24,6 +24,7 @@ export interface Platform {
   profile: ProfileServer;
   recommendations: RecommendationsServer;
   experiments: ExperimentsServer;
+  /** Absent when started with `gateway: false` (the gateway then runs in its own process). */
   gateway: GatewayServer;
   gatewayUrl: string;
   /** Stops the services; the backends too when the platform created them. */
@@ -42,7 +43,8 @@ export interface PlatformOptions {
   profileUrl?: (url: string) => string;
 }
 
-export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
+/** The subgraphs only, on shared backends (the gateway runs elsewhere). */
+export async function startSubgraphs(options: PlatformOptions = {}) {
   const env = options.env ?? process.env;
   const backends = options.backends ?? createBackends(env);
   const { eventLog, pubsub } = backends;
@@ -55,28 +57,40 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     { ...loadProfileConfig(env), ...options.profileConfig },
     { eventLog, pubsub, stores: options.profileStores ?? backends.profileStores, mode: backends.ingestMode },
   );
-  const profileGraphql = `${profile.url}/graphql`;
-  const gateway = await startGateway({
-    ...loadGatewayConfig(env),
-    subgraphUrls: {
-      profile: options.profileUrl ? options.profileUrl(profileGraphql) : profileGraphql,
-      recommendations: `${recommendations.url}/graphql`,
-      experiments: `${experiments.url}/graphql`,
-    },
-  });
   return {
     backends,
     profile,
     recommendations,
     experiments,
-    gateway,
-    gatewayUrl: `${gateway.url}/graphql`,
+    subgraphUrls: {
+      profile: `${profile.url}/graphql`,
+      recommendations: `${recommendations.url}/graphql`,
+      experiments: `${experiments.url}/graphql`,
+    },
     close: async () => {
-      await gateway.close();
       await profile.close();
       await recommendations.close();
       await experiments.close();
       if (!options.backends) await backends.close();
+    },
+  };
+}
+
+export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
+  const env = options.env ?? process.env;
+  const subgraphs = await startSubgraphs(options);
+  const urls = subgraphs.subgraphUrls;
+  const gateway = await startGateway({
+    ...loadGatewayConfig(env),
+    subgraphUrls: { ...urls, profile: options.profileUrl ? options.profileUrl(urls.profile) : urls.profile },
+  });
+  return {
+    ...subgraphs,
+    gateway,
+    gatewayUrl: `${gateway.url}/graphql`,
+    close: async () => {
+      await gateway.close();
+      await subgraphs.close();
     },
   };
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { ApolloServer } from '@apollo/server';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { Fetcher } from '@apollo/utils.fetcher';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createServiceApp, landingPagePlugin, listen } from '../../lib/service-app.js';
 import type { GatewayConfig } from './config.js';
@@ -34,7 +35,8 @@ export function createGateway(config: GatewayConfig): ApolloGateway {
   if (!config.apolloTelemetry) process.env['APOLLO_TELEMETRY_DISABLED'] = 'true';
   return new ApolloGateway({
     supergraphSdl: readFileSync(config.supergraphPath, 'utf8'),
-    buildService: ({ name, url }) => new ForwardingDataSource({ url: config.subgraphUrls[name] ?? url }),
+    // Node's fetch (undici): pooled keep-alive connections without a per-host socket cap.
+    buildService: ({ name, url }) => new ForwardingDataSource({ url: config.subgraphUrls[name] ?? url, fetcher: fetch as unknown as Fetcher }),
   });
 }
 
