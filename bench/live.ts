@@ -21,12 +21,13 @@ const log = (m: string) => {
   if (!json) console.error(m);
 };
 
-const LIVE = `subscription ($id: ID!) { profileUpdated(userId: $id) { version changed user { profile { genreAffinities { key score } } recommendedFor(limit: 5) { items { item { title } reasons } } } } }`;
+const LIVE = `subscription ($id: ID!) { profileUpdated(userId: $id) { version changed at user { profile { genreAffinities { key score } } recommendedFor(limit: 5) { items { item { title } reasons } } } } }`;
 const playable = DEMO_CATALOG.filter((i) => i.kind === 'MOVIE').map((i) => i.id);
 
 async function main() {
   const start = async (role: string, env: NodeJS.ProcessEnv) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', new URL('./live-server.ts', import.meta.url).pathname, role], {
+    const profiling = process.env['BENCH_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=/tmp/prof-live-${role}`] : [];
+    const child = spawn(process.execPath, [...profiling, '--import', 'tsx', new URL('./live-server.ts', import.meta.url).pathname, role], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env,
     });
@@ -45,6 +46,8 @@ async function main() {
   );
   const sent = new Map<string, number[]>(); // user → send times of its events, in order
   const latencies: number[] = [];
+  /** Milliseconds from the profile change being published to the message at the client. */
+  const afterPublish: number[] = [];
   let messages = 0;
   let errors = 0;
   const delivered = new Map<string, number>(); // user → highest version seen
@@ -60,7 +63,9 @@ async function main() {
             return;
           }
           messages++;
-          const version = (m.data as { profileUpdated: { version: number } }).profileUpdated.version;
+          const update = (m.data as { profileUpdated: { version: number; at: string } }).profileUpdated;
+          const version = update.version;
+          afterPublish.push(Date.now() - Date.parse(update.at));
           const before = delivered.get(user) ?? 0;
           delivered.set(user, version);
           // Every send up to this version is now visible at the client (coalesced ones included).
@@ -109,6 +114,8 @@ async function main() {
   await Promise.all(inflight);
   await new Promise((r) => setTimeout(r, 2000));
 
+  const ap = percentiles(afterPublish);
+  log(`publish → client: p50 ${ap.p50.toFixed(1)} ms, p99 ${ap.p99.toFixed(1)} ms`);
   const cpu = process.cpuUsage();
   log(`load generator CPU: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s`);
   const expectedVersions = [...sent.values()].reduce((a, times) => a + times.length, 0);
