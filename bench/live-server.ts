@@ -6,6 +6,20 @@
 import { loadGatewayConfig } from '../gateway/src/config.js';
 import { startGateway } from '../gateway/src/gateway.js';
 import { startSubgraphs } from '../platform/platform.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+// Event-loop delay of this process, reported on exit (a busy loop delays every request in it).
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+process.on('exit', () => {
+  const g = globalThis as any;
+  for (const k of ['__arrive', '__exec', '__fetch_experiments', '__fetch_recommendations']) {
+    const t = (g[k] ?? []).sort((a: number, b: number) => a - b);
+    if (t.length) console.error(k, 'p50', t[Math.floor(t.length / 2)].toFixed(1), 'p99', t[Math.floor(t.length * 0.99)].toFixed(1));
+  }
+  const ms = (ns: number) => (ns / 1e6).toFixed(1);
+  console.error(`${process.argv[2] ?? 'subgraphs'} event-loop delay: p50 ${ms(loopDelay.percentile(50))} ms, p99 ${ms(loopDelay.percentile(99))} ms, max ${ms(loopDelay.max)} ms`);
+});
 
 const env = { ...process.env, HOST: '127.0.0.1', GATEWAY_PORT: '0', PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', LOG_LEVEL: 'error' };
 if (process.argv[2] === 'gateway') {

@@ -6,7 +6,11 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ApolloServer, BaseContext } from '@apollo/server';
 import { ApolloServer as ApolloServerClass } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { readFileSync } from 'node:fs';
 import { parse } from 'graphql';
@@ -61,8 +65,9 @@ export function createSubgraphApollo<Ctx extends BaseContext>(
   return new ApolloServerClass<Ctx>({
     schema: schemaFile instanceof URL ? subgraphSchema(schemaFile, resolvers) : schemaFile,
     introspection: !production,
-    // Inline traces only serve Apollo Studio usage reporting, which this platform does not use.
-    plugins: [landingPagePlugin(production), ApolloServerPluginInlineTraceDisabled()],
+    // Inline traces only serve Apollo Studio usage reporting, which this platform does not use;
+    // cache-control hints are not used either, and their plugin instruments every resolver.
+    plugins: [landingPagePlugin(production), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled()],
   });
 }
 

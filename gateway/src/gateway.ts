@@ -1,6 +1,7 @@
 /** The federated gateway: @apollo/gateway on Apollo Server 5 from the static supergraph file. */
 import { readFileSync } from 'node:fs';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher } from '@apollo/utils.fetcher';
@@ -50,7 +51,8 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     introspection: !config.production,
-    plugins: [landingPagePlugin(config.production)],
+    // No cache-control hints are used; their plugin would instrument every field.
+    plugins: [landingPagePlugin(config.production), ApolloServerPluginCacheControlDisabled()],
   });
   const app = await createServiceApp<GatewayContext>({
     name: 'gateway',
