@@ -200,9 +200,11 @@ export class SubscriptionGateway {
         try {
           event = await events.next();
         } catch (err) {
-          // The subgraph went away (restart, network): end with a clear error.
-          const message = err instanceof Error ? err.message : `closed (${(err as { code?: number })?.code ?? 'unknown'})`;
           await events.return?.();
+          // graphql-ws rejects with the upstream GraphQL errors when the subgraph refused the operation.
+          if (Array.isArray(err)) return { done: false, value: { errors: err } as unknown as ExecutionResult };
+          // Otherwise the subgraph went away (restart, network): end with a clear error.
+          const message = err instanceof Error ? err.message : `closed (${(err as { code?: number })?.code ?? 'unknown'})`;
           return {
             done: false,
             value: {
@@ -223,7 +225,13 @@ export class SubscriptionGateway {
         };
         const dataSources = Object.fromEntries(Object.entries(serviceMap).map(([name, s]) => [name, s.dataSource]));
         dataSources[primary.serviceName] = eventSource;
-        return { done: false, value: await self.execute(args, state, perEventPlan, dataSources) };
+        try {
+          return { done: false, value: await self.execute(args, state, perEventPlan, dataSources) };
+        } catch (err) {
+          // graphql-ws does not call return() when next() fails: close the upstream here.
+          await events.return?.();
+          throw err;
+        }
       },
       async return() {
         await events.return?.();
@@ -239,7 +247,7 @@ export class SubscriptionGateway {
       async next() {
         if (failed) return { done: true, value: undefined };
         const r = await results.next();
-        if (!r.done && r.value.errors?.some((e) => e.extensions?.['code'] === 'SUBSCRIPTION_UPSTREAM_CLOSED')) failed = true;
+        if (!r.done && r.value.errors?.length && !r.value.data) failed = true;
         return r;
       },
       return: () => results.return!(),

@@ -204,7 +204,12 @@ export class StreamConsumer implements EventConsumer {
 
   private async handle(key: string, entries: readonly StreamEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.handler(eventsOf(entries));
+    // Entries trimmed away while pending come back as [id, null]: nothing to apply, but acknowledge.
+    const present = entries.filter(([, fields]) => Array.isArray(fields));
+    if (present.length < entries.length) {
+      this.log.options.onError(new Error(`${entries.length - present.length} pending entries of ${key} were trimmed before they were applied`));
+    }
+    if (present.length > 0) await this.handler(eventsOf(present));
     await this.redis.xack(key, this.group, ...entries.map(([id]) => id));
   }
 
@@ -233,6 +238,8 @@ export class StreamConsumer implements EventConsumer {
         // A Redis that came back empty has lost the group: create it again.
         if (String((err as Error).message).includes('NOGROUP')) ready = false;
         else onError(err);
+        // Retry this consumer's own pending entries before reading new ones, to keep order.
+        backlog = true;
         await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -246,11 +253,13 @@ export class StreamConsumer implements EventConsumer {
       let cursor = '0-0';
       try {
         do {
-          const [next, entries] = (await this.redis.xautoclaim(key, this.group, this.name, reclaimIdleMs, cursor, 'COUNT', batchSize)) as [
+          const [next, entries, deleted] = (await this.redis.xautoclaim(key, this.group, this.name, reclaimIdleMs, cursor, 'COUNT', batchSize)) as [
             string,
             StreamEntry[],
+            string[] | undefined,
           ];
           cursor = next;
+          if (deleted?.length) onError(new Error(`${deleted.length} pending entries of ${key} were trimmed before they were applied`));
           await this.handle(key, entries.filter((e) => e && e[1]));
         } while (cursor !== '0-0' && !this.stopped);
       } catch (err) {

@@ -1,7 +1,8 @@
 /**
  * A subscription as an async iterator with a one-slot buffer: a slow reader gets the newest
- * message (older pending ones are dropped), never an older version after a newer one, and
- * `return()` unsubscribes at once even while the reader is waiting.
+ * message (older pending ones are dropped), never an older version after a newer one (except
+ * after a deletion, which restarts at version 0), and `return()` unsubscribes at once even while
+ * the reader is waiting.
  */
 import type { ProfilePubSub, ProfileUpdated } from './port.js';
 
@@ -11,7 +12,9 @@ export async function latestUpdates(pubsub: ProfilePubSub, userId: string): Prom
   let done = false;
   let wake: (() => void) | null = null;
   const unsubscribe = await pubsub.subscribe(userId, (m) => {
-    if (m.version <= lastVersion || (pending && m.version < pending.version)) return;
+    // A deletion restarts versions at 0, so it always goes through and resets the watermark.
+    if (m.cause === 'delete') lastVersion = -1;
+    else if (m.version <= lastVersion || (pending && pending.cause !== 'delete' && m.version < pending.version)) return;
     pending = m;
     wake?.();
   });

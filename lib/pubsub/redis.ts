@@ -9,6 +9,8 @@ import type { ProfilePubSub, ProfileUpdated, Unsubscribe } from './port.js';
 export class RedisPubSub implements ProfilePubSub {
   private subscriber: RedisClient | undefined;
   private readonly listeners = new Map<string, Set<(message: ProfileUpdated) => void>>();
+  /** SUBSCRIBE in flight (or done) per channel: every subscriber waits for it. */
+  private readonly subscribed = new Map<string, Promise<unknown>>();
   private readonly sharded: boolean;
 
   constructor(
@@ -46,19 +48,31 @@ export class RedisPubSub implements ProfilePubSub {
   async subscribe(userId: string, listener: (message: ProfileUpdated) => void): Promise<Unsubscribe> {
     const channel = this.channel(userId);
     let set = this.listeners.get(channel);
-    if (!set) {
-      this.listeners.set(channel, (set = new Set()));
-      const sub = this.connection();
-      await (this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel));
-    }
+    if (!set) this.listeners.set(channel, (set = new Set()));
     set.add(listener);
-    return async () => {
+    let pending = this.subscribed.get(channel);
+    if (!pending) {
+      const sub = this.connection();
+      pending = this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel);
+      this.subscribed.set(channel, pending);
+    }
+    const unsubscribe = async () => {
       const current = this.listeners.get(channel);
       if (!current?.delete(listener) || current.size > 0) return;
       this.listeners.delete(channel);
+      this.subscribed.delete(channel);
       const sub = this.subscriber;
       if (sub) await (this.sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel));
     };
+    try {
+      await pending;
+    } catch (err) {
+      // A failed SUBSCRIBE must not stick: the next subscriber tries again.
+      if (this.subscribed.get(channel) === pending) this.subscribed.delete(channel);
+      await unsubscribe();
+      throw err;
+    }
+    return unsubscribe;
   }
 
   listenerCount(userId: string): number {
@@ -67,6 +81,7 @@ export class RedisPubSub implements ProfilePubSub {
 
   async close(): Promise<void> {
     this.listeners.clear();
+    this.subscribed.clear();
     this.subscriber?.disconnect();
     this.subscriber = undefined;
   }

@@ -107,6 +107,26 @@ describe('subscriptions through the gateway', () => {
     sub.unsubscribe();
   });
 
+  it('a deletion is announced (version 0) and later updates count up again', async () => {
+    const sub = collect(client, 'subscription { profileUpdated(userId: "del-1") { version cause } }', {});
+    await new Promise((r) => setTimeout(r, 200));
+    await p.query(INGEST, { events: [play('del-1', 'm-laugh-track')] });
+    await sub.until(() => sub.messages.length === 1);
+    await p.query(INGEST, { events: [play('del-1', 'm-the-fence')] });
+    await sub.until(() => sub.messages.length === 2);
+    await p.query(`mutation { deleteUser(id: "del-1") { deleted } }`);
+    await sub.until(() => sub.messages.length === 3);
+    await p.query(INGEST, { events: [play('del-1', 'm-dead-drop')] });
+    await sub.until(() => sub.messages.length === 4);
+    expect(sub.messages.map((m) => m.data.profileUpdated)).toEqual([
+      { version: 1, cause: 'EVENTS' },
+      { version: 2, cause: 'EVENTS' },
+      { version: 0, cause: 'DELETE' },
+      { version: 1, cause: 'EVENTS' },
+    ]);
+    sub.unsubscribe();
+  });
+
   it('a client disconnect closes the upstream subscription (no listeners left)', async () => {
     const own = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
     const sub = collect(own, LIVE, { id: 'leaver' });

@@ -118,8 +118,15 @@ export class ProfileService {
     if (fresh.length === 0) return { accepted: 0, duplicates, rejected, applied: true };
     const log = this.options.eventLog;
     if (this.options.mode !== 'stream' || !log) {
-      await this.applyBatch(fresh);
-      await log?.append(fresh);
+      try {
+        await this.applyBatch(fresh);
+      } catch (err) {
+        // Not applied: free the ids so the producer's retry is applied, not called a duplicate.
+        await this.stores.dedupe.release(fresh.map((e) => e.eventId)).catch(() => undefined);
+        throw new StoreUnavailableError(err);
+      }
+      // Applied (idempotently): a failure to notify other consumers must not fail the request.
+      await log?.append(fresh).catch(() => undefined);
       return { accepted: fresh.length, duplicates, rejected, applied: true };
     }
     let receipt;

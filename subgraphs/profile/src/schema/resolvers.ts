@@ -17,24 +17,33 @@ function checkUserId(id: string): string {
 
 /**
  * Updates for one user: each ProfileUpdated message (the newest one when several queue up) is
- * answered with the profile as it is now, and only when its version moved forward.
+ * answered with the profile as it is now, and only when its version moved forward (or the profile
+ * was deleted, which restarts versions at 0).
  */
 async function profileUpdates(ctx: ProfileContext, userId: string): Promise<AsyncIterableIterator<{ profileUpdated: ProfileUpdate }>> {
   const messages = await latestUpdates(ctx.pubsub, userId);
   let lastVersion = -1;
   const iterator: AsyncIterableIterator<{ profileUpdated: ProfileUpdate }> = {
     async next() {
-      for (;;) {
-        const next = await messages.next();
-        if (next.done) return { done: true, value: undefined };
-        const [profile] = await ctx.service.loadProfiles([userId]);
-        if (!profile || profile.version <= lastVersion) continue;
-        lastVersion = profile.version;
-        const m = next.value;
-        return {
-          done: false,
-          value: { profileUpdated: { userId, version: profile.version, cause: m.cause.toUpperCase(), changed: m.changed, at: m.at, user: { id: userId, loadedProfile: profile } } },
-        };
+      try {
+        for (;;) {
+          const next = await messages.next();
+          if (next.done) return { done: true, value: undefined };
+          const m = next.value;
+          const [profile] = await ctx.service.loadProfiles([userId]);
+          // A deletion starts the user over at version 0: announce it, then count up again.
+          const deleted = m.cause === 'delete';
+          if (!profile || (!deleted && profile.version <= lastVersion)) continue;
+          lastVersion = deleted ? profile.version : Math.max(lastVersion, profile.version);
+          return {
+            done: false,
+            value: { profileUpdated: { userId, version: profile.version, cause: m.cause.toUpperCase(), changed: m.changed, at: m.at, user: { id: userId, loadedProfile: profile } } },
+          };
+        }
+      } catch (err) {
+        // graphql-ws does not call return() when next() fails: release the listener here.
+        await messages.return?.();
+        throw err;
       }
     },
     return: async () => {
