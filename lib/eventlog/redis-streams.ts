@@ -122,12 +122,22 @@ export class RedisStreamEventLog implements EventLog {
     return consumer;
   }
 
+  /**
+   * Entries the group delivered and acknowledged. Entries still pending are left out: they will be
+   * handed to a consumer again (reclaimed), and must not count twice.
+   */
   async *processedHistory(group: string): AsyncIterable<ProfileEvent[]> {
-    yield* this.history(await this.lastDelivered(group));
+    const until = await this.lastDelivered(group);
+    const pending = new Set<string>();
+    for (const p of until.keys()) {
+      const rows = (await this.redis.xpending(this.streamKey(p), group, '-', '+', 100_000)) as Array<[string, ...unknown[]]>;
+      for (const [id] of rows) pending.add(id);
+    }
+    yield* this.history(until, pending);
   }
 
   /** Every retained event up to (and including) `untilId` on each partition, in order. */
-  async *history(untilIds: Map<number, string>): AsyncIterable<ProfileEvent[]> {
+  async *history(untilIds: Map<number, string>, skip: ReadonlySet<string> = new Set()): AsyncIterable<ProfileEvent[]> {
     for (let p = 0; p < this.options.partitions; p++) {
       const until = untilIds.get(p);
       if (!until || until === '0-0') continue;
@@ -135,7 +145,7 @@ export class RedisStreamEventLog implements EventLog {
       for (;;) {
         const entries = (await this.redis.xrange(this.streamKey(p), start, until, 'COUNT', 1000)) as StreamEntry[];
         if (entries.length === 0) break;
-        yield eventsOf(entries);
+        yield eventsOf(entries.filter(([id]) => !skip.has(id)));
         start = `(${entries[entries.length - 1]![0]}`;
       }
     }
