@@ -117,6 +117,18 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
       expect(p?.version).toBe(80);
     });
 
+    it('a deleted profile starts over, and a stale write cannot bring it back', async () => {
+      await stores.profiles.update('gone', apply('gone', [event('gone', 1)]));
+      expect(await second.profiles.delete('gone')).toBe(true);
+      expect(await second.profiles.getMany(['gone'])).toEqual([null]);
+      const recreated = await second.profiles.update('gone', apply('gone', [event('gone', 9, 'Comedy')]));
+      expect(recreated.version).toBe(1);
+      expect(Object.keys(recreated.genres)).toEqual(['Comedy']);
+      // Another process's writes keep working on the recreated profile.
+      const next = await stores.profiles.update('gone', apply('gone', [event('gone', 10, 'Comedy')]));
+      expect(next.version).toBe(2);
+    });
+
     it('scans every profile in pages', async () => {
       await Promise.all(Array.from({ length: 25 }, (_, i) => stores.profiles.update(`s${i}`, apply(`s${i}`, [event(`s${i}`, 1)]))));
       const seen: string[] = [];

@@ -10,6 +10,7 @@ import { emptyProfile } from '../domain/profile.js';
 import { applyEvents, changedFields, mergeProfiles } from '../domain/reducer.js';
 import { BatchError, checkBatch, validateEvent, validateId } from '../domain/validate.js';
 import type { Rejection, ValidationLimits } from '../domain/validate.js';
+import { AliasedProfileError } from '../store/ports.js';
 import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
 import type { EventLog } from '../../../../lib/eventlog/port.js';
 import { StoreUnavailableError } from '../../../../lib/redis/connection.js';
@@ -147,7 +148,7 @@ export class ProfileService {
    * Applies validated, deduplicated events, grouped by canonical user: during the request in
    * inline mode, from the profile updater consumer group in stream mode.
    */
-  async applyBatch(events: readonly ProfileEvent[]): Promise<void> {
+  async applyBatch(events: readonly ProfileEvent[], attempt = 0): Promise<void> {
     if (events.length === 0) return;
     const ids = [...new Set(events.map((e) => e.userId))];
     const resolved = await this.stores.identities.resolve(ids);
@@ -159,28 +160,43 @@ export class ProfileService {
       list.push(userId === e.userId ? e : { ...e, userId });
       byUser.set(userId, list);
     });
-    const cfg = this.options.reducer;
+    const aliasedMeanwhile: ProfileEvent[] = [];
     await Promise.all(
       [...byUser].map(async ([userId, userEvents]) => {
-        let appliedNow = 0;
-        const profile = await this.stores.profiles.update(userId, (current, owned) => {
-          const outcome = applyEvents(current ?? emptyProfile(userId), userEvents, cfg, owned);
-          appliedNow = outcome.applied;
-          return outcome.profile;
-        });
-        // A redelivered batch changes nothing and announces nothing.
-        if (appliedNow > 0) {
-          this.emit({
-            userId,
-            version: profile.version,
-            profile,
-            cause: 'events',
-            eventIds: userEvents.map((e) => e.eventId),
-            changed: changedFields(userEvents, cfg),
-          });
+        try {
+          await this.applyToUser(userId, userEvents);
+        } catch (err) {
+          if (!(err instanceof AliasedProfileError)) throw err;
+          aliasedMeanwhile.push(...userEvents);
         }
       }),
     );
+    // An alias was created while these were in flight: they belong to the known user now.
+    if (aliasedMeanwhile.length > 0) {
+      if (attempt >= 5) throw new Error('user ids keep being re-aliased; the batch will be redelivered');
+      await this.applyBatch(aliasedMeanwhile, attempt + 1);
+    }
+  }
+
+  private async applyToUser(userId: string, userEvents: ProfileEvent[]): Promise<void> {
+    const cfg = this.options.reducer;
+    let appliedNow = 0;
+    const profile = await this.stores.profiles.update(userId, (current, owned) => {
+      const outcome = applyEvents(current ?? emptyProfile(userId), userEvents, cfg, owned);
+      appliedNow = outcome.applied;
+      return outcome.profile;
+    });
+    // A redelivered batch changes nothing and announces nothing.
+    if (appliedNow > 0) {
+      this.emit({
+        userId,
+        version: profile.version,
+        profile,
+        cause: 'events',
+        eventIds: userEvents.map((e) => e.eventId),
+        changed: changedFields(userEvents, cfg),
+      });
+    }
   }
 
   async identify(userId: string, traits: unknown, eventId?: string | null, occurredAt?: string | number | null) {

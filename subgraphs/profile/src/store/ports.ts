@@ -2,13 +2,21 @@
 import type { RankingFeatures } from '../domain/features.js';
 import type { Profile } from '../domain/profile.js';
 
+/** The user id became an alias while a write was in flight: resolve it again and retry. */
+export class AliasedProfileError extends Error {
+  constructor(readonly userId: string) {
+    super(`${userId} is now an alias of another user`);
+  }
+}
+
 export interface ProfileStore {
   /** Profiles for the given ids, in the same order; null where none exists. */
   getMany(userIds: readonly string[]): Promise<(Profile | null)[]>;
   /**
    * Atomically replaces the user's profile with `fn(current)` and returns what was stored. `fn`
    * must be pure: an adapter may call it again when a concurrent writer got there first.
-   * `owned` is true when `current` is a private copy that `fn` may modify in place.
+   * `owned` is true when `current` is a private copy that `fn` may modify in place. Throws
+   * AliasedProfileError when the id has been aliased to another user meanwhile.
    */
   update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile): Promise<Profile>;
   /** Removes the profile; true when one existed. */

@@ -7,15 +7,20 @@ import type { RedisClient } from '../../../../lib/redis/connection.js';
 import { scanKeys } from '../../../../lib/redis/connection.js';
 import type { Profile } from '../domain/profile.js';
 import { adoptProfile } from '../domain/profile.js';
+import { AliasedProfileError } from './ports.js';
 import type { DedupeStore, IdentityStore, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore } from './ports.js';
 
 const CAS_LUA = readFileSync(new URL('./lua/profile-cas.lua', import.meta.url), 'utf8');
+const DELETE_LUA = readFileSync(new URL('./lua/profile-delete.lua', import.meta.url), 'utf8');
+/** How long a deleted profile's write counter outlives it. */
+const TOMBSTONE_TTL_MS = 86_400_000;
 
 import type { Result } from 'ioredis';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    profileCas(key: string, rev: string, doc: string, ttlMs: string): Result<number, Context>;
+    profileCas(key: string, aliasKey: string, rev: string, doc: string, ttlMs: string): Result<number, Context>;
+    profileDelete(key: string, tombstoneTtlMs: string): Result<number, Context>;
   }
 }
 
@@ -57,7 +62,8 @@ export class RedisProfileStore implements ProfileStore {
     private readonly ttlMs: number,
     private readonly maxAttempts = 100,
   ) {
-    redis.defineCommand('profileCas', { numberOfKeys: 1, lua: CAS_LUA });
+    redis.defineCommand('profileCas', { numberOfKeys: 2, lua: CAS_LUA });
+    redis.defineCommand('profileDelete', { numberOfKeys: 1, lua: DELETE_LUA });
   }
 
   async getMany(userIds: readonly string[]): Promise<(Profile | null)[]> {
@@ -74,8 +80,9 @@ export class RedisProfileStore implements ProfileStore {
       // Each attempt parses its own copy, so fn may change it in place.
       const next = fn(current, true);
       if (next === current && next.version === before) return next; // nothing changed (a redelivered event)
-      const written = await this.redis.profileCas(key, rev ?? '0', JSON.stringify(next), String(this.ttlMs));
+      const written = await this.redis.profileCas(key, this.keys.alias(userId), rev ?? '0', JSON.stringify(next), String(this.ttlMs));
       if (written > 0) return next;
+      if (written < 0) throw new AliasedProfileError(userId);
       // Another writer got there first: back off a little and re-apply on the fresh profile.
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt)));
     }
@@ -83,7 +90,7 @@ export class RedisProfileStore implements ProfileStore {
   }
 
   async delete(userId: string): Promise<boolean> {
-    return (await this.redis.del(this.keys.profile(userId))) > 0;
+    return (await this.redis.profileDelete(this.keys.profile(userId), String(TOMBSTONE_TTL_MS))) > 0;
   }
 
   async *scan(pageSize = 500): AsyncIterable<Profile[]> {

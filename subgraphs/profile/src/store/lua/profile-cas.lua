@@ -1,9 +1,14 @@
 -- Compare-and-set of a profile document (optimistic concurrency).
--- KEYS[1]  profile hash: fields rev (write counter) and doc (JSON)
--- ARGV[1]  rev the caller read ("0" when the profile did not exist)
+-- KEYS[1]  profile hash: fields rev (write counter, never reset by a delete) and doc (JSON)
+-- KEYS[2]  alias key of the same user id (same hash tag): set once the id is an alias
+-- ARGV[1]  rev the caller read ("0" when the hash did not exist)
 -- ARGV[2]  new document (JSON)
 -- ARGV[3]  time to live in ms ("0": none)
--- Returns  the new rev, or 0 when another writer changed the profile first.
+-- Returns  the new rev; 0 when another writer changed the profile first; -1 when the id has
+--          become an alias (the caller resolves it again and writes to the known user)
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return -1
+end
 local current = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
 if current ~= tonumber(ARGV[1]) then
   return 0
