@@ -26,6 +26,7 @@ import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
+import { EntityBatcher } from './entity-batcher.js';
 import type { GatewayContext } from './gateway.js';
 
 interface GatewayInternals {
@@ -107,6 +108,14 @@ function newestOnly<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<
 
 export class SubscriptionGateway {
   private readonly planCache = new Map<string, QueryPlan>();
+  /** Per subgraph: entity fetches of concurrent live updates share one request. */
+  private readonly batchers = new Map<string, EntityBatcher>();
+
+  private batcher(name: string, source: GraphQLDataSource<GatewayContext>): EntityBatcher {
+    let batcher = this.batchers.get(name);
+    if (!batcher) this.batchers.set(name, (batcher = new EntityBatcher(source)));
+    return batcher;
+  }
 
   constructor(
     private readonly gateway: ApolloGateway,
@@ -223,7 +232,9 @@ export class SubscriptionGateway {
           process: async (options) =>
             options.request.query === primary.operation ? { data: event.value.data as Record<string, unknown> } : realPrimary.process(options),
         };
-        const dataSources = Object.fromEntries(Object.entries(serviceMap).map(([name, s]) => [name, s.dataSource]));
+        const dataSources: Record<string, GraphQLDataSource<GatewayContext>> = Object.fromEntries(
+          Object.entries(serviceMap).map(([name, s]) => [name, self.batcher(name, s.dataSource)]),
+        );
         dataSources[primary.serviceName] = eventSource;
         try {
           return { done: false, value: await self.execute(args, state, perEventPlan, dataSources) };
