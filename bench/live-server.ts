@@ -10,7 +10,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 // Event-loop delay of this process, reported on exit (a busy loop delays every request in it).
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
-loopDelay.enable();
+// Measured from 5 s after start, so start-up compilation does not count.
+setTimeout(() => loopDelay.enable(), 5000).unref();
 process.on('exit', () => {
   const g = globalThis as any;
   for (const k of ['__arrive', '__exec', '__fetch_experiments', '__fetch_recommendations']) {
