@@ -152,13 +152,13 @@ export class SubscriptionGateway {
     return client;
   }
 
-  private requestContext(args: ExecutionArgs, state: ConnectionState) {
+  private requestContext(args: ExecutionArgs, state: ConnectionState, query: string) {
     const context: GatewayContext = {
       requestId: randomUUID(),
       ...(state.authorization ? { authorization: state.authorization } : {}),
     };
     return {
-      request: { query: print(args.document), variables: (args.variableValues ?? {}) as Record<string, unknown>, operationName: args.operationName ?? undefined },
+      request: { query, variables: (args.variableValues ?? {}) as Record<string, unknown>, operationName: args.operationName ?? undefined },
       context,
       logger: console,
       metrics: {},
@@ -167,16 +167,31 @@ export class SubscriptionGateway {
     } as unknown as Parameters<typeof executeQueryPlan>[2];
   }
 
+  /** What every execution of one operation shares (built once per subscription, not per event). */
+  private prepare(args: ExecutionArgs) {
+    const { schema } = internals(this.gateway);
+    return {
+      query: print(args.document),
+      operationContext: buildOperationContext({
+        schema,
+        operationDocument: args.document,
+        ...(args.operationName ? { operationName: args.operationName } : {}),
+      }),
+    };
+  }
+
   /** Runs a planned operation: the whole plan, or the subscription's per-event part. */
-  private async execute(args: ExecutionArgs, state: ConnectionState, plan: QueryPlan, serviceMap?: Record<string, GraphQLDataSource<GatewayContext>>) {
-    const { supergraphSchema, apiSchema, schema, serviceMap: services } = internals(this.gateway);
+  private async execute(
+    args: ExecutionArgs,
+    state: ConnectionState,
+    plan: QueryPlan,
+    prepared: ReturnType<SubscriptionGateway['prepare']>,
+    serviceMap?: Record<string, GraphQLDataSource<GatewayContext>>,
+  ) {
+    const { supergraphSchema, apiSchema, serviceMap: services } = internals(this.gateway);
     const dataSources = serviceMap ?? Object.fromEntries(Object.entries(services).map(([name, s]) => [name, s.dataSource]));
-    const operationContext = buildOperationContext({
-      schema,
-      operationDocument: args.document,
-      ...(args.operationName ? { operationName: args.operationName } : {}),
-    });
-    return (await executeQueryPlan(plan, dataSources, this.requestContext(args, state), operationContext, supergraphSchema, apiSchema)) as ExecutionResult;
+    const requestContext = this.requestContext(args, state, prepared.query);
+    return (await executeQueryPlan(plan, dataSources, requestContext, prepared.operationContext, supergraphSchema, apiSchema)) as ExecutionResult;
   }
 
   /** graphql-ws `subscribe`: an async iterator of results, one per upstream event. */
@@ -188,7 +203,8 @@ export class SubscriptionGateway {
       return { errors: [err instanceof GraphQLError ? err : new GraphQLError((err as Error).message)] };
     }
     const node = plan.node;
-    if (node?.kind !== 'Subscription') return this.execute(args, state, plan);
+    const prepared = this.prepare(args);
+    if (node?.kind !== 'Subscription') return this.execute(args, state, plan, prepared);
 
     const primary: FetchNode = node.primary;
     const variables = (args.variableValues ?? {}) as Record<string, unknown>;
@@ -237,7 +253,7 @@ export class SubscriptionGateway {
         );
         dataSources[primary.serviceName] = eventSource;
         try {
-          return { done: false, value: await self.execute(args, state, perEventPlan, dataSources) };
+          return { done: false, value: await self.execute(args, state, perEventPlan, prepared, dataSources) };
         } catch (err) {
           // graphql-ws does not call return() when next() fails: close the upstream here.
           await events.return?.();
