@@ -183,8 +183,11 @@ function scoreItem(item: CatalogItem, ctx: ScoringContext): Scored | null {
   const similar = ctx.similar.get(item.id);
   if (similar) {
     score += w.similar * similar.value;
-    const title = displayTitle(index.get(similar.because));
-    if (title && similar.value >= 0.3) reasons.push([w.similar * similar.value, `Because you watched ${title}`]);
+    const because = index.get(similar.because);
+    const title = displayTitle(because);
+    // The next episode already says which series it continues.
+    const sameSeries = item.seriesId !== undefined && because?.seriesId === item.seriesId;
+    if (title && !sameSeries && similar.value >= 0.3) reasons.push([w.similar * similar.value, `Because you watched ${title}`]);
   }
 
   if (item.genres.length > 0) {
