@@ -15,8 +15,22 @@ export interface EventConsumer {
 /** Where appended events landed (adapter-specific), for waitApplied. */
 export type AppendReceipt = ReadonlyMap<number, string>;
 
+/** Some events of an append landed and some did not (for example one partition failed). */
+export class PartialAppendError extends Error {
+  constructor(
+    readonly receipt: AppendReceipt,
+    readonly failed: readonly ProfileEvent[],
+    reason: unknown,
+  ) {
+    super(`${failed.length} events could not be appended: ${(reason as Error)?.message ?? String(reason)}`, { cause: reason });
+  }
+}
+
 export interface EventLog {
-  /** Appends accepted events; resolves once they are durable in the log. */
+  /**
+   * Appends accepted events; resolves once they are durable in the log. When only some land,
+   * rejects with PartialAppendError naming the ones that did not.
+   */
   append(events: readonly ProfileEvent[]): Promise<AppendReceipt>;
   /** Resolves true once `group` has processed everything in the receipt, false on timeout. */
   waitApplied(receipt: AppendReceipt, group: string, timeoutMs: number): Promise<boolean>;

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 import { duplicate } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
+import { PartialAppendError } from './port.js';
 import type { AppendReceipt, EventBatchHandler, EventConsumer, EventLog } from './port.js';
 
 export interface StreamOptions {
@@ -80,13 +81,24 @@ export class RedisStreamEventLog implements EventLog {
       const p = partitionOf(e.userId, this.options.partitions);
       (byPartition.get(p) ?? byPartition.set(p, []).get(p)!).push(e);
     }
-    const ids = await Promise.all(
-      [...byPartition].map(
-        async ([p, list]) =>
-          [p, (await this.redis.xadd(this.streamKey(p), 'MAXLEN', '~', this.options.retention, '*', 'e', JSON.stringify(list)))!] as const,
-      ),
+    const partitions = [...byPartition];
+    const results = await Promise.allSettled(
+      partitions.map(([p, list]) => this.redis.xadd(this.streamKey(p), 'MAXLEN', '~', this.options.retention, '*', 'e', JSON.stringify(list))),
     );
-    return new Map(ids);
+    const receipt = new Map<number, string>();
+    const failed: ProfileEvent[] = [];
+    let cause: unknown;
+    results.forEach((r, i) => {
+      const [p, list] = partitions[i]!;
+      if (r.status === 'fulfilled' && r.value) receipt.set(p, r.value);
+      else {
+        failed.push(...list);
+        cause ??= r.status === 'rejected' ? r.reason : new Error('XADD returned no id');
+      }
+    });
+    if (failed.length > 0 && failed.length === events.length) throw cause;
+    if (failed.length > 0) throw new PartialAppendError(receipt, failed, cause);
+    return receipt;
   }
 
   /**

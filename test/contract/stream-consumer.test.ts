@@ -10,6 +10,9 @@ import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
 import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
 import { createRedisProfileStores } from '../../subgraphs/profile/src/store/redis.js';
+import { ProfileService } from '../../subgraphs/profile/src/app/profile-service.js';
+import { DEFAULT_VALIDATION_LIMITS } from '../../subgraphs/profile/src/domain/validate.js';
+import { partitionOf } from '../../lib/eventlog/redis-streams.js';
 import { deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
 
 const USERS = 20;
@@ -118,6 +121,31 @@ for (const target of redisTargets()) {
       }
       const receipt = await log.append([]);
       expect(await log.waitApplied(receipt, 'updater', 100)).toBe(true);
+    });
+
+    it('when one partition cannot take its events, the others are accepted and only the failed ones can be retried', async ({ skip }) => {
+      if (!available) skip(note);
+      prefix = freshPrefix();
+      const redis = target.connect();
+      clients.push(redis);
+      const stores = createRedisProfileStores(redis, { prefix, profileTtlMs: 60_000, dedupeTtlMs: 60_000 });
+      const log = new RedisStreamEventLog(redis, { ...DEFAULT_STREAM_OPTIONS, prefix, partitions: 2, onError: () => undefined });
+      // A key of the wrong type makes XADD fail on partition 1 only.
+      const users = Array.from({ length: 12 }, (_, i) => `pa-${i}`);
+      const broken = users.filter((u) => partitionOf(u, 2) === 1);
+      expect(broken.length).toBeGreaterThan(0);
+      await redis.set(log.streamKey(1), 'not a stream');
+      const service = new ProfileService(stores, { reducer: DEFAULT_REDUCER_CONFIG, validation: DEFAULT_VALIDATION_LIMITS, eventLog: log, mode: 'stream' });
+      const raw = users.map((u, i) => ({ eventId: `pa-e${i}`, userId: u, type: 'VIEW', occurredAt: Date.now(), item: { id: 'x', kind: 'MOVIE' } }));
+      const first = await service.ingest(raw);
+      expect(first.accepted).toBe(users.length - broken.length);
+      expect(first.rejected.map((r) => r.code)).toEqual(broken.map(() => 'STORE_UNAVAILABLE'));
+      expect(first.rejected.map((r) => r.eventId).sort()).toEqual(raw.filter((e) => broken.includes(e.userId)).map((e) => e.eventId).sort());
+
+      // Once the partition works again, the retry appends only what failed.
+      await redis.del(log.streamKey(1));
+      const retry = await service.ingest(raw);
+      expect(retry).toMatchObject({ accepted: broken.length, duplicates: users.length - broken.length, rejected: [] });
     });
   });
 }

@@ -12,6 +12,7 @@ import { BatchError, checkBatch, validateEvent, validateId } from '../domain/val
 import type { Rejection, ValidationLimits } from '../domain/validate.js';
 import { AliasedProfileError } from '../store/ports.js';
 import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
+import { PartialAppendError } from '../../../../lib/eventlog/port.js';
 import type { EventLog } from '../../../../lib/eventlog/port.js';
 import { StoreUnavailableError } from '../../../../lib/redis/connection.js';
 
@@ -131,17 +132,32 @@ export class ProfileService {
       return { accepted: fresh.length, duplicates, rejected, applied: true };
     }
     let receipt;
+    let accepted = fresh.length;
     try {
       receipt = await log.append(fresh);
     } catch (err) {
-      // Not in the log, so not accepted: free the ids so the producer's retry is not a "duplicate".
-      await this.stores.dedupe.release(fresh.map((e) => e.eventId)).catch(() => undefined);
-      throw new StoreUnavailableError(err);
+      // What is not in the log is not accepted: free those ids, so the producer's retry is
+      // applied rather than called a duplicate (and what did land is not appended twice).
+      const failed = err instanceof PartialAppendError ? err.failed : fresh;
+      await this.stores.dedupe.release(failed.map((e) => e.eventId)).catch(() => undefined);
+      if (!(err instanceof PartialAppendError)) throw new StoreUnavailableError(err);
+      receipt = err.receipt;
+      accepted -= failed.length;
+      const indexOf = new Map(events.map((raw, i) => [(raw as { eventId?: unknown })?.eventId, i]));
+      for (const e of failed) {
+        rejected.push({
+          index: indexOf.get(e.eventId) ?? -1,
+          eventId: e.eventId,
+          code: 'STORE_UNAVAILABLE',
+          message: 'the event log could not take this event; retry it (retryable)',
+        });
+      }
+      rejected.sort((a, b) => a.index - b.index);
     }
     const applied = opts.waitApplied
       ? await unavailableOnError(() => log.waitApplied(receipt, PROFILE_UPDATER_GROUP, opts.waitTimeoutMs ?? 5000))
       : false;
-    return { accepted: fresh.length, duplicates, rejected, applied };
+    return { accepted, duplicates, rejected, applied };
   }
 
   /**
