@@ -104,6 +104,7 @@ describe('platform on Redis (stream mode)', () => {
 describe('Redis unavailable and back', () => {
   const port = 7390 + Math.floor(Math.random() * 9);
   let server: ChildProcess | undefined;
+  const spawned: ChildProcess[] = [];
   let backends: Backends;
   let p: TestPlatform;
   let available = true;
@@ -111,6 +112,7 @@ describe('Redis unavailable and back', () => {
 
   const startRedis = async () => {
     server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    spawned.push(server);
     await new Promise((r) => setTimeout(r, 300));
   };
 
@@ -125,7 +127,10 @@ describe('Redis unavailable and back', () => {
     if (!available) return;
     await p.close();
     await backends.close();
-    server?.kill('SIGKILL');
+  });
+  // Whatever happened in the test, no redis-server it started outlives it.
+  afterAll(() => {
+    for (const child of spawned) child.kill('SIGKILL');
   });
 
   it('answers a clear retryable error while Redis is down, and recovers by itself', async ({ skip }) => {
