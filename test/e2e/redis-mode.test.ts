@@ -125,12 +125,14 @@ describe('Redis unavailable and back', () => {
   });
   afterAll(async () => {
     if (!available) return;
-    await p.close();
-    await backends.close();
-  });
-  // Whatever happened in the test, no redis-server it started outlives it.
-  afterAll(() => {
-    for (const child of spawned) child.kill('SIGKILL');
+    try {
+      await p.close();
+      await backends.close();
+    } finally {
+      // Whatever happened in the test, no redis-server it started outlives it (killed after the
+      // clients are closed: they would wait for a server that is gone).
+      for (const child of spawned) child.kill('SIGKILL');
+    }
   });
 
   it('answers a clear retryable error while Redis is down, and recovers by itself', async ({ skip }) => {
