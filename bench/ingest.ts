@@ -5,15 +5,14 @@
  * bytes per profile (MEMORY USAGE), and the ratio to redis-benchmark's pipelined SET throughput
  * measured in the same run on the same Redis.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 import { createBackends } from '../platform/backends.js';
 import { RedisStreamEventLog } from '../lib/eventlog/redis-streams.js';
 import { PROFILE_UPDATER_GROUP } from '../subgraphs/profile/src/app/profile-service.js';
 import { scanKeys } from '../lib/redis/connection.js';
+import { startChild } from './lib/child.js';
 import { percentiles } from './lib/synthetic.js';
 import { GENRES } from './lib/synthetic.js';
 
@@ -68,17 +67,19 @@ async function main() {
   await redis.ping();
 
   log(`starting the profile service on ${REDIS_URL} (prefix ${prefix})...`);
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...(process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof-ingest'] : []), '--import', 'tsx', new URL('./ingest-server.ts', import.meta.url).pathname], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const server = await startChild<{ url: string }>(new URL('./ingest-server.ts', import.meta.url), {
     env: { ...env, BENCH_SEPARATE_UPDATER: SEPARATE_UPDATER ? '1' : '0' },
+    nodeFlags: NODE_FLAGS,
+    ready: true,
+    ...(process.env['BENCH_PROFILE'] ? { cpuProfileDir: '/tmp/prof-ingest' } : {}),
   });
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  const { url } = JSON.parse(line) as { url: string };
+  const { url } = server.info;
   // Optionally a second process in the updater consumer group (consumer groups scale out).
   const updater = SEPARATE_UPDATER
-    ? spawn(process.execPath, [...NODE_FLAGS, ...(process.env['BENCH_PROFILE_UPDATER'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof-updater'] : []), '--import', 'tsx', new URL('../subgraphs/profile/src/updater-main.ts', import.meta.url).pathname], {
-        stdio: ['ignore', 'ignore', 'inherit'],
+    ? await startChild(new URL('../subgraphs/profile/src/updater-main.ts', import.meta.url), {
         env: { ...env, BENCH_SEPARATE_UPDATER: '1' },
+        nodeFlags: NODE_FLAGS,
+        ...(process.env['BENCH_PROFILE_UPDATER'] ? { cpuProfileDir: '/tmp/prof-updater' } : {}),
       })
     : undefined;
 
@@ -145,12 +146,8 @@ async function main() {
     for (const k of keys.slice(0, 200 - sizes.length)) sizes.push(Number(await redis.memory('USAGE', k)));
     if (sizes.length >= 200) break;
   }
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-  if (updater) {
-    updater.kill('SIGTERM');
-    await once(updater, 'exit');
-  }
+  await server.stop();
+  await updater?.stop();
 
   log('running redis-benchmark (SET, pipeline 32) against the same Redis...');
   const redisSetsPerSecond = redisBenchmark();

@@ -13,11 +13,6 @@ const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 // Measured from 5 s after start, so start-up compilation does not count.
 setTimeout(() => loopDelay.enable(), 5000).unref();
 process.on('exit', () => {
-  const g = globalThis as any;
-  for (const k of ['__arrive', '__exec', '__fetch_experiments', '__fetch_recommendations']) {
-    const t = (g[k] ?? []).sort((a: number, b: number) => a - b);
-    if (t.length) console.error(k, 'p50', t[Math.floor(t.length / 2)].toFixed(1), 'p99', t[Math.floor(t.length * 0.99)].toFixed(1));
-  }
   const ms = (ns: number) => (ns / 1e6).toFixed(1);
   console.error(`${process.argv[2] ?? 'subgraphs'} event-loop delay: p50 ${ms(loopDelay.percentile(50))} ms, p99 ${ms(loopDelay.percentile(99))} ms, max ${ms(loopDelay.max)} ms`);
 });

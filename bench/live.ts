@@ -4,13 +4,11 @@
  * events arrive at RATE events/s (default 500) on POST /v1/events. Reports p50/p95/p99 from the
  * ingest call to the message at the client, and how many updates arrived.
  */
-import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { startChild } from './lib/child.js';
 import { percentiles } from './lib/synthetic.js';
 import { demoItem, DEMO_CATALOG } from '../demo/catalog.js';
 
@@ -27,16 +25,14 @@ const playable = DEMO_CATALOG.filter((i) => i.kind === 'MOVIE').map((i) => i.id)
 
 async function main() {
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
-  const start = async (role: string, env: NodeJS.ProcessEnv) => {
-    const profiling = process.env['BENCH_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=/tmp/prof-live-${role}`] : [];
-    const flags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...flags, ...profiling, '--import', 'tsx', new URL('./live-server.ts', import.meta.url).pathname, role], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+  const start = (role: string, env: NodeJS.ProcessEnv) =>
+    startChild(new URL('./live-server.ts', import.meta.url), {
+      args: [role],
       env,
+      ready: true,
+      nodeFlags: (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean),
+      ...(process.env['BENCH_PROFILE'] ? { cpuProfileDir: `/tmp/prof-live-${role}` } : {}),
     });
-    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-    return { child, info: JSON.parse(line) as Record<string, unknown> };
-  };
   const subgraphs = await start('subgraphs', process.env);
   const { profile, stores } = subgraphs.info as { profile: string; stores: string };
   const gatewayProcess = await start('gateway', { ...process.env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphs.info['subgraphUrls']) });
@@ -133,10 +129,8 @@ async function main() {
   const p = percentiles(latencies);
   for (const u of unsubscribes) u();
   await Promise.all(clients.map((c) => c.dispose()));
-  for (const { child } of [gatewayProcess, subgraphs]) {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
-  }
+  await gatewayProcess.stop();
+  await subgraphs.stop();
 
   const result = {
     stores,

@@ -3,15 +3,13 @@
  * 10,000-item catalog: the federated `_entities` fetch the gateway sends (with the @requires
  * features), under autocannon load, against the in-process ranking call as the peer figure.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { loadRecommendationsConfig } from '../subgraphs/recommendations/src/config.js';
 import { RecommendationService } from '../subgraphs/recommendations/src/app/recommendation-service.js';
 import type { ServedModel } from '../subgraphs/recommendations/src/app/recommendation-service.js';
 import { MemoryCatalogStore } from '../subgraphs/recommendations/src/store/memory.js';
 import { benchUsers, recsWorld } from './lib/recs-fixture.js';
+import { startChild } from './lib/child.js';
 import { percentiles } from './lib/synthetic.js';
 
 const DURATION_S = Number(process.env['BENCH_DURATION'] ?? 10);
@@ -51,11 +49,8 @@ async function main() {
   const baseline = await inProcess(users, 'BASELINE');
 
   log('starting the recommendations subgraph...');
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./recs-server.ts', import.meta.url).pathname], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  const { url, items } = JSON.parse(line) as { url: string; items: number };
+  const server = await startChild<{ url: string; items: number }>(new URL('./recs-server.ts', import.meta.url), { ready: true });
+  const { url, items } = server.info;
   const bodies = users.map((u) =>
     JSON.stringify({
       query: ENTITIES,
@@ -80,8 +75,7 @@ async function main() {
   await run(2);
   const single = await run(DURATION_S, 1);
   const http = await run(DURATION_S);
-  child.kill('SIGTERM');
-  await once(child, 'exit');
+  await server.stop();
   for (const r of [single, http]) {
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`${r.non2xx} non-2xx responses, ${r.errors} errors`);
   }

@@ -114,14 +114,17 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
   await opts.routes?.(app);
   await opts.apollo.start();
   await app.register(fastifyApollo(opts.apollo), { context: opts.context, path: '/graphql' });
-  if (opts.subscriptions) attachSubscriptionServer(app, opts.subscriptions.schema, opts.subscriptions.context);
+  if (opts.subscriptions) {
+    const { schema, context } = opts.subscriptions;
+    serveGraphqlWs(app, { schema, context: () => context() as Record<string, unknown> });
+  }
   return app;
 }
 
-/** graphql-ws on the service's HTTP server at /graphql; closed with the app. */
-function attachSubscriptionServer<Ctx>(app: FastifyInstance, schema: GraphQLSchema, context: () => Ctx): void {
+/** graphql-ws on the service's HTTP server at /graphql; its sockets close with the app. */
+export function serveGraphqlWs<P extends Record<string, unknown>>(app: FastifyInstance, options: Parameters<typeof useServer<P>>[0]): void {
   const wss = new WebSocketServer({ server: app.server, path: '/graphql' });
-  const server = useServer({ schema, context: () => context() as Record<string, unknown> }, wss);
+  const server = useServer<P>(options, wss);
   app.addHook('preClose', async () => {
     for (const client of wss.clients) client.terminate();
     await server.dispose();

@@ -24,8 +24,9 @@ import { GraphQLError, print } from 'graphql';
 import type { DocumentNode, ExecutionArgs, ExecutionResult, FormattedExecutionResult, GraphQLSchema } from 'graphql';
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
+import { serveGraphqlWs } from '../../lib/service-app.js';
+import { LatestSlot } from '../../lib/latest-slot.js';
 import { EntityBatcher } from './entity-batcher.js';
 import type { GatewayContext } from './gateway.js';
 
@@ -64,38 +65,19 @@ const toWs = (url: string) => url.replace(/^http/, 'ws');
 
 /** Events arrive faster than a slow client reads: keep only the newest (latest state wins). */
 function newestOnly<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<T> {
-  const s: { pending: { value: T } | null; ended: { error?: unknown } | null; wake: (() => void) | null } = {
-    pending: null,
-    ended: null,
-    wake: null,
-  };
+  const slot = new LatestSlot<T>();
   void (async () => {
     try {
-      for await (const value of source) {
-        s.pending = { value };
-        s.wake?.();
-      }
-      s.ended = {};
+      for await (const value of source) slot.put(value);
+      slot.end();
     } catch (error) {
-      s.ended = { error };
+      slot.end(error);
     }
-    s.wake?.();
   })();
   const iterator: AsyncIterableIterator<T> = {
-    async next() {
-      while (!s.pending && !s.ended) await new Promise<void>((r) => (s.wake = r));
-      s.wake = null;
-      if (s.pending) {
-        const { value } = s.pending;
-        s.pending = null;
-        return { done: false, value };
-      }
-      if (s.ended?.error) throw s.ended.error;
-      return { done: true, value: undefined };
-    },
+    next: () => slot.take(),
     async return() {
-      s.ended ??= {};
-      s.wake?.();
+      slot.close();
       await source.return?.();
       return { done: true, value: undefined };
     },
@@ -217,43 +199,48 @@ export class SubscriptionGateway {
     const perEventPlan: QueryPlan = { kind: 'QueryPlan', node: node.rest ? { kind: 'Sequence', nodes: [primary, node.rest] } : primary };
     const { serviceMap } = internals(this.gateway);
     const realPrimary = serviceMap[primary.serviceName]!.dataSource;
+    // Built once per subscription; entity fetches of concurrent events share requests.
+    const batched: Record<string, GraphQLDataSource<GatewayContext>> = Object.fromEntries(
+      Object.entries(serviceMap).map(([name, s]) => [name, this.batcher(name, s.dataSource)]),
+    );
     const events = newestOnly(upstream);
     const self = this;
+    // An error without data (upstream refused or went away) is delivered once, then the end.
+    let finished = false;
+    const finish = (value: ExecutionResult): IteratorResult<ExecutionResult> => {
+      finished = true;
+      return { done: false, value };
+    };
     const results: AsyncIterableIterator<ExecutionResult> = {
       async next() {
+        if (finished) return { done: true, value: undefined };
         let event: IteratorResult<FormattedExecutionResult<Record<string, unknown>, unknown>>;
         try {
           event = await events.next();
         } catch (err) {
           await events.return?.();
           // graphql-ws rejects with the upstream GraphQL errors when the subgraph refused the operation.
-          if (Array.isArray(err)) return { done: false, value: { errors: err } as unknown as ExecutionResult };
+          if (Array.isArray(err)) return finish({ errors: err } as unknown as ExecutionResult);
           // Otherwise the subgraph went away (restart, network): end with a clear error.
           const message = err instanceof Error ? err.message : `closed (${(err as { code?: number })?.code ?? 'unknown'})`;
-          return {
-            done: false,
-            value: {
-              errors: [
-                new GraphQLError(`the ${primary.serviceName} subgraph ended the subscription: ${message}; subscribe again`, {
-                  extensions: { code: 'SUBSCRIPTION_UPSTREAM_CLOSED' },
-                }),
-              ],
-            },
-          };
+          return finish({
+            errors: [
+              new GraphQLError(`the ${primary.serviceName} subgraph ended the subscription: ${message}; subscribe again`, {
+                extensions: { code: 'SUBSCRIPTION_UPSTREAM_CLOSED' },
+              }),
+            ],
+          });
         }
         if (event.done) return { done: true, value: undefined };
-        if (event.value.errors?.length || !event.value.data) return { done: false, value: event.value as unknown as ExecutionResult };
+        const data = event.value.data;
+        if (!data) return finish(event.value as unknown as ExecutionResult);
+        if (event.value.errors?.length) return { done: false, value: event.value as unknown as ExecutionResult };
         // This event answers the primary fetch; everything else is fetched as for a query.
         const eventSource: GraphQLDataSource<GatewayContext> = {
-          process: async (options) =>
-            options.request.query === primary.operation ? { data: event.value.data as Record<string, unknown> } : realPrimary.process(options),
+          process: async (options) => (options.request.query === primary.operation ? { data } : realPrimary.process(options)),
         };
-        const dataSources: Record<string, GraphQLDataSource<GatewayContext>> = Object.fromEntries(
-          Object.entries(serviceMap).map(([name, s]) => [name, self.batcher(name, s.dataSource)]),
-        );
-        dataSources[primary.serviceName] = eventSource;
         try {
-          return { done: false, value: await self.execute(args, state, perEventPlan, prepared, dataSources) };
+          return { done: false, value: await self.execute(args, state, perEventPlan, prepared, { ...batched, [primary.serviceName]: eventSource }) };
         } catch (err) {
           // graphql-ws does not call return() when next() fails: close the upstream here.
           await events.return?.();
@@ -268,29 +255,15 @@ export class SubscriptionGateway {
         return results;
       },
     };
-    // After an upstream error the iterator yields that error once, then ends.
-    let failed = false;
-    const ending: AsyncIterableIterator<ExecutionResult> = {
-      async next() {
-        if (failed) return { done: true, value: undefined };
-        const r = await results.next();
-        if (!r.done && r.value.errors?.length && !r.value.data) failed = true;
-        return r;
-      },
-      return: () => results.return!(),
-      [Symbol.asyncIterator]() {
-        return ending;
-      },
-    };
-    return ending;
+    return results;
   }
 
   /** Serves graphql-ws on the gateway's HTTP server at /graphql. */
   attach(app: FastifyInstance): void {
-    const wss = new WebSocketServer({ server: app.server, path: '/graphql' });
     const states = new WeakMap<object, ConnectionState>();
     const stateOf = (ctx: object): ConnectionState => states.get(ctx)!;
-    const server = useServer<Record<string, unknown>>(
+    serveGraphqlWs<Record<string, unknown>>(
+      app,
       {
         schema: () => internals(this.gateway).schema,
         onConnect: (ctx) => {
@@ -318,11 +291,6 @@ export class SubscriptionGateway {
         // The graphql-ws context object doubles as the key of the connection's state.
         context: (ctx) => ctx as unknown as Record<string, unknown>,
       },
-      wss,
     );
-    app.addHook('preClose', async () => {
-      for (const client of wss.clients) client.terminate();
-      await server.dispose();
-    });
   }
 }

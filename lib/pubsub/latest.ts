@@ -4,37 +4,32 @@
  * after a deletion, which restarts at version 0), and `return()` unsubscribes at once even while
  * the reader is waiting.
  */
+import { LatestSlot } from '../latest-slot.js';
 import type { ProfilePubSub, ProfileUpdated } from './port.js';
 
 export async function latestUpdates(pubsub: ProfilePubSub, userId: string): Promise<AsyncIterableIterator<ProfileUpdated>> {
-  let pending: ProfileUpdated | null = null;
+  const slot = new LatestSlot<ProfileUpdated>();
   let lastVersion = -1;
-  let done = false;
-  let wake: (() => void) | null = null;
+  let unsubscribed = false;
   const unsubscribe = await pubsub.subscribe(userId, (m) => {
     // A deletion restarts versions at 0, so it always goes through and resets the watermark.
     if (m.cause === 'delete') lastVersion = -1;
-    else if (m.version <= lastVersion || (pending && pending.cause !== 'delete' && m.version < pending.version)) return;
-    pending = m;
-    wake?.();
+    else if (m.version <= lastVersion) return;
+    slot.put(m, (waiting) => m.cause === 'delete' || waiting.cause === 'delete' || m.version >= waiting.version);
   });
-  const finish = async (): Promise<IteratorResult<ProfileUpdated>> => {
-    if (!done) {
-      done = true;
-      wake?.();
+  const finish = async (): Promise<IteratorResult<ProfileUpdated, undefined>> => {
+    slot.close();
+    if (!unsubscribed) {
+      unsubscribed = true;
       await unsubscribe();
     }
     return { done: true, value: undefined };
   };
   const iterator: AsyncIterableIterator<ProfileUpdated> = {
     async next() {
-      while (!done && !pending) await new Promise<void>((resolve) => (wake = resolve));
-      wake = null;
-      if (done || !pending) return { done: true, value: undefined };
-      const message: ProfileUpdated = pending;
-      pending = null;
-      lastVersion = message.version;
-      return { done: false, value: message };
+      const next = await slot.take();
+      if (!next.done) lastVersion = next.value.version;
+      return next;
     },
     return: finish,
     throw: async (err) => {

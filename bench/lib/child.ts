@@ -1,0 +1,45 @@
+/** Benchmark processes: a TypeScript entry run in its own Node process. */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+
+export interface BenchChild<Info> {
+  process: ChildProcess;
+  /** The JSON object the child printed as its first line (its URLs), when `ready` was asked for. */
+  info: Info;
+  stop(): Promise<void>;
+}
+
+export interface ChildOptions {
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Node flags, for example --max-semi-space-size=128. */
+  nodeFlags?: string[];
+  /** Write a CPU profile to this directory. */
+  cpuProfileDir?: string;
+  /** Wait for the child's first stdout line (a JSON object) before resolving. */
+  ready?: boolean;
+}
+
+export async function startChild<Info = Record<string, unknown>>(entry: URL, options: ChildOptions = {}): Promise<BenchChild<Info>> {
+  const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ...profiling, '--import', 'tsx', entry.pathname, ...(options.args ?? [])], {
+    stdio: ['ignore', options.ready ? 'pipe' : 'ignore', 'inherit'],
+    env: options.env ?? process.env,
+  });
+  let info = {} as Info;
+  if (options.ready) {
+    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+    info = JSON.parse(line) as Info;
+  }
+  return {
+    process: child,
+    info,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
