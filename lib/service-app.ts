@@ -13,8 +13,8 @@ import {
 } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { readFileSync } from 'node:fs';
-import { parse } from 'graphql';
-import type { GraphQLSchema } from 'graphql';
+import { parse, validate } from 'graphql';
+import type { DocumentNode, GraphQLError, GraphQLSchema, Source } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
@@ -121,10 +121,44 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
   return app;
 }
 
+/** Most distinct operation texts whose parsed and validated documents are kept. */
+const DOCUMENT_CACHE_SIZE = 500;
+const documents = new Map<string, DocumentNode>();
+const validations = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, readonly GraphQLError[]>>();
+
+/**
+ * The parsed document for an operation text: parsed once per text (least recently used texts are
+ * dropped), and one document shared by every subscription with that text instead of an AST
+ * (tokens and locations) kept per subscription. Syntax errors are thrown, not kept.
+ */
+export function cachedParse(source: string | Source): DocumentNode {
+  if (typeof source !== 'string') return parse(source);
+  const query = source;
+  let document = documents.get(query);
+  if (document) {
+    documents.delete(query);
+  } else {
+    document = parse(query);
+    if (documents.size >= DOCUMENT_CACHE_SIZE) documents.delete(documents.keys().next().value!);
+  }
+  documents.set(query, document);
+  return document;
+}
+
+/** Validation errors of a (cached) document against a schema, computed once per pair. */
+export function cachedValidate(schema: GraphQLSchema, document: DocumentNode): readonly GraphQLError[] {
+  let bySchema = validations.get(schema);
+  if (!bySchema) validations.set(schema, (bySchema = new WeakMap()));
+  let errors = bySchema.get(document);
+  if (!errors) bySchema.set(document, (errors = validate(schema, document)));
+  return errors;
+}
+
 /** graphql-ws on the service's HTTP server at /graphql; its sockets close with the app. */
 export function serveGraphqlWs<P extends Record<string, unknown>>(app: FastifyInstance, options: Parameters<typeof useServer<P>>[0]): void {
   const wss = new WebSocketServer({ server: app.server, path: '/graphql' });
-  const server = useServer<P>(options, wss);
+  // Documents come from the shared caches rather than a parse and validation per subscription.
+  const server = useServer<P>({ parse: cachedParse, validate: cachedValidate, ...options }, wss);
   app.addHook('preClose', async () => {
     for (const client of wss.clients) client.terminate();
     await server.dispose();

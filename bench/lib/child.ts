@@ -30,8 +30,18 @@ export async function startChild<Info = Record<string, unknown>>(entry: URL, opt
   });
   let info = {} as Info;
   if (options.ready) {
-    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-    info = JSON.parse(line) as Info;
+    // The first line that is a JSON object (Node flags such as --trace-gc may print before it).
+    const lines = createInterface({ input: child.stdout! });
+    for (;;) {
+      const [line] = (await once(lines, 'line')) as [string];
+      if (line.startsWith('{')) {
+        info = JSON.parse(line) as Info;
+        break;
+      }
+      process.stderr.write(`${line}\n`);
+    }
+    // Later output (GC traces, diagnostics) goes to stderr with the child's role.
+    lines.on('line', (l) => process.stderr.write(`[${options.args?.[0] ?? 'child'}] ${l}\n`));
   }
   return {
     process: child,

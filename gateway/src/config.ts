@@ -8,6 +8,10 @@ export interface GatewayConfig extends ServiceBasics {
   /** Subgraph name → GraphQL URL, overriding the URLs recorded in the supergraph. */
   subgraphUrls: Record<string, string>;
   bodyLimit: number;
+  /** Most concurrent keep-alive connections from the gateway to each subgraph. */
+  subgraphConnections: number;
+  /** A subgraph fetch fails after this many milliseconds without an answer. */
+  subgraphTimeoutMs: number;
   /** Apollo's anonymous gateway telemetry: off unless APOLLO_TELEMETRY_ENABLED=true. */
   apolloTelemetry: boolean;
 }
@@ -27,6 +31,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     supergraphPath: envString(env, 'SUPERGRAPH_PATH', new URL('../../schema/supergraph.graphql', import.meta.url).pathname),
     subgraphUrls: subgraphUrlsFromEnv(env),
     bodyLimit: envInt(env, 'GATEWAY_BODY_LIMIT', 2 * 1024 * 1024, 1024),
+    subgraphConnections: envInt(env, 'SUBGRAPH_CONNECTIONS', 64, 1),
+    subgraphTimeoutMs: envInt(env, 'SUBGRAPH_TIMEOUT_MS', 10_000, 100),
     apolloTelemetry: envBool(env, 'APOLLO_TELEMETRY_ENABLED', false),
   };
 }

@@ -2,27 +2,16 @@
 import { readFileSync } from 'node:fs';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
-import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import type { Fetcher } from '@apollo/utils.fetcher';
+import { ApolloGateway } from '@apollo/gateway';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createServiceApp, landingPagePlugin, listen } from '../../lib/service-app.js';
 import type { GatewayConfig } from './config.js';
 import { SubscriptionGateway } from './subscriptions.js';
+import { SubgraphSource } from './subgraph-source.js';
 
 export interface GatewayContext {
   requestId: string;
   authorization?: string;
-}
-
-/** Forwards the caller's authorization and request id to every subgraph. */
-class ForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
-  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
-    const headers = request.http?.headers;
-    if (!headers || !context) return;
-    if (context.requestId) headers.set('x-request-id', context.requestId);
-    if (context.authorization) headers.set('authorization', context.authorization);
-  }
 }
 
 export interface GatewayServer {
@@ -31,14 +20,24 @@ export interface GatewayServer {
   close(): Promise<void>;
 }
 
-export function createGateway(config: GatewayConfig): ApolloGateway {
+export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; sources: SubgraphSource[] } {
   // @apollo/gateway reports anonymous usage data unless this is set; it stays off unless asked for.
   if (!config.apolloTelemetry) process.env['APOLLO_TELEMETRY_DISABLED'] = 'true';
-  return new ApolloGateway({
+  const sources: SubgraphSource[] = [];
+  const gateway = new ApolloGateway({
     supergraphSdl: readFileSync(config.supergraphPath, 'utf8'),
-    // Node's fetch (undici): pooled keep-alive connections without a per-host socket cap.
-    buildService: ({ name, url }) => new ForwardingDataSource({ url: config.subgraphUrls[name] ?? url, fetcher: fetch as unknown as Fetcher }),
+    // One keep-alive undici pool per subgraph; forwards the caller's authorization and request id.
+    buildService: ({ name, url }) => {
+      const source = new SubgraphSource({
+        url: config.subgraphUrls[name] ?? url ?? '',
+        connections: config.subgraphConnections,
+        timeoutMs: config.subgraphTimeoutMs,
+      });
+      sources.push(source);
+      return source;
+    },
   });
+  return { gateway, sources };
 }
 
 function contextFromRequest(req: FastifyRequest): GatewayContext {
@@ -47,7 +46,7 @@ function contextFromRequest(req: FastifyRequest): GatewayContext {
 }
 
 export async function startGateway(config: GatewayConfig): Promise<GatewayServer> {
-  const gateway = createGateway(config);
+  const { gateway, sources } = createGateway(config);
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     introspection: !config.production,
@@ -74,6 +73,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     close: async () => {
       await app.close();
       await apollo.stop();
+      await Promise.all(sources.map((s) => s.close()));
     },
   };
 }

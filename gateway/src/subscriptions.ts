@@ -46,6 +46,13 @@ function internals(gateway: ApolloGateway): GatewayInternals {
   return g as GatewayInternals;
 }
 
+/** What every execution of one operation shares. */
+interface Prepared {
+  plan: QueryPlan;
+  query: string;
+  operationContext: ReturnType<typeof buildOperationContext>;
+}
+
 /** What each downstream graphql-ws connection carries: its caller's identity, and upstream clients. */
 interface ConnectionState {
   authorization?: string;
@@ -89,7 +96,7 @@ function newestOnly<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<
 }
 
 export class SubscriptionGateway {
-  private readonly planCache = new Map<string, QueryPlan>();
+  private readonly preparedByDocument = new WeakMap<DocumentNode, Map<string | undefined, Prepared>>();
   /** Per subgraph: entity fetches of concurrent live updates share one request. */
   private readonly batchers = new Map<string, EntityBatcher>();
 
@@ -104,16 +111,24 @@ export class SubscriptionGateway {
     private readonly options: SubscriptionOptions,
   ) {}
 
-  private plan(document: DocumentNode, operationName: string | undefined): QueryPlan {
-    const key = `${operationName ?? ''}\n${print(document)}`;
-    let plan = this.planCache.get(key);
-    if (!plan) {
-      const { apiSchema, queryPlanner } = internals(this.gateway);
-      plan = queryPlanner.buildQueryPlan(operationFromDocument(apiSchema, document, { operationName }));
-      if (this.planCache.size > 1000) this.planCache.clear();
-      this.planCache.set(key, plan);
+  /**
+   * The plan and the execution context of one operation, built once per document (documents are
+   * shared by every subscription with the same text, see cachedDocument) and operation name.
+   */
+  private prepared(document: DocumentNode, operationName: string | undefined): Prepared {
+    let byName = this.preparedByDocument.get(document);
+    if (!byName) this.preparedByDocument.set(document, (byName = new Map()));
+    let prepared = byName.get(operationName);
+    if (!prepared) {
+      const { apiSchema, queryPlanner, schema } = internals(this.gateway);
+      prepared = {
+        plan: queryPlanner.buildQueryPlan(operationFromDocument(apiSchema, document, { operationName })),
+        query: print(document),
+        operationContext: buildOperationContext({ schema, operationDocument: document, ...(operationName ? { operationName } : {}) }),
+      };
+      byName.set(operationName, prepared);
     }
-    return plan;
+    return prepared;
   }
 
   private upstreamClient(state: ConnectionState, serviceName: string): Client {
@@ -149,25 +164,12 @@ export class SubscriptionGateway {
     } as unknown as Parameters<typeof executeQueryPlan>[2];
   }
 
-  /** What every execution of one operation shares (built once per subscription, not per event). */
-  private prepare(args: ExecutionArgs) {
-    const { schema } = internals(this.gateway);
-    return {
-      query: print(args.document),
-      operationContext: buildOperationContext({
-        schema,
-        operationDocument: args.document,
-        ...(args.operationName ? { operationName: args.operationName } : {}),
-      }),
-    };
-  }
-
   /** Runs a planned operation: the whole plan, or the subscription's per-event part. */
   private async execute(
     args: ExecutionArgs,
     state: ConnectionState,
     plan: QueryPlan,
-    prepared: ReturnType<SubscriptionGateway['prepare']>,
+    prepared: Prepared,
     serviceMap?: Record<string, GraphQLDataSource<GatewayContext>>,
   ) {
     const { supergraphSchema, apiSchema, serviceMap: services } = internals(this.gateway);
@@ -178,14 +180,14 @@ export class SubscriptionGateway {
 
   /** graphql-ws `subscribe`: an async iterator of results, one per upstream event. */
   async subscribe(args: ExecutionArgs, state: ConnectionState): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
-    let plan: QueryPlan;
+    let prepared: Prepared;
     try {
-      plan = this.plan(args.document, args.operationName ?? undefined);
+      prepared = this.prepared(args.document, args.operationName ?? undefined);
     } catch (err) {
       return { errors: [err instanceof GraphQLError ? err : new GraphQLError((err as Error).message)] };
     }
+    const { plan } = prepared;
     const node = plan.node;
-    const prepared = this.prepare(args);
     if (node?.kind !== 'Subscription') return this.execute(args, state, plan, prepared);
 
     const primary: FetchNode = node.primary;

@@ -1,0 +1,77 @@
+/**
+ * The gateway's data source for one subgraph: a GraphQL-over-HTTP POST on undici's connection
+ * pool. It replaces @apollo/gateway's RemoteGraphQLDataSource, which builds node-fetch Headers
+ * and a node-fetch Request (with a body stream) for every fetch on top of the fetch call itself;
+ * on the gateway's hot path that was the largest source of garbage. Semantics kept from it: the
+ * caller's authorization and request id are forwarded, a non-2xx answer becomes a GraphQLError
+ * `<status>: <text>` (UNAUTHENTICATED / FORBIDDEN for 401 / 403) with the response in
+ * extensions, and a body that is not a JSON object is an error.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { GraphQLError } from 'graphql';
+import { Pool } from 'undici';
+import type { GatewayContext } from './gateway.js';
+
+type Response = Awaited<ReturnType<GraphQLDataSource<GatewayContext>['process']>>;
+
+export interface SubgraphSourceOptions {
+  /** The subgraph's GraphQL endpoint (http://host:port/path). */
+  url: string;
+  /** Most concurrent connections to this subgraph. */
+  connections: number;
+  /** Milliseconds to wait for the subgraph's answer before failing the fetch. */
+  timeoutMs: number;
+}
+
+export class SubgraphSource implements GraphQLDataSource<GatewayContext> {
+  private readonly pool: Pool;
+  private readonly path: string;
+
+  constructor(private readonly options: SubgraphSourceOptions) {
+    const url = new URL(options.url);
+    this.path = `${url.pathname}${url.search}`;
+    this.pool = new Pool(url.origin, {
+      connections: options.connections,
+      keepAliveTimeout: 30_000,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+  }
+
+  async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<Response> {
+    const { request, context } = options;
+    if (!request.query) throw new Error('Missing query');
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    if (request.http?.headers) for (const [name, value] of request.http.headers) headers[name.toLowerCase()] = value;
+    if (context?.requestId) headers['x-request-id'] = context.requestId;
+    if (context?.authorization) headers['authorization'] = context.authorization;
+    const body = JSON.stringify({
+      query: request.query,
+      variables: request.variables,
+      ...(request.operationName ? { operationName: request.operationName } : {}),
+      ...(request.extensions ? { extensions: request.extensions } : {}),
+    });
+    const response = await this.pool.request({ path: this.path, method: 'POST', headers, body });
+    const contentType = String(response.headers['content-type'] ?? '');
+    const json = contentType.startsWith('application/json') || contentType.startsWith('application/graphql-response+json');
+    const parsed: unknown = json ? await response.body.json() : await response.body.text();
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      const statusText = STATUS_CODES[response.statusCode] ?? '';
+      throw new GraphQLError(`${response.statusCode}: ${statusText}`, {
+        extensions: {
+          ...(response.statusCode === 401 ? { code: 'UNAUTHENTICATED' } : response.statusCode === 403 ? { code: 'FORBIDDEN' } : {}),
+          response: { url: this.options.url, status: response.statusCode, statusText, body: parsed },
+        },
+      });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new Error(`Expected JSON response body, but received: ${String(parsed).slice(0, 200)}`);
+    }
+    return parsed as Response;
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
