@@ -8,6 +8,7 @@ import { createServiceApp, landingPagePlugin, listen } from '../../lib/service-a
 import type { GatewayConfig } from './config.js';
 import { SubscriptionGateway } from './subscriptions.js';
 import { SubgraphSource } from './subgraph-source.js';
+import { EntityBatcher } from './entity-batcher.js';
 
 export interface GatewayContext {
   requestId: string;
@@ -27,6 +28,7 @@ export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; 
   const gateway = new ApolloGateway({
     supergraphSdl: readFileSync(config.supergraphPath, 'utf8'),
     // One keep-alive undici pool per subgraph; forwards the caller's authorization and request id.
+    // Entity fetches of concurrent operations (queries and live updates) share one request.
     buildService: ({ name, url }) => {
       const source = new SubgraphSource({
         url: config.subgraphUrls[name] ?? url ?? '',
@@ -34,7 +36,7 @@ export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; 
         timeoutMs: config.subgraphTimeoutMs,
       });
       sources.push(source);
-      return source;
+      return new EntityBatcher(source);
     },
   });
   return { gateway, sources };

@@ -27,7 +27,6 @@ import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { serveGraphqlWs } from '../../lib/service-app.js';
 import { LatestSlot } from '../../lib/latest-slot.js';
-import { EntityBatcher } from './entity-batcher.js';
 import type { GatewayContext } from './gateway.js';
 
 interface GatewayInternals {
@@ -97,14 +96,6 @@ function newestOnly<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<
 
 export class SubscriptionGateway {
   private readonly preparedByDocument = new WeakMap<DocumentNode, Map<string | undefined, Prepared>>();
-  /** Per subgraph: entity fetches of concurrent live updates share one request. */
-  private readonly batchers = new Map<string, EntityBatcher>();
-
-  private batcher(name: string, source: GraphQLDataSource<GatewayContext>): EntityBatcher {
-    let batcher = this.batchers.get(name);
-    if (!batcher) this.batchers.set(name, (batcher = new EntityBatcher(source)));
-    return batcher;
-  }
 
   constructor(
     private readonly gateway: ApolloGateway,
@@ -201,9 +192,9 @@ export class SubscriptionGateway {
     const perEventPlan: QueryPlan = { kind: 'QueryPlan', node: node.rest ? { kind: 'Sequence', nodes: [primary, node.rest] } : primary };
     const { serviceMap } = internals(this.gateway);
     const realPrimary = serviceMap[primary.serviceName]!.dataSource;
-    // Built once per subscription; entity fetches of concurrent events share requests.
-    const batched: Record<string, GraphQLDataSource<GatewayContext>> = Object.fromEntries(
-      Object.entries(serviceMap).map(([name, s]) => [name, this.batcher(name, s.dataSource)]),
+    // Built once per subscription (the gateway's data sources merge concurrent entity fetches).
+    const sources: Record<string, GraphQLDataSource<GatewayContext>> = Object.fromEntries(
+      Object.entries(serviceMap).map(([name, s]) => [name, s.dataSource]),
     );
     const events = newestOnly(upstream);
     const self = this;
@@ -242,7 +233,7 @@ export class SubscriptionGateway {
           process: async (options) => (options.request.query === primary.operation ? { data } : realPrimary.process(options)),
         };
         try {
-          return { done: false, value: await self.execute(args, state, perEventPlan, prepared, { ...batched, [primary.serviceName]: eventSource }) };
+          return { done: false, value: await self.execute(args, state, perEventPlan, prepared, { ...sources, [primary.serviceName]: eventSource }) };
         } catch (err) {
           // graphql-ws does not call return() when next() fails: close the upstream here.
           await events.return?.();

@@ -1,0 +1,166 @@
+/**
+ * npm run bench:freshness — how soon a row reflects an event: ingest one event through the
+ * gateway (`ingestEvents` mutation), then query `recommendedFor` through the gateway until the row
+ * was ranked on the profile version that event produced. p50/p95/p99 over PROBES events (default
+ * 1,000) while autocannon keeps background load on the platform: events on POST /v1/events for
+ * other users and home-page queries through the gateway. Runs embedded (in-memory stores, inline
+ * apply) and on Redis (Redis Streams, the updater group applying asynchronously).
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startChild } from './lib/child.js';
+import type { BenchChild } from './lib/child.js';
+import type { BackgroundLoad } from './lib/background-load.js';
+import { percentiles } from './lib/synthetic.js';
+import { demoItem, DEMO_CATALOG } from '../demo/catalog.js';
+
+const PROBES = Number(process.env['BENCH_PROBES'] ?? 1000);
+/** Background ingestion, events per second (sent as batches of 10). */
+const BG_EVENTS = Number(process.env['BENCH_BG_EVENTS'] ?? 1000);
+/** Background home-page queries per second through the gateway. */
+const BG_QUERIES = Number(process.env['BENCH_BG_QUERIES'] ?? 100);
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const MODES = (process.env['BENCH_MODES'] ?? 'memory,redis').split(',');
+const json = process.argv.includes('--json');
+const log = (m: string) => {
+  if (!json) console.error(m);
+};
+
+const playable = DEMO_CATALOG.filter((i) => i.kind === 'MOVIE').map((i) => {
+  const { releaseYear: _y, ...ref } = demoItem(i.id);
+  return ref;
+});
+const INGEST = `mutation ($events: [EventInput!]!) { ingestEvents(events: $events) { accepted rejected { code } } }`;
+const ROW = `query ($id: ID!) { user(id: $id) { recommendedFor(limit: 10) { model profileVersion items { item { id } } } } }`;
+const tmpFile = (name: string) => join(tmpdir(), `bench-freshness-${process.pid}-${name}.json`);
+
+async function gql<T>(url: string, query: string, variables: Record<string, unknown>): Promise<T> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const body = (await res.json()) as { data?: T; errors?: { message: string }[] };
+  if (!res.ok || body.errors?.length || !body.data) throw new Error(`gateway answered ${res.status}: ${JSON.stringify(body.errors ?? body)}`);
+  return body.data;
+}
+
+interface ModeResult {
+  stores: string;
+  probes: number;
+  latencyMs: ReturnType<typeof percentiles>;
+  /** The parts: the ingestEvents mutation, and each row query. */
+  mutationMs: ReturnType<typeof percentiles>;
+  queryMs: ReturnType<typeof percentiles>;
+  /** Queries per probe until the row reflected the event (1 = the first query after the mutation). */
+  queriesPerProbe: number;
+  background: { eventsPerSecond: number; queriesPerSecond: number; errors: number };
+}
+
+async function runMode(mode: string): Promise<ModeResult> {
+  const env: NodeJS.ProcessEnv =
+    mode === 'redis' ? { ...process.env, REDIS_URL, REDIS_PREFIX: `bench:${randomUUID().slice(0, 6)}:` } : { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '' };
+  const server = new URL('./live-server.ts', import.meta.url);
+  const subgraphs = await startChild(server, { args: ['subgraphs'], env, ready: true });
+  const gatewayChild = await startChild(server, {
+    args: ['gateway'],
+    env: { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphs.info['subgraphUrls']) },
+    ready: true,
+  });
+  const gateway = gatewayChild.info['gateway'] as string;
+  const profile = subgraphs.info['profile'] as string;
+  const stores = subgraphs.info['stores'] as string;
+  const background: BenchChild<unknown>[] = [];
+  try {
+    // Probe users served by the REALTIME model (the control variant ranks on the nightly snapshot).
+    const run = randomUUID().slice(0, 6);
+    const candidates = Array.from({ length: 400 }, (_, i) => `fresh-${run}-${i}`);
+    const probeUsers: string[] = [];
+    for (const id of candidates) {
+      const row = await gql<{ user: { recommendedFor: { model: string } } }>(gateway, ROW, { id });
+      if (row.user.recommendedFor.model === 'REALTIME') probeUsers.push(id);
+    }
+    if (probeUsers.length < 50) throw new Error(`only ${probeUsers.length} of ${candidates.length} users are served REALTIME`);
+
+    // Background load from autocannon in processes of their own: events for other users, home-page queries.
+    const loads: BackgroundLoad[] = [
+      ...(BG_EVENTS > 0 ? [{ kind: 'events' as const, url: `${profile}/v1/events`, rate: BG_EVENTS / 10, connections: 2, resultFile: tmpFile('events') }] : []),
+      ...(BG_QUERIES > 0 ? [{ kind: 'home' as const, url: gateway, rate: BG_QUERIES, connections: 2, resultFile: tmpFile('home') }] : []),
+    ];
+    for (const load of loads) background.push(await startChild(new URL('./lib/background-load.ts', import.meta.url), { args: [JSON.stringify(load)], ready: true }));
+    await new Promise((r) => setTimeout(r, 2000)); // background load reaches its rate
+
+    const versions = new Map<string, number>();
+    for (const id of probeUsers) versions.set(id, 0);
+    const latencies: number[] = [];
+    const mutations: number[] = [];
+    const rowQueries: number[] = [];
+    let queries = 0;
+    for (let i = 0; i < PROBES + 20; i++) {
+      const id = probeUsers[i % probeUsers.length]!;
+      const expected = versions.get(id)! + 1;
+      const event = { eventId: `probe-${run}-${i}`, userId: id, type: 'PLAY', occurredAt: Date.now(), item: playable[i % playable.length] };
+      const t = performance.now();
+      const ingested = await gql<{ ingestEvents: { accepted: number } }>(gateway, INGEST, { events: [event] });
+      if (ingested.ingestEvents.accepted !== 1) throw new Error(`probe event not accepted: ${JSON.stringify(ingested)}`);
+      if (i >= 20) mutations.push(performance.now() - t);
+      for (let polls = 1; ; polls++) {
+        const q0 = performance.now();
+        const row = await gql<{ user: { recommendedFor: { profileVersion: number } } }>(gateway, ROW, { id });
+        if (i >= 20) rowQueries.push(performance.now() - q0);
+        if (row.user.recommendedFor.profileVersion >= expected) {
+          versions.set(id, row.user.recommendedFor.profileVersion);
+          if (i >= 20) {
+            latencies.push(performance.now() - t); // the first 20 probes warm up
+            queries += polls;
+          }
+          break;
+        }
+        if (performance.now() - t > 10_000) throw new Error(`the row of ${id} did not reach version ${expected} within 10 s`);
+      }
+    }
+    await Promise.all(background.map((b) => b.stop()));
+    const figures = Object.fromEntries(
+      loads.map((l) => [l.kind, JSON.parse(readFileSync(l.resultFile, 'utf8')) as { perSecond: number; errors: number }]),
+    );
+    return {
+      stores,
+      probes: latencies.length,
+      latencyMs: percentiles(latencies),
+      mutationMs: percentiles(mutations),
+      queryMs: percentiles(rowQueries),
+      queriesPerProbe: queries / latencies.length,
+      background: {
+        eventsPerSecond: figures['events']?.perSecond ?? 0,
+        queriesPerSecond: figures['home']?.perSecond ?? 0,
+        errors: Object.values(figures).reduce((a, f) => a + f.errors, 0),
+      },
+    };
+  } finally {
+    await Promise.all(background.map((b) => b.stop()));
+    await gatewayChild.stop();
+    await subgraphs.stop();
+  }
+}
+
+async function main() {
+  const results: ModeResult[] = [];
+  for (const mode of MODES) {
+    log(`freshness (${mode}): ${PROBES} probes under ${BG_EVENTS} background events/s and ${BG_QUERIES} home queries/s...`);
+    results.push(await runMode(mode));
+  }
+  if (json) {
+    console.log(JSON.stringify({ probes: PROBES, backgroundEventsPerSecond: BG_EVENTS, backgroundQueriesPerSecond: BG_QUERIES, modes: results }));
+    return;
+  }
+  const f = (x: number) => x.toFixed(1);
+  console.log(`Freshness: ingestEvents through the gateway → recommendedFor ranked on the new profile version`);
+  console.log('');
+  console.log('| stores | probes | p50 | p95 | p99 | mutation p50 / p99 | row query p50 / p99 | queries per probe | background events/s | background queries/s | background errors |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of results) {
+    console.log(
+      `| ${r.stores} | ${r.probes} | ${f(r.latencyMs.p50)} ms | ${f(r.latencyMs.p95)} ms | ${f(r.latencyMs.p99)} ms | ${f(r.mutationMs.p50)} / ${f(r.mutationMs.p99)} ms | ${f(r.queryMs.p50)} / ${f(r.queryMs.p99)} ms | ${r.queriesPerProbe.toFixed(2)} | ${Math.round(r.background.eventsPerSecond)} | ${Math.round(r.background.queriesPerSecond)} | ${r.background.errors} |`,
+    );
+  }
+}
+
+await main();

@@ -1,0 +1,62 @@
+/**
+ * Background load in a process of its own (so it does not share the measuring process's event
+ * loop): autocannon at a fixed overall rate until SIGTERM, then its figures are written to the
+ * result file. argv[2] is a JSON `BackgroundLoad`.
+ *
+ * kinds: `events` posts batches of 10 PLAY events (unique ids, users bg-0..bg-4999) to
+ * /v1/events; `home` posts the home-page query for those users to a GraphQL endpoint.
+ */
+import { writeFileSync } from 'node:fs';
+import autocannon from 'autocannon';
+import { demoItem, DEMO_CATALOG } from '../../demo/catalog.js';
+import { HOME_QUERY } from './queries.js';
+
+export interface BackgroundLoad {
+  kind: 'events' | 'home';
+  url: string;
+  /** Requests per second over all connections. */
+  rate: number;
+  connections: number;
+  resultFile: string;
+}
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as BackgroundLoad;
+const playable = DEMO_CATALOG.filter((i) => i.kind === 'MOVIE').map((i) => {
+  const { releaseYear: _y, ...ref } = demoItem(i.id);
+  return ref;
+});
+const run = process.pid.toString(36);
+let n = 0;
+const body =
+  spec.kind === 'events'
+    ? () =>
+        JSON.stringify({
+          events: Array.from({ length: 10 }, () => {
+            const k = n++;
+            return { eventId: `bg-${run}-${k}`, userId: `bg-${k % 5000}`, type: 'PLAY', occurredAt: Date.now(), item: playable[k % playable.length] };
+          }),
+        })
+    : () => JSON.stringify({ query: HOME_QUERY, variables: { id: `bg-${n++ % 5000}` } });
+
+const started = performance.now();
+const instance = autocannon(
+  {
+    url: spec.url,
+    connections: spec.connections,
+    overallRate: spec.rate,
+    duration: 24 * 3600,
+    requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (r) => ({ ...r, body: body() }) }],
+  },
+  () => undefined,
+);
+instance.on('done', (result) => {
+  const seconds = (performance.now() - started) / 1000;
+  const perRequest = spec.kind === 'events' ? 10 : 1;
+  writeFileSync(
+    spec.resultFile,
+    JSON.stringify({ perSecond: (result.requests.total * perRequest) / seconds, errors: result.errors + result.timeouts + result.non2xx, latencyMs: { p50: result.latency.p50, p99: result.latency.p99 } }),
+  );
+  process.exit(0);
+});
+process.on('SIGTERM', () => instance.stop());
+process.stdout.write('{}\n');
