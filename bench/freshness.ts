@@ -14,6 +14,7 @@ import { startChild } from './lib/child.js';
 import type { BenchChild } from './lib/child.js';
 import type { BackgroundLoad } from './lib/background-load.js';
 import { percentiles } from './lib/synthetic.js';
+import { saveReport } from './lib/report.js';
 import { demoItem, DEMO_CATALOG } from '../demo/catalog.js';
 
 const PROBES = Number(process.env['BENCH_PROBES'] ?? 1000);
@@ -147,8 +148,10 @@ async function main() {
     log(`freshness (${mode}): ${PROBES} probes under ${BG_EVENTS} background events/s and ${BG_QUERIES} home queries/s...`);
     results.push(await runMode(mode));
   }
+  const report = { probes: PROBES, backgroundEventsPerSecond: BG_EVENTS, backgroundQueriesPerSecond: BG_QUERIES, modes: results };
+  saveReport(report);
   if (json) {
-    console.log(JSON.stringify({ probes: PROBES, backgroundEventsPerSecond: BG_EVENTS, backgroundQueriesPerSecond: BG_QUERIES, modes: results }));
+    console.log(JSON.stringify(report));
     return;
   }
   const f = (x: number) => x.toFixed(1);

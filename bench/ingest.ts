@@ -14,6 +14,7 @@ import { PROFILE_UPDATER_GROUP } from '../subgraphs/profile/src/app/profile-serv
 import { scanKeys } from '../lib/redis/connection.js';
 import { startChild } from './lib/child.js';
 import { percentiles } from './lib/synthetic.js';
+import { saveReport } from './lib/report.js';
 import { GENRES } from './lib/synthetic.js';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -171,6 +172,7 @@ async function main() {
     redisBenchmarkSetPerSecond: redisSetsPerSecond,
     ratioToRedisBenchmark: endToEnd / redisSetsPerSecond,
   };
+  saveReport(result);
   if (json) {
     console.log(JSON.stringify(result));
     return;

@@ -10,6 +10,7 @@ import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startChild } from './lib/child.js';
 import { percentiles } from './lib/synthetic.js';
+import { saveReport } from './lib/report.js';
 import { demoItem, DEMO_CATALOG } from '../demo/catalog.js';
 
 const SUBSCRIPTIONS = Number(process.env['BENCH_SUBSCRIPTIONS'] ?? 1000);
@@ -144,6 +145,7 @@ async function main() {
     ingestErrors,
     latencyMs: p,
   };
+  saveReport(result);
   if (json) {
     console.log(JSON.stringify(result));
     return;

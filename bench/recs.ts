@@ -11,6 +11,7 @@ import { MemoryCatalogStore } from '../subgraphs/recommendations/src/store/memor
 import { benchUsers, recsWorld } from './lib/recs-fixture.js';
 import { startChild } from './lib/child.js';
 import { percentiles } from './lib/synthetic.js';
+import { saveReport } from './lib/report.js';
 
 const DURATION_S = Number(process.env['BENCH_DURATION'] ?? 10);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 8);
@@ -94,6 +95,7 @@ async function main() {
       requests: http.requests.total,
     },
   };
+  saveReport(result);
   if (json) {
     console.log(JSON.stringify(result));
     return;

@@ -1,9 +1,10 @@
 /**
  * npm run replay -- --data DIR [--format ml-latest|ml-100k] [--k 10] [--batch-every 24h]
- *                   [--threshold 4] [--limit N] [--json]
+ *                   [--threshold 4] [--limit N] [--json] [--report FILE]
  * Replays a MovieLens log through the services' reducer and rankers and reports HR@K, NDCG@K,
  * coverage and users evaluated for POPULARITY, BASELINE (batch profile) and REALTIME.
  */
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../lib/env.js';
 import { DEFAULT_REDUCER_CONFIG, DAY_MS } from '../subgraphs/profile/src/domain/config.js';
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       data: { type: 'string' },
+      report: { type: 'string' },
       format: { type: 'string' },
       k: { type: 'string', default: '10' },
       'batch-every': { type: 'string', default: '24h' },
@@ -77,7 +79,9 @@ async function main(): Promise<void> {
   });
   if (tty) process.stderr.write('\n');
   const seconds = (Date.now() - started) / 1000;
-  if (values.json) console.log(JSON.stringify({ ...report, format, batchEveryMs, threshold, seconds }));
+  const figures = { ...report, format, batchEveryMs, threshold, seconds };
+  if (values.report) writeFileSync(values.report, `${JSON.stringify(figures, null, 2)}\n`);
+  if (values.json) console.log(JSON.stringify(figures));
   else console.log(formatReport(report, seconds));
 }
 

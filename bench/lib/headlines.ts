@@ -1,0 +1,77 @@
+/** The headline figures of BENCHMARKS.md, read from each benchmark's JSON report. */
+
+export interface Headline {
+  figure: string;
+  value: string;
+  goal?: string;
+}
+
+type Json = Record<string, unknown>;
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const get = (o: unknown, ...path: (string | number)[]): unknown =>
+  path.reduce<unknown>((cur, k) => (cur && typeof cur === 'object' ? (cur as Json)[k as string] : undefined), o);
+const ms = (v: unknown) => (num(v) === undefined ? 'n/a' : `${num(v)!.toFixed(1)} ms`);
+const int = (v: unknown) => (num(v) === undefined ? 'n/a' : Math.round(num(v)!).toLocaleString('en-US'));
+const x = (v: unknown) => (num(v) === undefined ? 'n/a' : `${num(v)!.toFixed(2)}x`);
+const met = (ok: boolean | undefined) => (ok === undefined ? '' : ok ? ' (met)' : ' (not met)');
+
+export function headlines(figures: Record<string, unknown>): Headline[] {
+  const out: Headline[] = [];
+  const gateway = figures['gateway'];
+  if (gateway) {
+    const ratio = num(get(gateway, 'ratio', 'requestsPerSecond'));
+    out.push({
+      figure: 'home-page query, our gateway vs Hive Gateway (req/s)',
+      value: `${int(get(gateway, 'ours', 'requestsPerSecond'))} vs ${int(get(gateway, 'hive', 'requestsPerSecond'))} = ${x(ratio)}`,
+      goal: `>= 1.2x${met(ratio === undefined ? undefined : ratio >= 1.2)}`,
+    });
+    out.push({
+      figure: 'home-page query latency, our gateway / Hive Gateway',
+      value: `p50 ${ms(get(gateway, 'ours', 'p50'))} / ${ms(get(gateway, 'hive', 'p50'))}, p99 ${ms(get(gateway, 'ours', 'p99'))} / ${ms(get(gateway, 'hive', 'p99'))}`,
+    });
+  }
+  const freshness = figures['freshness'];
+  for (const mode of (get(freshness, 'modes') as Json[] | undefined) ?? []) {
+    const p99 = num(get(mode, 'latencyMs', 'p99'));
+    const redis = get(mode, 'stores') === 'redis';
+    out.push({
+      figure: `freshness, event → re-ranked row through the gateway (${String(get(mode, 'stores'))})`,
+      value: `p50 ${ms(get(mode, 'latencyMs', 'p50'))}, p95 ${ms(get(mode, 'latencyMs', 'p95'))}, p99 ${ms(p99)}`,
+      ...(redis ? { goal: `p99 <= 20 ms${met(p99 === undefined ? undefined : p99 <= 20)}` } : {}),
+    });
+  }
+  const live = figures['live'];
+  if (live) {
+    const p99 = num(get(live, 'latencyMs', 'p99'));
+    out.push({
+      figure: `live updates, ingest → message at the client (${int(get(live, 'subscriptions'))} subscriptions, ${int(get(live, 'eventsPerSecond'))} events/s)`,
+      value: `p50 ${ms(get(live, 'latencyMs', 'p50'))}, p99 ${ms(p99)}`,
+      goal: `p99 <= 50 ms${met(p99 === undefined ? undefined : p99 <= 50)}`,
+    });
+  }
+  const ingest = figures['ingest'];
+  if (ingest) {
+    const rate = num(get(ingest, 'endToEndEventsPerSecond'));
+    out.push({
+      figure: 'ingestion on Redis, end to end (accepted → applied)',
+      value: `${int(rate)} events/s (HTTP accepted ${int(get(ingest, 'ingestEventsPerSecond'))} events/s)`,
+      goal: `>= 30,000 events/s${met(rate === undefined ? undefined : rate >= 30_000)}`,
+    });
+  }
+  const recs = figures['recs'];
+  if (recs) {
+    out.push({
+      figure: `recommendedFor, ${int(get(recs, 'catalogItems'))}-item catalog`,
+      value: `in process p50 ${ms(get(recs, 'inProcess', 'REALTIME', 'p50'))}; subgraph over HTTP p50 ${ms(get(recs, 'subgraphHttpSingle', 'p50'))}`,
+    });
+  }
+  const replay = figures['replay'];
+  if (replay) {
+    const hr = (m: string) => num(get(replay, 'models', m, 'hitRate'));
+    out.push({
+      figure: `MovieLens replay, HR@${int(get(replay, 'k'))} (POPULARITY / BASELINE / REALTIME)`,
+      value: `${[hr('POPULARITY'), hr('BASELINE'), hr('REALTIME')].map((v) => (v === undefined ? 'n/a' : v.toFixed(4))).join(' / ')}; REALTIME ÷ BASELINE ${x(get(replay, 'ratio', 'hitRate'))} HR, ${x(get(replay, 'ratio', 'ndcg'))} NDCG`,
+    });
+  }
+  return out;
+}
