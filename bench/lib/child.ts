@@ -32,8 +32,13 @@ export async function startChild<Info = Record<string, unknown>>(entry: URL, opt
   if (options.ready) {
     // The first line that is a JSON object (Node flags such as --trace-gc may print before it).
     const lines = createInterface({ input: child.stdout! });
+    // A child that exits before its ready line fails the start instead of leaving it waiting.
+    const exited = once(child, 'exit').then(([code, signal]) => {
+      throw new Error(`${entry.pathname} ${options.args?.join(' ') ?? ''} exited before it was ready (${signal ?? `code ${code}`})`);
+    });
+    exited.catch(() => undefined);
     for (;;) {
-      const [line] = (await once(lines, 'line')) as [string];
+      const [line] = (await Promise.race([once(lines, 'line'), exited])) as [string];
       if (line.startsWith('{')) {
         info = JSON.parse(line) as Info;
         break;
