@@ -1,5 +1,5 @@
 /** Experiments service configuration from environment variables (documented in README). */
-import { envBool, envString, serviceBasics } from '../../../lib/env.js';
+import { envBool, envInt, envString, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
 import { impressionSecret } from '../../recommendations/src/config.js';
 
@@ -8,6 +8,8 @@ export interface ExperimentsConfig extends ServiceBasics {
   /** Create and start the `realtime-ranking` experiment when it does not exist. */
   seedRankingExperiment: boolean;
   rankingExperimentKey: string;
+  /** How long a replica reuses the experiment definitions it read for assignments (0: read every time). */
+  definitionsCacheMs: number;
 }
 
 export function loadExperimentsConfig(env: NodeJS.ProcessEnv = process.env): ExperimentsConfig {
@@ -16,5 +18,6 @@ export function loadExperimentsConfig(env: NodeJS.ProcessEnv = process.env): Exp
     impressionSecret: impressionSecret(env),
     seedRankingExperiment: envBool(env, 'SEED_RANKING_EXPERIMENT', true),
     rankingExperimentKey: envString(env, 'RANKING_EXPERIMENT', 'realtime-ranking'),
+    definitionsCacheMs: envInt(env, 'EXPERIMENTS_CACHE_MS', 1000, 0, 60_000),
   };
 }

@@ -36,7 +36,7 @@ export async function seedRankingExperiment(service: ExperimentService, key: str
 
 export async function startExperimentsServer(config: ExperimentsConfig, deps: { stores?: ExperimentStores } = {}): Promise<ExperimentsServer> {
   const stores = deps.stores ?? createMemoryExperimentStores();
-  const service = new ExperimentService(stores, config.impressionSecret);
+  const service = new ExperimentService(stores, config.impressionSecret, Date.now, config.definitionsCacheMs);
   if (config.seedRankingExperiment) await seedRankingExperiment(service, config.rankingExperimentKey);
   const apollo = createSubgraphApollo<ExperimentsContext>(EXPERIMENTS_SCHEMA_PATH, resolvers as SubgraphResolvers, config.production);
   const app = await createServiceApp<ExperimentsContext>({

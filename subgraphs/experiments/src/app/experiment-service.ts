@@ -64,11 +64,29 @@ const MAX_VALUE = 1e9;
 const UNIT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 
 export class ExperimentService {
+  /** Definitions read for assignments, reused for definitionsCacheMs (writes here drop them). */
+  private definitions: { until: number; all: Promise<Experiment[]> } | null = null;
+
   constructor(
     private readonly stores: ExperimentStores,
     private readonly impressionSecret: string,
     private readonly now: () => number = Date.now,
+    /** Other replicas' changes to experiments reach this one's assignments within this time. */
+    private readonly definitionsCacheMs = 0,
   ) {}
+
+  /** Every experiment, as the hot assignment path reads them: cached briefly, one read per period. */
+  private allDefinitions(): Promise<Experiment[]> {
+    const t = performance.now();
+    if (this.definitions && t < this.definitions.until) return this.definitions.all;
+    const all = this.stores.experiments.list();
+    this.definitions = this.definitionsCacheMs > 0 ? { until: t + this.definitionsCacheMs, all } : null;
+    // A failed read is not kept.
+    all.catch(() => {
+      if (this.definitions?.all === all) this.definitions = null;
+    });
+    return all;
+  }
 
   async get(key: string): Promise<Experiment | null> {
     return this.stores.experiments.get(key);
@@ -88,6 +106,7 @@ export class ExperimentService {
   async create(input: ExperimentInput): Promise<Experiment> {
     const e = newExperiment(input, this.now());
     if (!(await this.stores.experiments.create(e))) throw new ExperimentError('EXPERIMENT_EXISTS', `experiment "${e.key}" already exists`);
+    this.definitions = null;
     return e;
   }
 
@@ -106,6 +125,7 @@ export class ExperimentService {
   private async update(key: string, fn: (e: Experiment) => Experiment): Promise<Experiment> {
     const next = fn(await this.mustGet(key));
     await this.stores.experiments.save(next);
+    this.definitions = null;
     return next;
   }
 
@@ -114,9 +134,10 @@ export class ExperimentService {
    * experiment. Users already assigned keep their variant; new assignments are recorded.
    */
   async assignMany(users: readonly UserTraits[], keys?: readonly string[]): Promise<Assignment[][]> {
+    const definitions = await this.allDefinitions();
     const all = keys
-      ? (await Promise.all(keys.map((k) => this.stores.experiments.get(k)))).filter((e): e is Experiment => e !== null)
-      : (await this.stores.experiments.list()).filter((e) => e.status === 'RUNNING');
+      ? (await Promise.all(keys.map((k) => definitions.find((e) => e.key === k) ?? this.stores.experiments.get(k)))).filter((e): e is Experiment => e !== null)
+      : definitions.filter((e) => e.status === 'RUNNING');
     const pairs = users.flatMap((u) => all.map((e) => [u.userId, e.key] as const));
     const sticky = pairs.length > 0 ? await this.stores.assignments.getMany(pairs) : [];
     let i = 0;

@@ -276,8 +276,14 @@ export class ProfileService {
 
   /** Profiles by user id (aliases resolved); an empty profile where the user has none. */
   async loadProfiles(ids: readonly string[]): Promise<Profile[]> {
-    const canonical = await this.stores.identities.resolve(ids);
-    const profiles = await this.stores.profiles.getMany(canonical);
+    // Aliases are rare: read the profiles under the ids as given while the aliases resolve, then
+    // again only for ids that turn out to be aliases (one round trip to the store, not two).
+    const [canonical, profiles] = await Promise.all([this.stores.identities.resolve(ids), this.stores.profiles.getMany(ids)]);
+    const moved = canonical.flatMap((id, i) => (id !== ids[i] ? [i] : []));
+    if (moved.length > 0) {
+      const again = await this.stores.profiles.getMany(moved.map((i) => canonical[i]!));
+      moved.forEach((i, k) => (profiles[i] = again[k] ?? null));
+    }
     return profiles.map((p, i) => p ?? emptyProfile(canonical[i]!));
   }
 

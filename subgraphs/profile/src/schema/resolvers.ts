@@ -7,6 +7,7 @@ import { badInput, withInputErrors } from './errors.js';
 import type { ProfileContext } from './context.js';
 import type { ProfileUpdate } from './models.js';
 import { latestUpdates } from '../../../../lib/pubsub/latest.js';
+import { selectsField } from '../../../../lib/selection.js';
 
 const MAX_LIST = 100;
 
@@ -95,7 +96,12 @@ export const resolvers: Resolvers = {
 
   User: {
     __resolveReference: (ref) => ({ id: ref.id }),
-    profile: (user, _args, ctx) => user.loadedProfile ?? withInputErrors(() => ctx.profiles.load(user.id)),
+    profile: (user, _args, ctx, info) => {
+      if (user.loadedProfile) return user.loadedProfile;
+      // Rows ask for the batch snapshot next to the profile (@requires): read both at once.
+      if (selectsField(info.fieldNodes, 'batchSnapshot')) void ctx.batchSnapshots.load(user.id).catch(() => undefined);
+      return withInputErrors(() => ctx.profiles.load(user.id));
+    },
   },
 
   Profile: {
