@@ -20,6 +20,7 @@ import { WebSocketServer } from 'ws';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { ApolloServerPlugin } from '@apollo/server';
 import fastifyApollo from '@as-integrations/fastify';
+import type { Identity, InternalTokens } from './auth.js';
 import type { ApolloFastifyContextFunction } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import Fastify from 'fastify';
@@ -37,8 +38,12 @@ export interface ServiceAppOptions<Ctx extends BaseContext> {
   health?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   /** Registers the service's own routes. */
   routes?: (app: FastifyInstance) => void | Promise<void>;
-  /** Serve graphql-ws subscriptions on /graphql with this schema and per-subscription context. */
-  subscriptions?: { schema: GraphQLSchema; context: () => Ctx };
+  /**
+   * Serve graphql-ws subscriptions on /graphql with this schema and per-subscription context. The
+   * connection's `identity` parameter (the gateway's identity token) is verified on connect: a bad
+   * one closes the socket (4403 Forbidden).
+   */
+  subscriptions?: { schema: GraphQLSchema; auth: InternalTokens; context: (identity: Identity | null) => Ctx };
   logLevel?: string;
 }
 
@@ -68,6 +73,8 @@ export function createSubgraphApollo<Ctx extends BaseContext>(
     // Inline traces only serve Apollo Studio usage reporting, which this platform does not use;
     // cache-control hints are not used either, and their plugin instruments every resolver.
     plugins: [landingPagePlugin(production), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled()],
+    // Shutdown belongs to lib/shutdown.ts (drain first, then stop Apollo): see createServiceApp.
+    stopOnTerminationSignals: false,
   });
 }
 
@@ -108,18 +115,71 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  drainKeepAliveOnClose(app);
 
   await app.register(cors, { origin: opts.corsOrigins, credentials: true, exposedHeaders: ['x-request-id'] });
   app.get('/health', async () => ({ status: 'ok', service: opts.name, ...(await opts.health?.()) }));
   await opts.routes?.(app);
-  await opts.apollo.start();
+  await startWithoutSignalHandlers(opts.apollo);
   await app.register(fastifyApollo(opts.apollo), { context: opts.context, path: '/graphql' });
   if (opts.subscriptions) {
-    const { schema, context } = opts.subscriptions;
-    serveGraphqlWs(app, { schema, context: () => context() as Record<string, unknown> });
+    const { schema, context, auth } = opts.subscriptions;
+    const identities = new WeakMap<object, Identity | null>();
+    serveGraphqlWs(app, {
+      schema,
+      onConnect: async (ctx) => {
+        try {
+          const token = ctx.connectionParams?.['identity'];
+          identities.set(ctx, await auth.verify(typeof token === 'string' ? token : undefined));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      context: (ctx) => context(identities.get(ctx) ?? null) as Record<string, unknown>,
+    });
   }
   return app;
 }
+
+/**
+ * Apollo Server registers its own SIGINT/SIGTERM handlers in start() unless constructed with
+ * `stopOnTerminationSignals: false` (outside NODE_ENV=test). They stop it at once, so in-flight
+ * operations fail ("received during server shutdown"), and then re-raise the signal, which made
+ * lib/shutdown.ts exit 1 before anything was drained. The process's shutdown is onShutdown's (it
+ * closes the HTTP server first, then stops Apollo), so handlers added during start() are removed.
+ */
+async function startWithoutSignalHandlers<Ctx extends BaseContext>(apollo: ApolloServer<Ctx>): Promise<void> {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  await apollo.start();
+  for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+}
+
+/**
+ * Keep-alive connections must not hold up close(). Node's server.close() only closes connections
+ * that are idle at that moment; one that was serving a request stays open after its response
+ * (keepAliveTimeout is 65 s), and close() waited for it. While closing, responses therefore carry
+ * `Connection: close` (Node then ends the socket after the response), and connections that become
+ * idle are closed. New requests on open connections get 503 meanwhile (Fastify's
+ * return503OnClosing), new connections are refused once the server stopped listening.
+ */
+function drainKeepAliveOnClose(app: FastifyInstance): void {
+  let draining = false;
+  app.addHook('preClose', async () => {
+    draining = true;
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    if (draining) reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async () => {
+    // A response whose headers went out before close() began still said keep-alive.
+    //SWEEP if (draining) setImmediate(() => app.server.closeIdleConnections());
+  });
+}
+
+/** How long graphql-ws clients get to answer the 1001 close before their sockets are destroyed. */
+const WS_CLOSE_WAIT_MS = 2000;
 
 /** Most distinct operation texts whose parsed and validated documents are kept. */
 const DOCUMENT_CACHE_SIZE = 500;
@@ -154,14 +214,26 @@ export function cachedValidate(schema: GraphQLSchema, document: DocumentNode): r
   return errors;
 }
 
-/** graphql-ws on the service's HTTP server at /graphql; its sockets close with the app. */
+/**
+ * graphql-ws on the service's HTTP server at /graphql; its sockets close with the app. On close
+ * every socket is closed with 1001 (Going away), so clients learn the server is leaving (and
+ * graphql-ws clients with retries reconnect) rather than seeing the connection drop; sockets that
+ * do not complete the close handshake within WS_CLOSE_WAIT_MS are destroyed.
+ */
 export function serveGraphqlWs<P extends Record<string, unknown>>(app: FastifyInstance, options: Parameters<typeof useServer<P>>[0]): void {
   const wss = new WebSocketServer({ server: app.server, path: '/graphql' });
   // Documents come from the shared caches rather than a parse and validation per subscription.
   const server = useServer<P>({ parse: cachedParse, validate: cachedValidate, ...options }, wss);
   app.addHook('preClose', async () => {
-    for (const client of wss.clients) client.terminate();
-    await server.dispose();
+    // dispose() sends close(1001, "Going away") to every client and resolves once all are closed.
+    const timer = setTimeout(() => {
+      for (const client of wss.clients) client.terminate();
+    }, WS_CLOSE_WAIT_MS);
+    try {
+      await server.dispose();
+    } finally {
+      clearTimeout(timer);
+    }
   });
 }
 

@@ -3,10 +3,26 @@
  * demo catalog and users. Each service also runs alone (`npm run start:<service>`).
  */
 import { onShutdown } from '../lib/shutdown.js';
+import { loadAuthConfig, mintToken } from '../lib/auth.js';
 import { DEMO_USERS, demoHistory } from '../demo/history.js';
 import { startPlatform } from './platform.js';
 
 const env = process.env;
+
+/** How to call the platform: demo tokens when this process can mint them. */
+async function authHelp(): Promise<string> {
+  const auth = loadAuthConfig(env);
+  if (auth.disabled) return 'Auth is OFF (AUTH_DISABLED=1): every call acts as a service. For local exploration only.';
+  if (!auth.jwtSecret) return 'Auth: tokens come from your identity provider (JWKS_URL); send Authorization: Bearer <JWT>.';
+  const user = await mintToken(auth, { sub: 'u1', role: 'user' });
+  const service = await mintToken(auth, { sub: 'demo-backend', role: 'service' });
+  return `Auth: every operation needs a JWT. Demo tokens (12 h, signed with ${auth.developmentSecrets ? 'the development JWT_SECRET' : 'JWT_SECRET'}):
+  user u1 (reads only u1, records its own unit events)   Bearer ${user}
+  service (ingests, reads anyone, experiments, catalog)  Bearer ${service}
+In Sandbox open the Headers tab (or Settings → Shared headers) and set  Authorization: Bearer <token>;
+for subscriptions set the connection params to  {"authorization": "Bearer <token>"}.
+The events API takes the service token:  curl -H 'authorization: Bearer <service token>' -H 'content-type: application/json' -d '{"events":[...]}' ${profile.url}/v1/events`;
+}
 // Embedded stores by default (one process: the subgraphs share an in-memory event log);
 // Redis or Redis Cluster when REDIS_URL / REDIS_CLUSTER_NODES is set.
 const platform = await startPlatform({ env });
@@ -27,6 +43,7 @@ Real-time personalization platform (${backends.kind === 'memory' ? 'embedded in-
 
 Demo data: ${seeded.accepted} new events (${seeded.duplicates} already there) for ${DEMO_USERS.map((u) => u.id).join(', ')}; batch snapshot of ${snapshot.profiles} profiles taken.
 Try:  { user(id: "u1") { profile { version genreAffinities { key score } } assignments { experimentKey variant } recommendedFor(limit: 5) { model variant items { position reasons item { title } } } } }
+${await authHelp()}
 Ctrl-C stops everything.
 `);
 

@@ -6,6 +6,7 @@
  * clicks and consumption from a choice model, and their plays flow back through ingestEvents and
  * trackUnitEvents. It ends by printing the realtime-ranking experiment's results.
  */
+import { loadAuthConfig, mintToken } from '../lib/auth.js';
 import { parseArgs } from 'node:util';
 import { Audience } from './model.js';
 import type { SimItem, SimUser } from './model.js';
@@ -36,8 +37,20 @@ if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
   process.exit(2);
 }
 
-async function gql<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const res = await fetch(gateway, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+// Tokens as the platform expects them, signed with its JWT_SECRET (the development default unless
+// set): the backend ingests and reads results with a service token; each simulated user reads its
+// row and records unit events with its own user token, as a real client would.
+const auth = loadAuthConfig(process.env);
+const serviceToken = await mintToken(auth, { sub: 'simulator-backend', role: 'service' });
+const userTokens = new Map<string, Promise<string>>();
+const userToken = (id: string) => userTokens.get(id) ?? userTokens.set(id, mintToken(auth, { sub: id, role: 'user' })).get(id)!;
+
+async function gql<T = any>(query: string, variables: Record<string, unknown> = {}, token: string = serviceToken): Promise<T> {
+  const res = await fetch(gateway, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
   const body = (await res.json()) as { data?: T; errors?: Array<{ message: string }> };
   if (body.errors?.length) throw new Error(body.errors.map((e) => e.message).join('; '));
   return body.data as T;
@@ -90,7 +103,7 @@ const UNITS = [
 async function session(audience: Audience, user: SimUser): Promise<void> {
   audience.drift(user);
   const unit = UNITS[Math.floor(audience.random() * UNITS.length)]!;
-  const data: any = await gql(ROW, { id: user.id, unit: unit.unitId, limit: unit.limit });
+  const data: any = await gql(ROW, { id: user.id, unit: unit.unitId, limit: unit.limit }, await userToken(user.id));
   const row = data.user.recommendedFor as { impressionId: string; items: Array<{ position: number; item: SimItem }> };
   counters.rows++;
   const unitEvents: Record<string, unknown>[] = [{ eventId: nextId('imp'), impressionId: row.impressionId, type: 'IMPRESSION' }];
@@ -113,7 +126,7 @@ async function session(audience: Audience, user: SimUser): Promise<void> {
     audience.advance(user, item);
   }
   counters.plays += events.length;
-  await Promise.all([gql(TRACK, { events: unitEvents }), events.length > 0 ? gql(INGEST, { events }) : null]);
+  await Promise.all([gql(TRACK, { events: unitEvents }, await userToken(user.id)), events.length > 0 ? gql(INGEST, { events }) : null]);
 }
 
 async function main(): Promise<void> {

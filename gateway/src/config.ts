@@ -1,9 +1,12 @@
 /** Gateway configuration from environment variables (documented in README). */
+import { loadAuthConfig } from '../../lib/auth.js';
+import type { AuthConfig } from '../../lib/auth.js';
 import { envBool, envInt, envString, serviceBasics } from '../../lib/env.js';
 import type { ServiceBasics } from '../../lib/env.js';
 import { SUBGRAPHS } from '../../platform/subgraphs.js';
 
 export interface GatewayConfig extends ServiceBasics {
+  auth: AuthConfig;
   supergraphPath: string;
   /** Subgraph name → GraphQL URL, overriding the URLs recorded in the supergraph. */
   subgraphUrls: Record<string, string>;
@@ -28,6 +31,7 @@ export function subgraphUrlsFromEnv(env: NodeJS.ProcessEnv): Record<string, stri
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   return {
     ...serviceBasics(env, 'GATEWAY_PORT', 4000),
+    auth: loadAuthConfig(env),
     supergraphPath: envString(env, 'SUPERGRAPH_PATH', new URL('../../schema/supergraph.graphql', import.meta.url).pathname),
     subgraphUrls: subgraphUrlsFromEnv(env),
     bodyLimit: envInt(env, 'GATEWAY_BODY_LIMIT', 2 * 1024 * 1024, 1024),

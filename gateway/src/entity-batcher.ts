@@ -2,8 +2,8 @@
  * Coalesces concurrent `_entities` fetches to one subgraph into a single request. Live updates
  * for many users arrive together, and each needs the same entity query with its own
  * representation; one request with all representations costs the subgraph one pipeline instead
- * of many. Requests are merged only when query text, other variables and the caller's
- * authorization are identical, and only within one turn of the event loop.
+ * of many. Requests are merged only when query text, other variables and the caller (the
+ * verified identity) are identical, and only within one turn of the event loop.
  */
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GatewayContext } from './gateway.js';
@@ -27,8 +27,8 @@ export class EntityBatcher implements GraphQLDataSource<GatewayContext> {
     const representations = (variables as { representations?: unknown } | undefined)?.representations;
     if (!query || !Array.isArray(representations) || !query.includes('_entities')) return this.source.process(options);
     const { representations: _r, ...others } = variables as Record<string, unknown>;
-    const authorization = 'context' in options ? (options.context as GatewayContext | undefined)?.authorization ?? '' : '';
-    const key = `${query}\u0000${authorization}\u0000${JSON.stringify(others)}`;
+    const caller = 'context' in options ? (options.context as GatewayContext | undefined)?.identityToken ?? '' : '';
+    const key = `${query}\u0000${caller}\u0000${JSON.stringify(others)}`;
     return new Promise<Response>((resolve, reject) => {
       let queue = this.queues.get(key);
       if (!queue) {

@@ -3,16 +3,17 @@ import { readFileSync } from 'node:fs';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway } from '@apollo/gateway';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { createServiceApp, landingPagePlugin, listen } from '../../lib/service-app.js';
 import type { GatewayConfig } from './config.js';
 import { SubscriptionGateway } from './subscriptions.js';
 import { SubgraphSource } from './subgraph-source.js';
 import { EntityBatcher } from './entity-batcher.js';
+import { GatewayAuth, requireCallerPlugin } from './auth.js';
+import type { Caller } from './auth.js';
 
-export interface GatewayContext {
+export interface GatewayContext extends Caller {
   requestId: string;
-  authorization?: string;
 }
 
 export interface GatewayServer {
@@ -42,23 +43,20 @@ export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; 
   return { gateway, sources };
 }
 
-function contextFromRequest(req: FastifyRequest): GatewayContext {
-  const authorization = req.headers.authorization;
-  return { requestId: req.id, ...(authorization ? { authorization } : {}) };
-}
 
 export async function startGateway(config: GatewayConfig): Promise<GatewayServer> {
   const { gateway, sources } = createGateway(config);
+  const auth = new GatewayAuth(config.auth);
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     introspection: !config.production,
     // No cache-control hints are used; their plugin would instrument every field.
-    plugins: [landingPagePlugin(config.production), ApolloServerPluginCacheControlDisabled()],
+    plugins: [landingPagePlugin(config.production), ApolloServerPluginCacheControlDisabled(), requireCallerPlugin()],
   });
   const app = await createServiceApp<GatewayContext>({
     name: 'gateway',
     apollo,
-    context: async (req) => contextFromRequest(req),
+    context: async (req) => ({ requestId: req.id, ...(await auth.caller(req.headers.authorization)) }),
     bodyLimit: config.bodyLimit,
     corsOrigins: config.corsOrigins,
     logLevel: config.logLevel,
@@ -66,6 +64,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
   });
   new SubscriptionGateway(gateway, {
     subgraphUrls: config.subgraphUrls,
+    auth,
     log: (message, err) => app.log.warn(err, message),
   }).attach(app);
   const url = await listen(app, config.port, config.host);

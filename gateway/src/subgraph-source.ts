@@ -3,7 +3,7 @@
  * pool. It replaces @apollo/gateway's RemoteGraphQLDataSource, which builds node-fetch Headers
  * and a node-fetch Request (with a body stream) for every fetch on top of the fetch call itself;
  * on the gateway's hot path that was the largest source of garbage. Semantics kept from it: the
- * caller's authorization and request id are forwarded, a non-2xx answer becomes a GraphQLError
+ * caller's identity and request id are forwarded, a non-2xx answer becomes a GraphQLError
  * `<status>: <text>` (UNAUTHENTICATED / FORBIDDEN for 401 / 403) with the response in
  * extensions, and a body that is not a JSON object is an error.
  */
@@ -12,6 +12,7 @@ import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo
 import { GraphQLError } from 'graphql';
 import { Pool } from 'undici';
 import type { GatewayContext } from './gateway.js';
+import { IDENTITY_HEADER } from '../../lib/auth.js';
 
 type Response = Awaited<ReturnType<GraphQLDataSource<GatewayContext>['process']>>;
 
@@ -45,7 +46,8 @@ export class SubgraphSource implements GraphQLDataSource<GatewayContext> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (request.http?.headers) for (const [name, value] of request.http.headers) headers[name.toLowerCase()] = value;
     if (context?.requestId) headers['x-request-id'] = context.requestId;
-    if (context?.authorization) headers['authorization'] = context.authorization;
+    // The verified caller, as the internal token only the gateway can mint (lib/auth.ts).
+    if (context?.identityToken) headers[IDENTITY_HEADER] = context.identityToken;
     const body = JSON.stringify({
       query: request.query,
       variables: request.variables,

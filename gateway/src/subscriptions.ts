@@ -20,7 +20,7 @@ import { buildOperationContext, executeQueryPlan } from '@apollo/gateway';
 import type { ApolloGateway, GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode, QueryPlan, QueryPlanner } from '@apollo/query-planner';
 import type { FastifyInstance } from 'fastify';
-import { GraphQLError, print } from 'graphql';
+import { getOperationAST, GraphQLError, print } from 'graphql';
 import type { DocumentNode, ExecutionArgs, ExecutionResult, FormattedExecutionResult, GraphQLSchema } from 'graphql';
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
@@ -28,6 +28,9 @@ import WebSocket from 'ws';
 import { serveGraphqlWs } from '../../lib/service-app.js';
 import { LatestSlot } from '../../lib/latest-slot.js';
 import type { GatewayContext } from './gateway.js';
+import { isIntrospection } from './auth.js';
+import type { Caller, GatewayAuth } from './auth.js';
+import { unauthenticated } from '../../lib/auth.js';
 
 interface GatewayInternals {
   apiSchema: Schema;
@@ -54,20 +57,28 @@ interface Prepared {
 
 /** What each downstream graphql-ws connection carries: its caller's identity, and upstream clients. */
 interface ConnectionState {
-  authorization?: string;
-  connectionParams: Record<string, unknown>;
+  /** The verified caller of this connection (from connectionParams or the upgrade request). */
+  caller: Caller;
   upstream: Map<string, Client>;
 }
 
 export interface SubscriptionOptions {
   /** Subgraph name → GraphQL URL (ws:// is derived from it). */
   subgraphUrls: Record<string, string>;
-  /** Checks connectionParams; return an error message to refuse the connection. */
-  authorize?: (params: Record<string, unknown>) => string | null;
+  /** Verifies the caller's token (connectionParams `authorization`, or the upgrade request's header). */
+  auth: GatewayAuth;
   log: (message: string, err?: unknown) => void;
 }
 
 const toWs = (url: string) => url.replace(/^http/, 'ws');
+
+/** Errors as they arrive from a subgraph (JSON) → GraphQLErrors, which graphql-ws serializes. */
+function revive(errors: readonly unknown[]): GraphQLError[] {
+  return errors.map((raw) => {
+    const e = raw as { message?: string; extensions?: Record<string, unknown>; path?: readonly (string | number)[] };
+    return new GraphQLError(e.message ?? 'subgraph error', { ...(e.extensions ? { extensions: e.extensions } : {}), ...(e.path ? { path: e.path } : {}) });
+  });
+}
 
 /** Events arrive faster than a slow client reads: keep only the newest (latest state wins). */
 function newestOnly<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<T> {
@@ -130,8 +141,8 @@ export class SubscriptionGateway {
       client = createClient({
         url: toWs(url),
         webSocketImpl: WebSocket,
-        // The caller's credentials travel with the upstream subscription too.
-        connectionParams: state.connectionParams,
+        // The verified caller travels with the upstream subscription as the gateway's identity token.
+        connectionParams: state.caller.identityToken ? { identity: state.caller.identityToken } : {},
         lazy: true,
         retryAttempts: 0,
       });
@@ -143,7 +154,7 @@ export class SubscriptionGateway {
   private requestContext(args: ExecutionArgs, state: ConnectionState, query: string) {
     const context: GatewayContext = {
       requestId: randomUUID(),
-      ...(state.authorization ? { authorization: state.authorization } : {}),
+      ...state.caller,
     };
     return {
       request: { query, variables: (args.variableValues ?? {}) as Record<string, unknown>, operationName: args.operationName ?? undefined },
@@ -171,6 +182,10 @@ export class SubscriptionGateway {
 
   /** graphql-ws `subscribe`: an async iterator of results, one per upstream event. */
   async subscribe(args: ExecutionArgs, state: ConnectionState): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+    const operation = getOperationAST(args.document, args.operationName);
+    if (!state.caller.identity && (!operation || !isIntrospection(operation))) {
+      return { errors: [unauthenticated('authentication required: send connectionParams { authorization: "Bearer <JWT>" }')] };
+    }
     let prepared: Prepared;
     try {
       prepared = this.prepared(args.document, args.operationName ?? undefined);
@@ -213,7 +228,7 @@ export class SubscriptionGateway {
         } catch (err) {
           await events.return?.();
           // graphql-ws rejects with the upstream GraphQL errors when the subgraph refused the operation.
-          if (Array.isArray(err)) return finish({ errors: err } as unknown as ExecutionResult);
+          if (Array.isArray(err)) return finish({ errors: revive(err) });
           // Otherwise the subgraph went away (restart, network): end with a clear error.
           const message = err instanceof Error ? err.message : `closed (${(err as { code?: number })?.code ?? 'unknown'})`;
           return finish({
@@ -226,8 +241,8 @@ export class SubscriptionGateway {
         }
         if (event.done) return { done: true, value: undefined };
         const data = event.value.data;
-        if (!data) return finish(event.value as unknown as ExecutionResult);
-        if (event.value.errors?.length) return { done: false, value: event.value as unknown as ExecutionResult };
+        if (!data) return finish({ ...event.value, errors: revive(event.value.errors ?? []) } as ExecutionResult);
+        if (event.value.errors?.length) return { done: false, value: { ...event.value, errors: revive(event.value.errors) } as ExecutionResult };
         // This event answers the primary fetch; everything else is fetched as for a query.
         const eventSource: GraphQLDataSource<GatewayContext> = {
           process: async (options) => (options.request.query === primary.operation ? { data } : realPrimary.process(options)),
@@ -259,19 +274,19 @@ export class SubscriptionGateway {
       app,
       {
         schema: () => internals(this.gateway).schema,
-        onConnect: (ctx) => {
+        onConnect: async (ctx) => {
           const params = ctx.connectionParams ?? {};
-          const refused = this.options.authorize?.(params);
-          if (refused) return false;
           const headers = (ctx.extra as { request?: { headers?: IncomingHttpHeaders } }).request?.headers;
-          const authorization =
-            typeof params['authorization'] === 'string'
-              ? params['authorization']
-              : typeof params['Authorization'] === 'string'
-                ? (params['Authorization'] as string)
-                : headers?.authorization;
-          states.set(ctx, { connectionParams: params, upstream: new Map(), ...(authorization ? { authorization } : {}) });
-          return true;
+          const nested = params['headers'] as Record<string, unknown> | undefined;
+          const authorization = [params['authorization'], params['Authorization'], nested?.['authorization'], nested?.['Authorization'], headers?.authorization].find(
+            (v): v is string => typeof v === 'string',
+          );
+          try {
+            states.set(ctx, { caller: await this.options.auth.caller(authorization), upstream: new Map() });
+            return true;
+          } catch {
+            return false; // a bad token: graphql-ws closes the socket with 4403 Forbidden
+          }
         },
         onClose: async (ctx) => {
           const state = states.get(ctx);

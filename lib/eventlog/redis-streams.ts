@@ -297,7 +297,37 @@ export class StreamConsumer implements EventConsumer {
     await this.reclaiming;
     for (const c of this.connections) c.disconnect();
     await Promise.allSettled(this.loops);
+    await this.handleOwnPending();
     this.log.forget(this);
+  }
+
+  /**
+   * Disconnecting under a blocking XREADGROUP can lose a reply whose entries Redis had already
+   * delivered to this consumer (and a loop that stops right after a read skips what it read):
+   * those entries would wait, pending, until another consumer reclaims them after reclaimIdleMs.
+   * On a graceful stop they are handled (and acknowledged) here instead.
+   */
+  private async handleOwnPending(): Promise<void> {
+    const { partitions, batchSize, onError } = this.log.options;
+    for (let p = 0; p < partitions; p++) {
+      const key = this.log.streamKey(p);
+      try {
+        for (;;) {
+          // Id 0: this consumer's own pending entries (non-blocking).
+          const reply = (await this.redis.call('XREADGROUP', 'GROUP', this.group, this.name, 'COUNT', batchSize, 'STREAMS', key, '0')) as Array<
+            [string, StreamEntry[]]
+          > | null;
+          const entries = reply?.[0]?.[1] ?? [];
+          if (entries.length === 0) break;
+          await this.handle(key, entries);
+        }
+      } catch (err) {
+        if (String((err as Error).message).includes('NOGROUP')) continue;
+        // Redis is away or the handler fails: the entries stay pending for XAUTOCLAIM.
+        onError(err);
+        return;
+      }
+    }
   }
 
   /** Test hook: dies like a killed process, without finishing or acknowledging anything. */

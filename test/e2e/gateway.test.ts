@@ -3,7 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoHistory } from '../../demo/history.js';
-import { startTestPlatform } from '../helpers/platform.js';
+import { DEV_AUTH, startTestPlatform, tokenFor } from '../helpers/platform.js';
+import { IDENTITY_HEADER, InternalTokens } from '../../lib/auth.js';
 import type { TestPlatform } from '../helpers/platform.js';
 
 const PROFILE_QUERY = /* GraphQL */ `
@@ -162,11 +163,12 @@ describe('gateway end to end (embedded stores)', () => {
     expect(profile.batchSnapshot.rankingFeatures.version).toBe(1);
   });
 
-  it('forwards authorization and x-request-id to the subgraph', async () => {
+  it('forwards the verified caller (as the gateway identity token) and x-request-id to the subgraph, not the raw token', async () => {
     seenHeaders.length = 0;
-    await p.query(PROFILE_QUERY, { id: 'u2' }, { authorization: 'Bearer test-token', 'x-request-id': 'req-e2e-42' });
+    await p.query(PROFILE_QUERY, { id: 'u2' }, { authorization: `Bearer ${await tokenFor('svc', 'service')}`, 'x-request-id': 'req-e2e-42' });
     expect(seenHeaders.length).toBeGreaterThan(0);
-    expect(seenHeaders[0]!['authorization']).toBe('Bearer test-token');
+    expect(seenHeaders[0]!['authorization']).toBeUndefined();
+    expect(await new InternalTokens(DEV_AUTH).verify(seenHeaders[0]![IDENTITY_HEADER] as string)).toEqual({ sub: 'auth-disabled', roles: ['service'] });
     expect(seenHeaders[0]!['x-request-id']).toBe('req-e2e-42');
   });
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoItem, episodeId } from '../../demo/catalog.js';
 import type { MemoryPubSub } from '../../lib/pubsub/memory.js';
 import { startTestPlatform } from '../helpers/platform.js';
+import { collect } from '../helpers/subscriptions.js';
 import type { TestPlatform } from '../helpers/platform.js';
 
 const LIVE = /* GraphQL */ `
@@ -27,42 +28,6 @@ const play = (userId: string, itemId: string) => {
   return { eventId: `sub-${++counter}`, userId, type: 'PLAY', occurredAt: new Date().toISOString(), item };
 };
 const INGEST = `mutation ($events: [EventInput!]!) { ingestEvents(events: $events) { accepted } }`;
-
-/** Subscribes and collects messages; `until` resolves when a predicate on them holds. */
-function collect(client: Client, query: string, variables: Record<string, unknown>) {
-  const messages: any[] = [];
-  let error: unknown;
-  let completed = false;
-  const waiters: Array<() => void> = [];
-  const unsubscribe = client.subscribe(
-    { query, variables },
-    {
-      next: (m) => {
-        messages.push(m);
-        waiters.splice(0).forEach((w) => w());
-      },
-      error: (e) => {
-        error = e;
-        waiters.splice(0).forEach((w) => w());
-      },
-      complete: () => {
-        completed = true;
-        waiters.splice(0).forEach((w) => w());
-      },
-    },
-  );
-  const until = async (check: () => boolean, timeoutMs = 5000) => {
-    const end = Date.now() + timeoutMs;
-    while (!check()) {
-      if (Date.now() > end) throw new Error(`timed out; got ${JSON.stringify(messages).slice(0, 500)} error ${String(error)}`);
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 50);
-      });
-    }
-  };
-  return { messages, until, unsubscribe, error: () => error, completed: () => completed };
-}
 
 describe('subscriptions through the gateway', () => {
   let p: TestPlatform;

@@ -1,4 +1,6 @@
 /** Starts real services on ephemeral loopback ports for end-to-end tests. */
+import { loadAuthConfig, mintToken } from '../../lib/auth.js';
+import type { Role } from '../../lib/auth.js';
 import { startPlatform } from '../../platform/platform.js';
 import type { Platform, PlatformOptions } from '../../platform/platform.js';
 import { loadProfileConfig } from '../../subgraphs/profile/src/config.js';
@@ -24,7 +26,19 @@ export async function graphql<T = any>(
   return (await res.json()) as GraphQLResponse<T>;
 }
 
-export const TEST_ENV = { HOST: '127.0.0.1', GATEWAY_PORT: '0', LOG_LEVEL: 'silent' };
+/**
+ * Most tests exercise other things than authentication and run with AUTH_DISABLED=1 (every call
+ * acts as a service); test/e2e/auth.test.ts turns it back on and checks every rule.
+ */
+export const TEST_ENV = { HOST: '127.0.0.1', GATEWAY_PORT: '0', LOG_LEVEL: 'silent', AUTH_DISABLED: '1' };
+
+/** The development secrets the services use when none are configured. */
+export const DEV_AUTH = loadAuthConfig({});
+
+/** A caller token signed with the development JWT secret. */
+export function tokenFor(sub: string, role: Role | Role[], expiresIn = '1h'): Promise<string> {
+  return mintToken(DEV_AUTH, { sub, role }, expiresIn);
+}
 
 export function testProfileConfig(overrides: Partial<ProfileConfig> = {}): ProfileConfig {
   return { ...loadProfileConfig({ ...TEST_ENV, PROFILE_PORT: '0' }), ...overrides };

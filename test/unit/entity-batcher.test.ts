@@ -22,11 +22,11 @@ function fakeSubgraph() {
   return { source, calls };
 }
 
-const request = (ids: string[], authorization?: string, query = QUERY) =>
+const request = (ids: string[], identityToken?: string, query = QUERY) =>
   ({
     request: { query, variables: { representations: ids.map((id) => ({ __typename: 'User', id })) } },
     kind: 'INCOMING_OPERATION',
-    context: { requestId: 'r', ...(authorization ? { authorization } : {}) },
+    context: { requestId: 'r', identity: null, ...(identityToken ? { identityToken } : {}) },
     incomingRequestContext: {},
   }) as unknown as GraphQLDataSourceProcessOptions<GatewayContext>;
 

@@ -1,9 +1,12 @@
 /** Experiments service configuration from environment variables (documented in README). */
+import { loadAuthConfig } from '../../../lib/auth.js';
+import type { AuthConfig } from '../../../lib/auth.js';
 import { envBool, envInt, envString, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
 import { impressionSecret } from '../../recommendations/src/config.js';
 
 export interface ExperimentsConfig extends ServiceBasics {
+  auth: AuthConfig;
   impressionSecret: string;
   /** Create and start the `realtime-ranking` experiment when it does not exist. */
   seedRankingExperiment: boolean;
@@ -15,6 +18,7 @@ export interface ExperimentsConfig extends ServiceBasics {
 export function loadExperimentsConfig(env: NodeJS.ProcessEnv = process.env): ExperimentsConfig {
   return {
     ...serviceBasics(env, 'EXPERIMENTS_PORT', 4003),
+    auth: loadAuthConfig(env),
     impressionSecret: impressionSecret(env),
     seedRankingExperiment: envBool(env, 'SEED_RANKING_EXPERIMENT', true),
     rankingExperimentKey: envString(env, 'RANKING_EXPERIMENT', 'realtime-ranking'),

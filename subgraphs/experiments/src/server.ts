@@ -1,4 +1,6 @@
 /** Wires the experiments subgraph: stores, service, GraphQL schema, the seeded ranking experiment. */
+import { guardResolvers, InternalTokens } from '../../../lib/auth.js';
+import { EXPERIMENTS_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
 import { createServiceApp, createSubgraphApollo, listen } from '../../../lib/service-app.js';
 import type { SubgraphResolvers } from '../../../lib/service-app.js';
@@ -38,11 +40,16 @@ export async function startExperimentsServer(config: ExperimentsConfig, deps: { 
   const stores = deps.stores ?? createMemoryExperimentStores();
   const service = new ExperimentService(stores, config.impressionSecret, Date.now, config.definitionsCacheMs);
   if (config.seedRankingExperiment) await seedRankingExperiment(service, config.rankingExperimentKey);
-  const apollo = createSubgraphApollo<ExperimentsContext>(EXPERIMENTS_SCHEMA_PATH, resolvers as SubgraphResolvers, config.production);
+  const apollo = createSubgraphApollo<ExperimentsContext>(
+    EXPERIMENTS_SCHEMA_PATH,
+    guardResolvers(resolvers, EXPERIMENTS_RULES) as SubgraphResolvers,
+    config.production,
+  );
+  const auth = new InternalTokens(config.auth);
   const app = await createServiceApp<ExperimentsContext>({
     name: 'experiments',
     apollo,
-    context: async () => createContext(service),
+    context: async (req) => createContext(service, await auth.fromHeaders(req.headers)),
     bodyLimit: 2 * 1024 * 1024,
     corsOrigins: config.corsOrigins,
     logLevel: config.logLevel,

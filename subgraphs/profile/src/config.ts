@@ -1,5 +1,7 @@
 /** Profile service configuration from environment variables (documented in README). */
-import { envDuration, envList, serviceBasics } from '../../../lib/env.js';
+import { loadAuthConfig } from '../../../lib/auth.js';
+import type { AuthConfig } from '../../../lib/auth.js';
+import { envDuration, envInt, envList, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
 import { DEFAULT_LIMITS, DEFAULT_REDUCER_CONFIG } from './domain/config.js';
 import type { ReducerConfig } from './domain/config.js';
@@ -7,15 +9,20 @@ import { DEFAULT_VALIDATION_LIMITS } from './domain/validate.js';
 import type { ValidationLimits } from './domain/validate.js';
 
 export interface ProfileConfig extends ServiceBasics {
+  auth: AuthConfig;
   reducer: ReducerConfig;
   validation: ValidationLimits;
   snapshotIntervalMs: number;
   dedupeTtlMs: number;
+  /** Events per second one token may ingest (0: unlimited), and the burst it may send at once. */
+  ingestRateLimit: number;
+  ingestBurst: number;
 }
 
 export function loadProfileConfig(env: NodeJS.ProcessEnv = process.env): ProfileConfig {
   return {
     ...serviceBasics(env, 'PROFILE_PORT', 4001),
+    auth: loadAuthConfig(env),
     reducer: {
       halfLifeMs: envDuration(env, 'AFFINITY_HALF_LIFE', '14d'),
       facets: envList(env, 'PROFILE_FACETS', DEFAULT_REDUCER_CONFIG.facets),
@@ -27,5 +34,7 @@ export function loadProfileConfig(env: NodeJS.ProcessEnv = process.env): Profile
     },
     snapshotIntervalMs: envDuration(env, 'SNAPSHOT_INTERVAL', '24h'),
     dedupeTtlMs: envDuration(env, 'DEDUPE_TTL', '7d'),
+    ingestRateLimit: envInt(env, 'INGEST_RATE_LIMIT', 20_000, 0),
+    ingestBurst: envInt(env, 'INGEST_BURST', 40_000, 1),
   };
 }

@@ -1,4 +1,7 @@
 /** Wires the profile subgraph: stores, use cases, GraphQL schema and HTTP routes. */
+import { guardResolvers, InternalTokens, TokenVerifier } from '../../../lib/auth.js';
+import { RateLimiter } from '../../../lib/rate-limit.js';
+import { PROFILE_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
 import { createServiceApp, createSubgraphApollo, listen, subgraphSchema } from '../../../lib/service-app.js';
 import type { SubgraphResolvers } from '../../../lib/service-app.js';
@@ -57,19 +60,22 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     mode,
   });
   const snapshots = new SnapshotJob(ownedStores, config.reducer);
-  const schema = subgraphSchema(PROFILE_SCHEMA_PATH, resolvers as SubgraphResolvers);
-  const apollo = createSubgraphApollo<ProfileContext>(schema, resolvers as SubgraphResolvers, config.production);
+  const guarded = guardResolvers(resolvers, PROFILE_RULES) as SubgraphResolvers;
+  const schema = subgraphSchema(PROFILE_SCHEMA_PATH, guarded);
+  const apollo = createSubgraphApollo<ProfileContext>(schema, guarded, config.production);
+  const auth = new InternalTokens(config.auth);
+  const ingestLimiter = new RateLimiter(config.ingestRateLimit, config.ingestBurst);
   const app = await createServiceApp<ProfileContext>({
     name: 'profile',
     apollo,
-    context: async () => createContext(service, snapshots, pubsub),
-    subscriptions: { schema, context: () => createContext(service, snapshots, pubsub, true) },
+    context: async (req) => createContext(service, snapshots, pubsub, await auth.fromHeaders(req.headers), ingestLimiter),
+    subscriptions: { schema, auth, context: (identity) => createContext(service, snapshots, pubsub, identity, ingestLimiter, true) },
     // GraphQL carries event batches of up to maxBatchBytes, plus the document around them.
     bodyLimit: config.validation.maxBatchBytes + 64 * 1024,
     corsOrigins: config.corsOrigins,
     logLevel: config.logLevel,
     health: () => ({ mode, lastSnapshot: snapshots.lastRun ?? null }),
-    routes: (a) => registerEventsRoute(a, service, config.validation.maxBatchBytes),
+    routes: (a) => registerEventsRoute(a, service, config.validation.maxBatchBytes, { verifier: new TokenVerifier(config.auth), limiter: ingestLimiter }),
   });
   const url = await listen(app, config.port, config.host);
   snapshots.schedule(config.snapshotIntervalMs, (err) => app.log.error(err, 'batch snapshot failed'));

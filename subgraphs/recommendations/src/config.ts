@@ -1,4 +1,6 @@
 /** Recommendations service configuration from environment variables (documented in README). */
+import { loadAuthConfig } from '../../../lib/auth.js';
+import type { AuthConfig } from '../../../lib/auth.js';
 import { ConfigError, envDuration, envList, envString, isProduction, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
 import { DEV_IMPRESSION_SECRET } from '../../../lib/impression.js';
@@ -6,6 +8,7 @@ import { DEFAULT_REDUCER_CONFIG } from '../../profile/src/domain/config.js';
 import type { RecommendationConfig, ServedModel } from './app/recommendation-service.js';
 
 export interface RecommendationsServerConfig extends ServiceBasics {
+  auth: AuthConfig;
   /** `demo` (default), `none`, or a MovieLens directory (ml-latest or ml-100k layout). */
   catalogSource: string;
   service: RecommendationConfig;
@@ -39,6 +42,7 @@ export function loadRecommendationsConfig(env: NodeJS.ProcessEnv = process.env):
   if (model !== 'REALTIME' && model !== 'BASELINE') throw new ConfigError(`RANKING_MODEL must be REALTIME or BASELINE; got "${model}"`);
   return {
     ...serviceBasics(env, 'RECOMMENDATIONS_PORT', 4002),
+    auth: loadAuthConfig(env),
     catalogSource: envString(env, 'CATALOG_SOURCE', 'demo'),
     service: {
       defaultModel: model as ServedModel,

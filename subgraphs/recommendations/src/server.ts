@@ -1,4 +1,6 @@
 /** Wires the recommendations subgraph: catalog, event-stream consumer, GraphQL schema. */
+import { guardResolvers, InternalTokens } from '../../../lib/auth.js';
+import { RECOMMENDATIONS_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
 import type { EventConsumer, EventLog } from '../../../lib/eventlog/port.js';
 import { createServiceApp, createSubgraphApollo, listen } from '../../../lib/service-app.js';
@@ -50,11 +52,16 @@ export async function startRecommendationsServer(
     service.consume(events),
   );
 
-  const apollo = createSubgraphApollo<RecommendationsContext>(RECOMMENDATIONS_SCHEMA_PATH, resolvers as SubgraphResolvers, config.production);
+  const apollo = createSubgraphApollo<RecommendationsContext>(
+    RECOMMENDATIONS_SCHEMA_PATH,
+    guardResolvers(resolvers, RECOMMENDATIONS_RULES) as SubgraphResolvers,
+    config.production,
+  );
+  const auth = new InternalTokens(config.auth);
   const app = await createServiceApp<RecommendationsContext>({
     name: 'recommendations',
     apollo,
-    context: async () => ({ service, now: Date.now() }),
+    context: async (req) => ({ identity: await auth.fromHeaders(req.headers), service, now: Date.now() }),
     bodyLimit: 4 * 1024 * 1024,
     corsOrigins: config.corsOrigins,
     logLevel: config.logLevel,

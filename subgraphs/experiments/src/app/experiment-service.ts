@@ -159,8 +159,12 @@ export class ExperimentService {
     return out;
   }
 
-  /** Validates, verifies and records unit events; valid ones are kept even when others are rejected. */
-  async track(raw: readonly Record<string, unknown>[]) {
+  /**
+   * Validates, verifies and records unit events; valid ones are kept even when others are
+   * rejected. With `onlyUserId` (a user's own token) events on rows served to anyone else are
+   * rejected as FORBIDDEN.
+   */
+  async track(raw: readonly Record<string, unknown>[], onlyUserId?: string) {
     if (raw.length > MAX_UNIT_EVENTS) {
       throw new ExperimentError('BATCH_TOO_LARGE', `at most ${MAX_UNIT_EVENTS} unit events per call; got ${raw.length}`);
     }
@@ -180,6 +184,10 @@ export class ExperimentService {
       const claims = typeof r['impressionId'] === 'string' ? verifyImpression(r['impressionId'], this.impressionSecret) : null;
       if (!claims) {
         reject('IMPRESSION_INVALID', 'impressionId is not a row this platform served (forged, altered or malformed)');
+        continue;
+      }
+      if (onlyUserId !== undefined && claims.userId !== onlyUserId) {
+        reject('FORBIDDEN', `a user token can only record events on its own rows (${onlyUserId}); this row was served to another user`);
         continue;
       }
       const type = r['type'] as UnitEventType;

@@ -2,8 +2,11 @@ import DataLoader from 'dataloader';
 import type { ExperimentService } from '../app/experiment-service.js';
 import type { Assignment } from '../domain/assign.js';
 import type { UserRepresentation } from './models.js';
+import type { Identity } from '../../../../lib/auth.js';
 
 export interface ExperimentsContext {
+  /** The caller the gateway vouched for (null: none). */
+  identity: Identity | null;
   service: ExperimentService;
   /** Every running experiment's assignment per user; one store round trip per request. */
   assignments: DataLoader<UserRepresentation, Assignment[], string>;
@@ -14,8 +17,9 @@ function traitsOf(user: UserRepresentation): Record<string, unknown> {
   return typeof traits === 'object' && traits !== null && !Array.isArray(traits) ? (traits as Record<string, unknown>) : {};
 }
 
-export function createContext(service: ExperimentService): ExperimentsContext {
+export function createContext(service: ExperimentService, identity: Identity | null): ExperimentsContext {
   return {
+    identity,
     service,
     assignments: new DataLoader(
       (users) => service.assignMany(users.map((u) => ({ userId: u.id, traits: traitsOf(u) }))),

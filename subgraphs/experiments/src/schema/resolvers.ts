@@ -4,6 +4,7 @@ import type { Resolvers } from '../__generated__/resolvers-types.js';
 import { ExperimentError } from '../domain/experiment.js';
 import type { Interval } from '../domain/stats.js';
 import { traitsOf } from './context.js';
+import { isService } from '../../../../lib/auth.js';
 
 async function withErrors<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -31,7 +32,7 @@ export const resolvers: Resolvers = {
     stopExperiment: (_root, { key }, ctx) => withErrors(() => ctx.service.stop(key)),
     reweightExperiment: (_root, { key, weights, coverage }, ctx) => withErrors(() => ctx.service.reweight(key, weights, coverage)),
     trackUnitEvents: (_root, { events }, ctx) =>
-      withErrors(() => ctx.service.track(events as unknown as Record<string, unknown>[])),
+      withErrors(() => ctx.service.track(events as unknown as Record<string, unknown>[], isService(ctx.identity) ? undefined : ctx.identity?.sub)),
   },
 
   Experiment: {

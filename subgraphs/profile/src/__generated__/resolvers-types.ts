@@ -287,7 +287,12 @@ export type ProfileUpdate = {
 
 export type Query = {
   __typename?: 'Query';
-  /** A user and their profile. Unknown users have an empty profile (version 0). */
+  /** The caller: the user behind the token (its subject). */
+  me: Maybe<User>;
+  /**
+   * A user and their profile. Unknown users have an empty profile (version 0). A user token reads
+   * only its own id (FORBIDDEN otherwise); a service token reads anyone.
+   */
   user: Maybe<User>;
 };
 
@@ -616,6 +621,7 @@ export type ProfileUpdateResolvers<ContextType = ProfileContext, ParentType exte
 }>;
 
 export type QueryResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  me?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
 }>;
 

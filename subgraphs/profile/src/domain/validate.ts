@@ -57,8 +57,18 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Serialized size in bytes; Infinity for a value nested too deeply for JSON.stringify (a RangeError,
+ * "Maximum call stack size exceeded": JSON.parse accepts nesting that stringify cannot measure, and
+ * the error used to escape validation as a 500 for the whole batch).
+ */
 function jsonBytes(v: unknown): number {
-  return Buffer.byteLength(JSON.stringify(v));
+  try {
+    return Buffer.byteLength(JSON.stringify(v));
+  } catch (err) {
+    if (err instanceof RangeError) return Infinity;
+    throw err;
+  }
 }
 
 export function validateId(value: unknown, field: string, code: string, limits: ValidationLimits): string {
@@ -82,9 +92,13 @@ function optionalText(value: unknown, field: string, limits: ValidationLimits): 
 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 
+/** Largest epoch milliseconds a Date can hold (±100,000,000 days). */
+const MAX_EPOCH_MS = 8.64e15;
+
 /** Parses ISO-8601 date-times with an offset (`Z` or `+02:00`) or epoch milliseconds. */
 export function parseTime(value: unknown): number | null {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  // Outside the Date range a number is no time at all (and `new Date(t).toISOString()` throws).
+  if (typeof value === 'number') return Number.isFinite(value) && Math.abs(value) <= MAX_EPOCH_MS ? value : null;
   // An explicit offset is required: a local time would depend on the server's time zone.
   if (typeof value !== 'string' || !ISO_WITH_OFFSET.test(value)) return null;
   const ms = Date.parse(value);
@@ -114,7 +128,9 @@ function validateOccurredAt(value: unknown, now: number, limits: ValidationLimit
 function validateMetadata(value: unknown, limits: ValidationLimits): Record<string, MetadataValue> | undefined {
   if (value === undefined || value === null) return undefined;
   if (!isPlainObject(value)) throw new Invalid('METADATA_INVALID', 'item.metadata must be an object');
-  if (jsonBytes(value) > limits.maxMetadataBytes) {
+  const bytes = jsonBytes(value);
+  if (bytes === Infinity) throw new Invalid('METADATA_INVALID', 'item.metadata is nested too deeply (it must be flat)');
+  if (bytes > limits.maxMetadataBytes) {
     throw new Invalid('METADATA_TOO_LARGE', `item.metadata is larger than ${limits.maxMetadataBytes} bytes`);
   }
   const out: Record<string, MetadataValue> = Object.create(null);
@@ -181,7 +197,8 @@ function validateObject(
 ): Record<string, unknown> | undefined {
   if (value === undefined || value === null) return undefined;
   if (!isPlainObject(value)) throw new Invalid(code, `${field} must be an object`);
-  if (jsonBytes(value) > maxBytes) throw new Invalid(code, `${field} is larger than ${maxBytes} bytes`);
+  const bytes = jsonBytes(value);
+  if (bytes > maxBytes) throw new Invalid(code, bytes === Infinity ? `${field} is nested too deeply` : `${field} is larger than ${maxBytes} bytes`);
   return value;
 }
 
@@ -268,6 +285,7 @@ export function checkBatch(events: unknown, limits = DEFAULT_VALIDATION_LIMITS, 
     );
   }
   const size = bytes ?? jsonBytes(events);
+  if (size === Infinity) throw new BatchError('BATCH_INVALID', 'the batch is nested too deeply to be measured');
   if (size > limits.maxBatchBytes) {
     throw new BatchError('BATCH_TOO_LARGE', `a batch is at most ${limits.maxBatchBytes} bytes; got ${size}`);
   }

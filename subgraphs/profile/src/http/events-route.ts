@@ -3,13 +3,40 @@ import type { FastifyInstance } from 'fastify';
 import { errorBody } from '../../../../lib/service-app.js';
 import { BatchError, StoreUnavailableError } from '../app/profile-service.js';
 import type { ProfileService } from '../app/profile-service.js';
+import { requireService } from '../../../../lib/auth.js';
+import type { Identity, TokenVerifier } from '../../../../lib/auth.js';
+import type { RateLimiter } from '../../../../lib/rate-limit.js';
+import type { GraphQLError } from 'graphql';
 
-export function registerEventsRoute(app: FastifyInstance, service: ProfileService, maxBatchBytes: number): void {
+export function rateLimitMessage(limiter: RateLimiter, events: number, retryAfterMs: number): string {
+  return `ingestion is limited to ${limiter.rate} events/s per token (bursts of ${limiter.burst}); ${events} events do not fit now, retry in ${retryAfterMs} ms`;
+}
+
+export interface EventsRouteAuth {
+  /** Verifies the caller's JWT (the route is called directly, not through the gateway). */
+  verifier: TokenVerifier;
+  /** Events per second per token. */
+  limiter: RateLimiter;
+}
+
+/** The caller of an ingestion call, or the error reply: ingestion takes a service token. */
+export function ingestionCaller(identity: Identity | null): Identity {
+  return requireService(identity, 'ingesting events');
+}
+
+export function registerEventsRoute(app: FastifyInstance, service: ProfileService, maxBatchBytes: number, auth: EventsRouteAuth): void {
   app.post(
     '/v1/events',
     // Room for the `{"events": ...}` envelope around the largest accepted batch.
     { bodyLimit: maxBatchBytes + 1024 },
     async (req, reply) => {
+      let caller: Identity;
+      try {
+        caller = ingestionCaller(await auth.verifier.verify(req.headers.authorization));
+      } catch (err) {
+        const code = (err as GraphQLError).extensions?.['code'] === 'FORBIDDEN' ? 'FORBIDDEN' : 'UNAUTHENTICATED';
+        return reply.code(code === 'FORBIDDEN' ? 403 : 401).send(errorBody(code, (err as Error).message));
+      }
       if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
         return reply.code(415).send(errorBody('UNSUPPORTED_MEDIA_TYPE', 'send the batch as application/json'));
       }
@@ -20,6 +47,14 @@ export function registerEventsRoute(app: FastifyInstance, service: ProfileServic
       const wait = (req.query as { wait?: string }).wait;
       if (wait !== undefined && wait !== 'applied') {
         return reply.code(400).send(errorBody('BAD_REQUEST', 'wait must be "applied" (or absent)'));
+      }
+      const count = Array.isArray(body.events) ? body.events.length : 1;
+      const decision = auth.limiter.take(caller.sub, count);
+      if (!decision.ok) {
+        return reply
+          .code(429)
+          .header('retry-after', String(Math.ceil(decision.retryAfterMs / 1000)))
+          .send(errorBody('RATE_LIMITED', rateLimitMessage(auth.limiter, count, decision.retryAfterMs), { retryable: true, retryAfterMs: decision.retryAfterMs }));
       }
       try {
         const length = Number(req.headers['content-length']);

@@ -4,8 +4,14 @@ import type { SnapshotJob } from '../app/snapshot-job.js';
 import type { Profile } from '../domain/profile.js';
 import type { ProfileSnapshot } from '../store/ports.js';
 import type { ProfilePubSub } from '../../../../lib/pubsub/port.js';
+import type { Identity } from '../../../../lib/auth.js';
+import type { RateLimiter } from '../../../../lib/rate-limit.js';
 
 export interface ProfileContext {
+  /** The caller the gateway vouched for (null: none). */
+  identity: Identity | null;
+  /** Events per second per token, shared by the events API and ingestEvents. */
+  ingestLimiter: RateLimiter;
   service: ProfileService;
   pubsub: ProfilePubSub;
   snapshots: SnapshotJob;
@@ -19,8 +25,17 @@ export interface ProfileContext {
  * A request's context. Subscriptions live long, so theirs do not cache between updates (loaders
  * still batch within one update).
  */
-export function createContext(service: ProfileService, snapshots: SnapshotJob, pubsub: ProfilePubSub, live = false): ProfileContext {
+export function createContext(
+  service: ProfileService,
+  snapshots: SnapshotJob,
+  pubsub: ProfilePubSub,
+  identity: Identity | null,
+  ingestLimiter: RateLimiter,
+  live = false,
+): ProfileContext {
   return {
+    identity,
+    ingestLimiter,
     service,
     snapshots,
     pubsub,

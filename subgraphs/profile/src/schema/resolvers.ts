@@ -8,6 +8,9 @@ import type { ProfileContext } from './context.js';
 import type { ProfileUpdate } from './models.js';
 import { latestUpdates } from '../../../../lib/pubsub/latest.js';
 import { selectsField } from '../../../../lib/selection.js';
+import { requireIdentity } from '../../../../lib/auth.js';
+import { GraphQLError } from 'graphql';
+import { rateLimitMessage } from '../http/events-route.js';
 
 const MAX_LIST = 100;
 
@@ -76,10 +79,19 @@ export const resolvers: Resolvers = {
 
   Query: {
     user: (_root, { id }) => ({ id: checkUserId(id) }),
+    me: (_root, _args, ctx) => ({ id: checkUserId(requireIdentity(ctx.identity).sub) }),
   },
 
   Mutation: {
-    ingestEvents: (_root, { events, wait }, ctx) => withInputErrors(() => ctx.service.ingest(events, { waitApplied: wait })),
+    ingestEvents: (_root, { events, wait }, ctx) => {
+      const decision = ctx.ingestLimiter.take(requireIdentity(ctx.identity).sub, events.length);
+      if (!decision.ok) {
+        throw new GraphQLError(rateLimitMessage(ctx.ingestLimiter, events.length, decision.retryAfterMs), {
+          extensions: { code: 'RATE_LIMITED', retryable: true, retryAfterMs: decision.retryAfterMs },
+        });
+      }
+      return withInputErrors(() => ctx.service.ingest(events, { waitApplied: wait }));
+    },
     identify: (_root, args, ctx) =>
       withInputErrors(() => ctx.service.identify(args.userId, args.traits, args.eventId, args.occurredAt)),
     alias: (_root, { anonymousId, userId }, ctx) => withInputErrors(() => ctx.service.alias(anonymousId, userId)),

@@ -188,17 +188,18 @@ export type UpsertItemsResult = {
 
 export type User = {
   __typename?: 'User';
+  assignments: Array<Assignment>;
+  id: Scalars['ID']['output'];
+  profile: Profile;
   /**
    * A ranked row for a recommendation unit (a row or slot on a page, for example "home").
    * Reads the user's profile through the graph: live features for REALTIME, the batch snapshot
    * for BASELINE. The model comes from the user's assignment in the ranking experiment
    * (RANKING_EXPERIMENT), or RANKING_MODEL when the user is not in it. Never returns items the
-   * user already consumed or purchased.
+   * user already consumed or purchased. Null (with an error) when the row cannot be computed, for
+   * example while the recommendations subgraph is unavailable: the rest of the user is still served.
    */
-  assignments: Array<Assignment>;
-  id: Scalars['ID']['output'];
-  profile: Profile;
-  recommendedFor: RecommendationRow;
+  recommendedFor: Maybe<RecommendationRow>;
 };
 
 
@@ -450,7 +451,7 @@ export type UpsertItemsResultResolvers<ContextType = RecommendationsContext, Par
 export type UserResolvers<ContextType = RecommendationsContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  recommendedFor?: Resolver<ResolversTypes['RecommendationRow'], ParentType, ContextType, RequireFields<UserRecommendedForArgs, 'limit' | 'unitId'>>;
+  recommendedFor?: Resolver<Maybe<ResolversTypes['RecommendationRow']>, ParentType, ContextType, RequireFields<UserRecommendedForArgs, 'limit' | 'unitId'>>;
 }>;
 
 export type Resolvers<ContextType = RecommendationsContext> = ResolversObject<{

@@ -1,0 +1,307 @@
+/**
+ * Authentication and authorization shared by the gateway and the subgraphs.
+ *
+ * Callers present a JWT (`Authorization: Bearer …`): HS256 signed with JWT_SECRET, or RS256 /
+ * ES256 from the key set at JWKS_URL. Its `sub` is the caller and `role` / `roles` give `user`
+ * or `service`. The gateway verifies it and hands the subgraphs the verified identity as a
+ * short-lived internal token (the `x-gateway-identity` header, or `identity` in graphql-ws
+ * connectionParams) signed with INTERNAL_AUTH_SECRET, which only the gateway holds besides the
+ * subgraphs: a client that reaches a subgraph directly cannot forge it. The events API on the
+ * profile subgraph, which clients call directly, verifies JWTs itself like the gateway does.
+ *
+ * Rules: `user` reads only its own User and records unit events only for its own rows;
+ * `service` does everything else (ingestion for any user, any profile, experiments, catalog).
+ * Anything else is UNAUTHENTICATED (no or a bad token) or FORBIDDEN (a valid token without the
+ * right).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { GraphQLError } from 'graphql';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
+import { ConfigError, envBool, envString, isProduction } from './env.js';
+
+export type Role = 'user' | 'service';
+export const ROLES: readonly Role[] = ['user', 'service'];
+
+export interface Identity {
+  /** The token's subject: for role `user`, the user id. */
+  sub: string;
+  roles: readonly Role[];
+}
+
+/** With AUTH_DISABLED=1 (development only) every request acts as this service identity. */
+export const AUTH_DISABLED_IDENTITY: Identity = Object.freeze({ sub: 'auth-disabled', roles: Object.freeze(['service'] as Role[]) });
+
+export const IDENTITY_HEADER = 'x-gateway-identity';
+const INTERNAL_ISSUER = 'rtp-gateway';
+const INTERNAL_AUDIENCE = 'rtp-subgraphs';
+const INTERNAL_TTL_S = 300;
+
+/** Development-only secrets: used when nothing is configured outside production. */
+const DEV_JWT_SECRET = 'dev-only-jwt-secret-change-me-0123456789';
+const DEV_INTERNAL_SECRET = 'dev-only-internal-auth-secret-0123456789';
+
+export interface AuthConfig {
+  disabled: boolean;
+  /** HS256 key for callers' tokens (JWT_SECRET), when JWKS_URL is not used. */
+  jwtSecret?: Uint8Array;
+  /** Key set for RS256 / ES256 callers' tokens. */
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+  /** HS256 key of the gateway → subgraph identity tokens. */
+  internalSecret: Uint8Array;
+  /** True when the development default secrets are in use. */
+  developmentSecrets: boolean;
+}
+
+const secretBytes = (name: string, value: string) => {
+  if (value.length < 32) throw new ConfigError(`${name} must be at least 32 characters`);
+  return new TextEncoder().encode(value);
+};
+
+export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig {
+  const production = isProduction(env);
+  const disabled = envBool(env, 'AUTH_DISABLED', false);
+  if (disabled && production) throw new ConfigError('AUTH_DISABLED=1 is for local exploration only and refused when NODE_ENV=production');
+  const jwksUrl = envString(env, 'JWKS_URL', '') || undefined;
+  const jwt = envString(env, 'JWT_SECRET', '');
+  const internal = envString(env, 'INTERNAL_AUTH_SECRET', '');
+  if (production && !disabled) {
+    if (!jwt && !jwksUrl) throw new ConfigError('JWT_SECRET or JWKS_URL is required when NODE_ENV=production');
+    if (!internal) throw new ConfigError('INTERNAL_AUTH_SECRET is required when NODE_ENV=production');
+  }
+  if (jwksUrl) {
+    const url = new URL(jwksUrl);
+    if (production && url.protocol !== 'https:') throw new ConfigError('JWKS_URL must be https when NODE_ENV=production');
+  }
+  const issuer = envString(env, 'JWT_ISSUER', '') || undefined;
+  const audience = envString(env, 'JWT_AUDIENCE', '') || undefined;
+  return {
+    disabled,
+    ...(jwksUrl ? { jwksUrl } : { jwtSecret: jwt ? secretBytes('JWT_SECRET', jwt) : new TextEncoder().encode(DEV_JWT_SECRET) }),
+    ...(issuer ? { issuer } : {}),
+    ...(audience ? { audience } : {}),
+    internalSecret: internal ? secretBytes('INTERNAL_AUTH_SECRET', internal) : new TextEncoder().encode(DEV_INTERNAL_SECRET),
+    developmentSecrets: !jwt && !jwksUrl && !internal,
+  };
+}
+
+/**
+ * Auth errors. `status` is for refusals of a whole request (a bad token): Apollo Server answers
+ * with that HTTP status. Field-level refusals (the rules below) have none, so the rest of the
+ * operation is still answered with 200.
+ */
+export const unauthenticated = (message: string, status?: 401) =>
+  new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', ...(status ? { http: { status } } : {}) } });
+export const forbidden = (message: string, status?: 403) =>
+  new GraphQLError(message, { extensions: { code: 'FORBIDDEN', ...(status ? { http: { status } } : {}) } });
+
+function rolesOf(payload: JWTPayload): Role[] {
+  const raw = payload['roles'] ?? payload['role'];
+  const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(/[\s,]+/) : [];
+  return ROLES.filter((r) => list.includes(r));
+}
+
+function identityOf(payload: JWTPayload): Identity {
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) throw unauthenticated('the token has no subject (sub)', 401);
+  const roles = rolesOf(payload);
+  if (roles.length === 0) throw forbidden('the token has no known role (role or roles: user, service)', 403);
+  return { sub: payload.sub, roles };
+}
+
+/** Verified tokens by their text, kept until they expire (bounded): a hot token is checked once. */
+class VerifiedCache {
+  private readonly entries = new Map<string, { identity: Identity; until: number }>();
+  constructor(private readonly max = 10_000) {}
+  get(token: string): Identity | undefined {
+    const hit = this.entries.get(token);
+    if (!hit) return undefined;
+    if (Date.now() >= hit.until) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    return hit.identity;
+  }
+  set(token: string, identity: Identity, exp: number | undefined) {
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    // Tokens without exp are re-verified every minute.
+    this.entries.set(token, { identity, until: Math.min(exp ? exp * 1000 : Infinity, Date.now() + 60_000) });
+  }
+}
+
+function bearer(value: string | undefined): string | null {
+  if (!value) return null;
+  const m = /^Bearer\s+(\S+)$/i.exec(value.trim());
+  if (!m) throw unauthenticated('the authorization header must be "Bearer <JWT>"', 401);
+  return m[1]!;
+}
+
+/** Verifies callers' JWTs. */
+export class TokenVerifier {
+  private readonly cache = new VerifiedCache();
+  private readonly jwks?: JWTVerifyGetKey;
+
+  constructor(private readonly config: AuthConfig) {
+    if (config.jwksUrl) this.jwks = createRemoteJWKSet(new URL(config.jwksUrl));
+  }
+
+  get disabled(): boolean {
+    return this.config.disabled;
+  }
+
+  /**
+   * The caller behind an Authorization header value: null without one (or any identity when auth
+   * is disabled); throws UNAUTHENTICATED for a bad token, FORBIDDEN for one without a role.
+   */
+  async verify(authorization: string | undefined): Promise<Identity | null> {
+    if (this.config.disabled) return AUTH_DISABLED_IDENTITY;
+    const token = bearer(authorization);
+    if (!token) return null;
+    const cached = this.cache.get(token);
+    if (cached) return cached;
+    const options = {
+      ...(this.config.issuer ? { issuer: this.config.issuer } : {}),
+      ...(this.config.audience ? { audience: this.config.audience } : {}),
+    };
+    let payload: JWTPayload;
+    try {
+      payload = this.jwks
+        ? (await jwtVerify(token, this.jwks, { ...options, algorithms: ['RS256', 'ES256'] })).payload
+        : (await jwtVerify(token, this.config.jwtSecret!, { ...options, algorithms: ['HS256'] })).payload;
+    } catch (err) {
+      throw unauthenticated(`invalid token: ${describe(err)}`, 401);
+    }
+    const identity = identityOf(payload);
+    this.cache.set(token, identity, payload.exp);
+    return identity;
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim ${err.claim} ${err.reason}`;
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad signature';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'algorithm not allowed';
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no matching key';
+  if (err instanceof joseErrors.JOSEError) return err.code.toLowerCase().replace(/^err_/, '').replaceAll('_', ' ');
+  return 'malformed';
+}
+
+/** Gateway → subgraph identity tokens: signed once per identity and reused until near expiry. */
+export class InternalTokens {
+  private readonly signed = new Map<string, { token: string; refreshAt: number }>();
+  private readonly verified = new VerifiedCache();
+
+  constructor(private readonly config: AuthConfig) {}
+
+  async sign(identity: Identity): Promise<string> {
+    const key = `${identity.roles.join(',')}\u0000${identity.sub}`;
+    const hit = this.signed.get(key);
+    if (hit && Date.now() < hit.refreshAt) return hit.token;
+    const token = await new SignJWT({ roles: [...identity.roles] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(identity.sub)
+      .setIssuer(INTERNAL_ISSUER)
+      .setAudience(INTERNAL_AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(`${INTERNAL_TTL_S}s`)
+      .sign(this.config.internalSecret);
+    if (this.signed.size >= 10_000) this.signed.delete(this.signed.keys().next().value!);
+    this.signed.set(key, { token, refreshAt: Date.now() + (INTERNAL_TTL_S - 60) * 1000 });
+    return token;
+  }
+
+  /** The identity the gateway vouched for; null without a token; UNAUTHENTICATED for a bad one. */
+  async verify(token: string | undefined): Promise<Identity | null> {
+    if (this.config.disabled) return AUTH_DISABLED_IDENTITY;
+    if (!token) return null;
+    const cached = this.verified.get(token);
+    if (cached) return cached;
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.config.internalSecret, { algorithms: ['HS256'], issuer: INTERNAL_ISSUER, audience: INTERNAL_AUDIENCE }));
+    } catch (err) {
+      throw unauthenticated(`invalid gateway identity: ${describe(err)}`, 401);
+    }
+    const identity = identityOf(payload);
+    this.verified.set(token, identity, payload.exp);
+    return identity;
+  }
+
+  /** The identity in a subgraph request's headers. */
+  fromHeaders(headers: IncomingHttpHeaders): Promise<Identity | null> {
+    const value = headers[IDENTITY_HEADER];
+    return this.verify(Array.isArray(value) ? value[0] : value);
+  }
+}
+
+/** Mints a caller token (HS256 with JWT_SECRET): demo tokens, tests and benchmarks. */
+export async function mintToken(config: AuthConfig, claims: { sub: string; role: Role | Role[] }, expiresIn = '12h'): Promise<string> {
+  if (!config.jwtSecret) throw new Error('tokens can only be minted with JWT_SECRET (HS256), not from a JWKS');
+  return new SignJWT({ [Array.isArray(claims.role) ? 'roles' : 'role']: claims.role })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(claims.sub)
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(config.jwtSecret);
+}
+
+// --- rules ---------------------------------------------------------------------------------
+
+export function requireIdentity(identity: Identity | null | undefined): Identity {
+  if (!identity) throw unauthenticated('authentication required: send Authorization: Bearer <JWT>');
+  return identity;
+}
+
+export const isService = (identity: Identity | null | undefined) => !!identity?.roles.includes('service');
+
+export function requireService(identity: Identity | null | undefined, what: string): Identity {
+  const id = requireIdentity(identity);
+  if (!isService(id)) throw forbidden(`${what} requires the service role`);
+  return id;
+}
+
+/** A user reads only itself; a service reads anyone. */
+export function requireSelfOrService(identity: Identity | null | undefined, userId: string): Identity {
+  const id = requireIdentity(identity);
+  if (isService(id) || (id.roles.includes('user') && id.sub === userId)) return id;
+  throw forbidden(`a user token can only access its own user (${id.sub}), not ${userId}`);
+}
+
+/** Wraps resolvers with the rule for each field ("Type.field" → check before resolving). */
+export type Rule<Ctx> = (ctx: Ctx, args: Record<string, unknown>, parent: unknown) => void;
+
+export function guardResolvers<R extends Record<string, unknown>, Ctx>(resolvers: R, rules: Record<string, Rule<Ctx>>): R {
+  const out: Record<string, unknown> = { ...resolvers };
+  for (const [path, rule] of Object.entries(rules)) {
+    const [type, field] = path.split('.') as [string, string];
+    const typeResolvers = { ...(out[type] as Record<string, unknown> | undefined) };
+    const original = typeResolvers[field];
+    if (field === '__resolveReference') {
+      const resolve = original as (ref: unknown, ctx: Ctx, info: unknown) => unknown;
+      typeResolvers[field] = (ref: Record<string, unknown>, ctx: Ctx, info: unknown) => {
+        rule(ctx, ref, ref);
+        return resolve ? resolve(ref, ctx, info) : ref;
+      };
+    } else if (original && typeof original === 'object' && 'subscribe' in original) {
+      const sub = original as { subscribe: (p: unknown, a: Record<string, unknown>, c: Ctx, i: unknown) => unknown };
+      typeResolvers[field] = {
+        ...sub,
+        subscribe: (parent: unknown, args: Record<string, unknown>, ctx: Ctx, info: unknown) => {
+          rule(ctx, args, parent);
+          return sub.subscribe(parent, args, ctx, info);
+        },
+      };
+    } else {
+      if (typeof original !== 'function') throw new Error(`no resolver ${path} to guard`);
+      const resolve = original as (p: unknown, a: Record<string, unknown>, c: Ctx, i: unknown) => unknown;
+      typeResolvers[field] = (parent: unknown, args: Record<string, unknown>, ctx: Ctx, info: unknown) => {
+        rule(ctx, args, parent);
+        return resolve(parent, args, ctx, info);
+      };
+    }
+    out[type] = typeResolvers;
+  }
+  return out as R;
+}

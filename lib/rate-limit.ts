@@ -1,0 +1,45 @@
+/**
+ * Token buckets per caller: `rate` units per second refill up to `burst`. A request for more
+ * units than the bucket holds is refused whole, with the time until it would fit. Buckets idle
+ * long enough to be full again are dropped, so memory follows the active callers.
+ */
+export interface RateDecision {
+  ok: boolean;
+  /** When refused: milliseconds until the request would fit. */
+  retryAfterMs: number;
+}
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private lastSweep = 0;
+
+  constructor(
+    /** Units per second; 0 turns limiting off. */
+    readonly rate: number,
+    readonly burst: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  take(key: string, units: number): RateDecision {
+    if (this.rate <= 0) return { ok: true, retryAfterMs: 0 };
+    const t = this.now();
+    this.sweep(t);
+    const b = this.buckets.get(key) ?? { tokens: this.burst, at: t };
+    b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.rate);
+    b.at = t;
+    this.buckets.set(key, b);
+    if (units <= b.tokens) {
+      b.tokens -= units;
+      return { ok: true, retryAfterMs: 0 };
+    }
+    const missing = Math.min(units, this.burst) - b.tokens;
+    return { ok: false, retryAfterMs: Math.ceil((missing / this.rate) * 1000) };
+  }
+
+  private sweep(t: number) {
+    const fullAfterMs = (this.burst / this.rate) * 1000;
+    if (t - this.lastSweep < fullAfterMs) return;
+    this.lastSweep = t;
+    for (const [key, b] of this.buckets) if (t - b.at >= fullAfterMs) this.buckets.delete(key);
+  }
+}
