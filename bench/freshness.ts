@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startChild } from './lib/child.js';
+import { benchAuth } from './lib/auth.js';
 import type { BenchChild } from './lib/child.js';
 import type { BackgroundLoad } from './lib/background-load.js';
 import { percentiles } from './lib/synthetic.js';
@@ -37,8 +38,10 @@ const INGEST = `mutation ($events: [EventInput!]!) { ingestEvents(events: $event
 const ROW = `query ($id: ID!) { user(id: $id) { recommendedFor(limit: 10) { model profileVersion items { item { id } } } } }`;
 const tmpFile = (name: string) => join(tmpdir(), `bench-freshness-${process.pid}-${name}.json`);
 
+let caller: Record<string, string> = {};
+
 async function gql<T>(url: string, query: string, variables: Record<string, unknown>): Promise<T> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...caller }, body: JSON.stringify({ query, variables }) });
   const body = (await res.json()) as { data?: T; errors?: { message: string }[] };
   if (!res.ok || body.errors?.length || !body.data) throw new Error(`gateway answered ${res.status}: ${JSON.stringify(body.errors ?? body)}`);
   return body.data;
@@ -57,8 +60,11 @@ interface ModeResult {
 }
 
 async function runMode(mode: string): Promise<ModeResult> {
+  const auth = await benchAuth();
+  caller = auth.caller;
+  const base = { ...process.env, ...auth.env };
   const env: NodeJS.ProcessEnv =
-    mode === 'redis' ? { ...process.env, REDIS_URL, REDIS_PREFIX: `bench:${randomUUID().slice(0, 6)}:` } : { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '' };
+    mode === 'redis' ? { ...base, REDIS_URL, REDIS_PREFIX: `bench:${randomUUID().slice(0, 6)}:` } : { ...base, REDIS_URL: '', REDIS_CLUSTER_NODES: '' };
   const server = new URL('./live-server.ts', import.meta.url);
   const subgraphs = await startChild(server, { args: ['subgraphs'], env, ready: true });
   const gatewayChild = await startChild(server, {
@@ -83,8 +89,8 @@ async function runMode(mode: string): Promise<ModeResult> {
 
     // Background load from autocannon in processes of their own: events for other users, home-page queries.
     const loads: BackgroundLoad[] = [
-      ...(BG_EVENTS > 0 ? [{ kind: 'events' as const, url: `${profile}/v1/events`, rate: BG_EVENTS / 10, connections: 2, resultFile: tmpFile('events') }] : []),
-      ...(BG_QUERIES > 0 ? [{ kind: 'home' as const, url: gateway, rate: BG_QUERIES, connections: 2, resultFile: tmpFile('home') }] : []),
+      ...(BG_EVENTS > 0 ? [{ kind: 'events' as const, url: `${profile}/v1/events`, rate: BG_EVENTS / 10, connections: 2, headers: auth.caller, resultFile: tmpFile('events') }] : []),
+      ...(BG_QUERIES > 0 ? [{ kind: 'home' as const, url: gateway, rate: BG_QUERIES, connections: 2, headers: auth.caller, resultFile: tmpFile('home') }] : []),
     ];
     for (const load of loads) background.push(await startChild(new URL('./lib/background-load.ts', import.meta.url), { args: [JSON.stringify(load)], ready: true }));
     await new Promise((r) => setTimeout(r, 2000)); // background load reaches its rate

@@ -30,6 +30,8 @@ import autocannon from 'autocannon';
 import { DEMO_CATALOG } from '../demo/catalog.js';
 import type { CatalogItem } from '../subgraphs/recommendations/src/domain/catalog.js';
 import { startChild } from './lib/child.js';
+import { benchAuth } from './lib/auth.js';
+import { IDENTITY_HEADER } from '../lib/auth.js';
 import type { BenchChild } from './lib/child.js';
 import { rng } from './lib/synthetic.js';
 
@@ -155,8 +157,19 @@ function seedEvents(now: number): Array<Record<string, unknown> & { occurredAt: 
   return events.sort((a, b) => a.occurredAt.localeCompare(b.occurredAt));
 }
 
+/**
+ * Credentials per target: our gateway and the events API take the service JWT; Hive Gateway and
+ * the subgraphs take the identity token our gateway would mint for it (Hive passes it on to the
+ * subgraphs, see hive/gateway.config.mjs), so both gateways do the same work for the subgraphs.
+ */
+const credentials = new Map<string, Record<string, string>>();
+const headersFor = (url: string) => ({
+  'content-type': 'application/json',
+  ...(credentials.get(url) ?? [...credentials].find(([prefix]) => url.startsWith(prefix))?.[1] ?? {}),
+});
+
 async function post(url: string, body: unknown): Promise<unknown> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(url, { method: 'POST', headers: headersFor(url), body: JSON.stringify(body) });
   const parsed = (await response.json()) as unknown;
   if (!response.ok) throw new Error(`POST ${url}: ${response.status} ${JSON.stringify(parsed).slice(0, 500)}`);
   return parsed;
@@ -199,7 +212,7 @@ function writeSupergraph(dir: string, name: string, urls: Record<string, string>
 const homeBody = (id: string) => JSON.stringify({ query: HOME, variables: { id } });
 
 async function graphql(url: string, body: string): Promise<{ data?: unknown; errors?: unknown[] }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const response = await fetch(url, { method: 'POST', headers: headersFor(url), body });
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${(await response.text()).slice(0, 300)}`);
   return (await response.json()) as { data?: unknown; errors?: unknown[] };
 }
@@ -268,7 +281,8 @@ async function recordingProxy(subgraphUrls: Record<string, string>) {
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       calls.push({ subgraph, body });
-      fetch(subgraphUrls[subgraph]!, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
+      const identity = req.headers[IDENTITY_HEADER];
+      fetch(subgraphUrls[subgraph]!, { method: 'POST', headers: { 'content-type': 'application/json', ...(typeof identity === 'string' ? { [IDENTITY_HEADER]: identity } : {}) }, body }).then(
         async (r) => res.writeHead(r.status, { 'content-type': 'application/json' }).end(Buffer.from(await r.arrayBuffer())),
         (err: unknown) => res.writeHead(502).end(String(err)),
       );
@@ -370,7 +384,7 @@ async function load(url: string, bodies: string[], durationS: number, pids: { se
     requests: [
       {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: headersFor(url),
         setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length]! }),
         onResponse: (status, body) => {
           if (status === 200 && body.includes('"errors"')) graphqlErrors++;
@@ -436,7 +450,8 @@ function summary(rounds: Load[]) {
 async function main() {
   const hiveVersion = ensureHive();
   const apolloVersion = packageVersion(new URL('node_modules/@apollo/gateway/package.json', ROOT));
-  const env = { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'error', HIVE_RUNTIME: HIVE_RUNTIME };
+  const auth = await benchAuth();
+  const env = { ...process.env, ...auth.env, NODE_ENV: 'production', LOG_LEVEL: 'error', HIVE_RUNTIME: HIVE_RUNTIME };
   const tmp = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
   try {
     log('starting the subgraphs...');
@@ -444,6 +459,8 @@ async function main() {
     const subgraphEnv = { ...env, IMPRESSION_SECRET: process.env['IMPRESSION_SECRET'] ?? randomBytes(24).toString('hex') };
     const subgraphs = await start<{ subgraphUrls: Record<string, string>; profile: string; stores: string }>('gateway-server.ts', ['subgraphs'], subgraphEnv);
     const { subgraphUrls, profile, stores } = subgraphs.info;
+    credentials.set(`${profile}/v1/events`, auth.caller);
+    for (const url of Object.values(subgraphUrls)) credentials.set(url, auth.subgraph);
     log(`seeding ${USERS} users...`);
     const events = await seed(profile, subgraphUrls['profile']!);
     const users = Array.from({ length: USERS }, (_, i) => `bench-user-${i}`);
@@ -455,6 +472,8 @@ async function main() {
       start<{ url: string }>('gateway-server.ts', ['gateway'], { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(proxy.urls) }),
       start<{ url: string }>('hive/start.mjs', ['hive', writeSupergraph(tmp, 'recording', proxy.urls)], env),
     ]);
+    credentials.set(recordOurs.info.url, auth.caller);
+    credentials.set(recordHive.info.url, auth.subgraph);
     const fetches = await recordFetches((id) => proxy.record(recordOurs.info.url, id), users);
     const hiveFetches = await recordFetches((id) => proxy.record(recordHive.info.url, id), users.slice(0, 20));
     await Promise.all([recordOurs.stop(), recordHive.stop()]);
@@ -465,6 +484,8 @@ async function main() {
       start<{ url: string }>('gateway-server.ts', ['gateway'], { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphUrls) }),
       start<{ url: string }>('hive/start.mjs', ['hive', writeSupergraph(tmp, 'supergraph', subgraphUrls)], env),
     ]);
+    credentials.set(ours.info.url, auth.caller);
+    credentials.set(hive.info.url, auth.subgraph);
     const sample = users.filter((_, i) => i % Math.max(1, Math.floor(USERS / 30)) === 0);
     await verify(ours.info.url, hive.info.url, sample);
     log(`both gateways return the same data for ${sample.length} sampled users`);

@@ -13,6 +13,7 @@ import { RedisStreamEventLog } from '../lib/eventlog/redis-streams.js';
 import { PROFILE_UPDATER_GROUP } from '../subgraphs/profile/src/app/profile-service.js';
 import { scanKeys } from '../lib/redis/connection.js';
 import { startChild } from './lib/child.js';
+import { benchAuth } from './lib/auth.js';
 import { percentiles } from './lib/synthetic.js';
 import { saveReport } from './lib/report.js';
 import { GENRES } from './lib/synthetic.js';
@@ -34,7 +35,8 @@ const log = (m: string) => {
 };
 
 const prefix = `bench:${randomUUID().slice(0, 6)}:`;
-const env = { ...process.env, REDIS_URL, REDIS_PREFIX: prefix, STREAM_PARTITIONS: PARTITIONS };
+const auth = await benchAuth();
+const env = { ...process.env, ...auth.env, REDIS_URL, REDIS_PREFIX: prefix, STREAM_PARTITIONS: PARTITIONS };
 
 let seq = 0;
 const base = Date.now() - 3_600_000;
@@ -94,7 +96,7 @@ async function main() {
       const t = performance.now();
       const res = await fetch(`${url}/v1/events?wait=applied`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...auth.caller },
         body: JSON.stringify({ events: [{ eventId: `probe-${n++}`, userId: `probe-${n % 50}`, type: 'VIEW', occurredAt: Date.now(), item: { id: 'x', kind: 'MOVIE', genres: ['Drama'] } }] }),
       });
       const result = (await res.json()) as { applied?: boolean };
@@ -110,7 +112,7 @@ async function main() {
     url: `${url}/v1/events`,
     connections: CONNECTIONS,
     duration: process.env['BENCH_SKIP_THROUGHPUT'] ? 1 : DURATION_S,
-    requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: body() }) }],
+    requests: [{ method: 'POST', headers: { 'content-type': 'application/json', ...auth.caller }, setupRequest: (req) => ({ ...req, body: body() }) }],
   });
   const loadEnded = performance.now();
   if (load.non2xx > 0 || load.errors > 0) throw new Error(`${load.non2xx} non-2xx responses, ${load.errors} errors`);
@@ -136,7 +138,7 @@ async function main() {
     connections: CONNECTIONS,
     duration: DURATION_S,
     overallRate: steadyRate,
-    requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: body() }) }],
+    requests: [{ method: 'POST', headers: { 'content-type': 'application/json', ...auth.caller }, setupRequest: (req) => ({ ...req, body: body() }) }],
   });
   probing = false;
   await probes;

@@ -9,6 +9,7 @@ import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startChild } from './lib/child.js';
+import { benchAuth } from './lib/auth.js';
 import { percentiles } from './lib/synthetic.js';
 import { saveReport } from './lib/report.js';
 import { demoItem, DEMO_CATALOG } from '../demo/catalog.js';
@@ -34,15 +35,16 @@ async function main() {
       nodeFlags: (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean),
       ...(process.env['BENCH_PROFILE'] ? { cpuProfileDir: `/tmp/prof-live-${role}` } : {}),
     });
-  const subgraphs = await start('subgraphs', process.env);
+  const auth = await benchAuth();
+  const subgraphs = await start('subgraphs', { ...process.env, ...auth.env });
   const { profile, stores } = subgraphs.info as { profile: string; stores: string };
-  const gatewayProcess = await start('gateway', { ...process.env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphs.info['subgraphUrls']) });
+  const gatewayProcess = await start('gateway', { ...process.env, ...auth.env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphs.info['subgraphUrls']) });
   const gateway = gatewayProcess.info['gateway'] as string;
   log(`subgraphs and gateway up in two processes (${stores}); opening ${SUBSCRIPTIONS} subscriptions...`);
 
   // Several sockets, many subscriptions each, as browsers behind one gateway would.
   const clients: Client[] = Array.from({ length: Math.ceil(SUBSCRIPTIONS / 50) }, () =>
-    createClient({ url: gateway.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0 }),
+    createClient({ url: gateway.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams: auth.caller }),
   );
   const sent = new Map<string, number[]>(); // user → send times of its events, in order
   const latencies: number[] = [];
@@ -106,7 +108,7 @@ async function main() {
     const t = performance.now();
     for (const e of events) (sent.get(e.userId) ?? sent.set(e.userId, []).get(e.userId)!).push(t);
     inflight.push(
-      fetch(`${profile}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) }).then(
+      fetch(`${profile}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth.caller }, body: JSON.stringify({ events }) }).then(
         async (r) => {
           if (!r.ok) ingestErrors++;
           await r.arrayBuffer();

@@ -5,7 +5,7 @@ import { recsWorld } from './lib/recs-fixture.js';
 
 const { catalog, events } = recsWorld();
 const server = await startRecommendationsServer(
-  loadRecommendationsConfig({ HOST: '127.0.0.1', RECOMMENDATIONS_PORT: '0', CATALOG_SOURCE: 'none', LOG_LEVEL: 'error' }),
+  loadRecommendationsConfig({ ...process.env, HOST: '127.0.0.1', RECOMMENDATIONS_PORT: '0', CATALOG_SOURCE: 'none', LOG_LEVEL: 'error' }),
 );
 await server.service.importCatalog(catalog);
 server.service.consume(events);

@@ -10,6 +10,7 @@ import type { ServedModel } from '../subgraphs/recommendations/src/app/recommend
 import { MemoryCatalogStore } from '../subgraphs/recommendations/src/store/memory.js';
 import { benchUsers, recsWorld } from './lib/recs-fixture.js';
 import { startChild } from './lib/child.js';
+import { benchAuth } from './lib/auth.js';
 import { percentiles } from './lib/synthetic.js';
 import { saveReport } from './lib/report.js';
 
@@ -50,7 +51,8 @@ async function main() {
   const baseline = await inProcess(users, 'BASELINE');
 
   log('starting the recommendations subgraph...');
-  const server = await startChild<{ url: string; items: number }>(new URL('./recs-server.ts', import.meta.url), { ready: true });
+  const auth = await benchAuth();
+  const server = await startChild<{ url: string; items: number }>(new URL('./recs-server.ts', import.meta.url), { ready: true, env: { ...process.env, ...auth.env } });
   const { url, items } = server.info;
   const bodies = users.map((u) =>
     JSON.stringify({
@@ -67,7 +69,8 @@ async function main() {
       requests: [
         {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          // As the gateway sends it: with the identity token of the (service) caller.
+          headers: { 'content-type': 'application/json', ...auth.subgraph },
           setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length]! }),
         },
       ],

@@ -46,6 +46,8 @@ process.argv = [
   String(port),
   ...(runtime === 'router' ? ['--hive-router-runtime'] : []),
 ];
+// The CLI reads gateway.config.mjs (header propagation) from the working directory.
+process.chdir(new URL('./', import.meta.url).pathname);
 await import(new URL(bin['hive-gateway'], pkg).href);
 
 // Ready once /readiness answers 200 (the supergraph is loaded).

@@ -17,6 +17,8 @@ export interface BackgroundLoad {
   /** Requests per second over all connections. */
   rate: number;
   connections: number;
+  /** Credentials (the service token). */
+  headers: Record<string, string>;
   resultFile: string;
 }
 
@@ -45,7 +47,7 @@ const instance = autocannon(
     connections: spec.connections,
     overallRate: spec.rate,
     duration: 24 * 3600,
-    requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (r) => ({ ...r, body: body() }) }],
+    requests: [{ method: 'POST', headers: { 'content-type': 'application/json', ...spec.headers }, setupRequest: (r) => ({ ...r, body: body() }) }],
   },
   () => undefined,
 );
