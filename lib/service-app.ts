@@ -13,14 +13,15 @@ import {
 } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { readFileSync } from 'node:fs';
-import { parse, validate } from 'graphql';
-import type { DocumentNode, GraphQLError, GraphQLSchema, Source } from 'graphql';
+import { GraphQLError as GraphQLErrorClass, parse, specifiedRules, validate } from 'graphql';
+import type { DocumentNode, GraphQLError, GraphQLSchema, Source, ValidationRule } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { ApolloServerPlugin } from '@apollo/server';
 import fastifyApollo from '@as-integrations/fastify';
 import type { Identity, InternalTokens } from './auth.js';
+import { nestedDeeperThan } from './json-depth.js';
 import type { ApolloFastifyContextFunction } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import Fastify from 'fastify';
@@ -120,6 +121,7 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
   await app.register(cors, { origin: opts.corsOrigins, credentials: true, exposedHeaders: ['x-request-id'] });
   app.get('/health', async () => ({ status: 'ok', service: opts.name, ...(await opts.health?.()) }));
   await opts.routes?.(app);
+  opts.apollo.addPlugin(requestErrorsPlugin());
   await startWithoutSignalHandlers(opts.apollo);
   await app.register(fastifyApollo(opts.apollo), { context: opts.context, path: '/graphql' });
   if (opts.subscriptions) {
@@ -140,6 +142,43 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
     });
   }
   return app;
+}
+
+/** Deepest nesting of objects and arrays accepted in a request's variables. */
+const MAX_VARIABLES_DEPTH = 64;
+
+const requestError = (message: string, code: string) => new GraphQLErrorClass(message, { extensions: { code, http: { status: 400 } } });
+
+/**
+ * Request errors every service answers with 400, as a plain Apollo Server does. Behind the gateway
+ * they were 500s: an operationName that names no operation (or several operations and no name) is
+ * an INVALID_GRAPHQL error thrown by the gateway's executor, a subscription sent over HTTP is
+ * "Execution of subscriptions not supported by gateway", and variables nested thousands of levels
+ * deep overflowed JSON.stringify when the gateway forwarded them to a subgraph.
+ */
+function requestErrorsPlugin<Ctx extends BaseContext>(): ApolloServerPlugin<Ctx> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation, request }) {
+          if (!operation) {
+            throw requestError(
+              request.operationName
+                ? `Unknown operation named "${request.operationName}".`
+                : 'Must provide operation name if query contains multiple operations.',
+              'OPERATION_RESOLUTION_FAILURE',
+            );
+          }
+          if (operation.operation === 'subscription') {
+            throw requestError('subscriptions are served over graphql-ws (WebSocket) on this path, not over HTTP', 'BAD_REQUEST');
+          }
+          if (nestedDeeperThan(request.variables, MAX_VARIABLES_DEPTH)) {
+            throw requestError(`variables are nested more than ${MAX_VARIABLES_DEPTH} levels deep`, 'BAD_USER_INPUT');
+          }
+        },
+      };
+    },
+  };
 }
 
 /**
@@ -166,15 +205,18 @@ async function startWithoutSignalHandlers<Ctx extends BaseContext>(apollo: Apoll
  */
 function drainKeepAliveOnClose(app: FastifyInstance): void {
   let draining = false;
+  const toldToClose = new WeakSet<object>();
   app.addHook('preClose', async () => {
     draining = true;
   });
-  app.addHook('onSend', async (_req, reply) => {
-    if (draining) reply.header('connection', 'close');
+  app.addHook('onSend', async (req, reply) => {
+    if (!draining) return;
+    reply.header('connection', 'close');
+    toldToClose.add(req);
   });
-  app.addHook('onResponse', async () => {
+  app.addHook('onResponse', async (req) => {
     // A response whose headers went out before close() began still said keep-alive.
-    //SWEEP if (draining) setImmediate(() => app.server.closeIdleConnections());
+    if (draining && !toldToClose.has(req)) setImmediate(() => app.server.closeIdleConnections());
   });
 }
 
@@ -191,26 +233,27 @@ const validations = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, readonly Gr
  * dropped), and one document shared by every subscription with that text instead of an AST
  * (tokens and locations) kept per subscription. Syntax errors are thrown, not kept.
  */
-export function cachedParse(source: string | Source): DocumentNode {
-  if (typeof source !== 'string') return parse(source);
+export function cachedParse(source: string | Source, maxTokens?: number): DocumentNode {
+  const options = maxTokens ? { maxTokens } : undefined;
+  if (typeof source !== 'string') return parse(source, options);
   const query = source;
   let document = documents.get(query);
   if (document) {
     documents.delete(query);
   } else {
-    document = parse(query);
+    document = parse(query, options);
     if (documents.size >= DOCUMENT_CACHE_SIZE) documents.delete(documents.keys().next().value!);
   }
   documents.set(query, document);
   return document;
 }
 
-/** Validation errors of a (cached) document against a schema, computed once per pair. */
-export function cachedValidate(schema: GraphQLSchema, document: DocumentNode): readonly GraphQLError[] {
+/** Validation errors of a (cached) document against a schema (and extra rules), computed once per pair. */
+export function cachedValidate(schema: GraphQLSchema, document: DocumentNode, extraRules?: readonly ValidationRule[]): readonly GraphQLError[] {
   let bySchema = validations.get(schema);
   if (!bySchema) validations.set(schema, (bySchema = new WeakMap()));
   let errors = bySchema.get(document);
-  if (!errors) bySchema.set(document, (errors = validate(schema, document)));
+  if (!errors) bySchema.set(document, (errors = validate(schema, document, extraRules ? [...specifiedRules, ...extraRules] : undefined)));
   return errors;
 }
 
@@ -223,7 +266,7 @@ export function cachedValidate(schema: GraphQLSchema, document: DocumentNode): r
 export function serveGraphqlWs<P extends Record<string, unknown>>(app: FastifyInstance, options: Parameters<typeof useServer<P>>[0]): void {
   const wss = new WebSocketServer({ server: app.server, path: '/graphql' });
   // Documents come from the shared caches rather than a parse and validation per subscription.
-  const server = useServer<P>({ parse: cachedParse, validate: cachedValidate, ...options }, wss);
+  const server = useServer<P>({ parse: (source) => cachedParse(source), validate: (schema, document) => cachedValidate(schema, document), ...options }, wss);
   app.addHook('preClose', async () => {
     // dispose() sends close(1001, "Going away") to every client and resolves once all are closed.
     const timer = setTimeout(() => {

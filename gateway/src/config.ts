@@ -3,6 +3,8 @@ import { loadAuthConfig } from '../../lib/auth.js';
 import type { AuthConfig } from '../../lib/auth.js';
 import { envBool, envInt, envString, serviceBasics } from '../../lib/env.js';
 import type { ServiceBasics } from '../../lib/env.js';
+import { loadQueryLimits } from './limits.js';
+import type { QueryLimits } from './limits.js';
 import { SUBGRAPHS } from '../../platform/subgraphs.js';
 
 export interface GatewayConfig extends ServiceBasics {
@@ -11,6 +13,8 @@ export interface GatewayConfig extends ServiceBasics {
   /** Subgraph name → GraphQL URL, overriding the URLs recorded in the supergraph. */
   subgraphUrls: Record<string, string>;
   bodyLimit: number;
+  /** Depth, cost, alias, directive and token limits per operation. */
+  limits: QueryLimits;
   /** Most concurrent keep-alive connections from the gateway to each subgraph. */
   subgraphConnections: number;
   /** A subgraph fetch fails after this many milliseconds without an answer. */
@@ -35,6 +39,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     supergraphPath: envString(env, 'SUPERGRAPH_PATH', new URL('../../schema/supergraph.graphql', import.meta.url).pathname),
     subgraphUrls: subgraphUrlsFromEnv(env),
     bodyLimit: envInt(env, 'GATEWAY_BODY_LIMIT', 2 * 1024 * 1024, 1024),
+    limits: loadQueryLimits(env),
     subgraphConnections: envInt(env, 'SUBGRAPH_CONNECTIONS', 64, 1),
     subgraphTimeoutMs: envInt(env, 'SUBGRAPH_TIMEOUT_MS', 10_000, 100),
     apolloTelemetry: envBool(env, 'APOLLO_TELEMETRY_ENABLED', false),

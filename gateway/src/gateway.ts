@@ -1,6 +1,7 @@
 /** The federated gateway: @apollo/gateway on Apollo Server 5 from the static supergraph file. */
 import { readFileSync } from 'node:fs';
 import { ApolloServer } from '@apollo/server';
+import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway } from '@apollo/gateway';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +11,7 @@ import { SubscriptionGateway } from './subscriptions.js';
 import { SubgraphSource } from './subgraph-source.js';
 import { EntityBatcher } from './entity-batcher.js';
 import { GatewayAuth, requireCallerPlugin } from './auth.js';
+import { queryProtection } from './limits.js';
 import type { Caller } from './auth.js';
 
 export interface GatewayContext extends Caller {
@@ -47,11 +49,18 @@ export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; 
 export async function startGateway(config: GatewayConfig): Promise<GatewayServer> {
   const { gateway, sources } = createGateway(config);
   const auth = new GatewayAuth(config.auth);
+  const protection = queryProtection(config.limits, config.production);
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     introspection: !config.production,
+    // Depth, cost, alias, directive and token limits (gateway/src/limits.ts); no batched requests.
+    validationRules: protection.validationRules,
+    parseOptions: protection.parseOptions,
+    allowBatchedHttpRequests: false,
+    // Automatic persisted queries (on by default in Apollo Server): a bounded in-memory cache.
+    persistedQueries: { ttl: 24 * 3600 },
     // No cache-control hints are used; their plugin would instrument every field.
-    plugins: [landingPagePlugin(config.production), ApolloServerPluginCacheControlDisabled(), requireCallerPlugin()],
+    plugins: [landingPagePlugin(config.production), ApolloServerPluginCacheControlDisabled(), requireCallerPlugin(), ...(protection.plugins as unknown as ApolloServerPlugin<GatewayContext>[])],
   });
   const app = await createServiceApp<GatewayContext>({
     name: 'gateway',
@@ -65,6 +74,8 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
   new SubscriptionGateway(gateway, {
     subgraphUrls: config.subgraphUrls,
     auth,
+    validationRules: protection.wsValidationRules,
+    maxTokens: config.limits.maxTokens,
     log: (message, err) => app.log.warn(err, message),
   }).attach(app);
   const url = await listen(app, config.port, config.host);

@@ -21,11 +21,11 @@ import type { ApolloGateway, GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode, QueryPlan, QueryPlanner } from '@apollo/query-planner';
 import type { FastifyInstance } from 'fastify';
 import { getOperationAST, GraphQLError, print } from 'graphql';
-import type { DocumentNode, ExecutionArgs, ExecutionResult, FormattedExecutionResult, GraphQLSchema } from 'graphql';
+import type { DocumentNode, ExecutionArgs, ExecutionResult, FormattedExecutionResult, GraphQLSchema, ValidationRule } from 'graphql';
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { serveGraphqlWs } from '../../lib/service-app.js';
+import { cachedParse, cachedValidate, serveGraphqlWs } from '../../lib/service-app.js';
 import { LatestSlot } from '../../lib/latest-slot.js';
 import type { GatewayContext } from './gateway.js';
 import { isIntrospection } from './auth.js';
@@ -67,6 +67,9 @@ export interface SubscriptionOptions {
   subgraphUrls: Record<string, string>;
   /** Verifies the caller's token (connectionParams `authorization`, or the upgrade request's header). */
   auth: GatewayAuth;
+  /** Extra validation rules (query limits) and the most tokens an operation may have. */
+  validationRules?: readonly ValidationRule[];
+  maxTokens?: number;
   log: (message: string, err?: unknown) => void;
 }
 
@@ -274,6 +277,17 @@ export class SubscriptionGateway {
       app,
       {
         schema: () => internals(this.gateway).schema,
+        // Syntax errors (and too many tokens) are answered as errors of the operation.
+        onSubscribe: (_ctx, _id, payload) => {
+          try {
+            cachedParse(payload.query, this.options.maxTokens);
+            return undefined;
+          } catch (err) {
+            return [err instanceof GraphQLError ? err : new GraphQLError(String(err))];
+          }
+        },
+        parse: (source) => cachedParse(source, this.options.maxTokens),
+        validate: (schema, document) => cachedValidate(schema, document, this.options.validationRules),
         onConnect: async (ctx) => {
           const params = ctx.connectionParams ?? {};
           const headers = (ctx.extra as { request?: { headers?: IncomingHttpHeaders } }).request?.headers;

@@ -128,15 +128,15 @@ const event = (userId: string, eventId: string) => ({
 });
 
 const PRODUCER_USERS = Array.from({ length: 8 }, (_, i) => `sd-u${i}`);
-type Outcome =
-  | { kind: 'accepted'; accepted: number; events: Array<{ userId: string }> }
-  | { kind: 'refused'; how: string }
-  | { kind: 'unknown'; how: string; events: Array<{ userId: string }> };
+type Outcome = { kind: 'accepted'; events: Array<{ userId: string }> } | { kind: 'refused'; how: string };
 
 /**
- * Sends batches of 20 events one after the other until the platform refuses (503 or connection
- * refused). A connection reset is possible when a request races the close of an idle keep-alive
- * connection: its outcome is unknown (it cannot have been accepted, but the test does not rely on that).
+ * Sends batches of 20 events one after the other on a keep-alive connection until the platform
+ * refuses: 503 (closing) or connection refused (closed). A connection reset counts as refused
+ * too: Node's server.close() closes the connections that are idle at that moment, and a request
+ * that was on its way on one of them was never read (the final check that the versions equal the
+ * accepted events, not more, confirms it). The producer goes on after a reset, as a real one
+ * would retry.
  */
 async function produce(eventsUrl: string, producer: number, stopAfter: number): Promise<Outcome[]> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -152,15 +152,12 @@ async function produce(eventsUrl: string, producer: number, stopAfter: number): 
         }
         expect(res.status, JSON.stringify(res.body)).toBe(200);
         expect(res.body).toMatchObject({ accepted: events.length, duplicates: 0, rejected: [] });
-        outcomes.push({ kind: 'accepted', accepted: res.body.accepted, events });
+        outcomes.push({ kind: 'accepted', events });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? String(err);
-        if (code === 'ECONNREFUSED') {
-          outcomes.push({ kind: 'refused', how: code });
-          break;
-        }
-        if (code === 'ECONNRESET' || /socket hang up/.test(String(err))) outcomes.push({ kind: 'unknown', how: code, events });
-        else throw err;
+        if (code !== 'ECONNREFUSED' && code !== 'ECONNRESET') throw err;
+        outcomes.push({ kind: 'refused', how: code });
+        if (code === 'ECONNREFUSED') break;
       }
     }
   } finally {
@@ -266,7 +263,6 @@ async function shutDownUnderLoad(child: Child) {
   expect(httpReply.headers.connection).toBe('close');
 
   const outcomes = (await producers).flat();
-  console.log("OUTCOMES", JSON.stringify(outcomes.map((o) => o.kind === "accepted" ? "A" : o.kind === "refused" ? "R:" + o.how.slice(0, 20) : "U:" + o.how)));
   const exit = await child.exited;
   keepAlive.destroy();
 
@@ -285,9 +281,9 @@ async function shutDownUnderLoad(child: Child) {
   expect(await refused(gatewayUrl)).toBe(true);
   expect(await refused(eventsUrl)).toBe(true);
 
-  // Every producer was refused in the end, and had batches accepted before.
-  expect(outcomes.filter((o) => o.kind === 'refused')).toHaveLength(4);
+  // Every producer had batches accepted, then was refused (503 or connection refused) in the end.
   expect(outcomes.filter((o) => o.kind === 'accepted').length).toBeGreaterThan(4);
+  expect(outcomes.filter((o) => o.kind === 'refused' && o.how !== 'ECONNRESET')).toHaveLength(4);
   return outcomes;
 }
 
@@ -313,32 +309,25 @@ describe('graceful shutdown of platform/start.ts on SIGTERM', () => {
         expect(pending, `partition ${p}`).toBe(0);
       }
 
-      const acked = new Map<string, number>(PRODUCER_USERS.map((u) => [u, 0]));
-      const unknown = new Map<string, number>(PRODUCER_USERS.map((u) => [u, 0]));
-      for (const o of outcomes) {
-        if (o.kind === 'refused') continue;
-        for (const e of o.events) (o.kind === 'accepted' ? acked : unknown).set(e.userId, (o.kind === 'accepted' ? acked : unknown).get(e.userId)! + 1);
-      }
-      acked.set('sd-sub', 1).set('sd-slow-http', 2).set('sd-slow-gql', 1);
+      const accepted = new Map<string, number>(PRODUCER_USERS.map((u) => [u, 0]));
+      for (const o of outcomes) if (o.kind === 'accepted') for (const e of o.events) accepted.set(e.userId, accepted.get(e.userId)! + 1);
+      accepted.set('sd-sub', 1).set('sd-slow-http', 2).set('sd-slow-gql', 1);
 
       // Started again on the same Redis: the updater group applies whatever it had not read yet.
       const again = await startChild(env);
-      const users = [...acked.keys()];
+      const users = [...accepted.keys()];
       const query = `{ ${users.map((u, i) => `u${i}: user(id: "${u}") { profile { version } }`).join(' ')} }`;
       const versions = async () => {
         const res = await post(again.gatewayUrl, { query }, new http.Agent());
-        return new Map(users.map((u, i) => [u, res.body.data[`u${i}`].profile.version as number]));
+        return Object.fromEntries(users.map((u, i) => [u, res.body.data[`u${i}`].profile.version as number]));
       };
-      await until(async () => {
-        const now = await versions();
-        return users.every((u) => now.get(u)! >= acked.get(u)!);
-      }, 'the accepted events to be applied', 15_000);
-      const finalVersions = await versions();
-      for (const u of users) {
-        expect(finalVersions.get(u), u).toBeGreaterThanOrEqual(acked.get(u)!);
-        // Batches that were reset in flight (if any) may or may not have landed, nothing else did.
-        expect(finalVersions.get(u), u).toBeLessThanOrEqual(acked.get(u)! + (unknown.get(u) ?? 0));
-      }
+      const expected = Object.fromEntries(accepted);
+      // (Polled: the restarted updater may still be reading what the stopped one had not.)
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline && JSON.stringify(await versions()) !== JSON.stringify(expected)) await new Promise((r) => setTimeout(r, 50));
+      // Each profile counts exactly the events of its accepted batches: none lost, none from a
+      // batch that was refused.
+      expect(await versions()).toEqual(expected);
 
       again.process.kill('SIGTERM');
       expect((await again.exited).code).toBe(0);

@@ -223,6 +223,27 @@ describe('validateEvent: rejections', () => {
   it('truncates a huge eventId in the rejection', () => {
     expect(rejected(raw({ eventId: 'x'.repeat(10_000) })).eventId).toHaveLength(256);
   });
+
+  // These used to throw a RangeError out of validation (a 500 for the whole batch).
+  it.each([1e308, -1e308, 8.64e15 + 1, -8.64e15 - 1])('rejects occurredAt %d (outside the Date range) as OCCURRED_AT_INVALID', (occurredAt) => {
+    expect(rejected(raw({ occurredAt })).code).toBe('OCCURRED_AT_INVALID');
+  });
+
+  const nested = (levels: number, leaf: unknown = 1) => {
+    let v: unknown = leaf;
+    for (let i = 0; i < levels; i++) v = i % 2 ? { a: v } : [v];
+    return v;
+  };
+
+  it('rejects properties and traits nested more than 32 levels, even too deep for JSON.stringify', () => {
+    for (const levels of [32, 20_000]) {
+      expect(rejected(raw({ properties: { deep: nested(levels) } }))).toMatchObject({ code: 'PROPERTIES_INVALID', message: expect.stringContaining('nested') });
+      expect(rejected(raw({ type: 'IDENTIFY', traits: { deep: nested(levels) } }))).toMatchObject({ code: 'TRAITS_INVALID' });
+    }
+    expect(rejected(rawItem({ metadata: { deep: nested(20_000) } })).code).toBe('METADATA_INVALID');
+    // 31 levels below the object itself are fine.
+    expect(accepted(raw({ properties: { deep: nested(31) } })).properties).toBeDefined();
+  });
 });
 
 describe('checkBatch', () => {
@@ -247,6 +268,12 @@ describe('checkBatch', () => {
     // A caller-measured body size is honoured too.
     expect(batchError(() => checkBatch([], DEFAULT_VALIDATION_LIMITS, 1_048_577)).code).toBe('BATCH_TOO_LARGE');
     expect(checkBatch([], DEFAULT_VALIDATION_LIMITS, 1_048_576)).toEqual([]);
+  });
+
+  it('rejects a batch too deeply nested to measure as BATCH_INVALID', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    expect(batchError(() => checkBatch([raw({ properties: { deep } })])).code).toBe('BATCH_INVALID');
   });
 
   it.each([

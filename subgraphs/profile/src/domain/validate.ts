@@ -2,6 +2,7 @@
  * Validation of raw events, shared by `POST /v1/events` and `Mutation.ingestEvents`. Each event
  * is judged on its own, so one bad event never sinks the valid ones next to it.
  */
+import { nestedDeeperThan } from '../../../../lib/json-depth.js';
 import { EVENT_TYPES, ITEM_EVENT_TYPES, ITEM_KINDS } from './event.js';
 import type { EventType, ItemKind, ItemRef, MetadataValue, ProfileEvent } from './event.js';
 
@@ -16,6 +17,8 @@ export interface ValidationLimits {
   maxMetadataBytes: number;
   maxPropertiesBytes: number;
   maxTraitsBytes: number;
+  /** Deepest nesting of objects and arrays in properties and traits (the object itself is level 1). */
+  maxJsonDepth: number;
   maxBatchEvents: number;
   maxBatchBytes: number;
 }
@@ -29,6 +32,7 @@ export const DEFAULT_VALIDATION_LIMITS: ValidationLimits = {
   maxMetadataBytes: 4096,
   maxPropertiesBytes: 4096,
   maxTraitsBytes: 8192,
+  maxJsonDepth: 32,
   maxBatchEvents: 1000,
   maxBatchBytes: 1_048_576,
 };
@@ -194,11 +198,14 @@ function validateObject(
   field: string,
   maxBytes: number,
   code: string,
+  limits: ValidationLimits,
 ): Record<string, unknown> | undefined {
   if (value === undefined || value === null) return undefined;
   if (!isPlainObject(value)) throw new Invalid(code, `${field} must be an object`);
-  const bytes = jsonBytes(value);
-  if (bytes > maxBytes) throw new Invalid(code, bytes === Infinity ? `${field} is nested too deeply` : `${field} is larger than ${maxBytes} bytes`);
+  // Past a few thousand levels JSON.stringify overflows the stack: such a value must not be
+  // accepted, or every later serialization of the profile (store, event stream) would fail.
+  if (nestedDeeperThan(value, limits.maxJsonDepth)) throw new Invalid(code, `${field} is nested more than ${limits.maxJsonDepth} levels deep`);
+  if (jsonBytes(value) > maxBytes) throw new Invalid(code, `${field} is larger than ${maxBytes} bytes`);
   return value;
 }
 
@@ -216,9 +223,9 @@ export function validateEvent(raw: unknown, index: number, now: number, limits =
     };
     if (raw['item'] !== undefined && raw['item'] !== null) event.item = validateItem(raw['item'], limits);
     else if (ITEM_EVENT_TYPES.has(event.type)) throw new Invalid('ITEM_REQUIRED', `${event.type} events need an item`);
-    const properties = validateObject(raw['properties'], 'properties', limits.maxPropertiesBytes, 'PROPERTIES_INVALID');
+    const properties = validateObject(raw['properties'], 'properties', limits.maxPropertiesBytes, 'PROPERTIES_INVALID', limits);
     if (properties !== undefined) event.properties = properties;
-    const traits = validateObject(raw['traits'], 'traits', limits.maxTraitsBytes, 'TRAITS_INVALID');
+    const traits = validateObject(raw['traits'], 'traits', limits.maxTraitsBytes, 'TRAITS_INVALID', limits);
     if (traits !== undefined) event.traits = traits;
     checkTypeRules(event);
     return { ok: true, event };
