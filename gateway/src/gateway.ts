@@ -34,6 +34,7 @@ export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; 
     // Entity fetches of concurrent operations (queries and live updates) share one request.
     buildService: ({ name, url }) => {
       const source = new SubgraphSource({
+        name,
         url: config.subgraphUrls[name] ?? url ?? '',
         connections: config.subgraphConnections,
         timeoutMs: config.subgraphTimeoutMs,
@@ -59,6 +60,8 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     allowBatchedHttpRequests: false,
     // Automatic persisted queries (on by default in Apollo Server): a bounded in-memory cache.
     persistedQueries: { ttl: 24 * 3600 },
+    // Shutdown belongs to lib/shutdown.ts (drain first, then stop Apollo).
+    stopOnTerminationSignals: false,
     // No cache-control hints are used; their plugin would instrument every field.
     plugins: [landingPagePlugin(config.production), ApolloServerPluginCacheControlDisabled(), requireCallerPlugin(), ...(protection.plugins as unknown as ApolloServerPlugin<GatewayContext>[])],
   });

@@ -5,18 +5,26 @@
  * on the gateway's hot path that was the largest source of garbage. Semantics kept from it: the
  * caller's identity and request id are forwarded, a non-2xx answer becomes a GraphQLError
  * `<status>: <text>` (UNAUTHENTICATED / FORBIDDEN for 401 / 403) with the response in
- * extensions, and a body that is not a JSON object is an error.
+ * extensions unless its body is a GraphQL answer (whose errors are passed on), and a body that is
+ * not a JSON object is an error. A subgraph that cannot be reached or does not answer in time
+ * yields SUBGRAPH_UNAVAILABLE / SUBGRAPH_TIMEOUT for that fetch only.
  */
 import { STATUS_CODES } from 'node:http';
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
 import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { GatewayContext } from './gateway.js';
 import { IDENTITY_HEADER } from '../../lib/auth.js';
 
 type Response = Awaited<ReturnType<GraphQLDataSource<GatewayContext>['process']>>;
 
+const isGraphQLResponse = (body: unknown): boolean =>
+  typeof body === 'object' && body !== null && !Array.isArray(body) && Array.isArray((body as { errors?: unknown }).errors);
+
 export interface SubgraphSourceOptions {
+  /** The subgraph's name in the supergraph (named in errors). */
+  name: string;
   /** The subgraph's GraphQL endpoint (http://host:port/path). */
   url: string;
   /** Most concurrent connections to this subgraph. */
@@ -37,6 +45,7 @@ export class SubgraphSource implements GraphQLDataSource<GatewayContext> {
       keepAliveTimeout: 30_000,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
+      connect: { timeout: options.timeoutMs },
     });
   }
 
@@ -54,11 +63,21 @@ export class SubgraphSource implements GraphQLDataSource<GatewayContext> {
       ...(request.operationName ? { operationName: request.operationName } : {}),
       ...(request.extensions ? { extensions: request.extensions } : {}),
     });
-    const response = await this.pool.request({ path: this.path, method: 'POST', headers, body });
-    const contentType = String(response.headers['content-type'] ?? '');
-    const json = contentType.startsWith('application/json') || contentType.startsWith('application/graphql-response+json');
-    const parsed: unknown = json ? await response.body.json() : await response.body.text();
+    let response: Dispatcher.ResponseData;
+    let parsed: unknown;
+    try {
+      response = await this.pool.request({ path: this.path, method: 'POST', headers, body });
+      const contentType = String(response.headers['content-type'] ?? '');
+      const json = contentType.startsWith('application/json') || contentType.startsWith('application/graphql-response+json');
+      parsed = json ? await response.body.json() : await response.body.text();
+    } catch (err) {
+      // Unreachable or too slow: an error for this fetch only (Apollo adds the service name and the
+      // path), so the rest of the operation is still answered.
+      return this.failure(err);
+    }
     if (response.statusCode < 200 || response.statusCode >= 300) {
+      // A GraphQL answer with an error status (a subgraph's 400 BAD_USER_INPUT, 401, 403): its errors, as sent.
+      if (isGraphQLResponse(parsed)) return parsed as Response;
       const statusText = STATUS_CODES[response.statusCode] ?? '';
       throw new GraphQLError(`${response.statusCode}: ${statusText}`, {
         extensions: {
@@ -71,6 +90,15 @@ export class SubgraphSource implements GraphQLDataSource<GatewayContext> {
       throw new Error(`Expected JSON response body, but received: ${String(parsed).slice(0, 200)}`);
     }
     return parsed as Response;
+  }
+
+  private failure(err: unknown): Response {
+    const code = (err as { code?: string }).code ?? '';
+    const timeout = /TIMEOUT/.test(code);
+    const message = timeout
+      ? `subgraph "${this.options.name}" did not answer within ${this.options.timeoutMs} ms`
+      : `subgraph "${this.options.name}" is unavailable (${code || (err as Error).message})`;
+    return { data: null, errors: [new GraphQLError(message, { extensions: { code: timeout ? 'SUBGRAPH_TIMEOUT' : 'SUBGRAPH_UNAVAILABLE', serviceName: this.options.name } })] } as unknown as Response;
   }
 
   close(): Promise<void> {
