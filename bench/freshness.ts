@@ -4,7 +4,9 @@
  * was ranked on the profile version that event produced. p50/p95/p99 over PROBES events (default
  * 1,000) while autocannon keeps background load on the platform: events on POST /v1/events for
  * other users and home-page queries through the gateway. Runs embedded (in-memory stores, inline
- * apply) and on Redis (Redis Streams, the updater group applying asynchronously).
+ * apply) and on Redis (Redis Streams, the updater group applying asynchronously), each two ways:
+ * `async` (the mutation returns once the event is accepted; the row is polled) and
+ * `read-your-writes` (`ingestEvents(wait: true)` returns once it is applied; one query follows).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -34,7 +36,7 @@ const playable = DEMO_CATALOG.filter((i) => i.kind === 'MOVIE').map((i) => {
   const { releaseYear: _y, ...ref } = demoItem(i.id);
   return ref;
 });
-const INGEST = `mutation ($events: [EventInput!]!) { ingestEvents(events: $events) { accepted rejected { code } } }`;
+const INGEST = `mutation ($events: [EventInput!]!, $wait: Boolean) { ingestEvents(events: $events, wait: $wait) { accepted rejected { code } } }`;
 const ROW = `query ($id: ID!) { user(id: $id) { recommendedFor(limit: 10) { model profileVersion items { item { id } } } } }`;
 const tmpFile = (name: string) => join(tmpdir(), `bench-freshness-${process.pid}-${name}.json`);
 
@@ -47,8 +49,12 @@ async function gql<T>(url: string, query: string, variables: Record<string, unkn
   return body.data;
 }
 
+/** `async`: ingestEvents returns once accepted, the row is polled; `read-your-writes`: ingestEvents(wait: true). */
+type Read = 'async' | 'read-your-writes';
+
 interface ModeResult {
   stores: string;
+  read: Read;
   probes: number;
   latencyMs: ReturnType<typeof percentiles>;
   /** The parts: the ingestEvents mutation, and each row query. */
@@ -59,7 +65,7 @@ interface ModeResult {
   background: { eventsPerSecond: number; queriesPerSecond: number; errors: number };
 }
 
-async function runMode(mode: string): Promise<ModeResult> {
+async function runMode(mode: string): Promise<ModeResult[]> {
   const auth = await benchAuth();
   caller = auth.caller;
   const base = { ...process.env, ...auth.env };
@@ -97,50 +103,58 @@ async function runMode(mode: string): Promise<ModeResult> {
 
     const versions = new Map<string, number>();
     for (const id of probeUsers) versions.set(id, 0);
-    const latencies: number[] = [];
-    const mutations: number[] = [];
-    const rowQueries: number[] = [];
-    let queries = 0;
-    for (let i = 0; i < PROBES + 20; i++) {
-      const id = probeUsers[i % probeUsers.length]!;
-      const expected = versions.get(id)! + 1;
-      const event = { eventId: `probe-${run}-${i}`, userId: id, type: 'PLAY', occurredAt: Date.now(), item: playable[i % playable.length] };
-      const t = performance.now();
-      const ingested = await gql<{ ingestEvents: { accepted: number } }>(gateway, INGEST, { events: [event] });
-      if (ingested.ingestEvents.accepted !== 1) throw new Error(`probe event not accepted: ${JSON.stringify(ingested)}`);
-      if (i >= 20) mutations.push(performance.now() - t);
-      for (let polls = 1; ; polls++) {
-        const q0 = performance.now();
-        const row = await gql<{ user: { recommendedFor: { profileVersion: number } } }>(gateway, ROW, { id });
-        if (i >= 20) rowQueries.push(performance.now() - q0);
-        if (row.user.recommendedFor.profileVersion >= expected) {
-          versions.set(id, row.user.recommendedFor.profileVersion);
-          if (i >= 20) {
-            latencies.push(performance.now() - t); // the first 20 probes warm up
-            queries += polls;
+    /** PROBES events (after 20 warm-up ones), each followed by row queries until the row reflects it. */
+    const probe = async (read: Read) => {
+      const latencies: number[] = [];
+      const mutations: number[] = [];
+      const rowQueries: number[] = [];
+      let queries = 0;
+      for (let i = 0; i < PROBES + 20; i++) {
+        const id = probeUsers[i % probeUsers.length]!;
+        const expected = versions.get(id)! + 1;
+        const event = { eventId: `probe-${run}-${read}-${i}`, userId: id, type: 'PLAY', occurredAt: Date.now(), item: playable[i % playable.length] };
+        const t = performance.now();
+        const ingested = await gql<{ ingestEvents: { accepted: number } }>(gateway, INGEST, { events: [event], wait: read === 'read-your-writes' });
+        if (ingested.ingestEvents.accepted !== 1) throw new Error(`probe event not accepted: ${JSON.stringify(ingested)}`);
+        if (i >= 20) mutations.push(performance.now() - t);
+        for (let polls = 1; ; polls++) {
+          const q0 = performance.now();
+          const row = await gql<{ user: { recommendedFor: { profileVersion: number } } }>(gateway, ROW, { id });
+          if (i >= 20) rowQueries.push(performance.now() - q0);
+          if (row.user.recommendedFor.profileVersion >= expected) {
+            versions.set(id, row.user.recommendedFor.profileVersion);
+            if (i >= 20) {
+              latencies.push(performance.now() - t); // the first 20 probes warm up
+              queries += polls;
+            }
+            break;
           }
-          break;
+          if (performance.now() - t > 10_000) throw new Error(`the row of ${id} did not reach version ${expected} within 10 s`);
         }
-        if (performance.now() - t > 10_000) throw new Error(`the row of ${id} did not reach version ${expected} within 10 s`);
       }
-    }
+      return {
+        stores,
+        read,
+        probes: latencies.length,
+        latencyMs: percentiles(latencies),
+        mutationMs: percentiles(mutations),
+        queryMs: percentiles(rowQueries),
+        queriesPerProbe: queries / latencies.length,
+      };
+    };
+    const probes = [await probe('async'), await probe('read-your-writes')];
     await Promise.all(background.map((b) => b.stop()));
     const figures = Object.fromEntries(
       loads.map((l) => [l.kind, JSON.parse(readFileSync(l.resultFile, 'utf8')) as { perSecond: number; errors: number }]),
     );
-    return {
-      stores,
-      probes: latencies.length,
-      latencyMs: percentiles(latencies),
-      mutationMs: percentiles(mutations),
-      queryMs: percentiles(rowQueries),
-      queriesPerProbe: queries / latencies.length,
+    return probes.map((p) => ({
+      ...p,
       background: {
         eventsPerSecond: figures['events']?.perSecond ?? 0,
         queriesPerSecond: figures['home']?.perSecond ?? 0,
         errors: Object.values(figures).reduce((a, f) => a + f.errors, 0),
       },
-    };
+    }));
   } finally {
     await Promise.all(background.map((b) => b.stop()));
     await gatewayChild.stop();
@@ -152,7 +166,7 @@ async function main() {
   const results: ModeResult[] = [];
   for (const mode of MODES) {
     log(`freshness (${mode}): ${PROBES} probes under ${BG_EVENTS} background events/s and ${BG_QUERIES} home queries/s...`);
-    results.push(await runMode(mode));
+    results.push(...(await runMode(mode)));
   }
   const report = { probes: PROBES, backgroundEventsPerSecond: BG_EVENTS, backgroundQueriesPerSecond: BG_QUERIES, modes: results };
   saveReport(report);
@@ -163,11 +177,11 @@ async function main() {
   const f = (x: number) => x.toFixed(1);
   console.log(`Freshness: ingestEvents through the gateway → recommendedFor ranked on the new profile version`);
   console.log('');
-  console.log('| stores | probes | p50 | p95 | p99 | mutation p50 / p99 | row query p50 / p99 | queries per probe | background events/s | background queries/s | background errors |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| stores | read | probes | p50 | p95 | p99 | mutation p50 / p99 | row query p50 / p99 | queries per probe | background events/s | background queries/s | background errors |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     console.log(
-      `| ${r.stores} | ${r.probes} | ${f(r.latencyMs.p50)} ms | ${f(r.latencyMs.p95)} ms | ${f(r.latencyMs.p99)} ms | ${f(r.mutationMs.p50)} / ${f(r.mutationMs.p99)} ms | ${f(r.queryMs.p50)} / ${f(r.queryMs.p99)} ms | ${r.queriesPerProbe.toFixed(2)} | ${Math.round(r.background.eventsPerSecond)} | ${Math.round(r.background.queriesPerSecond)} | ${r.background.errors} |`,
+      `| ${r.stores} | ${r.read} | ${r.probes} | ${f(r.latencyMs.p50)} ms | ${f(r.latencyMs.p95)} ms | ${f(r.latencyMs.p99)} ms | ${f(r.mutationMs.p50)} / ${f(r.mutationMs.p99)} ms | ${f(r.queryMs.p50)} / ${f(r.queryMs.p99)} ms | ${r.queriesPerProbe.toFixed(2)} | ${Math.round(r.background.eventsPerSecond)} | ${Math.round(r.background.queriesPerSecond)} | ${r.background.errors} |`,
     );
   }
 }

@@ -35,7 +35,7 @@ export function headlines(figures: Record<string, unknown>): Headline[] {
     const p99 = num(get(mode, 'latencyMs', 'p99'));
     const redis = get(mode, 'stores') === 'redis';
     out.push({
-      figure: `freshness, event → re-ranked row through the gateway (${String(get(mode, 'stores'))})`,
+      figure: `freshness, event → re-ranked row through the gateway (${String(get(mode, 'stores'))}, ${String(get(mode, 'read') ?? 'async')})`,
       value: `p50 ${ms(get(mode, 'latencyMs', 'p50'))}, p95 ${ms(get(mode, 'latencyMs', 'p95'))}, p99 ${ms(p99)}`,
       ...(redis ? { goal: `p99 <= 20 ms${met(p99 === undefined ? undefined : p99 <= 20)}` } : {}),
     });
