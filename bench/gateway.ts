@@ -31,6 +31,7 @@ import { DEMO_CATALOG } from '../demo/catalog.js';
 import type { CatalogItem } from '../subgraphs/recommendations/src/domain/catalog.js';
 import { startChild } from './lib/child.js';
 import { benchAuth } from './lib/auth.js';
+import { saveReport } from './lib/report.js';
 import { IDENTITY_HEADER } from '../lib/auth.js';
 import type { BenchChild } from './lib/child.js';
 import { rng } from './lib/synthetic.js';
@@ -542,6 +543,7 @@ async function main() {
       // The subgraphs share one process: the query's fetches one after another on it.
       subgraphsDirectAllFetchesPerSecond: 1 / direct.reduce((a, d) => a + 1 / d.requestsPerSecond, 0),
     };
+    saveReport(result);
     if (json) {
       console.log(JSON.stringify(result));
       return;

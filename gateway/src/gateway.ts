@@ -30,7 +30,7 @@ export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; 
   const sources: SubgraphSource[] = [];
   const gateway = new ApolloGateway({
     supergraphSdl: readFileSync(config.supergraphPath, 'utf8'),
-    // One keep-alive undici pool per subgraph; forwards the caller's authorization and request id.
+    // One keep-alive undici pool per subgraph; forwards the verified caller and the request id.
     // Entity fetches of concurrent operations (queries and live updates) share one request.
     buildService: ({ name, url }) => {
       const source = new SubgraphSource({
@@ -45,7 +45,6 @@ export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; 
   });
   return { gateway, sources };
 }
-
 
 export async function startGateway(config: GatewayConfig): Promise<GatewayServer> {
   const { gateway, sources } = createGateway(config);
@@ -63,7 +62,13 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     // Shutdown belongs to lib/shutdown.ts (drain first, then stop Apollo).
     stopOnTerminationSignals: false,
     // No cache-control hints are used; their plugin would instrument every field.
-    plugins: [landingPagePlugin(config.production), ApolloServerPluginCacheControlDisabled(), requireCallerPlugin(), ...(protection.plugins as unknown as ApolloServerPlugin<GatewayContext>[])],
+    plugins: [
+      landingPagePlugin(config.production),
+      ApolloServerPluginCacheControlDisabled(),
+      requireCallerPlugin(),
+      // GraphQL Armor's types name @apollo/server's CommonJS build; the plugins are the same objects.
+      ...(protection.plugins as unknown as ApolloServerPlugin<GatewayContext>[]),
+    ],
   });
   const app = await createServiceApp<GatewayContext>({
     name: 'gateway',
