@@ -72,7 +72,10 @@ async function runMode(mode: string): Promise<ModeResult[]> {
   const env: NodeJS.ProcessEnv =
     mode === 'redis' ? { ...base, REDIS_URL, REDIS_PREFIX: `bench:${randomUUID().slice(0, 6)}:` } : { ...base, REDIS_URL: '', REDIS_CLUSTER_NODES: '' };
   const server = new URL('./live-server.ts', import.meta.url);
-  const subgraphs = await startChild(server, { args: ['subgraphs'], env, ready: true });
+  // On Redis the profile updater group may run in a process of its own (BENCH_SEPARATE_UPDATER=1).
+  const separateUpdater = mode === 'redis' && process.env['BENCH_SEPARATE_UPDATER'] === '1';
+  const subgraphs = await startChild(server, { args: ['subgraphs'], env: { ...env, ...(separateUpdater ? { PROFILE_RUN_UPDATER: 'false' } : {}) }, ready: true });
+  const updater = separateUpdater ? await startChild(new URL('../subgraphs/profile/src/updater-main.ts', import.meta.url), { env }) : undefined;
   const gatewayChild = await startChild(server, {
     args: ['gateway'],
     env: { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphs.info['subgraphUrls']) },
@@ -158,6 +161,7 @@ async function runMode(mode: string): Promise<ModeResult[]> {
   } finally {
     await Promise.all(background.map((b) => b.stop()));
     await gatewayChild.stop();
+    await updater?.stop();
     await subgraphs.stop();
   }
 }

@@ -17,6 +17,7 @@ import { loadRecommendationsConfig } from '../subgraphs/recommendations/src/conf
 import { startRecommendationsServer } from '../subgraphs/recommendations/src/server.js';
 import type { RecommendationsServer } from '../subgraphs/recommendations/src/server.js';
 import { createBackends } from './backends.js';
+import { envBool } from '../lib/env.js';
 import type { Backends } from './backends.js';
 
 export interface Platform {
@@ -55,7 +56,14 @@ export async function startSubgraphs(options: PlatformOptions = {}) {
   const experiments = await startExperimentsServer(loadExperimentsConfig(env), { stores: backends.experimentStores });
   const profile = await startProfileServer(
     { ...loadProfileConfig(env), ...options.profileConfig },
-    { eventLog, pubsub, stores: options.profileStores ?? backends.profileStores, mode: backends.ingestMode },
+    {
+      eventLog,
+      pubsub,
+      stores: options.profileStores ?? backends.profileStores,
+      mode: backends.ingestMode,
+      // PROFILE_RUN_UPDATER=false: the updater group runs only in `npm run start:profile-updater` processes.
+      runUpdater: envBool(env, 'PROFILE_RUN_UPDATER', true),
+    },
   );
   return {
     backends,

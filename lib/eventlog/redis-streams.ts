@@ -122,7 +122,7 @@ export class RedisStreamEventLog implements EventLog {
       if (remaining.size === 0) return true;
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 20);
+      delay = Math.min(delay * 2, 4);
     }
     return true;
   }
