@@ -9,6 +9,10 @@
  * other subgraphs, `@requires` included) is fetched per event. Queries and mutations sent over
  * the socket take the same path without the subscription.
  *
+ * The caller's JWT (connectionParams `authorization`, or the upgrade request's header) is verified
+ * on connect; the verified identity goes upstream as the gateway's identity token, on the upstream
+ * subscription and on every per-event fetch. The same query limits as over HTTP apply.
+ *
  * Reads the gateway's planner and schemas from ApolloGateway's (private) fields; checked on
  * @apollo/gateway 2.14.4, which package.json pins.
  */
