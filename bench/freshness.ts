@@ -27,6 +27,8 @@ const BG_EVENTS = Number(process.env['BENCH_BG_EVENTS'] ?? 1000);
 const BG_QUERIES = Number(process.env['BENCH_BG_QUERIES'] ?? 100);
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const MODES = (process.env['BENCH_MODES'] ?? 'memory,redis').split(',');
+/** Node flags of the processes under test, e.g. --max-semi-space-size=64. */
+const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
 const json = process.argv.includes('--json');
 const log = (m: string) => {
   if (!json) console.error(m);
@@ -74,10 +76,16 @@ async function runMode(mode: string): Promise<ModeResult[]> {
   const server = new URL('./live-server.ts', import.meta.url);
   // On Redis the profile updater group may run in a process of its own (BENCH_SEPARATE_UPDATER=1).
   const separateUpdater = mode === 'redis' && process.env['BENCH_SEPARATE_UPDATER'] === '1';
-  const subgraphs = await startChild(server, { args: ['subgraphs'], env: { ...env, ...(separateUpdater ? { PROFILE_RUN_UPDATER: 'false' } : {}) }, ready: true });
+  const subgraphs = await startChild(server, {
+    args: ['subgraphs'],
+    env: { ...env, ...(separateUpdater ? { PROFILE_RUN_UPDATER: 'false' } : {}) },
+    nodeFlags: NODE_FLAGS,
+    ready: true,
+  });
   const updater = separateUpdater ? await startChild(new URL('../subgraphs/profile/src/updater-main.ts', import.meta.url), { env }) : undefined;
   const gatewayChild = await startChild(server, {
     args: ['gateway'],
+    nodeFlags: NODE_FLAGS,
     env: { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphs.info['subgraphUrls']) },
     ready: true,
   });

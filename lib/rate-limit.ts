@@ -1,6 +1,7 @@
 /**
  * Token buckets per caller: `rate` units per second refill up to `burst`. A request for more
- * units than the bucket holds is refused whole, with the time until it would fit. Buckets idle
+ * units than the bucket holds is refused whole, with the time until it would fit (a request larger
+ * than the burst needs a full bucket, so it is never refused forever). Buckets idle
  * long enough to be full again are dropped, so memory follows the active callers.
  */
 export interface RateDecision {
@@ -20,8 +21,10 @@ export class RateLimiter {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  take(key: string, units: number): RateDecision {
+  /** Takes `units` from the caller's bucket; more than the burst costs the whole (full) bucket. */
+  take(key: string, requested: number): RateDecision {
     if (this.rate <= 0) return { ok: true, retryAfterMs: 0 };
+    const units = Math.min(requested, this.burst);
     const t = this.now();
     this.sweep(t);
     const b = this.buckets.get(key) ?? { tokens: this.burst, at: t };
@@ -32,7 +35,7 @@ export class RateLimiter {
       b.tokens -= units;
       return { ok: true, retryAfterMs: 0 };
     }
-    const missing = Math.min(units, this.burst) - b.tokens;
+    const missing = units - b.tokens;
     return { ok: false, retryAfterMs: Math.ceil((missing / this.rate) * 1000) };
   }
 
