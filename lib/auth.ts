@@ -18,7 +18,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { GraphQLError } from 'graphql';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
-import { ConfigError, envBool, envString, isProduction } from './env.js';
+import { ConfigError, envBool, envInt, envString, isProduction } from './env.js';
 
 export type Role = 'user' | 'service';
 export const ROLES: readonly Role[] = ['user', 'service'];
@@ -27,6 +27,8 @@ export interface Identity {
   /** The token's subject: for role `user`, the user id. */
   sub: string;
   roles: readonly Role[];
+  /** When the caller's token expires (epoch ms); long-lived connections close then. */
+  expiresAt?: number;
 }
 
 /** With AUTH_DISABLED=1 (development only) every request acts as this service identity. */
@@ -35,7 +37,6 @@ export const AUTH_DISABLED_IDENTITY: Identity = Object.freeze({ sub: 'auth-disab
 export const IDENTITY_HEADER = 'x-gateway-identity';
 const INTERNAL_ISSUER = 'rtp-gateway';
 const INTERNAL_AUDIENCE = 'rtp-subgraphs';
-const INTERNAL_TTL_S = 300;
 
 /** Development-only secrets: used when nothing is configured outside production. */
 const DEV_JWT_SECRET = 'dev-only-jwt-secret-change-me-0123456789';
@@ -51,6 +52,8 @@ export interface AuthConfig {
   audience?: string;
   /** HS256 key of the gateway → subgraph identity tokens. */
   internalSecret: Uint8Array;
+  /** Lifetime of those tokens in seconds (INTERNAL_TOKEN_TTL, default 300). */
+  internalTokenTtlS: number;
   /** True when the development default secrets are in use. */
   developmentSecrets: boolean;
 }
@@ -83,6 +86,7 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig
     ...(issuer ? { issuer } : {}),
     ...(audience ? { audience } : {}),
     internalSecret: internal ? secretBytes('INTERNAL_AUTH_SECRET', internal) : new TextEncoder().encode(DEV_INTERNAL_SECRET),
+    internalTokenTtlS: envInt(env, 'INTERNAL_TOKEN_TTL', 300, 2, 3600),
     developmentSecrets: !jwt && !jwksUrl && !internal,
   };
 }
@@ -166,13 +170,14 @@ export class TokenVerifier {
     };
     let payload: JWTPayload;
     try {
+      // Callers' tokens must expire (exp is required).
       payload = this.jwks
-        ? (await jwtVerify(token, this.jwks, { ...options, algorithms: ['RS256', 'ES256'] })).payload
-        : (await jwtVerify(token, this.config.jwtSecret!, { ...options, algorithms: ['HS256'] })).payload;
+        ? (await jwtVerify(token, this.jwks, { ...options, algorithms: ['RS256', 'ES256'], requiredClaims: ['exp'] })).payload
+        : (await jwtVerify(token, this.config.jwtSecret!, { ...options, algorithms: ['HS256'], requiredClaims: ['exp'] })).payload;
     } catch (err) {
       throw unauthenticated(`invalid token: ${describe(err)}`, 401);
     }
-    const identity = identityOf(payload);
+    const identity = { ...identityOf(payload), expiresAt: payload.exp! * 1000 };
     this.cache.set(token, identity, payload.exp);
     return identity;
   }
@@ -180,7 +185,7 @@ export class TokenVerifier {
 
 function describe(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim ${err.claim} ${err.reason}`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return err.reason === 'missing' ? `no ${err.claim} claim` : `claim ${err.claim} ${err.reason}`;
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad signature';
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'algorithm not allowed';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no matching key';
@@ -205,10 +210,12 @@ export class InternalTokens {
       .setIssuer(INTERNAL_ISSUER)
       .setAudience(INTERNAL_AUDIENCE)
       .setIssuedAt()
-      .setExpirationTime(`${INTERNAL_TTL_S}s`)
+      .setExpirationTime(`${this.config.internalTokenTtlS}s`)
       .sign(this.config.internalSecret);
     if (this.signed.size >= 10_000) this.signed.delete(this.signed.keys().next().value!);
-    this.signed.set(key, { token, refreshAt: Date.now() + (INTERNAL_TTL_S - 60) * 1000 });
+    // Reused until its last minute (or last half, for short lifetimes).
+    const ttlMs = this.config.internalTokenTtlS * 1000;
+    this.signed.set(key, { token, refreshAt: Date.now() + ttlMs - Math.min(60_000, ttlMs / 2) });
     return token;
   }
 

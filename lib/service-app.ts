@@ -129,17 +129,20 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
     const identities = new WeakMap<object, Identity | null>();
     serveGraphqlWs(app, {
       schema,
+      // Subgraph sockets serve the gateway only: without its identity token the connection is refused.
       onConnect: async (ctx) => {
         try {
           const token = ctx.connectionParams?.['identity'];
-          identities.set(ctx, await auth.verify(typeof token === 'string' ? token : undefined));
+          const identity = await auth.verify(typeof token === 'string' ? token : undefined);
+          if (!identity) return false;
+          identities.set(ctx, identity);
           return true;
         } catch {
           return false;
         }
       },
       context: (ctx) => context(identities.get(ctx) ?? null) as Record<string, unknown>,
-    });
+    }, { maxPayload: opts.bodyLimit });
   }
   return app;
 }
@@ -237,14 +240,16 @@ export function cachedParse(source: string | Source, maxTokens?: number): Docume
   const options = maxTokens ? { maxTokens } : undefined;
   if (typeof source !== 'string') return parse(source, options);
   const query = source;
-  let document = documents.get(query);
+  // Keyed by the token limit too: a text parsed without a limit must not skip a limit later.
+  const key = `${maxTokens ?? ''}\u0000${query}`;
+  let document = documents.get(key);
   if (document) {
-    documents.delete(query);
+    documents.delete(key);
   } else {
     document = parse(query, options);
     if (documents.size >= DOCUMENT_CACHE_SIZE) documents.delete(documents.keys().next().value!);
   }
-  documents.set(query, document);
+  documents.set(key, document);
   return document;
 }
 
@@ -263,10 +268,39 @@ export function cachedValidate(schema: GraphQLSchema, document: DocumentNode, ex
  * graphql-ws clients with retries reconnect) rather than seeing the connection drop; sockets that
  * do not complete the close handshake within WS_CLOSE_WAIT_MS are destroyed.
  */
-export function serveGraphqlWs<P extends Record<string, unknown>>(app: FastifyInstance, options: Parameters<typeof useServer<P>>[0]): void {
-  const wss = new WebSocketServer({ server: app.server, path: '/graphql' });
-  // Documents come from the shared caches rather than a parse and validation per subscription.
-  const server = useServer<P>({ parse: (source) => cachedParse(source), validate: (schema, document) => cachedValidate(schema, document), ...options }, wss);
+export interface WsLimits {
+  /** Largest message in bytes (ws would otherwise take 100 MiB). */
+  maxPayload: number;
+  /** Most operations running at once on one connection. */
+  maxOperations?: number;
+}
+
+export function serveGraphqlWs<P extends Record<string, unknown>>(
+  app: FastifyInstance,
+  options: Parameters<typeof useServer<P>>[0],
+  limits: WsLimits,
+): void {
+  const wss = new WebSocketServer({ server: app.server, path: '/graphql', maxPayload: limits.maxPayload });
+  const maxOperations = limits.maxOperations ?? 200;
+  const server = useServer<P>(
+    {
+      // Documents come from the shared caches rather than a parse and validation per subscription.
+      parse: (source) => cachedParse(source),
+      validate: (schema, document) => cachedValidate(schema, document),
+      ...options,
+      onSubscribe: async (ctx, id, payload) => {
+        // The operation being started is already counted in ctx.subscriptions.
+        if (Object.keys(ctx.subscriptions).length > maxOperations) {
+          return [new GraphQLErrorClass(`at most ${maxOperations} operations at once on one connection`, { extensions: { code: 'TOO_MANY_OPERATIONS' } })];
+        }
+        if (nestedDeeperThan(payload.variables, MAX_VARIABLES_DEPTH)) {
+          return [new GraphQLErrorClass(`variables are nested more than ${MAX_VARIABLES_DEPTH} levels deep`, { extensions: { code: 'BAD_USER_INPUT' } })];
+        }
+        return options.onSubscribe?.(ctx, id, payload);
+      },
+    },
+    wss,
+  );
   app.addHook('preClose', async () => {
     // dispose() sends close(1001, "Going away") to every client and resolves once all are closed.
     const timer = setTimeout(() => {

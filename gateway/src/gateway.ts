@@ -4,6 +4,7 @@ import { ApolloServer } from '@apollo/server';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway } from '@apollo/gateway';
+import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { FastifyInstance } from 'fastify';
 import { createServiceApp, landingPagePlugin, listen } from '../../lib/service-app.js';
 import type { GatewayConfig } from './config.js';
@@ -82,8 +83,11 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
   new SubscriptionGateway(gateway, {
     subgraphUrls: config.subgraphUrls,
     auth,
-    validationRules: protection.wsValidationRules,
+    // Introspection is off in production over HTTP (Apollo); the same over graphql-ws.
+    validationRules: [...protection.wsValidationRules, ...(config.production ? [NoSchemaIntrospectionCustomRule] : [])],
     maxTokens: config.limits.maxTokens,
+    maxPayload: config.bodyLimit,
+    hideSuggestions: config.production,
     log: (message, err) => app.log.warn(err, message),
   }).attach(app);
   const url = await listen(app, config.port, config.host);

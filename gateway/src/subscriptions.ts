@@ -63,6 +63,8 @@ interface Prepared {
 interface ConnectionState {
   /** The verified caller of this connection (from connectionParams or the upgrade request). */
   caller: Caller;
+  /** Closes the connection when the caller's token expires. */
+  expiry?: NodeJS.Timeout;
   upstream: Map<string, Client>;
 }
 
@@ -74,6 +76,10 @@ export interface SubscriptionOptions {
   /** Extra validation rules (query limits) and the most tokens an operation may have. */
   validationRules?: readonly ValidationRule[];
   maxTokens?: number;
+  /** Largest graphql-ws message (bytes). */
+  maxPayload: number;
+  /** Drop "Did you mean …?" from validation errors (production). */
+  hideSuggestions?: boolean;
   log: (message: string, err?: unknown) => void;
 }
 
@@ -149,7 +155,8 @@ export class SubscriptionGateway {
         url: toWs(url),
         webSocketImpl: WebSocket,
         // The verified caller travels with the upstream subscription as the gateway's identity token.
-        connectionParams: state.caller.identityToken ? { identity: state.caller.identityToken } : {},
+        // (Signed when the connection opens: the gateway's identity tokens are short-lived.)
+        connectionParams: async () => (state.caller.identity ? { identity: await this.options.auth.internal.sign(state.caller.identity) } : {}),
         lazy: true,
         retryAttempts: 0,
       });
@@ -158,10 +165,13 @@ export class SubscriptionGateway {
     return client;
   }
 
-  private requestContext(args: ExecutionArgs, state: ConnectionState, query: string) {
+  private async requestContext(args: ExecutionArgs, state: ConnectionState, query: string) {
+    // A fresh (cached until near expiry) identity token: subscriptions outlive any one token.
+    const { identity } = state.caller;
     const context: GatewayContext = {
       requestId: randomUUID(),
-      ...state.caller,
+      identity,
+      ...(identity ? { identityToken: await this.options.auth.internal.sign(identity) } : {}),
     };
     return {
       request: { query, variables: (args.variableValues ?? {}) as Record<string, unknown>, operationName: args.operationName ?? undefined },
@@ -183,7 +193,7 @@ export class SubscriptionGateway {
   ) {
     const { supergraphSchema, apiSchema, serviceMap: services } = internals(this.gateway);
     const dataSources = serviceMap ?? Object.fromEntries(Object.entries(services).map(([name, s]) => [name, s.dataSource]));
-    const requestContext = this.requestContext(args, state, prepared.query);
+    const requestContext = await this.requestContext(args, state, prepared.query);
     return (await executeQueryPlan(plan, dataSources, requestContext, prepared.operationContext, supergraphSchema, apiSchema)) as ExecutionResult;
   }
 
@@ -291,7 +301,11 @@ export class SubscriptionGateway {
           }
         },
         parse: (source) => cachedParse(source, this.options.maxTokens),
-        validate: (schema, document) => cachedValidate(schema, document, this.options.validationRules),
+        validate: (schema, document) => {
+          const errors = cachedValidate(schema, document, this.options.validationRules);
+          // In production "Did you mean …?" would reveal the schema (as Apollo's HTTP path hides it).
+          return this.options.hideSuggestions ? errors.map((e) => new GraphQLError(e.message.replace(/ Did you mean .*$/, ''), { nodes: e.nodes ?? null })) : errors;
+        },
         onConnect: async (ctx) => {
           const params = ctx.connectionParams ?? {};
           const headers = (ctx.extra as { request?: { headers?: IncomingHttpHeaders } }).request?.headers;
@@ -299,16 +313,27 @@ export class SubscriptionGateway {
           const authorization = [params['authorization'], params['Authorization'], nested?.['authorization'], nested?.['Authorization'], headers?.authorization].find(
             (v): v is string => typeof v === 'string',
           );
+          let caller: Caller;
           try {
-            states.set(ctx, { caller: await this.options.auth.caller(authorization), upstream: new Map() });
-            return true;
+            caller = await this.options.auth.caller(authorization);
           } catch {
             return false; // a bad token: graphql-ws closes the socket with 4403 Forbidden
           }
+          const state: ConnectionState = { caller, upstream: new Map() };
+          // The connection lives as long as the caller's token: at its expiry it is closed (4401).
+          const expiresAt = caller.identity?.expiresAt;
+          if (expiresAt !== undefined) {
+            const socket = (ctx.extra as { socket?: { close(code: number, reason: string): void } }).socket;
+            state.expiry = setTimeout(() => socket?.close(4401, 'token expired'), Math.max(0, expiresAt - Date.now()));
+            state.expiry.unref();
+          }
+          states.set(ctx, state);
+          return true;
         },
         onClose: async (ctx) => {
           const state = states.get(ctx);
           if (!state) return;
+          clearTimeout(state.expiry);
           await Promise.all([...state.upstream.values()].map((c) => c.dispose()));
           state.upstream.clear();
         },
@@ -317,6 +342,7 @@ export class SubscriptionGateway {
         // The graphql-ws context object doubles as the key of the connection's state.
         context: (ctx) => ctx as unknown as Record<string, unknown>,
       },
+      { maxPayload: this.options.maxPayload },
     );
   }
 }

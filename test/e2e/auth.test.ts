@@ -19,7 +19,7 @@ import { DEV_AUTH, graphql, startTestPlatform, tokenFor } from '../helpers/platf
 import type { TestPlatform } from '../helpers/platform.js';
 import { collect } from '../helpers/subscriptions.js';
 
-const AUTH_ON = { AUTH_DISABLED: '0', INGEST_RATE_LIMIT: '200', INGEST_BURST: '200' };
+const AUTH_ON = { AUTH_DISABLED: '0', INGEST_RATE_LIMIT: '200', INGEST_BURST: '1000', INTERNAL_TOKEN_TTL: '2' };
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const ROW = `query ($id: ID!) { user(id: $id) { id profile { version } recommendedFor(limit: 3) { impressionId items { position item { id } } } assignment(experimentKey: "realtime-ranking") { variant } } }`;
 const INGEST = `mutation ($events: [EventInput!]!) { ingestEvents(events: $events, wait: true) { accepted rejected { code } } }`;
@@ -68,6 +68,10 @@ describe('authentication and authorization through the gateway', () => {
       expect(codes(res), token).toEqual(['UNAUTHENTICATED']);
       expect(res.errors?.[0]?.message).toMatch(pattern);
     }
+    const noExp = await new SignJWT({ role: 'service' }).setProtectedHeader({ alg: 'HS256' }).setSubject('x').sign(DEV_AUTH.jwtSecret!);
+    const neverExpires = await p.query('{ me { id } }', {}, bearer(noExp));
+    expect(codes(neverExpires)).toEqual(['UNAUTHENTICATED']);
+    expect(neverExpires.errors?.[0]?.message).toMatch(/no exp claim/);
     const basic = await p.query('{ me { id } }', {}, { authorization: 'Basic abc' });
     expect(codes(basic)).toEqual(['UNAUTHENTICATED']);
     const noRole = await p.query('{ me { id } }', {}, bearer(await tokenFor('alice', [] as never)));
@@ -92,6 +96,16 @@ describe('authentication and authorization through the gateway', () => {
     expect(mixed.data?.me).toMatchObject({ id: 'alice', profile: { version: expect.any(Number) } });
     expect(mixed.data?.other).toBeNull();
     expect(mixed.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['other'], 'FORBIDDEN']]);
+  });
+
+  it("an anonymous id merged into a known user does not read that user's profile with its own token", async () => {
+    await p.query('mutation { identify(userId: "victim", traits: { email: "v@example.com" }) { accepted } }', {}, bearer(service));
+    await p.query('mutation { alias(anonymousId: "anon-1", userId: "victim") { userId } }', {}, bearer(service));
+    const res = await p.query('{ me { id profile { traits } } }', {}, bearer(await tokenFor('anon-1', 'user')));
+    expect(codes(res)).toContain('FORBIDDEN');
+    expect(JSON.stringify(res.data ?? {})).not.toContain('v@example.com');
+    const own = await p.query('{ me { profile { traits } } }', {}, bearer(await tokenFor('victim', 'user')));
+    expect(JSON.stringify(own.data)).toContain('v@example.com');
   });
 
   it('a user may not ingest, identify, delete, run snapshots, change the catalog or manage experiments', async () => {
@@ -170,10 +184,44 @@ describe('authentication and authorization through the gateway', () => {
       sub.unsubscribe();
     });
 
+    it('keeps delivering rows after the gateway identity tokens it started with expired (INTERNAL_TOKEN_TTL=2)', async () => {
+      const sub = collect(ws(bearer(alice)), LIVE, { id: 'alice' });
+      await new Promise((r) => setTimeout(r, 2600));
+      await p.query(INGEST, { events: [play('alice')] }, bearer(service));
+      await sub.until(() => sub.messages.length > 0);
+      expect(sub.messages[0].errors).toBeUndefined();
+      expect(sub.messages[0].data.profileUpdated.user.recommendedFor.items.length).toBeGreaterThan(0);
+      sub.unsubscribe();
+    });
+
     it("a user cannot follow another user's profile (FORBIDDEN)", async () => {
       const sub = collect(ws(bearer(alice)), LIVE, { id: 'bob' });
       await sub.until(() => sub.error() !== undefined || sub.messages.length > 0 || sub.completed());
       expect(JSON.stringify(sub.error() ?? sub.messages)).toContain('FORBIDDEN');
+    });
+
+    it('the connection closes (4401) when the caller token expires', async () => {
+      let closedWith = 0;
+      const shortLived = await tokenFor('alice', 'user', '2s');
+      const sub = collect(ws(bearer(shortLived), (code) => (closedWith = code)), LIVE, { id: 'alice' });
+      await sub.until(() => closedWith !== 0, 6000);
+      expect(closedWith).toBe(4401);
+    });
+
+    it('a subgraph refuses graphql-ws connections that do not carry the gateway identity (4403)', async () => {
+      let closedWith = 0;
+      const direct = createClient({
+        url: p.profile.url.replace('http', 'ws') + '/graphql',
+        webSocketImpl: WebSocket,
+        lazy: true,
+        retryAttempts: 0,
+        connectionParams: bearer(service),
+        on: { closed: (e) => void (closedWith = (e as { code: number }).code) },
+      });
+      clients.push(direct);
+      const sub = collect(direct, LIVE, { id: 'alice' });
+      await sub.until(() => closedWith !== 0 || sub.error() !== undefined);
+      expect(closedWith).toBe(4403);
     });
 
     it('no token: UNAUTHENTICATED; a bad token: the socket closes with 4403', async () => {
@@ -220,7 +268,7 @@ describe('authentication and authorization through the gateway', () => {
 
     it('limits events per second per token (429 RATE_LIMITED with Retry-After; other tokens unaffected)', async () => {
       const greedy = await tokenFor('greedy-backend', 'service');
-      const batch = () => ({ events: Array.from({ length: 150 }, (_, i) => play(`rl-${i}`)) });
+      const batch = () => ({ events: Array.from({ length: 600 }, (_, i) => play(`rl-${i}`)) });
       expect((await post(batch(), bearer(greedy))).status).toBe(200);
       const limited = await post(batch(), bearer(greedy));
       expect(limited.status).toBe(429);

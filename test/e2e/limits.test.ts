@@ -63,6 +63,24 @@ describe('query limits at the gateway', () => {
     }
   });
 
+  it('closes a graphql-ws connection whose message is over GATEWAY_BODY_LIMIT (1009)', async () => {
+    let closedWith = 0;
+    const client = createClient({
+      url: p.gatewayUrl.replace('http', 'ws'),
+      webSocketImpl: WebSocket,
+      lazy: true,
+      retryAttempts: 0,
+      on: { closed: (e) => void (closedWith = (e as { code: number }).code) },
+    });
+    try {
+      const sub = collect(client, 'subscription ($id: ID!) { profileUpdated(userId: $id) { version } }', { id: 'u1', pad: 'x'.repeat(300_000) });
+      await sub.until(() => closedWith !== 0);
+      expect(closedWith).toBe(1009);
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('refuses bodies over GATEWAY_BODY_LIMIT (413), batched requests (400) and non-JSON bodies (415/400)', async () => {
     const big = await post(p.gatewayUrl, { query: '{ me { id } }', variables: { pad: 'x'.repeat(300_000) } });
     expect(big.status).toBe(413);
@@ -96,5 +114,33 @@ describe('query limits at the gateway', () => {
     expect(hit.body).toEqual(register.body);
     const mismatch = await post(p.gatewayUrl, { query: '{ me { id profile { version } } }', extensions });
     expect(mismatch.status).toBe(400);
+  });
+});
+
+describe('production gateway over graphql-ws', () => {
+  let p: TestPlatform;
+  beforeAll(async () => {
+    p = await startTestPlatform({
+      env: { NODE_ENV: 'production', AUTH_DISABLED: '0', JWT_SECRET: 'j'.repeat(40), INTERNAL_AUTH_SECRET: 'i'.repeat(40), IMPRESSION_SECRET: 's'.repeat(40) },
+    });
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('refuses introspection and hides field suggestions, as over HTTP', async () => {
+    const client = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+    try {
+      const introspection = collect(client, '{ __schema { queryType { name } } }', {});
+      await introspection.until(() => introspection.error() !== undefined || introspection.messages.length > 0 || introspection.completed());
+      expect(JSON.stringify(introspection.error() ?? introspection.messages)).toMatch(/introspection/i);
+      const typo = collect(client, '{ user(id: "u1") { profil { version } } }', {});
+      await typo.until(() => typo.error() !== undefined || typo.messages.length > 0 || typo.completed());
+      const text = JSON.stringify(typo.error() ?? typo.messages);
+      expect(text).toMatch(/Cannot query field \\"profil\\"/);
+      expect(text).not.toMatch(/Did you mean/);
+    } finally {
+      await client.dispose();
+    }
   });
 });

@@ -35,6 +35,6 @@ export function loadProfileConfig(env: NodeJS.ProcessEnv = process.env): Profile
     snapshotIntervalMs: envDuration(env, 'SNAPSHOT_INTERVAL', '24h'),
     dedupeTtlMs: envDuration(env, 'DEDUPE_TTL', '7d'),
     ingestRateLimit: envInt(env, 'INGEST_RATE_LIMIT', 20_000, 0),
-    ingestBurst: envInt(env, 'INGEST_BURST', 40_000, 1),
+    ingestBurst: envInt(env, 'INGEST_BURST', 40_000, 1000),
   };
 }

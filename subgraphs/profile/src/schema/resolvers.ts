@@ -8,7 +8,7 @@ import type { ProfileContext } from './context.js';
 import type { ProfileUpdate } from './models.js';
 import { latestUpdates } from '../../../../lib/pubsub/latest.js';
 import { selectsField } from '../../../../lib/selection.js';
-import { requireIdentity } from '../../../../lib/auth.js';
+import { forbidden, isService, requireIdentity } from '../../../../lib/auth.js';
 import { GraphQLError } from 'graphql';
 import { rateLimitMessage } from '../http/events-route.js';
 
@@ -112,7 +112,15 @@ export const resolvers: Resolvers = {
       if (user.loadedProfile) return user.loadedProfile;
       // Rows ask for the batch snapshot next to the profile (@requires): read both at once.
       if (selectsField(info.fieldNodes, 'batchSnapshot')) void ctx.batchSnapshots.load(user.id).catch(() => undefined);
-      return withInputErrors(() => ctx.profiles.load(user.id));
+      return withInputErrors(async () => {
+        const profile = await ctx.profiles.load(user.id);
+        // An id aliased to another user (an anonymous visitor merged into a known user) reads that
+        // user's profile: a user token may do so only if that user is its own subject.
+        if (!isService(ctx.identity) && profile.userId !== ctx.identity?.sub) {
+          throw forbidden(`${user.id} is now part of another user's profile; a user token can only read its own`);
+        }
+        return profile;
+      });
     },
   },
 
