@@ -18,7 +18,7 @@ import type { BenchChild } from './lib/child.js';
 import type { BackgroundLoad } from './lib/background-load.js';
 import { percentiles } from './lib/synthetic.js';
 import { saveReport } from './lib/report.js';
-import { demoItem, DEMO_CATALOG } from '../demo/catalog.js';
+import { DEMO_MOVIE_REFS } from '../demo/catalog.js';
 
 const PROBES = Number(process.env['BENCH_PROBES'] ?? 1000);
 /** Background ingestion, events per second (sent as batches of 10). */
@@ -34,10 +34,7 @@ const log = (m: string) => {
   if (!json) console.error(m);
 };
 
-const playable = DEMO_CATALOG.filter((i) => i.kind === 'MOVIE').map((i) => {
-  const { releaseYear: _y, ...ref } = demoItem(i.id);
-  return ref;
-});
+const playable = DEMO_MOVIE_REFS;
 const INGEST = `mutation ($events: [EventInput!]!, $wait: Boolean) { ingestEvents(events: $events, wait: $wait) { accepted rejected { code } } }`;
 const ROW = `query ($id: ID!) { user(id: $id) { recommendedFor(limit: 10) { model profileVersion items { item { id } } } } }`;
 const tmpFile = (name: string) => join(tmpdir(), `bench-freshness-${process.pid}-${name}.json`);
@@ -70,10 +67,10 @@ interface ModeResult {
 async function runMode(mode: string): Promise<ModeResult[]> {
   const auth = await benchAuth();
   caller = auth.caller;
-  const base = { ...process.env, ...auth.env };
+  const base = { ...process.env, ...auth.env, BENCH_LOOP_DELAY: '1' };
   const env: NodeJS.ProcessEnv =
     mode === 'redis' ? { ...base, REDIS_URL, REDIS_PREFIX: `bench:${randomUUID().slice(0, 6)}:` } : { ...base, REDIS_URL: '', REDIS_CLUSTER_NODES: '' };
-  const server = new URL('./live-server.ts', import.meta.url);
+  const server = new URL('./platform-server.ts', import.meta.url);
   // On Redis the profile updater group may run in a process of its own (BENCH_SEPARATE_UPDATER=1).
   const separateUpdater = mode === 'redis' && process.env['BENCH_SEPARATE_UPDATER'] === '1';
   const subgraphs = await startChild(server, {
@@ -89,7 +86,7 @@ async function runMode(mode: string): Promise<ModeResult[]> {
     env: { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphs.info['subgraphUrls']) },
     ready: true,
   });
-  const gateway = gatewayChild.info['gateway'] as string;
+  const gateway = gatewayChild.info['url'] as string;
   const profile = subgraphs.info['profile'] as string;
   const stores = subgraphs.info['stores'] as string;
   const background: BenchChild<unknown>[] = [];

@@ -28,9 +28,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { DEMO_CATALOG } from '../demo/catalog.js';
+import { asItemRef } from '../subgraphs/recommendations/src/domain/catalog.js';
 import type { CatalogItem } from '../subgraphs/recommendations/src/domain/catalog.js';
 import { startChild } from './lib/child.js';
 import { benchAuth } from './lib/auth.js';
+import { HOME_QUERY } from './lib/queries.js';
 import { saveReport } from './lib/report.js';
 import { IDENTITY_HEADER } from '../lib/auth.js';
 import type { BenchChild } from './lib/child.js';
@@ -53,7 +55,6 @@ const BENCH = new URL('./', import.meta.url);
 const HIVE_DIR = new URL('./hive/', import.meta.url);
 const HIVE_PACKAGES = ['@graphql-hive/gateway', '@graphql-hive/router-runtime'];
 
-const HOME = `query Home($id: ID!) { user(id: $id) { id profile { version genreAffinities { key score } } recommendedFor(limit: 10) { items { item { id title kind genres } reasons } } assignment(experimentKey: "realtime-ranking") { variant } } }`;
 
 /** Children to stop on the way out, whatever happens. */
 const children: BenchChild<unknown>[] = [];
@@ -63,29 +64,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143)));
 }
 
-/**
- * A child that prints its URLs when ready. startChild waits for that line forever, also when the
- * child dies first (its error is on stderr): the time limit turns that into a failure of the run.
- */
+/** A child that prints its URLs when ready (within 60 s), stopped with the others at the end. */
 async function start<Info>(entry: string, args: string[], env: NodeJS.ProcessEnv): Promise<BenchChild<Info>> {
-  let timer: NodeJS.Timeout | undefined;
-  let late = false;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      late = true;
-      reject(new Error(`${entry} ${args[0]} did not start within 60 s`));
-    }, 60_000);
-  });
-  const starting = startChild<Info>(new URL(entry, BENCH), { args, env, ready: true });
-  // One that gets ready after the time limit is stopped at once.
-  void starting.then((child) => (late ? child.stop() : undefined), () => undefined);
-  try {
-    const child = await Promise.race([starting, timeout]);
-    children.push(child as BenchChild<unknown>);
-    return child;
-  } finally {
-    clearTimeout(timer);
-  }
+  const child = await startChild<Info>(new URL(entry, BENCH), { args, env, ready: true, readyTimeoutMs: 60_000 });
+  children.push(child as BenchChild<unknown>);
+  return child;
 }
 
 // --- Hive Gateway install -------------------------------------------------------------------
@@ -112,7 +95,6 @@ function ensureHive(): string {
 // --- seed -----------------------------------------------------------------------------------
 
 const DAY = 86_400_000;
-const asRef = ({ releaseYear: _y, ...item }: CatalogItem) => item;
 
 /**
  * USERS users with a month of history on the demo catalog: two favourite genres, series watched
@@ -133,7 +115,7 @@ function seedEvents(now: number): Array<Record<string, unknown> & { occurredAt: 
     const count = 20 + Math.floor(r() * 30);
     const at = (n: number) => new Date(now - 30 * DAY + Math.floor(((n + r()) / (count + 1)) * 30 * DAY)).toISOString();
     const add = (type: string, item: CatalogItem | null, n: number, extra: Record<string, unknown> = {}) =>
-      events.push({ eventId: `${userId}-${n}`, userId, type, occurredAt: at(n), ...(item ? { item: asRef(item) } : {}), ...extra });
+      events.push({ eventId: `${userId}-${n}`, userId, type, occurredAt: at(n), ...(item ? { item: asItemRef(item) } : {}), ...extra });
     add('IDENTIFY', null, 0, { traits: { plan: pick(['basic', 'premium', 'family']), country: pick(['SE', 'GB', 'DE', 'US', 'BR']) } });
     let binge: CatalogItem[] = [];
     for (let n = 1; n <= count; n++) {
@@ -210,7 +192,7 @@ function writeSupergraph(dir: string, name: string, urls: Record<string, string>
 
 // --- the query through both gateways --------------------------------------------------------
 
-const homeBody = (id: string) => JSON.stringify({ query: HOME, variables: { id } });
+const homeBody = (id: string) => JSON.stringify({ query: HOME_QUERY, variables: { id } });
 
 async function graphql(url: string, body: string): Promise<{ data?: unknown; errors?: unknown[] }> {
   const response = await fetch(url, { method: 'POST', headers: headersFor(url), body });
@@ -458,7 +440,7 @@ async function main() {
     log('starting the subgraphs...');
     // Production subgraphs sign impression ids with a secret of their own: a throwaway one here.
     const subgraphEnv = { ...env, IMPRESSION_SECRET: process.env['IMPRESSION_SECRET'] ?? randomBytes(24).toString('hex') };
-    const subgraphs = await start<{ subgraphUrls: Record<string, string>; profile: string; stores: string }>('gateway-server.ts', ['subgraphs'], subgraphEnv);
+    const subgraphs = await start<{ subgraphUrls: Record<string, string>; profile: string; stores: string }>('platform-server.ts', ['subgraphs'], subgraphEnv);
     const { subgraphUrls, profile, stores } = subgraphs.info;
     credentials.set(`${profile}/v1/events`, auth.caller);
     for (const url of Object.values(subgraphUrls)) credentials.set(url, auth.subgraph);
@@ -470,7 +452,7 @@ async function main() {
     log('recording the subgraph fetches of the query plan (a gateway of each kind behind a recording proxy)...');
     const proxy = await recordingProxy(subgraphUrls);
     const [recordOurs, recordHive] = await Promise.all([
-      start<{ url: string }>('gateway-server.ts', ['gateway'], { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(proxy.urls) }),
+      start<{ url: string }>('platform-server.ts', ['gateway'], { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(proxy.urls) }),
       start<{ url: string }>('hive/start.mjs', ['hive', writeSupergraph(tmp, 'recording', proxy.urls)], env),
     ]);
     credentials.set(recordOurs.info.url, auth.caller);
@@ -482,7 +464,7 @@ async function main() {
 
     log('starting our gateway and Hive Gateway...');
     const [ours, hive] = await Promise.all([
-      start<{ url: string }>('gateway-server.ts', ['gateway'], { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphUrls) }),
+      start<{ url: string }>('platform-server.ts', ['gateway'], { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphUrls) }),
       start<{ url: string }>('hive/start.mjs', ['hive', writeSupergraph(tmp, 'supergraph', subgraphUrls)], env),
     ]);
     credentials.set(ours.info.url, auth.caller);
@@ -514,7 +496,7 @@ async function main() {
     const oursSummary = summary(rounds.ours);
     const hiveSummary = summary(rounds.hive);
     const result = {
-      query: HOME,
+      query: HOME_QUERY,
       stores,
       users: USERS,
       seedEvents: events,

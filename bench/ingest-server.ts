@@ -1,5 +1,6 @@
 /** Child process of bench:ingest: the profile service on Redis (stream mode) with its updater group. */
 import { createBackends } from '../platform/backends.js';
+import { envBool } from '../lib/env.js';
 import { loadProfileConfig } from '../subgraphs/profile/src/config.js';
 import { startProfileServer } from '../subgraphs/profile/src/server.js';
 
@@ -11,7 +12,7 @@ const server = await startProfileServer(
     eventLog: backends.eventLog,
     pubsub: backends.pubsub,
     mode: backends.ingestMode,
-    runUpdater: process.env['BENCH_SEPARATE_UPDATER'] !== '1',
+    runUpdater: envBool(process.env, 'PROFILE_RUN_UPDATER', true),
   },
 );
 process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);

@@ -71,7 +71,7 @@ async function main() {
 
   log(`starting the profile service on ${REDIS_URL} (prefix ${prefix})...`);
   const server = await startChild<{ url: string }>(new URL('./ingest-server.ts', import.meta.url), {
-    env: { ...env, BENCH_SEPARATE_UPDATER: SEPARATE_UPDATER ? '1' : '0' },
+    env: { ...env, PROFILE_RUN_UPDATER: String(!SEPARATE_UPDATER) },
     nodeFlags: NODE_FLAGS,
     ready: true,
     ...(process.env['BENCH_PROFILE'] ? { cpuProfileDir: '/tmp/prof-ingest' } : {}),
@@ -80,7 +80,7 @@ async function main() {
   // Optionally a second process in the updater consumer group (consumer groups scale out).
   const updater = SEPARATE_UPDATER
     ? await startChild(new URL('../subgraphs/profile/src/updater-main.ts', import.meta.url), {
-        env: { ...env, BENCH_SEPARATE_UPDATER: '1' },
+        env,
         nodeFlags: NODE_FLAGS,
         ...(process.env['BENCH_PROFILE_UPDATER'] ? { cpuProfileDir: '/tmp/prof-updater' } : {}),
       })

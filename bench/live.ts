@@ -12,7 +12,7 @@ import { startChild } from './lib/child.js';
 import { benchAuth } from './lib/auth.js';
 import { percentiles } from './lib/synthetic.js';
 import { saveReport } from './lib/report.js';
-import { demoItem, DEMO_CATALOG } from '../demo/catalog.js';
+import { DEMO_MOVIE_REFS } from '../demo/catalog.js';
 
 const SUBSCRIPTIONS = Number(process.env['BENCH_SUBSCRIPTIONS'] ?? 1000);
 const RATE = Number(process.env['BENCH_RATE'] ?? 500);
@@ -23,14 +23,13 @@ const log = (m: string) => {
 };
 
 const LIVE = `subscription ($id: ID!) { profileUpdated(userId: $id) { version changed at user { profile { genreAffinities { key score } } recommendedFor(limit: 5) { items { item { title } reasons } } } } }`;
-const playable = DEMO_CATALOG.filter((i) => i.kind === 'MOVIE').map((i) => i.id);
 
 async function main() {
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   const start = (role: string, env: NodeJS.ProcessEnv) =>
-    startChild(new URL('./live-server.ts', import.meta.url), {
+    startChild(new URL('./platform-server.ts', import.meta.url), {
       args: [role],
-      env,
+      env: { ...env, BENCH_LOOP_DELAY: '1' },
       ready: true,
       nodeFlags: (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean),
       ...(process.env['BENCH_PROFILE'] ? { cpuProfileDir: `/tmp/prof-live-${role}` } : {}),
@@ -39,7 +38,7 @@ async function main() {
   const subgraphs = await start('subgraphs', { ...process.env, ...auth.env });
   const { profile, stores } = subgraphs.info as { profile: string; stores: string };
   const gatewayProcess = await start('gateway', { ...process.env, ...auth.env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphs.info['subgraphUrls']) });
-  const gateway = gatewayProcess.info['gateway'] as string;
+  const gateway = gatewayProcess.info['url'] as string;
   log(`subgraphs and gateway up in two processes (${stores}); opening ${SUBSCRIPTIONS} subscriptions...`);
 
   // Several sockets, many subscriptions each, as browsers behind one gateway would.
@@ -100,10 +99,9 @@ async function main() {
     const tickStart = performance.now();
     const events = Array.from({ length: perTick }, () => {
       const user = `live-user-${(n * 7919) % SUBSCRIPTIONS}`;
-      const item = demoItem(playable[n % playable.length]!);
-      const { releaseYear: _y, ...ref } = item;
+      const item = DEMO_MOVIE_REFS[n % DEMO_MOVIE_REFS.length];
       n++;
-      return { eventId: `live-${n}`, userId: user, type: 'PLAY', occurredAt: Date.now(), item: ref };
+      return { eventId: `live-${n}`, userId: user, type: 'PLAY', occurredAt: Date.now(), item };
     });
     const t = performance.now();
     for (const e of events) (sent.get(e.userId) ?? sent.set(e.userId, []).get(e.userId)!).push(t);

@@ -23,8 +23,8 @@ const log = (msg: string) => {
 
 const ENTITIES = `query ($representations: [_Any!]!) { _entities(representations: $representations) { ... on User { recommendedFor(unitId: "home", limit: 10) { impressionId model profileVersion items { position score reasons item { id } } } } } }`;
 
-async function inProcess(users: ReturnType<typeof benchUsers>, model: ServedModel) {
-  const { catalog, events, now } = recsWorld();
+async function inProcess(world: ReturnType<typeof recsWorld>, users: ReturnType<typeof benchUsers>, model: ServedModel) {
+  const { catalog, events, now } = world;
   const service = new RecommendationService(
     new MemoryCatalogStore(),
     { ...loadRecommendationsConfig({}).service, defaultModel: model },
@@ -44,11 +44,11 @@ async function inProcess(users: ReturnType<typeof benchUsers>, model: ServedMode
 }
 
 async function main() {
-  log('building the synthetic world (10,000 items, 180,000 events)...');
-  const { events } = recsWorld();
-  const users = benchUsers(events);
-  const realtime = await inProcess(users, 'REALTIME');
-  const baseline = await inProcess(users, 'BASELINE');
+  const world = recsWorld();
+  log(`built the synthetic world (${world.catalog.length.toLocaleString('en-US')} items, ${world.events.length.toLocaleString('en-US')} events)`);
+  const users = benchUsers(world.events);
+  const realtime = await inProcess(world, users, 'REALTIME');
+  const baseline = await inProcess(world, users, 'BASELINE');
 
   log('starting the recommendations subgraph...');
   const auth = await benchAuth();

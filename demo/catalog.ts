@@ -2,7 +2,9 @@
  * The demo catalog seeded by `npm start`: movies, series with numbered episodes, and products
  * with categories and SKUs. Invented titles; structured metadata (director, cast, brand, ...).
  */
+import { asItemRef } from '../subgraphs/recommendations/src/domain/catalog.js';
 import type { CatalogItem } from '../subgraphs/recommendations/src/domain/catalog.js';
+import type { ItemRef } from '../subgraphs/profile/src/domain/event.js';
 
 interface SeriesSpec {
   id: string;
@@ -148,3 +150,9 @@ export function demoItem(id: string): CatalogItem {
   if (!item) throw new Error(`no demo item ${id}`);
   return item;
 }
+
+/** A demo item as an event references it. */
+export const demoItemRef = (id: string): ItemRef => asItemRef(demoItem(id));
+
+/** Every demo movie as an event references it (benchmarks cycle through them). */
+export const DEMO_MOVIE_REFS: readonly ItemRef[] = DEMO_CATALOG.filter((i) => i.kind === 'MOVIE').map(asItemRef);

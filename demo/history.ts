@@ -3,8 +3,7 @@
  * history: a crime binger, a comedy fan, a shopper and a mixed viewer.
  */
 import type { ItemRef } from '../subgraphs/profile/src/domain/event.js';
-import { demoItem, episodeId } from './catalog.js';
-import type { CatalogItem } from '../subgraphs/recommendations/src/domain/catalog.js';
+import { demoItemRef, episodeId } from './catalog.js';
 
 export interface DemoEvent {
   eventId: string;
@@ -25,11 +24,6 @@ export const DEMO_USERS = [
 
 const HOUR = 3_600_000;
 
-function asEventItem(item: CatalogItem): ItemRef {
-  const { releaseYear: _year, ...ref } = item;
-  return ref;
-}
-
 export function demoHistory(now: number): DemoEvent[] {
   const events: DemoEvent[] = [];
   const add = (userId: string, type: string, itemId: string | null, hoursAgo: number, extra: Partial<DemoEvent> = {}) =>
@@ -38,7 +32,7 @@ export function demoHistory(now: number): DemoEvent[] {
       userId,
       type,
       occurredAt: new Date(now - hoursAgo * HOUR).toISOString(),
-      ...(itemId ? { item: asEventItem(demoItem(itemId)) } : {}),
+      ...(itemId ? { item: demoItemRef(itemId) } : {}),
       ...extra,
     });
 

@@ -150,10 +150,6 @@ export class TokenVerifier {
     if (config.jwksUrl) this.jwks = createRemoteJWKSet(new URL(config.jwksUrl));
   }
 
-  get disabled(): boolean {
-    return this.config.disabled;
-  }
-
   /**
    * The caller behind an Authorization header value: null without one (or any identity when auth
    * is disabled); throws UNAUTHENTICATED for a bad token, FORBIDDEN for one without a role.
@@ -275,6 +271,19 @@ export function requireSelfOrService(identity: Identity | null | undefined, user
   if (isService(id) || (id.roles.includes('user') && id.sub === userId)) return id;
   throw forbidden(`a user token can only access its own user (${id.sub}), not ${userId}`);
 }
+
+/** Rules as subgraphs declare them (their contexts carry the verified `identity`). */
+type WithIdentity = { identity: Identity | null };
+export const anyIdentity: Rule<WithIdentity> = (ctx) => void requireIdentity(ctx.identity);
+export const serviceOnly =
+  (what: string): Rule<WithIdentity> =>
+  (ctx) =>
+    void requireService(ctx.identity, what);
+/** The user named by argument (or entity reference field) `field`, or any user for a service. */
+export const selfOrService =
+  (field: string): Rule<WithIdentity> =>
+  (ctx, args) =>
+    void requireSelfOrService(ctx.identity, String(args[field]));
 
 /** Wraps resolvers with the rule for each field ("Type.field" → check before resolving). */
 export type Rule<Ctx> = (ctx: Ctx, args: Record<string, unknown>, parent: unknown) => void;

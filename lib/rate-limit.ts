@@ -19,7 +19,14 @@ export class RateLimiter {
     readonly rate: number,
     readonly burst: number,
     private readonly now: () => number = () => performance.now(),
+    /** What is limited and its unit, for refusal messages. */
+    private readonly what = { name: 'requests', unit: 'units' },
   ) {}
+
+  /** Why `units` were refused, for the caller. */
+  refusal(units: number, retryAfterMs: number): string {
+    return `${this.what.name} is limited to ${this.rate} ${this.what.unit}/s per token (bursts of ${this.burst}); ${units} ${this.what.unit} do not fit now, retry in ${retryAfterMs} ms`;
+  }
 
   /** Takes `units` from the caller's bucket; more than the burst costs the whole (full) bucket. */
   take(key: string, requested: number): RateDecision {

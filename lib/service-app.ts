@@ -74,7 +74,8 @@ export function createSubgraphApollo<Ctx extends BaseContext>(
     // Inline traces only serve Apollo Studio usage reporting, which this platform does not use;
     // cache-control hints are not used either, and their plugin instruments every resolver.
     plugins: [landingPagePlugin(production), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled()],
-    // Shutdown belongs to lib/shutdown.ts (drain first, then stop Apollo): see createServiceApp.
+    // Apollo's own SIGINT/SIGTERM handlers would stop it at once (in-flight operations fail) and
+    // re-raise the signal; shutdown belongs to lib/shutdown.ts: drain first, then stop Apollo.
     stopOnTerminationSignals: false,
   });
 }
@@ -122,7 +123,7 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
   app.get('/health', async () => ({ status: 'ok', service: opts.name, ...(await opts.health?.()) }));
   await opts.routes?.(app);
   opts.apollo.addPlugin(requestErrorsPlugin());
-  await startWithoutSignalHandlers(opts.apollo);
+  await opts.apollo.start();
   await app.register(fastifyApollo(opts.apollo), { context: opts.context, path: '/graphql' });
   if (opts.subscriptions) {
     const { schema, context, auth } = opts.subscriptions;
@@ -152,6 +153,13 @@ const MAX_VARIABLES_DEPTH = 64;
 
 const requestError = (message: string, code: string) => new GraphQLErrorClass(message, { extensions: { code, http: { status: 400 } } });
 
+/** Variables nested deeper than JSON.stringify can serialize again: refused (HTTP and graphql-ws). */
+function variablesTooDeep(variables: unknown): GraphQLErrorClass | undefined {
+  return nestedDeeperThan(variables, MAX_VARIABLES_DEPTH)
+    ? new GraphQLErrorClass(`variables are nested more than ${MAX_VARIABLES_DEPTH} levels deep`, { extensions: { code: 'BAD_USER_INPUT' } })
+    : undefined;
+}
+
 /**
  * Request errors every service answers with 400, as a plain Apollo Server does. Behind the gateway
  * they were 500s: an operationName that names no operation (or several operations and no name) is
@@ -175,27 +183,12 @@ function requestErrorsPlugin<Ctx extends BaseContext>(): ApolloServerPlugin<Ctx>
           if (operation.operation === 'subscription') {
             throw requestError('subscriptions are served over graphql-ws (WebSocket) on this path, not over HTTP', 'BAD_REQUEST');
           }
-          if (nestedDeeperThan(request.variables, MAX_VARIABLES_DEPTH)) {
-            throw requestError(`variables are nested more than ${MAX_VARIABLES_DEPTH} levels deep`, 'BAD_USER_INPUT');
-          }
+          const tooDeep = variablesTooDeep(request.variables);
+          if (tooDeep) throw requestError(tooDeep.message, 'BAD_USER_INPUT');
         },
       };
     },
   };
-}
-
-/**
- * Apollo Server registers its own SIGINT/SIGTERM handlers in start() unless constructed with
- * `stopOnTerminationSignals: false` (outside NODE_ENV=test). They stop it at once, so in-flight
- * operations fail ("received during server shutdown"), and then re-raise the signal, which made
- * lib/shutdown.ts exit 1 before anything was drained. The process's shutdown is onShutdown's (it
- * closes the HTTP server first, then stops Apollo), so handlers added during start() are removed.
- */
-async function startWithoutSignalHandlers<Ctx extends BaseContext>(apollo: ApolloServer<Ctx>): Promise<void> {
-  const signals = ['SIGINT', 'SIGTERM'] as const;
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
-  await apollo.start();
-  for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
 }
 
 /**
@@ -293,9 +286,8 @@ export function serveGraphqlWs<P extends Record<string, unknown>>(
         if (Object.keys(ctx.subscriptions).length > maxOperations) {
           return [new GraphQLErrorClass(`at most ${maxOperations} operations at once on one connection`, { extensions: { code: 'TOO_MANY_OPERATIONS' } })];
         }
-        if (nestedDeeperThan(payload.variables, MAX_VARIABLES_DEPTH)) {
-          return [new GraphQLErrorClass(`variables are nested more than ${MAX_VARIABLES_DEPTH} levels deep`, { extensions: { code: 'BAD_USER_INPUT' } })];
-        }
+        const tooDeep = variablesTooDeep(payload.variables);
+        if (tooDeep) return [tooDeep];
         return options.onSubscribe?.(ctx, id, payload);
       },
     },

@@ -25,7 +25,6 @@ export interface Platform {
   profile: ProfileServer;
   recommendations: RecommendationsServer;
   experiments: ExperimentsServer;
-  /** Absent when started with `gateway: false` (the gateway then runs in its own process). */
   gateway: GatewayServer;
   gatewayUrl: string;
   /** Stops the services; the backends too when the platform created them. */

@@ -4,7 +4,7 @@
  * Replays a MovieLens log through the services' reducer and rankers and reports HR@K, NDCG@K,
  * coverage and users evaluated for POPULARITY, BASELINE (batch profile) and REALTIME.
  */
-import { writeFileSync } from 'node:fs';
+import { saveReport } from '../bench/lib/report.js';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../lib/env.js';
 import { DEFAULT_REDUCER_CONFIG, DAY_MS } from '../subgraphs/profile/src/domain/config.js';
@@ -18,7 +18,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-export function formatReport(report: ReplayReport, seconds: number): string {
+function formatReport(report: ReplayReport, seconds: number): string {
   const k = report.k;
   const lines = [
     `MovieLens replay: ${report.ratings.toLocaleString('en-US')} ratings, ${report.users} users, ${report.catalogSize.toLocaleString('en-US')} items, ${seconds.toFixed(1)} s`,
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   if (tty) process.stderr.write('\n');
   const seconds = (Date.now() - started) / 1000;
   const figures = { ...report, format, batchEveryMs, threshold, seconds };
-  if (values.report) writeFileSync(values.report, `${JSON.stringify(figures, null, 2)}\n`);
+  saveReport(figures);
   if (values.json) console.log(JSON.stringify(figures));
   else console.log(formatReport(report, seconds));
 }

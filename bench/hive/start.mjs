@@ -28,7 +28,7 @@ const port = await new Promise((resolve, reject) => {
 
 // The CLI falls back to its own planner, with a warning only, when the router runtime is missing.
 if (runtime === 'router' && !existsSync(new URL('./node_modules/@graphql-hive/router-runtime/package.json', import.meta.url))) {
-  throw new Error('@graphql-hive/router-runtime is not installed: run npm ci --prefix bench');
+  throw new Error('@graphql-hive/router-runtime is not installed: run npm ci --prefix bench/hive');
 }
 
 const pkg = new URL('./node_modules/@graphql-hive/gateway/', import.meta.url);

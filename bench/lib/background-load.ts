@@ -8,7 +8,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import autocannon from 'autocannon';
-import { demoItem, DEMO_CATALOG } from '../../demo/catalog.js';
+import { DEMO_MOVIE_REFS } from '../../demo/catalog.js';
 import { HOME_QUERY } from './queries.js';
 
 export interface BackgroundLoad {
@@ -23,10 +23,7 @@ export interface BackgroundLoad {
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as BackgroundLoad;
-const playable = DEMO_CATALOG.filter((i) => i.kind === 'MOVIE').map((i) => {
-  const { releaseYear: _y, ...ref } = demoItem(i.id);
-  return ref;
-});
+const playable = DEMO_MOVIE_REFS;
 const run = process.pid.toString(36);
 let n = 0;
 const body =

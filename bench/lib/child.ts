@@ -20,6 +20,8 @@ export interface ChildOptions {
   cpuProfileDir?: string;
   /** Wait for the child's first stdout line (a JSON object) before resolving. */
   ready?: boolean;
+  /** With `ready`: give up (and kill the child) after this many milliseconds. */
+  readyTimeoutMs?: number;
 }
 
 export async function startChild<Info = Record<string, unknown>>(entry: URL, options: ChildOptions = {}): Promise<BenchChild<Info>> {
@@ -33,12 +35,22 @@ export async function startChild<Info = Record<string, unknown>>(entry: URL, opt
     // The first line that is a JSON object (Node flags such as --trace-gc may print before it).
     const lines = createInterface({ input: child.stdout! });
     // A child that exits before its ready line fails the start instead of leaving it waiting.
+    const name = `${entry.pathname} ${options.args?.join(' ') ?? ''}`;
     const exited = once(child, 'exit').then(([code, signal]) => {
-      throw new Error(`${entry.pathname} ${options.args?.join(' ') ?? ''} exited before it was ready (${signal ?? `code ${code}`})`);
+      throw new Error(`${name} exited before it was ready (${signal ?? `code ${code}`})`);
     });
     exited.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      if (options.readyTimeoutMs === undefined) return;
+      timer = setTimeout(() => {
+        child.kill('SIGTERM');
+        reject(new Error(`${name} did not start within ${options.readyTimeoutMs} ms`));
+      }, options.readyTimeoutMs);
+    });
+    timedOut.catch(() => undefined);
     for (;;) {
-      const [line] = (await Promise.race([once(lines, 'line'), exited])) as [string];
+      const [line] = (await Promise.race([once(lines, 'line'), exited, timedOut]).finally(() => clearTimeout(timer))) as [string];
       if (line.startsWith('{')) {
         info = JSON.parse(line) as Info;
         break;

@@ -3,6 +3,7 @@
  * movies, series with episodes and products, plus users with genre tastes who binge series.
  */
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import { asItemRef } from '../../subgraphs/recommendations/src/domain/catalog.js';
 import type { CatalogItem } from '../../subgraphs/recommendations/src/domain/catalog.js';
 
 /** mulberry32: small, fast, seedable. */
@@ -74,7 +75,6 @@ export function syntheticCatalog(size: number, seed = 1): CatalogItem[] {
   return items;
 }
 
-const asRef = ({ releaseYear: _y, ...item }: CatalogItem) => item;
 
 /**
  * Events from `users` users, `perUser` each, over `spanMs` ending at `end`: each user favours two
@@ -117,7 +117,7 @@ export function syntheticEvents(catalog: readonly CatalogItem[], users: number, 
         type = r() < 0.6 ? 'VIEW' : r() < 0.7 ? 'ADD_TO_CART' : 'PURCHASE';
       }
       if (!item) continue;
-      events.push({ eventId: `${userId}-${n}`, userId, type, occurredAt: at, receivedAt: at, item: asRef(item) });
+      events.push({ eventId: `${userId}-${n}`, userId, type, occurredAt: at, receivedAt: at, item: asItemRef(item) });
     }
   }
   return events.sort((a, b) => a.occurredAt - b.occurredAt);

@@ -27,7 +27,12 @@ export class GatewayAuth {
   /** The caller behind an Authorization value; throws UNAUTHENTICATED / FORBIDDEN for bad tokens. */
   async caller(authorization: string | undefined): Promise<Caller> {
     const identity = await this.verifier.verify(authorization);
-    return identity ? { identity, identityToken: await this.internal.sign(identity) } : { identity: null };
+    return { identity, ...(await this.identityToken(identity)) };
+  }
+
+  /** The internal token for an identity (signed once, reused until near its expiry). */
+  async identityToken(identity: Identity | null): Promise<{ identityToken?: string }> {
+    return identity ? { identityToken: await this.internal.sign(identity) } : {};
   }
 }
 
@@ -41,13 +46,18 @@ export function isIntrospection(operation: OperationDefinitionNode): boolean {
   return introspectionOnly(operation.selectionSet);
 }
 
+/** An operation needs a verified caller unless it only asks for introspection. */
+export function needsCaller(caller: Caller, operation: OperationDefinitionNode | null | undefined): boolean {
+  return !caller.identity && (!operation || !isIntrospection(operation));
+}
+
 /** Refuses operations without a verified caller (introspection excepted, for Sandbox in development). */
 export function requireCallerPlugin(): ApolloServerPlugin<Caller> {
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ contextValue, operation }) {
-          if (!contextValue.identity && (!operation || !isIntrospection(operation))) {
+          if (needsCaller(contextValue, operation)) {
             throw unauthenticated('authentication required: send Authorization: Bearer <JWT> (npm start prints demo tokens)', 401);
           }
         },

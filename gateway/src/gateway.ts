@@ -84,11 +84,10 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     subgraphUrls: config.subgraphUrls,
     auth,
     // Introspection is off in production over HTTP (Apollo); the same over graphql-ws.
-    validationRules: [...protection.wsValidationRules, ...(config.production ? [NoSchemaIntrospectionCustomRule] : [])],
+    validationRules: [...protection.validationRules, ...(config.production ? [NoSchemaIntrospectionCustomRule] : [])],
     maxTokens: config.limits.maxTokens,
     maxPayload: config.bodyLimit,
     hideSuggestions: config.production,
-    log: (message, err) => app.log.warn(err, message),
   }).attach(app);
   const url = await listen(app, config.port, config.host);
   return {

@@ -40,8 +40,8 @@ export function queryProtection(limits: QueryLimits, production: boolean) {
   }).protect();
   return {
     ...protection,
+    // The same rules serve graphql-ws operations, which do not pass Apollo Server's pipeline.
+    validationRules: protection.validationRules as ValidationRule[],
     parseOptions: { maxTokens: limits.maxTokens },
-    /** The same rules for graphql-ws operations (which do not pass Apollo Server's pipeline). */
-    wsValidationRules: protection.validationRules as ValidationRule[],
   };
 }

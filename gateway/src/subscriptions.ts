@@ -32,7 +32,7 @@ import WebSocket from 'ws';
 import { cachedParse, cachedValidate, serveGraphqlWs } from '../../lib/service-app.js';
 import { LatestSlot } from '../../lib/latest-slot.js';
 import type { GatewayContext } from './gateway.js';
-import { isIntrospection } from './auth.js';
+import { needsCaller } from './auth.js';
 import type { Caller, GatewayAuth } from './auth.js';
 import { unauthenticated } from '../../lib/auth.js';
 
@@ -80,7 +80,6 @@ export interface SubscriptionOptions {
   maxPayload: number;
   /** Drop "Did you mean …?" from validation errors (production). */
   hideSuggestions?: boolean;
-  log: (message: string, err?: unknown) => void;
 }
 
 const toWs = (url: string) => url.replace(/^http/, 'ws');
@@ -120,6 +119,13 @@ function newestOnly<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<
 
 export class SubscriptionGateway {
   private readonly preparedByDocument = new WeakMap<DocumentNode, Map<string | undefined, Prepared>>();
+  private dataSources?: Record<string, GraphQLDataSource<GatewayContext>>;
+
+  /** Subgraph name → data source (the supergraph is static: built once). */
+  private sources(): Record<string, GraphQLDataSource<GatewayContext>> {
+    this.dataSources ??= Object.fromEntries(Object.entries(internals(this.gateway).serviceMap).map(([name, s]) => [name, s.dataSource]));
+    return this.dataSources;
+  }
 
   constructor(
     private readonly gateway: ApolloGateway,
@@ -156,7 +162,10 @@ export class SubscriptionGateway {
         webSocketImpl: WebSocket,
         // The verified caller travels with the upstream subscription as the gateway's identity token.
         // (Signed when the connection opens: the gateway's identity tokens are short-lived.)
-        connectionParams: async () => (state.caller.identity ? { identity: await this.options.auth.internal.sign(state.caller.identity) } : {}),
+        connectionParams: async () => {
+          const { identityToken } = await this.options.auth.identityToken(state.caller.identity);
+          return identityToken ? { identity: identityToken } : {};
+        },
         lazy: true,
         retryAttempts: 0,
       });
@@ -171,7 +180,7 @@ export class SubscriptionGateway {
     const context: GatewayContext = {
       requestId: randomUUID(),
       identity,
-      ...(identity ? { identityToken: await this.options.auth.internal.sign(identity) } : {}),
+      ...(await this.options.auth.identityToken(identity)),
     };
     return {
       request: { query, variables: (args.variableValues ?? {}) as Record<string, unknown>, operationName: args.operationName ?? undefined },
@@ -191,8 +200,8 @@ export class SubscriptionGateway {
     prepared: Prepared,
     serviceMap?: Record<string, GraphQLDataSource<GatewayContext>>,
   ) {
-    const { supergraphSchema, apiSchema, serviceMap: services } = internals(this.gateway);
-    const dataSources = serviceMap ?? Object.fromEntries(Object.entries(services).map(([name, s]) => [name, s.dataSource]));
+    const { supergraphSchema, apiSchema } = internals(this.gateway);
+    const dataSources = serviceMap ?? this.sources();
     const requestContext = await this.requestContext(args, state, prepared.query);
     return (await executeQueryPlan(plan, dataSources, requestContext, prepared.operationContext, supergraphSchema, apiSchema)) as ExecutionResult;
   }
@@ -200,7 +209,7 @@ export class SubscriptionGateway {
   /** graphql-ws `subscribe`: an async iterator of results, one per upstream event. */
   async subscribe(args: ExecutionArgs, state: ConnectionState): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
     const operation = getOperationAST(args.document, args.operationName);
-    if (!state.caller.identity && (!operation || !isIntrospection(operation))) {
+    if (needsCaller(state.caller, operation)) {
       return { errors: [unauthenticated('authentication required: send connectionParams { authorization: "Bearer <JWT>" }')] };
     }
     let prepared: Prepared;
@@ -222,12 +231,9 @@ export class SubscriptionGateway {
       ...(primary.operationName ? { operationName: primary.operationName } : {}),
     });
     const perEventPlan: QueryPlan = { kind: 'QueryPlan', node: node.rest ? { kind: 'Sequence', nodes: [primary, node.rest] } : primary };
-    const { serviceMap } = internals(this.gateway);
-    const realPrimary = serviceMap[primary.serviceName]!.dataSource;
-    // Built once per subscription (the gateway's data sources merge concurrent entity fetches).
-    const sources: Record<string, GraphQLDataSource<GatewayContext>> = Object.fromEntries(
-      Object.entries(serviceMap).map(([name, s]) => [name, s.dataSource]),
-    );
+    // The gateway's data sources (they merge concurrent entity fetches).
+    const sources = this.sources();
+    const realPrimary = sources[primary.serviceName]!;
     const events = newestOnly(upstream);
     const self = this;
     // An error without data (upstream refused or went away) is delivered once, then the end.

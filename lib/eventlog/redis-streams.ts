@@ -166,18 +166,21 @@ export class RedisStreamEventLog implements EventLog {
   /** The group's last delivered entry id on each partition. */
   async lastDelivered(group: string, partitions?: readonly number[]): Promise<Map<number, string>> {
     const out = new Map<number, string>();
-    for (const p of partitions ?? Array.from({ length: this.options.partitions }, (_, i) => i)) {
-      try {
-        const groups = (await this.redis.xinfo('GROUPS', this.streamKey(p))) as unknown[][];
-        for (const g of groups) {
-          const info = new Map<string, unknown>();
-          for (let i = 0; i + 1 < g.length; i += 2) info.set(String(g[i]), g[i + 1]);
-          if (info.get('name') === group) out.set(p, String(info.get('last-delivered-id')));
+    // One XINFO per partition, sent together (auto-pipelined), not one round trip after another.
+    await Promise.all(
+      (partitions ?? Array.from({ length: this.options.partitions }, (_, i) => i)).map(async (p) => {
+        try {
+          const groups = (await this.redis.xinfo('GROUPS', this.streamKey(p))) as unknown[][];
+          for (const g of groups) {
+            const info = new Map<string, unknown>();
+            for (let i = 0; i + 1 < g.length; i += 2) info.set(String(g[i]), g[i + 1]);
+            if (info.get('name') === group) out.set(p, String(info.get('last-delivered-id')));
+          }
+        } catch {
+          // no stream yet
         }
-      } catch {
-        // no stream yet
-      }
-    }
+      }),
+    );
     return out;
   }
 

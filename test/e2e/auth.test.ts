@@ -12,7 +12,7 @@ import type { Client } from 'graphql-ws';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoItem } from '../../demo/catalog.js';
+import { demoItemRef } from '../../demo/catalog.js';
 import { IDENTITY_HEADER, InternalTokens, loadAuthConfig } from '../../lib/auth.js';
 import { ConfigError } from '../../lib/env.js';
 import { DEV_AUTH, graphql, startTestPlatform, tokenFor } from '../helpers/platform.js';
@@ -25,7 +25,7 @@ const ROW = `query ($id: ID!) { user(id: $id) { id profile { version } recommend
 const INGEST = `mutation ($events: [EventInput!]!) { ingestEvents(events: $events, wait: true) { accepted rejected { code } } }`;
 let n = 0;
 const play = (userId: string) => {
-  const { releaseYear: _y, ...item } = demoItem('m-laugh-track');
+  const item = demoItemRef('m-laugh-track');
   return { eventId: `auth-${++n}`, userId, type: 'PLAY', occurredAt: new Date().toISOString(), item };
 };
 const codes = (res: { errors?: Array<{ extensions?: { code?: string } }> }) => (res.errors ?? []).map((e) => e.extensions?.code);

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPlatform } from '../helpers/platform.js';
 import type { TestPlatform } from '../helpers/platform.js';
 import { collect } from '../helpers/subscriptions.js';
+import { HOME_QUERY as HOME } from '../../bench/lib/queries.js';
 
 const LIMITS = { GRAPHQL_MAX_DEPTH: '5', GRAPHQL_MAX_ALIASES: '3', GRAPHQL_MAX_COST: '1500', GRAPHQL_MAX_TOKENS: '400', GATEWAY_BODY_LIMIT: '200000' };
-const HOME = `query Home($id: ID!) { user(id: $id) { id profile { version genreAffinities { key score } } recommendedFor(limit: 10) { items { item { id title kind genres } reasons } } assignment(experimentKey: "realtime-ranking") { variant } } }`;
 
 async function post(url: string, body: unknown, contentType = 'application/json') {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) });

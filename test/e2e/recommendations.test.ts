@@ -1,6 +1,6 @@
 /** Recommendations through the gateway: the row is ranked on the live profile read via @requires. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoItem, episodeId } from '../../demo/catalog.js';
+import { demoItemRef, episodeId } from '../../demo/catalog.js';
 import { demoHistory } from '../../demo/history.js';
 import { verifyImpression, DEV_IMPRESSION_SECRET } from '../../lib/impression.js';
 import { startTestPlatform } from '../helpers/platform.js';
@@ -24,7 +24,7 @@ const INGEST = /* GraphQL */ `
 
 let counter = 0;
 const play = (userId: string, itemId: string, minutesAgo = 0) => {
-  const { releaseYear: _y, ...item } = demoItem(itemId);
+  const item = demoItemRef(itemId);
   return { eventId: `rec-e2e-${++counter}`, userId, type: 'PLAY', occurredAt: new Date(Date.now() - minutesAgo * 60_000).toISOString(), item };
 };
 

@@ -3,7 +3,7 @@ import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoItem, episodeId } from '../../demo/catalog.js';
+import { demoItemRef, episodeId } from '../../demo/catalog.js';
 import type { MemoryPubSub } from '../../lib/pubsub/memory.js';
 import { startTestPlatform } from '../helpers/platform.js';
 import { collect } from '../helpers/subscriptions.js';
@@ -24,7 +24,7 @@ const LIVE = /* GraphQL */ `
 
 let counter = 0;
 const play = (userId: string, itemId: string) => {
-  const { releaseYear: _y, ...item } = demoItem(itemId);
+  const item = demoItemRef(itemId);
   return { eventId: `sub-${++counter}`, userId, type: 'PLAY', occurredAt: new Date().toISOString(), item };
 };
 const INGEST = `mutation ($events: [EventInput!]!) { ingestEvents(events: $events) { accepted } }`;

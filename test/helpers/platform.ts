@@ -5,7 +5,6 @@ import { startPlatform } from '../../platform/platform.js';
 import type { Platform, PlatformOptions } from '../../platform/platform.js';
 import { loadProfileConfig } from '../../subgraphs/profile/src/config.js';
 import type { ProfileConfig } from '../../subgraphs/profile/src/config.js';
-import type { ProfileStores } from '../../subgraphs/profile/src/store/ports.js';
 
 export interface GraphQLResponse<T = any> {
   data?: T;
@@ -49,14 +48,11 @@ export interface TestPlatform extends Platform {
 }
 
 /** The platform on ephemeral loopback ports, with fresh in-memory stores unless `backends` is given. */
-export async function startTestPlatform(
-  options: Omit<PlatformOptions, 'env' | 'profileStores'> & { env?: Record<string, string>; stores?: ProfileStores } = {},
-): Promise<TestPlatform> {
-  const { stores, env, ...rest } = options;
+export async function startTestPlatform(options: Omit<PlatformOptions, 'env'> & { env?: Record<string, string> } = {}): Promise<TestPlatform> {
+  const { env, ...rest } = options;
   const platform = await startPlatform({
     ...rest,
     env: { ...TEST_ENV, PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', ...env },
-    ...(stores ? { profileStores: stores } : {}),
   });
   return { ...platform, query: (q, v, h) => graphql(platform.gatewayUrl, q, v, h) };
 }

@@ -5,7 +5,7 @@ import { PROFILE_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
 import { createServiceApp, createSubgraphApollo, listen, subgraphSchema } from '../../../lib/service-app.js';
 import type { SubgraphResolvers } from '../../../lib/service-app.js';
-import { PROFILE_UPDATER_GROUP, ProfileService } from './app/profile-service.js';
+import { ProfileService, startProfileUpdater } from './app/profile-service.js';
 import type { ProfilePubSub } from '../../../lib/pubsub/port.js';
 import { MemoryPubSub } from '../../../lib/pubsub/memory.js';
 import { publishChanges } from './app/publish.js';
@@ -31,10 +31,6 @@ export interface ProfileServer {
   close(): Promise<void>;
 }
 
-/** The profile updater: a member of the consumer group that applies streamed events. */
-export function startProfileUpdater(service: ProfileService, eventLog: EventLog) {
-  return eventLog.consume(PROFILE_UPDATER_GROUP, (events) => service.applyBatch(events));
-}
 
 export interface ProfileServerDeps {
   stores?: ProfileStores;
@@ -64,7 +60,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
   const schema = subgraphSchema(PROFILE_SCHEMA_PATH, guarded);
   const apollo = createSubgraphApollo<ProfileContext>(schema, guarded, config.production);
   const auth = new InternalTokens(config.auth);
-  const ingestLimiter = new RateLimiter(config.ingestRateLimit, config.ingestBurst);
+  const ingestLimiter = new RateLimiter(config.ingestRateLimit, config.ingestBurst, undefined, { name: 'ingestion', unit: 'events' });
   const app = await createServiceApp<ProfileContext>({
     name: 'profile',
     apollo,

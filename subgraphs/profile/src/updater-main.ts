@@ -4,10 +4,9 @@
  */
 import { onShutdown } from '../../../lib/shutdown.js';
 import { createBackends } from '../../../platform/backends.js';
-import { ProfileService } from './app/profile-service.js';
+import { ProfileService, startProfileUpdater } from './app/profile-service.js';
 import { publishChanges } from './app/publish.js';
 import { loadProfileConfig } from './config.js';
-import { startProfileUpdater } from './server.js';
 
 const backends = createBackends(process.env);
 if (backends.kind === 'memory') {

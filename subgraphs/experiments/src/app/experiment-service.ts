@@ -142,6 +142,8 @@ export class ExperimentService {
     const sticky = pairs.length > 0 ? await this.stores.assignments.getMany(pairs) : [];
     let i = 0;
     const out: Assignment[][] = [];
+    // New assignments are recorded together (each (user, experiment) pair once per call).
+    const recorded: Promise<void>[] = [];
     for (const u of users) {
       const row: Assignment[] = [];
       for (const e of all) {
@@ -151,11 +153,14 @@ export class ExperimentService {
           continue;
         }
         const a = evaluate(e, u.userId, u.traits);
-        if (a.inExperiment) a.variant = await this.stores.assignments.putIfAbsent(u.userId, e.key, a.variant, e.weightsVersion);
+        if (a.inExperiment) {
+          recorded.push(this.stores.assignments.putIfAbsent(u.userId, e.key, a.variant, e.weightsVersion).then((variant) => void (a.variant = variant)));
+        }
         row.push(a);
       }
       out.push(row);
     }
+    await Promise.all(recorded);
     return out;
   }
 

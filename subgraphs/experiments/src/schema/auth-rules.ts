@@ -1,9 +1,9 @@
 /** Who may call what on the experiments subgraph (see lib/auth.ts for the roles). */
-import { requireIdentity, requireSelfOrService, requireService } from '../../../../lib/auth.js';
+import { anyIdentity, selfOrService, serviceOnly } from '../../../../lib/auth.js';
 import type { Rule } from '../../../../lib/auth.js';
 import type { ExperimentsContext } from './context.js';
 
-const service: Rule<ExperimentsContext> = (ctx) => void requireService(ctx.identity, 'managing experiments');
+const service = serviceOnly('managing experiments');
 
 export const EXPERIMENTS_RULES: Record<string, Rule<ExperimentsContext>> = {
   'Query.experiment': service,
@@ -14,6 +14,6 @@ export const EXPERIMENTS_RULES: Record<string, Rule<ExperimentsContext>> = {
   'Mutation.stopExperiment': service,
   'Mutation.reweightExperiment': service,
   // Any token; a user's events must be on its own rows (checked per event in the service).
-  'Mutation.trackUnitEvents': (ctx) => void requireIdentity(ctx.identity),
-  'User.__resolveReference': (ctx, ref) => void requireSelfOrService(ctx.identity, String(ref['id'])),
+  'Mutation.trackUnitEvents': anyIdentity,
+  'User.__resolveReference': selfOrService('id'),
 };

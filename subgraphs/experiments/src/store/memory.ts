@@ -1,6 +1,6 @@
 /** Embedded in-memory adapters of the experiments stores. */
 import type { Experiment } from '../domain/experiment.js';
-import { ALL_UNITS, addEvent, emptyAggregate, shiftAggregate } from '../domain/metrics.js';
+import { ALL_UNITS, addEvent, emptyAggregate, shiftAggregate, ZERO_TOTALS } from '../domain/metrics.js';
 import type { RecordedUnitEvent, UserTotals, VariantAggregate } from '../domain/metrics.js';
 import type { AssignmentStore, ExperimentStore, ExperimentStores, UnitMetricsStore } from './ports.js';
 
@@ -61,7 +61,7 @@ export class MemoryUnitMetricsStore implements UnitMetricsStore {
         const userKey = `${e.experimentKey}\u0000${unit}\u0000${e.userId}`;
         const before = this.totals.get(userKey);
         // A user's totals belong to the variant of their first event (assignments are sticky).
-        const after = addEvent(before ?? { impressions: 0, clicks: 0, consumption: 0, completions: 0, revenue: 0, engaged: 0 }, e);
+        const after = addEvent(before ?? ZERO_TOTALS, e);
         this.totals.set(userKey, after);
         const aggKey = `${e.experimentKey}\u0000${unit}\u0000${e.variant}`;
         this.aggs.set(aggKey, shiftAggregate(this.aggs.get(aggKey) ?? emptyAggregate(), before, after));

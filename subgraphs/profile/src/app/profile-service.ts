@@ -37,6 +37,11 @@ const ALL_FIELDS = ['categoryAffinities', 'eventCount', 'facetAffinities', 'genr
 /** Consumer group of the profile updater on the event log. */
 export const PROFILE_UPDATER_GROUP = 'profile-updater';
 
+/** The profile updater: a member of the consumer group that applies streamed events. */
+export function startProfileUpdater(service: ProfileService, eventLog: EventLog) {
+  return eventLog.consume(PROFILE_UPDATER_GROUP, (events) => service.applyBatch(events));
+}
+
 /** Emitted after a profile changed (the subscriptions issue publishes these). */
 export interface ProfileChange {
   userId: string;

@@ -8,20 +8,11 @@ import type { Identity, TokenVerifier } from '../../../../lib/auth.js';
 import type { RateLimiter } from '../../../../lib/rate-limit.js';
 import type { GraphQLError } from 'graphql';
 
-export function rateLimitMessage(limiter: RateLimiter, events: number, retryAfterMs: number): string {
-  return `ingestion is limited to ${limiter.rate} events/s per token (bursts of ${limiter.burst}); ${events} events do not fit now, retry in ${retryAfterMs} ms`;
-}
-
 export interface EventsRouteAuth {
   /** Verifies the caller's JWT (the route is called directly, not through the gateway). */
   verifier: TokenVerifier;
   /** Events per second per token. */
   limiter: RateLimiter;
-}
-
-/** The caller of an ingestion call, or the error reply: ingestion takes a service token. */
-export function ingestionCaller(identity: Identity | null): Identity {
-  return requireService(identity, 'ingesting events');
 }
 
 export function registerEventsRoute(app: FastifyInstance, service: ProfileService, maxBatchBytes: number, auth: EventsRouteAuth): void {
@@ -32,7 +23,8 @@ export function registerEventsRoute(app: FastifyInstance, service: ProfileServic
     async (req, reply) => {
       let caller: Identity;
       try {
-        caller = ingestionCaller(await auth.verifier.verify(req.headers.authorization));
+        // Ingestion takes a service token.
+        caller = requireService(await auth.verifier.verify(req.headers.authorization), 'ingesting events');
       } catch (err) {
         const code = (err as GraphQLError).extensions?.['code'] === 'FORBIDDEN' ? 'FORBIDDEN' : 'UNAUTHENTICATED';
         return reply.code(code === 'FORBIDDEN' ? 403 : 401).send(errorBody(code, (err as Error).message));
@@ -54,7 +46,7 @@ export function registerEventsRoute(app: FastifyInstance, service: ProfileServic
         return reply
           .code(429)
           .header('retry-after', String(Math.ceil(decision.retryAfterMs / 1000)))
-          .send(errorBody('RATE_LIMITED', rateLimitMessage(auth.limiter, count, decision.retryAfterMs), { retryable: true, retryAfterMs: decision.retryAfterMs }));
+          .send(errorBody('RATE_LIMITED', auth.limiter.refusal(count, decision.retryAfterMs), { retryable: true, retryAfterMs: decision.retryAfterMs }));
       }
       try {
         const length = Number(req.headers['content-length']);

@@ -10,7 +10,6 @@ import { latestUpdates } from '../../../../lib/pubsub/latest.js';
 import { selectsField } from '../../../../lib/selection.js';
 import { forbidden, isService, requireIdentity } from '../../../../lib/auth.js';
 import { GraphQLError } from 'graphql';
-import { rateLimitMessage } from '../http/events-route.js';
 
 const MAX_LIST = 100;
 
@@ -86,7 +85,7 @@ export const resolvers: Resolvers = {
     ingestEvents: (_root, { events, wait }, ctx) => {
       const decision = ctx.ingestLimiter.take(requireIdentity(ctx.identity).sub, events.length);
       if (!decision.ok) {
-        throw new GraphQLError(rateLimitMessage(ctx.ingestLimiter, events.length, decision.retryAfterMs), {
+        throw new GraphQLError(ctx.ingestLimiter.refusal(events.length, decision.retryAfterMs), {
           extensions: { code: 'RATE_LIMITED', retryable: true, retryAfterMs: decision.retryAfterMs },
         });
       }

@@ -10,6 +10,12 @@ export interface CatalogItem extends ItemRef {
   releaseYear?: number;
 }
 
+/** The item as events reference it (catalog-only fields dropped). */
+export function asItemRef(item: CatalogItem): ItemRef {
+  const { releaseYear: _year, ...ref } = item;
+  return ref;
+}
+
 export interface ItemFilter {
   kind?: ItemKind | null;
   genre?: string | null;

@@ -1,0 +1,35 @@
+/**
+ * Child processes of the benchmarks. `subgraphs`: profile, recommendations and experiments in one
+ * process (they share the embedded event log, or Redis with REDIS_URL); `gateway`: our gateway in
+ * a process of its own, on the subgraph URLs in BENCH_SUBGRAPH_URLS, so the two use both cores as
+ * separate deployments would. Each prints one JSON line with its URLs when it serves.
+ * BENCH_LOOP_DELAY=1 reports the process's event-loop delay on exit (a busy loop delays every
+ * request in it). (Hive Gateway, the peer of bench:gateway, runs from bench/hive/start.mjs.)
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { loadGatewayConfig } from '../gateway/src/config.js';
+import { startGateway } from '../gateway/src/gateway.js';
+import { startSubgraphs } from '../platform/platform.js';
+
+const role = process.argv[2] === 'gateway' ? 'gateway' : 'subgraphs';
+if (process.env['BENCH_LOOP_DELAY'] === '1') {
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  // Measured from 5 s after start, so start-up compilation does not count.
+  setTimeout(() => loopDelay.enable(), 5000).unref();
+  process.on('exit', () => {
+    const ms = (ns: number) => (ns / 1e6).toFixed(1);
+    console.error(`${role} event-loop delay: p50 ${ms(loopDelay.percentile(50))} ms, p99 ${ms(loopDelay.percentile(99))} ms, max ${ms(loopDelay.max)} ms`);
+  });
+}
+
+// Loopback only, ephemeral ports, quiet logs; NODE_ENV and secrets come from the parent.
+const env = { ...process.env, HOST: '127.0.0.1', GATEWAY_PORT: '0', PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', LOG_LEVEL: 'error' };
+if (role === 'gateway') {
+  const gateway = await startGateway({ ...loadGatewayConfig(env), subgraphUrls: JSON.parse(process.env['BENCH_SUBGRAPH_URLS']!) });
+  process.stdout.write(`${JSON.stringify({ url: `${gateway.url}/graphql` })}\n`);
+  process.on('SIGTERM', () => void gateway.close().then(() => process.exit(0)));
+} else {
+  const subgraphs = await startSubgraphs({ env });
+  process.stdout.write(`${JSON.stringify({ subgraphUrls: subgraphs.subgraphUrls, profile: subgraphs.profile.url, stores: subgraphs.backends.kind })}\n`);
+  process.on('SIGTERM', () => void subgraphs.close().then(() => process.exit(0)));
+}
