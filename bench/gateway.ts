@@ -151,11 +151,11 @@ const headersFor = (url: string) => ({
   ...(credentials.get(url) ?? [...credentials].find(([prefix]) => url.startsWith(prefix))?.[1] ?? {}),
 });
 
-async function post(url: string, body: unknown): Promise<unknown> {
-  const response = await fetch(url, { method: 'POST', headers: headersFor(url), body: JSON.stringify(body) });
-  const parsed = (await response.json()) as unknown;
-  if (!response.ok) throw new Error(`POST ${url}: ${response.status} ${JSON.stringify(parsed).slice(0, 500)}`);
-  return parsed;
+/** POSTs a JSON body with the target's credentials; a non-2xx answer fails with its text. */
+async function post<T = unknown>(url: string, body: unknown): Promise<T> {
+  const response = await fetch(url, { method: 'POST', headers: headersFor(url), body: typeof body === 'string' ? body : JSON.stringify(body) });
+  if (!response.ok) throw new Error(`POST ${url}: HTTP ${response.status} ${(await response.text()).slice(0, 500)}`);
+  return (await response.json()) as T;
 }
 
 /** Ingests the first 70% of the history, takes the batch snapshot (control users rank on it), then the rest. */
@@ -194,11 +194,7 @@ function writeSupergraph(dir: string, name: string, urls: Record<string, string>
 
 const homeBody = (id: string) => JSON.stringify({ query: HOME_QUERY, variables: { id } });
 
-async function graphql(url: string, body: string): Promise<{ data?: unknown; errors?: unknown[] }> {
-  const response = await fetch(url, { method: 'POST', headers: headersFor(url), body });
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${(await response.text()).slice(0, 300)}`);
-  return (await response.json()) as { data?: unknown; errors?: unknown[] };
-}
+const graphql = (url: string, body: string) => post<{ data?: unknown; errors?: unknown[] }>(url, body);
 
 /** JSON with object keys sorted, so two responses compare by content, not key order. */
 function canonical(value: unknown): string {

@@ -25,7 +25,7 @@ import { nestedDeeperThan } from './json-depth.js';
 import type { ApolloFastifyContextFunction } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import Fastify from 'fastify';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface ServiceAppOptions<Ctx extends BaseContext> {
   name: string;
@@ -114,10 +114,11 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
       .send(errorBody(status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST', status === 500 ? 'internal error' : err.message));
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('NOT_FOUND', `no route for ${req.method} ${req.url}`)));
+  const drain = drainKeepAliveOnClose(app);
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    drain(req, reply);
   });
-  drainKeepAliveOnClose(app);
 
   await app.register(cors, { origin: opts.corsOrigins, credentials: true, exposedHeaders: ['x-request-id'] });
   app.get('/health', async () => ({ status: 'ok', service: opts.name, ...(await opts.health?.()) }));
@@ -199,21 +200,22 @@ function requestErrorsPlugin<Ctx extends BaseContext>(): ApolloServerPlugin<Ctx>
  * idle are closed. New requests on open connections get 503 meanwhile (Fastify's
  * return503OnClosing), new connections are refused once the server stopped listening.
  */
-function drainKeepAliveOnClose(app: FastifyInstance): void {
+/** Returns what each response does while draining (called from the service's one onSend hook). */
+function drainKeepAliveOnClose(app: FastifyInstance): (req: FastifyRequest, reply: FastifyReply) => void {
   let draining = false;
   const toldToClose = new WeakSet<object>();
   app.addHook('preClose', async () => {
     draining = true;
   });
-  app.addHook('onSend', async (req, reply) => {
-    if (!draining) return;
-    reply.header('connection', 'close');
-    toldToClose.add(req);
-  });
   app.addHook('onResponse', async (req) => {
     // A response whose headers went out before close() began still said keep-alive.
     if (draining && !toldToClose.has(req)) setImmediate(() => app.server.closeIdleConnections());
   });
+  return (req, reply) => {
+    if (!draining) return;
+    reply.header('connection', 'close');
+    toldToClose.add(req);
+  };
 }
 
 /** How long graphql-ws clients get to answer the 1001 close before their sockets are destroyed. */
