@@ -20,7 +20,9 @@ import { WebSocketServer } from 'ws';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { ApolloServerPlugin } from '@apollo/server';
 import fastifyApollo from '@as-integrations/fastify';
-import type { Identity, InternalTokens } from './auth.js';
+import { guardResolvers, InternalTokens } from './auth.js';
+import type { AuthConfig, Identity, Rule } from './auth.js';
+import type { ServiceBasics } from './env.js';
 import { nestedDeeperThan } from './json-depth.js';
 import type { ApolloFastifyContextFunction } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
@@ -58,12 +60,12 @@ export function landingPagePlugin(production: boolean): ApolloServerPlugin {
 type SubgraphModule = Extract<Parameters<typeof buildSubgraphSchema>[0], { typeDefs: unknown }>;
 export type SubgraphResolvers = SubgraphModule['resolvers'];
 
-export function subgraphSchema(schemaFile: URL, resolvers: SubgraphResolvers): GraphQLSchema {
+function subgraphSchema(schemaFile: URL, resolvers: SubgraphResolvers): GraphQLSchema {
   return buildSubgraphSchema({ typeDefs: parse(readFileSync(schemaFile, 'utf8')), resolvers });
 }
 
 /** Apollo Server for a subgraph: its SDL file and resolvers (or schema), Sandbox in development only. */
-export function createSubgraphApollo<Ctx extends BaseContext>(
+function createSubgraphApollo<Ctx extends BaseContext>(
   schemaFile: URL | GraphQLSchema,
   resolvers: SubgraphResolvers,
   production: boolean,
@@ -306,6 +308,55 @@ export function serveGraphqlWs<P extends Record<string, unknown>>(
       clearTimeout(timer);
     }
   });
+}
+
+export interface SubgraphServiceOptions<Ctx extends BaseContext> {
+  name: string;
+  config: ServiceBasics & { auth: AuthConfig };
+  schemaFile: URL;
+  resolvers: SubgraphResolvers;
+  /** Who may call what ("Type.field" → rule), applied to the resolvers. */
+  rules: Record<string, Rule<Ctx>>;
+  /** A request's context, for the caller the gateway vouched for (null: none). */
+  context: (identity: Identity | null) => Ctx;
+  /** Serve graphql-ws subscriptions, with this per-subscription context. */
+  subscriptionContext?: (identity: Identity | null) => Ctx;
+  bodyLimit: number;
+  health?: ServiceAppOptions<Ctx>['health'];
+  routes?: ServiceAppOptions<Ctx>['routes'];
+}
+
+/**
+ * A subgraph service: its guarded resolvers on its SDL, Apollo Server, the HTTP shell with the
+ * gateway identity verified per request (and per graphql-ws connection), listening.
+ */
+export async function startSubgraphService<Ctx extends BaseContext>(o: SubgraphServiceOptions<Ctx>) {
+  const resolvers = guardResolvers(o.resolvers as Record<string, unknown>, o.rules) as SubgraphResolvers;
+  const schema = subgraphSchema(o.schemaFile, resolvers);
+  const apollo = createSubgraphApollo<Ctx>(schema, resolvers, o.config.production);
+  const auth = new InternalTokens(o.config.auth);
+  const subscriptionContext = o.subscriptionContext;
+  const app = await createServiceApp<Ctx>({
+    name: o.name,
+    apollo,
+    context: async (req) => o.context(await auth.fromHeaders(req.headers)),
+    ...(subscriptionContext ? { subscriptions: { schema, auth, context: subscriptionContext } } : {}),
+    bodyLimit: o.bodyLimit,
+    corsOrigins: o.config.corsOrigins,
+    logLevel: o.config.logLevel,
+    ...(o.health ? { health: o.health } : {}),
+    ...(o.routes ? { routes: o.routes } : {}),
+  });
+  const url = await listen(app, o.config.port, o.config.host);
+  return {
+    url,
+    app,
+    /** Stops serving (drains), then Apollo. */
+    close: async () => {
+      await app.close();
+      await apollo.stop();
+    },
+  };
 }
 
 /** Listens and returns the base URL (port 0 picks a free port). */

@@ -1,8 +1,7 @@
 /** Wires the experiments subgraph: stores, service, GraphQL schema, the seeded ranking experiment. */
-import { guardResolvers, InternalTokens } from '../../../lib/auth.js';
 import { EXPERIMENTS_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
-import { createServiceApp, createSubgraphApollo, listen } from '../../../lib/service-app.js';
+import { startSubgraphService } from '../../../lib/service-app.js';
 import type { SubgraphResolvers } from '../../../lib/service-app.js';
 import { ExperimentService } from './app/experiment-service.js';
 import type { ExperimentsConfig } from './config.js';
@@ -40,28 +39,21 @@ export async function startExperimentsServer(config: ExperimentsConfig, deps: { 
   const stores = deps.stores ?? createMemoryExperimentStores();
   const service = new ExperimentService(stores, config.impressionSecret, Date.now, config.definitionsCacheMs);
   if (config.seedRankingExperiment) await seedRankingExperiment(service, config.rankingExperimentKey);
-  const apollo = createSubgraphApollo<ExperimentsContext>(
-    EXPERIMENTS_SCHEMA_PATH,
-    guardResolvers(resolvers, EXPERIMENTS_RULES) as SubgraphResolvers,
-    config.production,
-  );
-  const auth = new InternalTokens(config.auth);
-  const app = await createServiceApp<ExperimentsContext>({
+  const server = await startSubgraphService<ExperimentsContext>({
     name: 'experiments',
-    apollo,
-    context: async (req) => createContext(service, await auth.fromHeaders(req.headers)),
+    config,
+    schemaFile: EXPERIMENTS_SCHEMA_PATH,
+    resolvers: resolvers as SubgraphResolvers,
+    rules: EXPERIMENTS_RULES,
+    context: (identity) => createContext(service, identity),
     bodyLimit: 2 * 1024 * 1024,
-    corsOrigins: config.corsOrigins,
-    logLevel: config.logLevel,
   });
-  const url = await listen(app, config.port, config.host);
   return {
-    url,
-    app,
+    url: server.url,
+    app: server.app,
     service,
     close: async () => {
-      await app.close();
-      await apollo.stop();
+      await server.close();
       if (!deps.stores) await stores.close();
     },
   };

@@ -1,9 +1,9 @@
 /** Wires the profile subgraph: stores, use cases, GraphQL schema and HTTP routes. */
-import { guardResolvers, InternalTokens, TokenVerifier } from '../../../lib/auth.js';
+import { TokenVerifier } from '../../../lib/auth.js';
 import { RateLimiter } from '../../../lib/rate-limit.js';
 import { PROFILE_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
-import { createServiceApp, createSubgraphApollo, listen, subgraphSchema } from '../../../lib/service-app.js';
+import { startSubgraphService } from '../../../lib/service-app.js';
 import type { SubgraphResolvers } from '../../../lib/service-app.js';
 import { ProfileService, startProfileUpdater } from './app/profile-service.js';
 import type { ProfilePubSub } from '../../../lib/pubsub/port.js';
@@ -56,24 +56,21 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     mode,
   });
   const snapshots = new SnapshotJob(ownedStores, config.reducer);
-  const guarded = guardResolvers(resolvers, PROFILE_RULES) as SubgraphResolvers;
-  const schema = subgraphSchema(PROFILE_SCHEMA_PATH, guarded);
-  const apollo = createSubgraphApollo<ProfileContext>(schema, guarded, config.production);
-  const auth = new InternalTokens(config.auth);
   const ingestLimiter = new RateLimiter(config.ingestRateLimit, config.ingestBurst, undefined, { name: 'ingestion', unit: 'events' });
-  const app = await createServiceApp<ProfileContext>({
+  const server = await startSubgraphService<ProfileContext>({
     name: 'profile',
-    apollo,
-    context: async (req) => createContext(service, snapshots, pubsub, await auth.fromHeaders(req.headers), ingestLimiter),
-    subscriptions: { schema, auth, context: (identity) => createContext(service, snapshots, pubsub, identity, ingestLimiter, true) },
+    config,
+    schemaFile: PROFILE_SCHEMA_PATH,
+    resolvers: resolvers as SubgraphResolvers,
+    rules: PROFILE_RULES,
+    context: (identity) => createContext(service, snapshots, pubsub, identity, ingestLimiter),
+    subscriptionContext: (identity) => createContext(service, snapshots, pubsub, identity, ingestLimiter, true),
     // GraphQL carries event batches of up to maxBatchBytes, plus the document around them.
     bodyLimit: config.validation.maxBatchBytes + 64 * 1024,
-    corsOrigins: config.corsOrigins,
-    logLevel: config.logLevel,
     health: () => ({ mode, lastSnapshot: snapshots.lastRun ?? null }),
     routes: (a) => registerEventsRoute(a, service, config.validation.maxBatchBytes, { verifier: new TokenVerifier(config.auth), limiter: ingestLimiter }),
   });
-  const url = await listen(app, config.port, config.host);
+  const { url, app } = server;
   snapshots.schedule(config.snapshotIntervalMs, (err) => app.log.error(err, 'batch snapshot failed'));
   publishChanges(service, pubsub, (err) => app.log.warn(err, 'ProfileUpdated publish failed'));
   const updater =
@@ -87,9 +84,8 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     snapshots,
     close: async () => {
       await snapshots.stop();
-      await app.close();
+      await server.close();
       await updater?.stop();
-      await apollo.stop();
       if (!stores) await ownedStores.close();
     },
   };

@@ -1,9 +1,8 @@
 /** Wires the recommendations subgraph: catalog, event-stream consumer, GraphQL schema. */
-import { guardResolvers, InternalTokens } from '../../../lib/auth.js';
 import { RECOMMENDATIONS_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
 import type { EventConsumer, EventLog } from '../../../lib/eventlog/port.js';
-import { createServiceApp, createSubgraphApollo, listen } from '../../../lib/service-app.js';
+import { startSubgraphService } from '../../../lib/service-app.js';
 import type { SubgraphResolvers } from '../../../lib/service-app.js';
 import { DEMO_CATALOG } from '../../../demo/catalog.js';
 import { RecommendationService } from './app/recommendation-service.js';
@@ -52,30 +51,23 @@ export async function startRecommendationsServer(
     service.consume(events),
   );
 
-  const apollo = createSubgraphApollo<RecommendationsContext>(
-    RECOMMENDATIONS_SCHEMA_PATH,
-    guardResolvers(resolvers, RECOMMENDATIONS_RULES) as SubgraphResolvers,
-    config.production,
-  );
-  const auth = new InternalTokens(config.auth);
-  const app = await createServiceApp<RecommendationsContext>({
+  const server = await startSubgraphService<RecommendationsContext>({
     name: 'recommendations',
-    apollo,
-    context: async (req) => ({ identity: await auth.fromHeaders(req.headers), service, now: Date.now() }),
+    config,
+    schemaFile: RECOMMENDATIONS_SCHEMA_PATH,
+    resolvers: resolvers as SubgraphResolvers,
+    rules: RECOMMENDATIONS_RULES,
+    context: (identity) => ({ identity, service, now: Date.now() }),
     bodyLimit: 4 * 1024 * 1024,
-    corsOrigins: config.corsOrigins,
-    logLevel: config.logLevel,
     health: () => ({ catalogItems: service.catalog.size, model: config.service.defaultModel }),
   });
-  const url = await listen(app, config.port, config.host);
   return {
-    url,
-    app,
+    url: server.url,
+    app: server.app,
     service,
     close: async () => {
       await consumer?.stop();
-      await app.close();
-      await apollo.stop();
+      await server.close();
       if (!deps.catalogStore) await store.close();
     },
   };
