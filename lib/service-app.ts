@@ -347,11 +347,15 @@ export async function startSubgraphService<Ctx extends BaseContext>(o: SubgraphS
     ...(o.health ? { health: o.health } : {}),
     ...(o.routes ? { routes: o.routes } : {}),
   });
-  const url = await listen(app, o.config.port, o.config.host);
+  return listenService(app, apollo, o.config);
+}
+
+/** Listens; `close` stops serving (drains in-flight requests), then Apollo. */
+export async function listenService<Ctx extends BaseContext>(app: FastifyInstance, apollo: ApolloServer<Ctx>, basics: ServiceBasics) {
+  const url = await listen(app, basics.port, basics.host);
   return {
     url,
     app,
-    /** Stops serving (drains), then Apollo. */
     close: async () => {
       await app.close();
       await apollo.stop();

@@ -6,7 +6,7 @@ import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/di
 import { ApolloGateway } from '@apollo/gateway';
 import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { FastifyInstance } from 'fastify';
-import { createServiceApp, landingPagePlugin, listen } from '../../lib/service-app.js';
+import { createServiceApp, landingPagePlugin, listenService } from '../../lib/service-app.js';
 import type { GatewayConfig } from './config.js';
 import { SubscriptionGateway } from './subscriptions.js';
 import { SubgraphSource } from './subgraph-source.js';
@@ -89,13 +89,11 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     maxPayload: config.bodyLimit,
     hideSuggestions: config.production,
   }).attach(app);
-  const url = await listen(app, config.port, config.host);
+  const server = await listenService(app, apollo, config);
   return {
-    url,
-    app,
+    ...server,
     close: async () => {
-      await app.close();
-      await apollo.stop();
+      await server.close();
       await Promise.all(sources.map((s) => s.close()));
     },
   };
