@@ -4,6 +4,7 @@
  * verifies them, so forged or altered impressions are rejected.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ConfigError, isProduction } from './env.js';
 
 export interface ImpressionClaims {
   userId: string;
@@ -55,3 +56,17 @@ export function verifyImpression(token: string, secret: string): ImpressionClaim
 }
 
 export const DEV_IMPRESSION_SECRET = 'dev-only-impression-secret-change-me';
+
+/** The HMAC secret from IMPRESSION_SECRET (required in production; a development constant otherwise). */
+export function impressionSecret(env: NodeJS.ProcessEnv): string {
+  const secret = env['IMPRESSION_SECRET'];
+  if (secret) {
+    if (secret.length < 16) throw new ConfigError('IMPRESSION_SECRET must be at least 16 characters');
+    return secret;
+  }
+  if (isProduction(env)) throw new ConfigError('IMPRESSION_SECRET is required when NODE_ENV=production');
+  return DEV_IMPRESSION_SECRET;
+}
+
+/** What a recommendation unit id (a row or slot) may look like. */
+export const UNIT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;

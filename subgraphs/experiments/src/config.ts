@@ -3,7 +3,7 @@ import { loadAuthConfig } from '../../../lib/auth.js';
 import type { AuthConfig } from '../../../lib/auth.js';
 import { envBool, envInt, envString, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
-import { impressionSecret } from '../../recommendations/src/config.js';
+import { impressionSecret } from '../../../lib/impression.js';
 
 export interface ExperimentsConfig extends ServiceBasics {
   auth: AuthConfig;

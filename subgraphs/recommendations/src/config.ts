@@ -1,9 +1,9 @@
 /** Recommendations service configuration from environment variables (documented in README). */
 import { loadAuthConfig } from '../../../lib/auth.js';
 import type { AuthConfig } from '../../../lib/auth.js';
-import { ConfigError, envDuration, envList, envString, isProduction, serviceBasics } from '../../../lib/env.js';
+import { ConfigError, envDuration, envList, envString, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
-import { DEV_IMPRESSION_SECRET } from '../../../lib/impression.js';
+import { impressionSecret } from '../../../lib/impression.js';
 import { DEFAULT_REDUCER_CONFIG } from '../../profile/src/domain/config.js';
 import type { RecommendationConfig, ServedModel } from './app/recommendation-service.js';
 
@@ -25,16 +25,6 @@ export function parseVariantModels(text: string): Record<string, ServedModel> {
     out[variant] = model;
   }
   return out;
-}
-
-export function impressionSecret(env: NodeJS.ProcessEnv): string {
-  const secret = env['IMPRESSION_SECRET'];
-  if (secret) {
-    if (secret.length < 16) throw new ConfigError('IMPRESSION_SECRET must be at least 16 characters');
-    return secret;
-  }
-  if (isProduction(env)) throw new ConfigError('IMPRESSION_SECRET is required when NODE_ENV=production');
-  return DEV_IMPRESSION_SECRET;
 }
 
 export function loadRecommendationsConfig(env: NodeJS.ProcessEnv = process.env): RecommendationsServerConfig {

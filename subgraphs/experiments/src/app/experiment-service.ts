@@ -2,7 +2,7 @@
  * Use cases of the experiments service: lifecycle, sticky assignment, unit-event tracking with
  * verified impressions, and results computed from running aggregates.
  */
-import { verifyImpression } from '../../../../lib/impression.js';
+import { UNIT_ID, verifyImpression } from '../../../../lib/impression.js';
 import { parseTime, validateId, DEFAULT_VALIDATION_LIMITS } from '../../../profile/src/domain/validate.js';
 import { evaluate } from '../domain/assign.js';
 import type { Assignment } from '../domain/assign.js';
@@ -61,7 +61,6 @@ export interface ExperimentResults {
 
 export const MAX_UNIT_EVENTS = 1000;
 const MAX_VALUE = 1e9;
-const UNIT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 
 export class ExperimentService {
   /** Definitions read for assignments, reused for definitionsCacheMs (writes here drop them). */

@@ -1,10 +1,10 @@
+import { UNIT_ID } from '../../../../lib/impression.js';
 import { GraphQLError } from 'graphql';
 import { DateTimeScalar, JSONObjectScalar, JSONScalar } from '../../../../lib/scalars.js';
 import type { Resolvers } from '../__generated__/resolvers-types.js';
 import { InputError } from '../app/recommendation-service.js';
 import { parseFeatures } from '../domain/signals.js';
 
-const UNIT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 export const MAX_ROW = 100;
 
 function badInput(message: string, code = 'BAD_USER_INPUT'): GraphQLError {
