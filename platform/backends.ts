@@ -64,6 +64,7 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
     partitions: envInt(env, 'STREAM_PARTITIONS', DEFAULT_STREAM_OPTIONS.partitions, 1, 1024),
     retention: envInt(env, 'STREAM_RETENTION', DEFAULT_STREAM_OPTIONS.retention, 1000),
     batchSize: envInt(env, 'STREAM_BATCH', DEFAULT_STREAM_OPTIONS.batchSize, 1, 10_000),
+    inFlightBatches: envInt(env, 'STREAM_IN_FLIGHT', DEFAULT_STREAM_OPTIONS.inFlightBatches, 1, 64),
     reclaimIdleMs: envDuration(env, 'CONSUMER_RECLAIM_IDLE', '30s'),
     onError,
   });
@@ -71,7 +72,12 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
   return {
     kind: settings.clusterNodes?.length ? 'redis-cluster' : 'redis',
     ingestMode: 'stream',
-    profileStores: createRedisProfileStores(redis, { prefix: settings.prefix, profileTtlMs, dedupeTtlMs }),
+    profileStores: createRedisProfileStores(redis, {
+      prefix: settings.prefix,
+      profileTtlMs,
+      dedupeTtlMs,
+      writeCache: envInt(env, 'PROFILE_WRITE_CACHE', 5000, 0, 1_000_000),
+    }),
     eventLog,
     pubsub,
     catalogStore: new RedisCatalogStore(redis, settings.prefix),

@@ -1,6 +1,6 @@
 /** In-process event log with bounded retention, for the embedded (single process) platform. */
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
-import type { AppendReceipt, EventBatchHandler, EventConsumer, EventLog } from './port.js';
+import type { AppendOptions, AppendReceipt, EventBatchHandler, EventConsumer, EventLog } from './port.js';
 
 interface Group {
   name: string;
@@ -16,6 +16,8 @@ interface Group {
 
 export class MemoryEventLog implements EventLog {
   private events: ProfileEvent[] = [];
+  /** The group that already handled each event (AppendOptions.handledBy), parallel to events. */
+  private handledBy: (string | undefined)[] = [];
   /** Absolute offset of events[0]. */
   private base = 0;
   private readonly groups = new Set<Group>();
@@ -26,12 +28,14 @@ export class MemoryEventLog implements EventLog {
     private readonly onError: (err: unknown) => void = (err) => console.error('event consumer failed', err),
   ) {}
 
-  async append(events: readonly ProfileEvent[]): Promise<AppendReceipt> {
+  async append(events: readonly ProfileEvent[], options: AppendOptions = {}): Promise<AppendReceipt> {
     if (events.length === 0) return new Map();
     this.events.push(...events);
+    for (let i = 0; i < events.length; i++) this.handledBy.push(options.handledBy);
     const excess = this.events.length - this.retention;
     if (excess > 0) {
       this.events = this.events.slice(excess);
+      this.handledBy = this.handledBy.slice(excess);
       this.base += excess;
     }
     for (const group of this.groups) this.pump(group);
@@ -71,8 +75,10 @@ export class MemoryEventLog implements EventLog {
         const start = Math.max(group.next, this.base) - this.base;
         if (start >= this.events.length) break;
         const batch = this.events.slice(start, start + this.batchSize);
+        const handled = this.handledBy.slice(start, start + this.batchSize);
+        const deliver = handled.some((h) => h === group.name) ? batch.filter((_, i) => handled[i] !== group.name) : batch;
         try {
-          await group.handler(batch);
+          if (deliver.length > 0) await group.handler(deliver);
           group.next = this.base + start + batch.length;
         } catch (err) {
           group.onError(err);

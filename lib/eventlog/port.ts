@@ -26,12 +26,21 @@ export class PartialAppendError extends Error {
   }
 }
 
+export interface AppendOptions {
+  /**
+   * A consumer group whose work the writer has already done for these events (the profile
+   * service applied them during the request): that group acknowledges them without delivering
+   * them, so they are not handled twice. Every other group receives them as usual.
+   */
+  handledBy?: string;
+}
+
 export interface EventLog {
   /**
    * Appends accepted events; resolves once they are durable in the log. When only some land,
    * rejects with PartialAppendError naming the ones that did not.
    */
-  append(events: readonly ProfileEvent[]): Promise<AppendReceipt>;
+  append(events: readonly ProfileEvent[], options?: AppendOptions): Promise<AppendReceipt>;
   /** Resolves true once `group` has processed everything in the receipt, false on timeout. */
   waitApplied(receipt: AppendReceipt, group: string, timeoutMs: number): Promise<boolean>;
   /**

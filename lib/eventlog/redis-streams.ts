@@ -11,7 +11,7 @@ import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 import { duplicate } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
 import { PartialAppendError } from './port.js';
-import type { AppendReceipt, EventBatchHandler, EventConsumer, EventLog } from './port.js';
+import type { AppendOptions, AppendReceipt, EventBatchHandler, EventConsumer, EventLog } from './port.js';
 
 export interface StreamOptions {
   prefix: string;
@@ -20,6 +20,11 @@ export interface StreamOptions {
   retention: number;
   /** Entries read per XREADGROUP (an entry holds one ingest request's events for the partition). */
   batchSize: number;
+  /**
+   * Batches of one partition a consumer handles at the same time: the next read goes out while
+   * earlier batches are still being applied, so a new entry does not wait behind them.
+   */
+  inFlightBatches: number;
   blockMs: number;
   /** A pending entry idle this long belongs to a dead consumer and is reclaimed. */
   reclaimIdleMs: number;
@@ -31,6 +36,7 @@ export const DEFAULT_STREAM_OPTIONS: Omit<StreamOptions, 'prefix' | 'onError'> =
   partitions: 8,
   retention: 1_000_000,
   batchSize: 500,
+  inFlightBatches: 4,
   blockMs: 1000,
   reclaimIdleMs: 30_000,
   reclaimEveryMs: 5_000,
@@ -55,10 +61,20 @@ export function compareIds(a: string, b: string): number {
   return am - bm || as - bs;
 }
 
-function eventsOf(entries: readonly StreamEntry[]): ProfileEvent[] {
+/**
+ * The events of stream entries (field `e`: a JSON list). With `group`, entries that name that
+ * group in field `h` (handled by the writer already, see AppendOptions) are left out.
+ */
+function eventsOf(entries: readonly StreamEntry[], group?: string): ProfileEvent[] {
   const events: ProfileEvent[] = [];
   for (const [, fields] of entries) {
-    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'e') events.push(...(JSON.parse(fields[i + 1]!) as ProfileEvent[]));
+    let list: string | undefined;
+    let handled = false;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] === 'e') list = fields[i + 1];
+      else if (fields[i] === 'h' && fields[i + 1] === group) handled = true;
+    }
+    if (list !== undefined && !handled) events.push(...(JSON.parse(list) as ProfileEvent[]));
   }
   return events;
 }
@@ -75,7 +91,7 @@ export class RedisStreamEventLog implements EventLog {
     return `${this.options.prefix}{ev:${partition}}:stream`;
   }
 
-  async append(events: readonly ProfileEvent[]): Promise<AppendReceipt> {
+  async append(events: readonly ProfileEvent[], options: AppendOptions = {}): Promise<AppendReceipt> {
     const byPartition = new Map<number, ProfileEvent[]>();
     for (const e of events) {
       const p = partitionOf(e.userId, this.options.partitions);
@@ -83,7 +99,11 @@ export class RedisStreamEventLog implements EventLog {
     }
     const partitions = [...byPartition];
     const results = await Promise.allSettled(
-      partitions.map(([p, list]) => this.redis.xadd(this.streamKey(p), 'MAXLEN', '~', this.options.retention, '*', 'e', JSON.stringify(list))),
+      partitions.map(([p, list]) =>
+        options.handledBy
+          ? this.redis.xadd(this.streamKey(p), 'MAXLEN', '~', this.options.retention, '*', 'e', JSON.stringify(list), 'h', options.handledBy)
+          : this.redis.xadd(this.streamKey(p), 'MAXLEN', '~', this.options.retention, '*', 'e', JSON.stringify(list)),
+      ),
     );
     const receipt = new Map<number, string>();
     const failed: ProfileEvent[] = [];
@@ -234,31 +254,52 @@ export class StreamConsumer implements EventConsumer {
     if (present.length < entries.length) {
       this.log.options.onError(new Error(`${entries.length - present.length} pending entries of ${key} were trimmed before they were applied`));
     }
-    if (present.length > 0) await this.handler(eventsOf(present));
+    const events = eventsOf(present, this.group);
+    if (events.length > 0) await this.handler(events);
     await this.redis.xack(key, this.group, ...entries.map(([id]) => id));
   }
 
   private async readLoop(partition: number): Promise<void> {
     const key = this.log.streamKey(partition);
-    const { batchSize, blockMs, onError } = this.log.options;
+    const { batchSize, blockMs, onError, inFlightBatches } = this.log.options;
     // A blocking read holds its connection, so each partition gets one of its own.
     const conn = duplicate(this.redis);
     this.connections.push(conn);
     let ready = false;
     let backlog = true; // first drain entries this consumer name left pending
+    // Batches being handled while the loop reads on; the first failure among them, if any.
+    const inFlight = new Set<Promise<void>>();
+    let failed: { err: unknown } | undefined;
     while (!this.stopped) {
       try {
         if (!ready) {
           await this.ensureGroup(key);
           ready = true;
         }
+        if (failed) throw failed.err;
+        if (inFlight.size >= inFlightBatches) {
+          await Promise.race(inFlight);
+          continue;
+        }
         const args = ['GROUP', this.group, this.name, 'COUNT', batchSize, ...(backlog ? [] : ['BLOCK', blockMs]), 'STREAMS', key, backlog ? '0' : '>'];
         const reply = (await conn.call('XREADGROUP', ...args)) as Array<[string, StreamEntry[]]> | null;
         const entries = reply?.[0]?.[1] ?? [];
-        if (backlog && entries.length === 0) backlog = false;
         if (this.stopped) break;
-        await this.handle(key, entries);
+        if (backlog) {
+          // This consumer's own pending entries: one batch at a time, in order.
+          if (entries.length === 0) backlog = false;
+          else await this.handle(key, entries);
+          continue;
+        }
+        if (entries.length === 0) continue;
+        const handling: Promise<void> = this.handle(key, entries)
+          .catch((err: unknown) => void (failed ??= { err }))
+          .finally(() => inFlight.delete(handling));
+        inFlight.add(handling);
       } catch (err) {
+        // Let the batches in flight finish: the retry below re-reads whatever is still pending.
+        await Promise.all(inFlight);
+        failed = undefined;
         if (this.stopped) break;
         // A Redis that came back empty has lost the group: create it again.
         if (String((err as Error).message).includes('NOGROUP')) ready = false;
@@ -268,6 +309,7 @@ export class StreamConsumer implements EventConsumer {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
+    await Promise.all(inFlight);
   }
 
   /** Takes over entries another consumer left pending for longer than reclaimIdleMs. */

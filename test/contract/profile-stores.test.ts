@@ -5,6 +5,7 @@ import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
 import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
 import { createMemoryStores } from '../../subgraphs/profile/src/store/memory.js';
+import { AliasedProfileError } from '../../subgraphs/profile/src/store/ports.js';
 import type { ProfileStores } from '../../subgraphs/profile/src/store/ports.js';
 import { createRedisProfileStores } from '../../subgraphs/profile/src/store/redis.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
@@ -129,6 +130,34 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
       expect(next.version).toBe(2);
     });
 
+    it('a writer that remembers its last write still sees every other writer', async () => {
+      // `stores` writes (and may remember what it wrote), then `second` writes: the next write by
+      // `stores` must build on both, never on its remembered copy alone.
+      await stores.profiles.update('w', apply('w', [event('w', 1)]));
+      await second.profiles.update('w', apply('w', [event('w', 2, 'Drama')]));
+      const third = await stores.profiles.update('w', apply('w', [event('w', 3, 'Comedy')]));
+      expect(third.version).toBe(3);
+      expect(Object.keys(third.genres).sort()).toEqual(['Comedy', 'Crime', 'Drama']);
+      // A redelivered event is no change, and answers the stored profile (with the other writer's event).
+      await second.profiles.update('w', apply('w', [event('w', 4)]));
+      const again = await stores.profiles.update('w', apply('w', [event('w', 3, 'Comedy')]));
+      expect(again.version).toBe(4);
+      const [stored] = await second.profiles.getMany(['w']);
+      expect(stored?.eventCount).toBe(4);
+    });
+
+    it('an id aliased after it was written is not written to again', async () => {
+      await stores.profiles.update('anon-w', apply('anon-w', [event('anon-w', 1)]));
+      expect(await stores.identities.resolveForWrite(['anon-w'])).toEqual(['anon-w']);
+      expect(await second.identities.link('anon-w', 'known-w')).toBe('known-w');
+      // A writer may still resolve the id to itself from memory; the store then refuses the write.
+      const [id] = await stores.identities.resolveForWrite(['anon-w']);
+      if (id === 'anon-w') {
+        await expect(stores.profiles.update('anon-w', apply('anon-w', [event('anon-w', 2)]))).rejects.toBeInstanceOf(AliasedProfileError);
+      } else expect(id).toBe('known-w');
+      expect(await stores.identities.resolve(['anon-w'])).toEqual(['known-w']);
+    });
+
     it('scans every profile in pages', async () => {
       await Promise.all(Array.from({ length: 25 }, (_, i) => stores.profiles.update(`s${i}`, apply(`s${i}`, [event(`s${i}`, 1)]))));
       const seen: string[] = [];
@@ -142,6 +171,10 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
       expect((await short.stores.profiles.getMany(['t']))[0]).not.toBeNull();
       await new Promise((r) => setTimeout(r, 300));
       expect(await short.stores.profiles.getMany(['t'])).toEqual([null]);
+      // The writer that wrote it does not bring the expired profile back.
+      const fresh = await short.stores.profiles.update('t', apply('t', [event('t', 2, 'Drama')]));
+      expect(fresh.version).toBe(1);
+      expect(Object.keys(fresh.genres)).toEqual(['Drama']);
       expect(await short.stores.dedupe.claim(['x'])).toEqual([true]);
       await new Promise((r) => setTimeout(r, 300));
       expect(await short.stores.dedupe.claim(['x'])).toEqual([true]);

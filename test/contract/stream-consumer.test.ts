@@ -10,7 +10,9 @@ import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
 import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
 import { createRedisProfileStores } from '../../subgraphs/profile/src/store/redis.js';
-import { ProfileService } from '../../subgraphs/profile/src/app/profile-service.js';
+import { PROFILE_UPDATER_GROUP, ProfileService, startProfileUpdater } from '../../subgraphs/profile/src/app/profile-service.js';
+import { MemoryEventLog } from '../../lib/eventlog/memory.js';
+import type { EventLog } from '../../lib/eventlog/port.js';
 import { DEFAULT_VALIDATION_LIMITS } from '../../subgraphs/profile/src/domain/validate.js';
 import { partitionOf } from '../../lib/eventlog/redis-streams.js';
 import { deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
@@ -40,6 +42,56 @@ async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise
     if (Date.now() > end) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+const event = (userId: string, n: number, occurredAt = Date.now()): ProfileEvent => ({
+  eventId: `${userId}-${n}`,
+  userId,
+  type: 'PLAY',
+  occurredAt,
+  item: { id: `item-${n}`, kind: 'MOVIE', genres: ['Crime'] },
+});
+
+/** The event log contract for both adapters: entries a writer already handled for a group. */
+for (const target of [null, ...redisTargets()]) {
+  describe(`event log: ${target?.name ?? 'memory'}`, () => {
+    let available = true;
+    let note = '';
+    const clients: RedisClient[] = [];
+    let prefix = '';
+    beforeAll(async () => {
+      available = target ? await requireTarget(target, (n) => (note = n)) : true;
+    });
+    afterEach(async () => {
+      if (clients[0]) await deleteByPrefix(clients[0], prefix);
+      await Promise.all(clients.splice(0).map((c) => c.quit()));
+    });
+    const makeLog = (): EventLog => {
+      if (!target) return new MemoryEventLog();
+      prefix = freshPrefix();
+      const redis = target.connect();
+      clients.push(redis);
+      return new RedisStreamEventLog(redis, { ...DEFAULT_STREAM_OPTIONS, prefix, partitions: 2, blockMs: 100, onError: () => undefined });
+    };
+
+    it('entries appended as handled by a group are acknowledged by that group, not delivered; other groups get everything', async ({ skip }) => {
+      if (!available) skip(note);
+      const log = makeLog();
+      const seen = new Map<string, string[]>([['updater', []], ['trending', []]]);
+      const consumers = [...seen].map(([group, ids]) => log.consume(group, (batch) => void ids.push(...batch.map((e) => e.eventId))));
+      await log.append([event('h1', 1), event('h2', 2)]);
+      const marked = await log.append([event('h1', 3), event('h3', 4)], { handledBy: 'updater' });
+      const last = await log.append([event('h2', 5)]);
+      await until(async () => seen.get('trending')!.length === 5 && seen.get('updater')!.length === 3);
+      // Acknowledged: the group counts the handled entries as processed.
+      expect(await log.waitApplied(marked, 'updater', 2000)).toBe(true);
+      expect(await log.waitApplied(last, 'updater', 2000)).toBe(true);
+      expect(seen.get('updater')!.sort()).toEqual(['h1-1', 'h2-2', 'h2-5']);
+      expect(seen.get('trending')!.sort()).toEqual(['h1-1', 'h1-3', 'h2-2', 'h2-5', 'h3-4']);
+      await Promise.all(consumers.map((c) => c.stop()));
+      await log.close();
+    });
+  });
 }
 
 for (const target of redisTargets()) {
@@ -121,6 +173,78 @@ for (const target of redisTargets()) {
       }
       const receipt = await log.append([]);
       expect(await log.waitApplied(receipt, 'updater', 100)).toBe(true);
+    });
+
+    it('read-your-writes applies during the request; the updater group does not apply it again, even a late event the profile no longer remembers', async ({ skip }) => {
+      if (!available) skip(note);
+      prefix = freshPrefix();
+      const redis = target.connect();
+      clients.push(redis);
+      const stores = createRedisProfileStores(redis, { prefix, profileTtlMs: 60_000, dedupeTtlMs: 60_000 });
+      const log = new RedisStreamEventLog(redis, { ...DEFAULT_STREAM_OPTIONS, prefix, partitions: 2, blockMs: 100, onError: () => undefined });
+      const service = new ProfileService(stores, { reducer: DEFAULT_REDUCER_CONFIG, validation: DEFAULT_VALIDATION_LIMITS, eventLog: log, mode: 'stream' });
+      const updater = startProfileUpdater(service, log);
+      const version = async () => (await stores.profiles.getMany(['ryw']))[0]?.version ?? 0;
+      try {
+        // More recent events than the profile remembers ids of, applied by the updater group.
+        const recent = Array.from({ length: DEFAULT_REDUCER_CONFIG.limits.appliedEventIds + 6 }, (_, i) => event('ryw', i, Date.now() - 60_000 + i));
+        expect(await service.ingest(recent)).toMatchObject({ accepted: recent.length, applied: false });
+        await until(async () => (await version()) === recent.length);
+        // A late event, read-your-writes: applied when the answer comes.
+        const late = event('ryw', 999, Date.now() - 3_600_000);
+        expect(await service.ingest([late], { waitApplied: true })).toMatchObject({ accepted: 1, applied: true });
+        expect(await version()).toBe(recent.length + 1);
+        // Its entry reached the updater group, which acknowledged it without applying it again
+        // (the profile no longer lists the late id, so applying it would count it twice).
+        const p = partitionOf('ryw', 2);
+        const [[lastId]] = (await redis.xrevrange(log.streamKey(p), '+', '-', 'COUNT', 1)) as [[string, string[]]];
+        expect(await log.waitApplied(new Map([[p, lastId]]), PROFILE_UPDATER_GROUP, 5000)).toBe(true);
+        const [profile] = await stores.profiles.getMany(['ryw']);
+        expect(profile?.appliedEventIds['ryw-999']).toBeUndefined();
+        expect(profile).toMatchObject({ version: recent.length + 1, eventCount: recent.length + 1 });
+      } finally {
+        await updater.stop();
+      }
+    });
+
+    it('a new entry is handled while an earlier batch of its partition is still being applied; a failed batch is delivered again', async ({ skip }) => {
+      if (!available) skip(note);
+      prefix = freshPrefix();
+      const redis = target.connect();
+      clients.push(redis);
+      const log = new RedisStreamEventLog(redis, { ...DEFAULT_STREAM_OPTIONS, prefix, partitions: 1, blockMs: 100, onError: () => undefined });
+      let release!: () => void;
+      const slow = new Promise<void>((r) => (release = r));
+      const handled: string[] = [];
+      let failOnce = true;
+      const consumer = log.consume('updater', async (batch) => {
+        const ids = batch.map((e) => e.eventId);
+        if (ids.includes('slow-1')) await slow;
+        if (ids.includes('fails-3') && failOnce) {
+          failOnce = false;
+          throw new Error('store hiccup');
+        }
+        handled.push(...ids);
+      }, 'consumer-inflight');
+      try {
+        const first = await log.append([event('slow', 1)]);
+        await new Promise((r) => setTimeout(r, 50));
+        const second = await log.append([event('fast', 2)]);
+        // The second entry does not wait for the first batch, which is still being applied.
+        await until(async () => handled.includes('fast-2'), 3000);
+        expect(handled).toEqual(['fast-2']);
+        expect(await log.waitApplied(second, 'updater', 1000)).toBe(true);
+        expect(await log.waitApplied(first, 'updater', 50)).toBe(false);
+        const third = await log.append([event('fails', 3)]);
+        release();
+        // The failed batch stays pending and is delivered again; nothing is lost or skipped.
+        expect(await log.waitApplied(first, 'updater', 5000)).toBe(true);
+        expect(await log.waitApplied(third, 'updater', 5000)).toBe(true);
+        expect(handled.sort()).toEqual(['fails-3', 'fast-2', 'slow-1']);
+      } finally {
+        release();
+        await consumer.stop();
+      }
     });
 
     it('when one partition cannot take its events, the others are accepted and only the failed ones can be retried', async ({ skip }) => {

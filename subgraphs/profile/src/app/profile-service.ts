@@ -27,9 +27,8 @@ export interface IngestResult {
 export interface IngestOptions {
   /** Size of the request body, when known (saves serializing the batch to measure it). */
   bytes?: number;
-  /** Answer only once the accepted events are applied (or the timeout passes). */
+  /** Answer only once the accepted events are applied: they are applied during the request. */
   waitApplied?: boolean;
-  waitTimeoutMs?: number;
 }
 
 const ALL_FIELDS = ['categoryAffinities', 'eventCount', 'facetAffinities', 'genreAffinities', 'lastEventAt', 'rankingFeatures', 'recentItems', 'series', 'skus', 'traits', 'version'];
@@ -78,6 +77,7 @@ export class InputError extends Error {
 export class ProfileService {
   private readonly listeners = new Set<(change: ProfileChange) => void>();
   private readonly aliasing = new Map<string, Promise<unknown>>();
+  private readonly writing = new Map<string, Promise<void>>();
   private readonly now: () => number;
 
   constructor(
@@ -124,7 +124,10 @@ export class ProfileService {
     duplicates += valid.length - fresh.length;
     if (fresh.length === 0) return { accepted: 0, duplicates, rejected, applied: true };
     const log = this.options.eventLog;
-    if (this.options.mode !== 'stream' || !log) {
+    // Read-your-writes in stream mode is the inline path too: the request applies its own events
+    // (two store round trips) instead of waiting behind the updater group's backlog, and appends
+    // them marked as handled, so the updater group acknowledges them without applying them again.
+    if (this.options.mode !== 'stream' || !log || opts.waitApplied) {
       try {
         await this.applyBatch(fresh);
       } catch (err) {
@@ -132,8 +135,9 @@ export class ProfileService {
         await this.stores.dedupe.release(fresh.map((e) => e.eventId)).catch(() => undefined);
         throw new StoreUnavailableError(err);
       }
-      // Applied (idempotently): a failure to notify other consumers must not fail the request.
-      await log?.append(fresh).catch(() => undefined);
+      // Applied (idempotently, and durable in the profile store): a failure to notify the other
+      // consumers (trending) must not fail the request.
+      await log?.append(fresh, { handledBy: PROFILE_UPDATER_GROUP }).catch(() => undefined);
       return { accepted: fresh.length, duplicates, rejected, applied: true };
     }
     let receipt;
@@ -159,10 +163,7 @@ export class ProfileService {
       }
       rejected.sort((a, b) => a.index - b.index);
     }
-    const applied = opts.waitApplied
-      ? await unavailableOnError(() => log.waitApplied(receipt, PROFILE_UPDATER_GROUP, opts.waitTimeoutMs ?? 5000))
-      : false;
-    return { accepted, duplicates, rejected, applied };
+    return { accepted, duplicates, rejected, applied: false };
   }
 
   /**
@@ -172,7 +173,8 @@ export class ProfileService {
   async applyBatch(events: readonly ProfileEvent[], attempt = 0): Promise<void> {
     if (events.length === 0) return;
     const ids = [...new Set(events.map((e) => e.userId))];
-    const resolved = await this.stores.identities.resolve(ids);
+    // A retry after AliasedProfileError resolves afresh; the first try may answer from memory.
+    const resolved = await (attempt === 0 ? this.stores.identities.resolveForWrite(ids) : this.stores.identities.resolve(ids));
     const canonicalOf = new Map(ids.map((id, i) => [id, resolved[i]!]));
     const byUser = new Map<string, ProfileEvent[]>();
     events.forEach((e) => {
@@ -199,7 +201,22 @@ export class ProfileService {
     }
   }
 
-  private async applyToUser(userId: string, userEvents: ProfileEvent[]): Promise<void> {
+  /**
+   * One write per user at a time in this process: batches handled side by side (the updater's
+   * partitions, a read-your-writes request) queue here instead of racing on the compare-and-set.
+   */
+  private applyToUser(userId: string, userEvents: ProfileEvent[]): Promise<void> {
+    const previous = this.writing.get(userId);
+    const run = previous ? previous.then(() => this.writeUser(userId, userEvents)) : this.writeUser(userId, userEvents);
+    const settled = run.catch(() => undefined);
+    this.writing.set(userId, settled);
+    void settled.then(() => {
+      if (this.writing.get(userId) === settled) this.writing.delete(userId);
+    });
+    return run;
+  }
+
+  private async writeUser(userId: string, userEvents: ProfileEvent[]): Promise<void> {
     const cfg = this.options.reducer;
     let appliedNow = 0;
     const profile = await this.stores.profiles.update(userId, (current, owned) => {

@@ -116,6 +116,10 @@ export class MemoryDedupeStore implements DedupeStore {
 export class MemoryIdentityStore implements IdentityStore {
   private readonly links = new Map<string, string>();
 
+  resolveForWrite(ids: readonly string[]): Promise<string[]> {
+    return this.resolve(ids);
+  }
+
   async resolve(ids: readonly string[]): Promise<string[]> {
     return ids.map((id) => this.links.get(id) ?? id);
   }

@@ -49,6 +49,12 @@ export interface DedupeStore {
 export interface IdentityStore {
   /** The canonical user id for each id: the known user an anonymous id was aliased to, or itself. */
   resolve(ids: readonly string[]): Promise<string[]>;
+  /**
+   * Like resolve, for writers: may answer from what this process already knows without a round
+   * trip. Safe because ProfileStore.update refuses to write under an id that has become an alias
+   * (AliasedProfileError); the writer then calls resolve.
+   */
+  resolveForWrite(ids: readonly string[]): Promise<string[]>;
   /** Links an anonymous id to a user id; returns the user it is linked to (an earlier link wins). */
   link(anonymousId: string, userId: string): Promise<string>;
   /** Removes every link to or from the user. */

@@ -55,15 +55,52 @@ function parseProfile(doc: string): Profile {
   return adoptProfile(JSON.parse(doc) as Profile);
 }
 
+/**
+ * The profiles this process wrote last, with the revision it wrote them at (least recently used
+ * dropped first). A writer that finds the user here skips the read: it applies its change to a
+ * copy and compare-and-sets against that revision, which fails (and falls back to a fresh read)
+ * if any other writer, replica, deletion or expiry changed the profile meanwhile.
+ */
+class WrittenProfiles {
+  private readonly entries = new Map<string, { rev: number; profile: Profile }>();
+
+  constructor(private readonly max: number) {}
+
+  get(userId: string) {
+    const entry = this.entries.get(userId);
+    if (entry) {
+      this.entries.delete(userId);
+      this.entries.set(userId, entry);
+    }
+    return entry;
+  }
+
+  set(userId: string, rev: number, profile: Profile): void {
+    if (this.max <= 0) return;
+    this.entries.delete(userId);
+    this.entries.set(userId, { rev, profile });
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  delete(userId: string): void {
+    this.entries.delete(userId);
+  }
+}
+
 export class RedisProfileStore implements ProfileStore {
+  private readonly written: WrittenProfiles;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: ProfileKeys,
     private readonly ttlMs: number,
+    /** Profiles kept by WrittenProfiles (0: none). */
+    writeCache = 5000,
     private readonly maxAttempts = 100,
   ) {
     redis.defineCommand('profileCas', { numberOfKeys: 2, lua: CAS_LUA });
     redis.defineCommand('profileDelete', { numberOfKeys: 1, lua: DELETE_LUA });
+    this.written = new WrittenProfiles(writeCache);
   }
 
   async getMany(userIds: readonly string[]): Promise<(Profile | null)[]> {
@@ -73,6 +110,17 @@ export class RedisProfileStore implements ProfileStore {
 
   async update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile): Promise<Profile> {
     const key = this.keys.profile(userId);
+    // The profile as this process last wrote it: no read, one round trip when nobody else wrote.
+    const mine = this.written.get(userId);
+    if (mine) {
+      const next = fn(mine.profile, false);
+      // "Nothing changed" is only trusted on a fresh read (it returns the stored profile).
+      if (next !== mine.profile) {
+        const written = await this.cas(userId, key, String(mine.rev), next);
+        if (written > 0) return next;
+      }
+      this.written.delete(userId);
+    }
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const [rev, doc] = await this.redis.hmget(key, 'rev', 'doc');
       const current = doc ? parseProfile(doc) : null;
@@ -80,16 +128,27 @@ export class RedisProfileStore implements ProfileStore {
       // Each attempt parses its own copy, so fn may change it in place.
       const next = fn(current, true);
       if (next === current && next.version === before) return next; // nothing changed (a redelivered event)
-      const written = await this.redis.profileCas(key, this.keys.alias(userId), rev ?? '0', JSON.stringify(next), String(this.ttlMs));
+      const written = await this.cas(userId, key, rev ?? '0', next);
       if (written > 0) return next;
-      if (written < 0) throw new AliasedProfileError(userId);
       // Another writer got there first: back off a little and re-apply on the fresh profile.
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt)));
     }
     throw new Error(`profile ${userId}: too much write contention`);
   }
 
+  /** Compare-and-set; the new revision (remembered with the profile), or 0 when another writer won. */
+  private async cas(userId: string, key: string, rev: string, next: Profile): Promise<number> {
+    const written = await this.redis.profileCas(key, this.keys.alias(userId), rev, JSON.stringify(next), String(this.ttlMs));
+    if (written < 0) {
+      this.written.delete(userId);
+      throw new AliasedProfileError(userId);
+    }
+    if (written > 0) this.written.set(userId, written, next);
+    return written;
+  }
+
   async delete(userId: string): Promise<boolean> {
+    this.written.delete(userId);
     return (await this.redis.profileDelete(this.keys.profile(userId), String(TOMBSTONE_TTL_MS))) > 0;
   }
 
@@ -172,6 +231,15 @@ export class RedisIdentityStore implements IdentityStore {
     return ids.map((id) => this.cache.get(id) ?? id);
   }
 
+  /**
+   * Ids this process has seen unaliased resolve to themselves with no round trip (the epoch check
+   * is skipped): the profile CAS refuses a write under an id that has become an alias since.
+   */
+  async resolveForWrite(ids: readonly string[]): Promise<string[]> {
+    if (this.cachedEpoch !== null && ids.every((id) => this.cache.get(id) === null)) return [...ids];
+    return this.resolve(ids);
+  }
+
   async link(anonymousId: string, userId: string): Promise<string> {
     const created = await this.redis.set(this.keys.alias(anonymousId), userId, 'NX');
     if (created !== 'OK') return (await this.redis.get(this.keys.alias(anonymousId))) ?? userId;
@@ -194,12 +262,14 @@ export interface RedisProfileStoreOptions {
   prefix: string;
   profileTtlMs: number;
   dedupeTtlMs: number;
+  /** Profiles each process remembers as it wrote them, to skip the read before a write (default 5,000; 0: off). */
+  writeCache?: number;
 }
 
 export function createRedisProfileStores(redis: RedisClient, options: RedisProfileStoreOptions, ownsConnection = false): ProfileStores {
   const keys = new ProfileKeys(options.prefix);
   return {
-    profiles: new RedisProfileStore(redis, keys, options.profileTtlMs),
+    profiles: new RedisProfileStore(redis, keys, options.profileTtlMs, options.writeCache),
     snapshots: new RedisSnapshotStore(redis, keys, options.profileTtlMs),
     dedupe: new RedisDedupeStore(redis, keys, options.dedupeTtlMs),
     identities: new RedisIdentityStore(redis, keys),
