@@ -1,7 +1,8 @@
 /**
  * npm run bench:ingest — sustained ingestion on Redis, end to end: HTTP POST /v1/events → Redis
  * Streams → profile updater group → profile in Redis. Reports events/s until every accepted event
- * is applied, p50/p99 ingest-to-applied latency (probes with ?wait=applied during the load),
+ * is applied, p50/p99 ingest-to-applied latency through the updater group (probes that wait for
+ * its ProfileUpdated) and of read-your-writes (?wait=applied) during a steady load,
  * bytes per profile (MEMORY USAGE), and the ratio to redis-benchmark's pipelined SET throughput
  * measured in the same run on the same Redis.
  */
@@ -86,24 +87,41 @@ async function main() {
       })
     : undefined;
 
-  // Latency probes: one small batch at a time with ?wait=applied while a load runs.
+  // Latency probes while a load runs, one event at a time, taking turns: `applied` probes post
+  // without waiting and measure until the updater group's ProfileUpdated for the event arrives
+  // (ingest → applied through the stream); `wait` probes post with ?wait=applied (read-your-writes:
+  // the request applies its own events) and measure the answer.
   let probing = false;
   const latencies: number[] = [];
+  const waitLatencies: number[] = [];
+  const appliedAt = new Map<string, (at: number) => void>();
+  const probeUsers = Array.from({ length: 50 }, (_, i) => `probe-${i}`);
+  const unsubscribe = await Promise.all(
+    probeUsers.map((id) => backends.pubsub.subscribe(id, (m) => m.eventIds.forEach((e) => appliedAt.get(e)?.(performance.now())))),
+  );
   let probeSeq = 0;
   const probeLoop = async () => {
-    let n = probeSeq;
     while (probing) {
+      const n = probeSeq++;
+      const wait = n % 2 === 1;
+      const eventId = `probe-${n}`;
+      const applied = new Promise<number | null>((resolve) => {
+        appliedAt.set(eventId, resolve);
+        setTimeout(() => resolve(null), 30_000).unref();
+      });
       const t = performance.now();
-      const res = await fetch(`${url}/v1/events?wait=applied`, {
+      const res = await fetch(`${url}/v1/events${wait ? '?wait=applied' : ''}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...auth.caller },
-        body: JSON.stringify({ events: [{ eventId: `probe-${n++}`, userId: `probe-${n % 50}`, type: 'VIEW', occurredAt: Date.now(), item: { id: 'x', kind: 'MOVIE', genres: ['Drama'] } }] }),
+        body: JSON.stringify({ events: [{ eventId, userId: probeUsers[n % probeUsers.length], type: 'VIEW', occurredAt: Date.now(), item: { id: 'x', kind: 'MOVIE', genres: ['Drama'] } }] }),
       });
       const result = (await res.json()) as { applied?: boolean };
-      if (result.applied) latencies.push(performance.now() - t);
+      if (wait && result.applied) waitLatencies.push(performance.now() - t);
+      const at = await applied;
+      if (!wait && at !== null) latencies.push(at - t);
+      appliedAt.delete(eventId);
       await new Promise((r) => setTimeout(r, 25));
     }
-    probeSeq = n + 1;
   };
 
   log(`phase 1, throughput: ${CONNECTIONS} connections × batches of ${BATCH} events for ${DURATION_S} s...`);
@@ -130,7 +148,7 @@ async function main() {
 
   // Phase 2: latency at a sustained rate the pipeline can hold (a share of the measured capacity).
   const steadyRate = Math.max(1, Math.floor((Number(process.env['BENCH_STEADY_RATE'] ?? STEADY_SHARE * endToEnd)) / BATCH));
-  log(`phase 2, latency: ${steadyRate * BATCH} events/s for ${DURATION_S} s with ?wait=applied probes...`);
+  log(`phase 2, latency: ${steadyRate * BATCH} events/s for ${DURATION_S} s with probes (through the updater group, and ?wait=applied)...`);
   probing = true;
   const probes = probeLoop();
   const steady = await autocannon({
@@ -142,6 +160,7 @@ async function main() {
   });
   probing = false;
   await probes;
+  await Promise.all(unsubscribe.map((u) => u()));
   if (steady.non2xx > 0 || steady.errors > 0) throw new Error(`${steady.non2xx} non-2xx responses in phase 2`);
 
   const sizes: number[] = [];
@@ -170,6 +189,7 @@ async function main() {
     drainSeconds: (drained - loadEnded) / 1000,
     steadyEventsPerSecond: steadyRate * BATCH,
     ingestToApplied: percentiles(latencies),
+    readYourWrites: percentiles(waitLatencies),
     bytesPerProfile: percentiles(sizes),
     redisBenchmarkSetPerSecond: redisSetsPerSecond,
     ratioToRedisBenchmark: endToEnd / redisSetsPerSecond,
@@ -191,7 +211,10 @@ async function main() {
   console.log(`| end to end (until every event is applied to its profile) | ${f(endToEnd)} events/s |`);
   console.log(`| updater drain after the load stopped | ${result.drainSeconds.toFixed(1)} s |`);
   console.log(
-    `| ingest → applied latency at ${f(result.steadyEventsPerSecond)} events/s (?wait=applied probes, n=${latencies.length}) | p50 ${result.ingestToApplied.p50.toFixed(1)} ms, p99 ${result.ingestToApplied.p99.toFixed(1)} ms |`,
+    `| ingest → applied by the updater group at ${f(result.steadyEventsPerSecond)} events/s (ProfileUpdated, n=${latencies.length}) | p50 ${result.ingestToApplied.p50.toFixed(1)} ms, p99 ${result.ingestToApplied.p99.toFixed(1)} ms |`,
+  );
+  console.log(
+    `| read-your-writes (?wait=applied: applied during the request) at the same rate (n=${waitLatencies.length}) | p50 ${result.readYourWrites.p50.toFixed(1)} ms, p99 ${result.readYourWrites.p99.toFixed(1)} ms |`,
   );
   console.log(`| bytes per profile (MEMORY USAGE, ${sizes.length} profiles) | median ${f(result.bytesPerProfile.p50)}, p99 ${f(result.bytesPerProfile.p99)} |`);
   console.log(`| redis-benchmark SET, pipeline 32, same run | ${f(redisSetsPerSecond)} ops/s |`);
