@@ -1,14 +1,15 @@
 /**
  * Event log on Redis Streams, partitioned by user (`{ev:<p>}` hash tags keep each partition in
- * one slot). Consumer groups read each partition with a blocking XREADGROUP on a dedicated
- * connection, acknowledge after the handler succeeds, and reclaim entries left pending by a dead
- * consumer with XAUTOCLAIM. Delivery is at least once; the reducer's idempotency makes the effect
- * exactly once. Within a partition a consumer handles entries in order.
+ * one slot). A consumer reads every partition with one blocking XREADGROUP on a dedicated
+ * connection (one per partition on a cluster), handles a few batches at a time while it reads
+ * on, acknowledges each batch after the handler succeeds, and reclaims entries left pending by a
+ * dead consumer with XAUTOCLAIM. Delivery is at least once; the reducer's idempotency makes the
+ * effect exactly once, and it does not depend on the order events are applied in.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
-import { duplicate } from '../redis/connection.js';
+import { duplicate, isCluster } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
 import { PartialAppendError } from './port.js';
 import type { AppendOptions, AppendReceipt, EventBatchHandler, EventConsumer, EventLog } from './port.js';
@@ -216,6 +217,12 @@ export class RedisStreamEventLog implements EventLog {
 
 export class StreamConsumer implements EventConsumer {
   private stopped = false;
+  /**
+   * Settles when the consumer stops. A blocking read is raced against it: a connection that is
+   * reconnecting when it is closed never settles the command it holds.
+   */
+  private readonly stopping: Promise<null>;
+  private markStopped!: () => void;
   private readonly loops: Promise<void>[] = [];
   private readonly connections: RedisClient[] = [];
   private reclaimTimer: NodeJS.Timeout | undefined;
@@ -227,11 +234,17 @@ export class StreamConsumer implements EventConsumer {
     readonly group: string,
     readonly name: string,
     private readonly handler: EventBatchHandler,
-  ) {}
+  ) {
+    this.stopping = new Promise<null>((resolve) => (this.markStopped = () => resolve(null)));
+  }
 
   start(): void {
     const { partitions, reclaimEveryMs } = this.log.options;
-    for (let p = 0; p < partitions; p++) this.loops.push(this.readLoop(p));
+    const keys = Array.from({ length: partitions }, (_, p) => this.log.streamKey(p));
+    // One Redis: one blocking read covers every partition (one wake-up collects what several
+    // partitions received). A cluster spreads partitions over slots, so each gets its own read.
+    if (isCluster(this.redis)) for (const key of keys) this.loops.push(this.readLoop([key]));
+    else this.loops.push(this.readLoop(keys));
     this.reclaimTimer = setInterval(() => {
       this.reclaiming ??= this.reclaimAll().finally(() => (this.reclaiming = undefined));
     }, reclaimEveryMs);
@@ -259,43 +272,52 @@ export class StreamConsumer implements EventConsumer {
     await this.redis.xack(key, this.group, ...entries.map(([id]) => id));
   }
 
-  private async readLoop(partition: number): Promise<void> {
-    const key = this.log.streamKey(partition);
+  /** Reads the given partitions' streams and hands each partition's entries to `handle`. */
+  private async readLoop(keys: readonly string[]): Promise<void> {
     const { batchSize, blockMs, onError, inFlightBatches } = this.log.options;
-    // A blocking read holds its connection, so each partition gets one of its own.
+    // A blocking read holds its connection, so each loop gets one of its own.
     const conn = duplicate(this.redis);
     this.connections.push(conn);
     let ready = false;
     let backlog = true; // first drain entries this consumer name left pending
-    // Batches being handled while the loop reads on; the first failure among them, if any.
+    // Batches being handled while the loop reads on (up to inFlightBatches per partition); the
+    // first failure among them, if any.
     const inFlight = new Set<Promise<void>>();
+    const maxInFlight = inFlightBatches * keys.length;
     let failed: { err: unknown } | undefined;
     while (!this.stopped) {
       try {
         if (!ready) {
-          await this.ensureGroup(key);
+          await Promise.all(keys.map((key) => this.ensureGroup(key)));
           ready = true;
         }
         if (failed) throw failed.err;
-        if (inFlight.size >= inFlightBatches) {
+        if (inFlight.size >= maxInFlight) {
           await Promise.race(inFlight);
           continue;
         }
-        const args = ['GROUP', this.group, this.name, 'COUNT', batchSize, ...(backlog ? [] : ['BLOCK', blockMs]), 'STREAMS', key, backlog ? '0' : '>'];
-        const reply = (await conn.call('XREADGROUP', ...args)) as Array<[string, StreamEntry[]]> | null;
-        const entries = reply?.[0]?.[1] ?? [];
+        const args = [
+          'GROUP', this.group, this.name, 'COUNT', batchSize,
+          ...(backlog ? [] : ['BLOCK', blockMs]),
+          'STREAMS', ...keys, ...keys.map(() => (backlog ? '0' : '>')),
+        ];
+        const read = conn.call('XREADGROUP', ...args) as Promise<Array<[string, StreamEntry[]]> | null>;
+        read.catch(() => undefined); // when stopping wins the race
+        const reply = (await Promise.race([read, this.stopping])) ?? [];
         if (this.stopped) break;
+        const batches = reply.filter(([, entries]) => entries.length > 0);
         if (backlog) {
           // This consumer's own pending entries: one batch at a time, in order.
-          if (entries.length === 0) backlog = false;
-          else await this.handle(key, entries);
+          if (batches.length === 0) backlog = false;
+          for (const [key, entries] of batches) await this.handle(key, entries);
           continue;
         }
-        if (entries.length === 0) continue;
-        const handling: Promise<void> = this.handle(key, entries)
-          .catch((err: unknown) => void (failed ??= { err }))
-          .finally(() => inFlight.delete(handling));
-        inFlight.add(handling);
+        for (const [key, entries] of batches) {
+          const handling: Promise<void> = this.handle(key, entries)
+            .catch((err: unknown) => void (failed ??= { err }))
+            .finally(() => inFlight.delete(handling));
+          inFlight.add(handling);
+        }
       } catch (err) {
         // Let the batches in flight finish: the retry below re-reads whatever is still pending.
         await Promise.all(inFlight);
@@ -338,6 +360,7 @@ export class StreamConsumer implements EventConsumer {
   /** Stops reading; entries being handled finish (and are acknowledged) first. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.markStopped();
     if (this.reclaimTimer) clearInterval(this.reclaimTimer);
     await this.reclaiming;
     for (const c of this.connections) c.disconnect();
@@ -378,6 +401,7 @@ export class StreamConsumer implements EventConsumer {
   /** Test hook: dies like a killed process, without finishing or acknowledging anything. */
   kill(): void {
     this.stopped = true;
+    this.markStopped();
     if (this.reclaimTimer) clearInterval(this.reclaimTimer);
     for (const c of this.connections) c.disconnect();
     this.log.forget(this);

@@ -166,5 +166,13 @@ describe('Redis unavailable and back', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(recovered.data.ingestEvents).toMatchObject({ accepted: 1, applied: true });
+    // The stream path recovered too: the updater group (it recreates its group on the empty
+    // Redis) applies an event accepted without waiting.
+    const queued = await p.query(INGEST, { events: [play('o1', 'o1-e')] });
+    expect(queued.data.ingestEvents).toMatchObject({ accepted: 1, applied: false });
+    const version = async () => (await p.query(`{ user(id: "o1") { profile { version } } }`)).data?.user?.profile?.version;
+    const applied = Date.now() + 15_000;
+    while ((await version()) !== 2 && Date.now() < applied) await new Promise((r) => setTimeout(r, 100));
+    expect(await version()).toBe(2);
   }, 40_000);
 });
