@@ -87,41 +87,51 @@ async function main() {
       })
     : undefined;
 
-  // Latency probes while a load runs, one event at a time, taking turns: `applied` probes post
-  // without waiting and measure until the updater group's ProfileUpdated for the event arrives
-  // (ingest → applied through the stream); `wait` probes post with ?wait=applied (read-your-writes:
-  // the request applies its own events) and measure the answer.
+  // Latency probes while a load runs, one event each: `applied` probes go out every 50 ms without
+  // waiting and are timed until the updater group's ProfileUpdated for the event arrives (ingest →
+  // applied through the stream); `wait` probes, one after another, post with ?wait=applied
+  // (read-your-writes: the request applies its own events) and are timed to the answer.
   let probing = false;
   const latencies: number[] = [];
   const waitLatencies: number[] = [];
   const appliedAt = new Map<string, (at: number) => void>();
+  // Each kind has users of its own, so the two never write the same profile at the same time.
   const probeUsers = Array.from({ length: 50 }, (_, i) => `probe-${i}`);
+  const waitUsers = Array.from({ length: 50 }, (_, i) => `probe-wait-${i}`);
   const unsubscribe = await Promise.all(
     probeUsers.map((id) => backends.pubsub.subscribe(id, (m) => m.eventIds.forEach((e) => appliedAt.get(e)?.(performance.now())))),
   );
   let probeSeq = 0;
-  const probeLoop = async () => {
+  const probe = (wait: boolean) => {
+    const n = probeSeq++;
+    const eventId = `probe-${n}`;
+    const t = performance.now();
+    const applied = new Promise<number | null>((resolve) => {
+      appliedAt.set(eventId, resolve);
+      setTimeout(() => resolve(null), 120_000).unref();
+    }).finally(() => appliedAt.delete(eventId));
+    const answered = fetch(`${url}/v1/events${wait ? '?wait=applied' : ''}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth.caller },
+      body: JSON.stringify({ events: [{ eventId, userId: (wait ? waitUsers : probeUsers)[n % 50], type: 'VIEW', occurredAt: Date.now(), item: { id: 'x', kind: 'MOVIE', genres: ['Drama'] } }] }),
+    }).then(async (res) => ((await res.json()) as { applied?: boolean }).applied === true);
+    return { t, applied, answered };
+  };
+  const pendingApplied: Promise<void>[] = [];
+  const probeLoops = async () => {
+    const waits = (async () => {
+      while (probing) {
+        const p = probe(true);
+        if (await p.answered) waitLatencies.push(performance.now() - p.t);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
     while (probing) {
-      const n = probeSeq++;
-      const wait = n % 2 === 1;
-      const eventId = `probe-${n}`;
-      const applied = new Promise<number | null>((resolve) => {
-        appliedAt.set(eventId, resolve);
-        setTimeout(() => resolve(null), 30_000).unref();
-      });
-      const t = performance.now();
-      const res = await fetch(`${url}/v1/events${wait ? '?wait=applied' : ''}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...auth.caller },
-        body: JSON.stringify({ events: [{ eventId, userId: probeUsers[n % probeUsers.length], type: 'VIEW', occurredAt: Date.now(), item: { id: 'x', kind: 'MOVIE', genres: ['Drama'] } }] }),
-      });
-      const result = (await res.json()) as { applied?: boolean };
-      if (wait && result.applied) waitLatencies.push(performance.now() - t);
-      const at = await applied;
-      if (!wait && at !== null) latencies.push(at - t);
-      appliedAt.delete(eventId);
-      await new Promise((r) => setTimeout(r, 25));
+      const p = probe(false);
+      pendingApplied.push(p.applied.then((at) => void (at !== null && latencies.push(at - p.t))));
+      await new Promise((r) => setTimeout(r, 50));
     }
+    await waits;
   };
 
   log(`phase 1, throughput: ${CONNECTIONS} connections × batches of ${BATCH} events for ${DURATION_S} s...`);
@@ -150,7 +160,7 @@ async function main() {
   const steadyRate = Math.max(1, Math.floor((Number(process.env['BENCH_STEADY_RATE'] ?? STEADY_SHARE * endToEnd)) / BATCH));
   log(`phase 2, latency: ${steadyRate * BATCH} events/s for ${DURATION_S} s with probes (through the updater group, and ?wait=applied)...`);
   probing = true;
-  const probes = probeLoop();
+  const probes = probeLoops();
   const steady = await autocannon({
     url: `${url}/v1/events`,
     connections: CONNECTIONS,
@@ -160,6 +170,7 @@ async function main() {
   });
   probing = false;
   await probes;
+  await Promise.all(pendingApplied); // probes still in the updater's backlog when the load stopped
   await Promise.all(unsubscribe.map((u) => u()));
   if (steady.non2xx > 0 || steady.errors > 0) throw new Error(`${steady.non2xx} non-2xx responses in phase 2`);
 
