@@ -5,8 +5,11 @@
  * 1,000) while autocannon keeps background load on the platform: events on POST /v1/events for
  * other users and home-page queries through the gateway. Runs embedded (in-memory stores, inline
  * apply) and on Redis (Redis Streams, the updater group applying asynchronously), each two ways:
- * `async` (the mutation returns once the event is accepted; the row is polled) and
- * `read-your-writes` (`ingestEvents(wait: true)` returns once it is applied; one query follows).
+ * `async` (the mutation returns once the event is accepted; on Redis the row is polled until the
+ * updater group has applied it) and
+ * `read-your-writes` (`ingestEvents(wait: true)` returns once it is applied: the request applies
+ * its own events, on Redis too, and the updater group skips them; one query follows). Each mode starts with uncounted warm-up probes, one per probe user, so measured events update
+ * existing profiles (a returning user) rather than create them.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -60,6 +63,9 @@ interface ModeResult {
   stores: string;
   read: Read;
   probes: number;
+  /** Users the probes cycle over (served REALTIME), and the uncounted warm-up probes before them. */
+  probeUsers: number;
+  warmupProbes: number;
   latencyMs: ReturnType<typeof percentiles>;
   /** The parts: the ingestEvents mutation, and each row query. */
   mutationMs: ReturnType<typeof percentiles>;
@@ -154,6 +160,8 @@ async function runMode(mode: string): Promise<ModeResult[]> {
         stores,
         read,
         probes: latencies.length,
+        probeUsers: probeUsers.length,
+        warmupProbes: warmup,
         latencyMs: percentiles(latencies),
         mutationMs: percentiles(mutations),
         queryMs: percentiles(rowQueries),
@@ -195,6 +203,10 @@ async function main() {
   }
   const f = (x: number) => x.toFixed(1);
   console.log(`Freshness: ingestEvents through the gateway → recommendedFor ranked on the new profile version`);
+  console.log('');
+  console.log(
+    `Probes cycle over ${results[0]?.probeUsers ?? 0} users served REALTIME; each mode first sends ${results[0]?.warmupProbes ?? 0} uncounted warm-up probes (one per user), so every measured event updates an existing profile.`,
+  );
   console.log('');
   console.log('| stores | read | probes | p50 | p95 | p99 | mutation p50 / p99 | row query p50 / p99 | queries per probe | background events/s | background queries/s | background errors |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');

@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStreamEventLog, DEFAULT_STREAM_OPTIONS } from '../../lib/eventlog/redis-streams.js';
+import type { StreamOptions } from '../../lib/eventlog/redis-streams.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
 import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
@@ -107,6 +108,15 @@ for (const target of redisTargets()) {
       if (clients[0]) await deleteByPrefix(clients[0], prefix);
       await Promise.all(clients.splice(0).map((c) => c.quit()));
     });
+    /** A connection, profile stores and an event log under a fresh prefix. */
+    const setup = (options: Partial<StreamOptions> = {}) => {
+      prefix = freshPrefix();
+      const redis = target.connect();
+      clients.push(redis);
+      const stores = createRedisProfileStores(redis, { prefix, profileTtlMs: 60_000, dedupeTtlMs: 60_000 });
+      const log = new RedisStreamEventLog(redis, { ...DEFAULT_STREAM_OPTIONS, prefix, partitions: 2, blockMs: 100, onError: () => undefined, ...options });
+      return { redis, stores, log };
+    };
 
     it('a consumer killed mid-batch: the survivor reclaims its entries and every event is applied exactly once', async ({ skip }) => {
       if (!available) skip(note);
@@ -177,11 +187,7 @@ for (const target of redisTargets()) {
 
     it('read-your-writes applies during the request; the updater group does not apply it again, even a late event the profile no longer remembers', async ({ skip }) => {
       if (!available) skip(note);
-      prefix = freshPrefix();
-      const redis = target.connect();
-      clients.push(redis);
-      const stores = createRedisProfileStores(redis, { prefix, profileTtlMs: 60_000, dedupeTtlMs: 60_000 });
-      const log = new RedisStreamEventLog(redis, { ...DEFAULT_STREAM_OPTIONS, prefix, partitions: 2, blockMs: 100, onError: () => undefined });
+      const { redis, stores, log } = setup();
       const service = new ProfileService(stores, { reducer: DEFAULT_REDUCER_CONFIG, validation: DEFAULT_VALIDATION_LIMITS, eventLog: log, mode: 'stream' });
       const updater = startProfileUpdater(service, log);
       const version = async () => (await stores.profiles.getMany(['ryw']))[0]?.version ?? 0;
@@ -209,10 +215,7 @@ for (const target of redisTargets()) {
 
     it('a new entry is handled while an earlier batch of its partition is still being applied; a failed batch is delivered again', async ({ skip }) => {
       if (!available) skip(note);
-      prefix = freshPrefix();
-      const redis = target.connect();
-      clients.push(redis);
-      const log = new RedisStreamEventLog(redis, { ...DEFAULT_STREAM_OPTIONS, prefix, partitions: 1, blockMs: 100, onError: () => undefined });
+      const { log } = setup({ partitions: 1 });
       let release!: () => void;
       const slow = new Promise<void>((r) => (release = r));
       const handled: string[] = [];
@@ -249,11 +252,7 @@ for (const target of redisTargets()) {
 
     it('when one partition cannot take its events, the others are accepted and only the failed ones can be retried', async ({ skip }) => {
       if (!available) skip(note);
-      prefix = freshPrefix();
-      const redis = target.connect();
-      clients.push(redis);
-      const stores = createRedisProfileStores(redis, { prefix, profileTtlMs: 60_000, dedupeTtlMs: 60_000 });
-      const log = new RedisStreamEventLog(redis, { ...DEFAULT_STREAM_OPTIONS, prefix, partitions: 2, onError: () => undefined });
+      const { redis, stores, log } = setup();
       // A key of the wrong type makes XADD fail on partition 1 only.
       const users = Array.from({ length: 12 }, (_, i) => `pa-${i}`);
       const broken = users.filter((u) => partitionOf(u, 2) === 1);
