@@ -60,6 +60,7 @@ export interface ProfileServiceOptions {
   /**
    * inline: apply during the request, then append for other consumers (embedded mode).
    * stream: append durably and answer; the profile updater consumer group applies (Redis mode).
+   * A read-your-writes request (waitApplied) takes the inline path in both modes.
    */
   mode?: 'inline' | 'stream';
   now?: () => number;
@@ -140,17 +141,15 @@ export class ProfileService {
       await log?.append(fresh, { handledBy: PROFILE_UPDATER_GROUP }).catch(() => undefined);
       return { accepted: fresh.length, duplicates, rejected, applied: true };
     }
-    let receipt;
     let accepted = fresh.length;
     try {
-      receipt = await log.append(fresh);
+      await log.append(fresh);
     } catch (err) {
       // What is not in the log is not accepted: free those ids, so the producer's retry is
       // applied rather than called a duplicate (and what did land is not appended twice).
       const failed = err instanceof PartialAppendError ? err.failed : fresh;
       await this.stores.dedupe.release(failed.map((e) => e.eventId)).catch(() => undefined);
       if (!(err instanceof PartialAppendError)) throw new StoreUnavailableError(err);
-      receipt = err.receipt;
       accepted -= failed.length;
       const indexOf = new Map(events.map((raw, i) => [(raw as { eventId?: unknown })?.eventId, i]));
       for (const e of failed) {
