@@ -76,7 +76,7 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
       prefix: settings.prefix,
       profileTtlMs,
       dedupeTtlMs,
-      writeCache: envInt(env, 'PROFILE_WRITE_CACHE', 5000, 0, 1_000_000),
+      writeCache: envInt(env, 'PROFILE_WRITE_CACHE', 2000, 0, 1_000_000),
     }),
     eventLog,
     pubsub,

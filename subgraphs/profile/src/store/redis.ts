@@ -95,7 +95,7 @@ export class RedisProfileStore implements ProfileStore {
     private readonly keys: ProfileKeys,
     private readonly ttlMs: number,
     /** Profiles kept by WrittenProfiles (0: none). */
-    writeCache = 5000,
+    writeCache = 2000,
     private readonly maxAttempts = 100,
   ) {
     redis.defineCommand('profileCas', { numberOfKeys: 2, lua: CAS_LUA });
@@ -262,7 +262,7 @@ export interface RedisProfileStoreOptions {
   prefix: string;
   profileTtlMs: number;
   dedupeTtlMs: number;
-  /** Profiles each process remembers as it wrote them, to skip the read before a write (default 5,000; 0: off). */
+  /** Profiles each process remembers as it wrote them, to skip the read before a write (default 2,000; 0: off). */
   writeCache?: number;
 }
 
