@@ -125,9 +125,10 @@ async function runMode(mode: string): Promise<ModeResult[]> {
     /**
      * PROBES events, each followed by row queries until the row reflects it. Warm-up events come
      * first and are not counted: one per probe user (so every measured event lands on a profile
-     * that exists, as for a returning user, not on a first-ever event) and at least 20.
+     * that exists, as for a returning user, not on a first-ever event) and at least 20;
+     * BENCH_WARMUP overrides the count.
      */
-    const warmup = Math.max(20, probeUsers.length);
+    const warmup = Number(process.env['BENCH_WARMUP'] ?? Math.max(20, probeUsers.length));
     const probe = async (read: Read) => {
       const latencies: number[] = [];
       const mutations: number[] = [];
