@@ -156,6 +156,13 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
         await expect(stores.profiles.update('anon-w', apply('anon-w', [event('anon-w', 2)]))).rejects.toBeInstanceOf(AliasedProfileError);
       } else expect(id).toBe('known-w');
       expect(await stores.identities.resolve(['anon-w'])).toEqual(['known-w']);
+      // The same for an alias this writer has never looked up.
+      expect(await second.identities.link('anon-new', 'known-w')).toBe('known-w');
+      const [fresh] = await stores.identities.resolveForWrite(['anon-new']);
+      if (fresh === 'anon-new') {
+        await expect(stores.profiles.update('anon-new', apply('anon-new', [event('anon-new', 1)]))).rejects.toBeInstanceOf(AliasedProfileError);
+      } else expect(fresh).toBe('known-w');
+      expect(await stores.identities.resolve(['anon-new'])).toEqual(['known-w']);
     });
 
     it('scans every profile in pages', async () => {

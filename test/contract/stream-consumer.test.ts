@@ -213,6 +213,33 @@ for (const target of redisTargets()) {
       }
     });
 
+    it('events for an anonymous id that another replica aliased meanwhile land on the known user', async ({ skip }) => {
+      if (!available) skip(note);
+      const { stores, log } = setup();
+      const service = new ProfileService(stores, { reducer: DEFAULT_REDUCER_CONFIG, validation: DEFAULT_VALIDATION_LIMITS, eventLog: log, mode: 'stream' });
+      const updater = startProfileUpdater(service, log);
+      // The other replica: its own connection and stores, the same Redis.
+      const other = target.connect();
+      clients.push(other);
+      const otherStores = createRedisProfileStores(other, { prefix, profileTtlMs: 60_000, dedupeTtlMs: 60_000 });
+      const otherService = new ProfileService(otherStores, { reducer: DEFAULT_REDUCER_CONFIG, validation: DEFAULT_VALIDATION_LIMITS, eventLog: log, mode: 'stream' });
+      const counts = async () => (await stores.profiles.getMany(['visitor', 'member'])).map((p) => p?.eventCount ?? 0);
+      try {
+        // This replica writes the anonymous profile (and so knows the id as unaliased).
+        await service.ingest([event('visitor', 1), event('visitor', 2)], { waitApplied: true });
+        await service.ingest([event('visitor', 3)]);
+        await until(async () => (await counts())[0] === 3);
+        // The other replica aliases it; this replica goes on receiving the anonymous id's events.
+        expect(await otherService.alias('visitor', 'member')).toMatchObject({ merged: true, eventsMerged: 3 });
+        await service.ingest([event('visitor', 4)]);
+        expect(await service.ingest([event('visitor', 5)], { waitApplied: true })).toMatchObject({ accepted: 1, applied: true });
+        await until(async () => (await counts())[1] === 5);
+        expect(await counts()).toEqual([0, 5]);
+      } finally {
+        await updater.stop();
+      }
+    });
+
     it('a new entry is handled while an earlier batch of its partition is still being applied; a failed batch is delivered again', async ({ skip }) => {
       if (!available) skip(note);
       const { log } = setup({ partitions: 1 });

@@ -220,23 +220,31 @@ export class RedisIdentityStore implements IdentityStore {
   ) {}
 
   async resolve(ids: readonly string[]): Promise<string[]> {
-    const epoch = (await this.redis.get(this.keys.aliasEpoch())) ?? '0';
-    if (epoch !== this.cachedEpoch || this.cache.size > this.maxCached) {
-      this.cache = new Map();
-      this.cachedEpoch = epoch;
-    }
+    // The epoch and the aliases not cached under the current one, in one round trip; a moved
+    // epoch drops the cache, and what was cached is then read again.
     const missing = ids.filter((id) => !this.cache.has(id));
-    const targets = await Promise.all(missing.map((id) => this.redis.get(this.keys.alias(id))));
+    const [epoch, ...targets] = await Promise.all([this.redis.get(this.keys.aliasEpoch()), ...missing.map((id) => this.redis.get(this.keys.alias(id)))]);
+    if ((epoch ?? '0') !== this.cachedEpoch || this.cache.size > this.maxCached) {
+      this.cache = new Map();
+      this.cachedEpoch = epoch ?? '0';
+    }
     missing.forEach((id, i) => this.cache.set(id, targets[i] ?? null));
+    const dropped = ids.filter((id) => !this.cache.has(id));
+    if (dropped.length > 0) {
+      const again = await Promise.all(dropped.map((id) => this.redis.get(this.keys.alias(id))));
+      dropped.forEach((id, i) => this.cache.set(id, again[i] ?? null));
+    }
     return ids.map((id) => this.cache.get(id) ?? id);
   }
 
   /**
-   * Ids this process has seen unaliased resolve to themselves with no round trip (the epoch check
-   * is skipped): the profile CAS refuses a write under an id that has become an alias since.
+   * Without a round trip unless this process knows one of the ids as an alias: an id it knows as
+   * unaliased, or has not seen, is written under itself, and the profile compare-and-set refuses
+   * the write if the id is an alias (the writer then calls resolve). A known alias is resolved
+   * with the epoch check, since `forget` may have removed it.
    */
   async resolveForWrite(ids: readonly string[]): Promise<string[]> {
-    if (this.cachedEpoch !== null && ids.every((id) => this.cache.get(id) === null)) return [...ids];
+    if (ids.every((id) => !this.cache.get(id))) return [...ids];
     return this.resolve(ids);
   }
 
