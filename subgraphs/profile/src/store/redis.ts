@@ -2,6 +2,7 @@
  * Redis adapters of the profile stores. All key building and Lua lives here. Keys carry the user
  * id as a hash tag (`{u:<id>}`) so a user's profile and snapshot share a slot on a cluster.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
 import { scanKeys } from '../../../../lib/redis/connection.js';
@@ -19,7 +20,7 @@ import type { Result } from 'ioredis';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    profileCas(key: string, aliasKey: string, rev: string, doc: string, ttlMs: string): Result<number, Context>;
+    profileCas(key: string, aliasKey: string, rev: string, doc: string, ttlMs: string, basedOn: string, token: string): Result<number, Context>;
     profileDelete(key: string, tombstoneTtlMs: string): Result<number, Context>;
   }
 }
@@ -55,14 +56,22 @@ function parseProfile(doc: string): Profile {
   return adoptProfile(JSON.parse(doc) as Profile);
 }
 
+/** A profile as this process wrote it: the revision and the write's unique token. */
+interface Written {
+  rev: number;
+  token: string;
+  profile: Profile;
+}
+
 /**
- * The profiles this process wrote last, with the revision it wrote them at (least recently used
- * dropped first). A writer that finds the user here skips the read: it applies its change to a
- * copy and compare-and-sets against that revision, which fails (and falls back to a fresh read)
- * if any other writer, replica, deletion or expiry changed the profile meanwhile.
+ * The profiles this process wrote last (least recently used dropped first). A writer that finds
+ * the user here skips the read: it applies its change to a copy and compare-and-sets against that
+ * write's revision and token, which fails (and falls back to a fresh read) if any other writer,
+ * replica, deletion or expiry changed the profile meanwhile; the token also catches a revision
+ * number that repeats (an expired hash starts again from 0, a failover can lose a write).
  */
 class WrittenProfiles {
-  private readonly entries = new Map<string, { rev: number; profile: Profile }>();
+  private readonly entries = new Map<string, Written>();
 
   constructor(private readonly max: number) {}
 
@@ -75,10 +84,10 @@ class WrittenProfiles {
     return entry;
   }
 
-  set(userId: string, rev: number, profile: Profile): void {
+  set(userId: string, written: Written): void {
     if (this.max <= 0) return;
     this.entries.delete(userId);
-    this.entries.set(userId, { rev, profile });
+    this.entries.set(userId, written);
     if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 
@@ -86,6 +95,10 @@ class WrittenProfiles {
     this.entries.delete(userId);
   }
 }
+
+/** Write tokens: a random prefix per process (no two processes share one) and a counter. */
+const WRITER_ID = randomBytes(9).toString('base64url');
+let writes = 0;
 
 export class RedisProfileStore implements ProfileStore {
   private readonly written: WrittenProfiles;
@@ -116,7 +129,7 @@ export class RedisProfileStore implements ProfileStore {
       const next = fn(mine.profile, false);
       // "Nothing changed" is only trusted on a fresh read (it returns the stored profile).
       if (next !== mine.profile) {
-        const written = await this.cas(userId, key, String(mine.rev), next);
+        const written = await this.cas(userId, key, String(mine.rev), mine.token, next);
         if (written > 0) return next;
       }
       this.written.delete(userId);
@@ -128,7 +141,7 @@ export class RedisProfileStore implements ProfileStore {
       // Each attempt parses its own copy, so fn may change it in place.
       const next = fn(current, true);
       if (next === current && next.version === before) return next; // nothing changed (a redelivered event)
-      const written = await this.cas(userId, key, rev ?? '0', next);
+      const written = await this.cas(userId, key, rev ?? '0', '', next);
       if (written > 0) return next;
       // Another writer got there first: back off a little and re-apply on the fresh profile.
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt)));
@@ -136,14 +149,19 @@ export class RedisProfileStore implements ProfileStore {
     throw new Error(`profile ${userId}: too much write contention`);
   }
 
-  /** Compare-and-set; the new revision (remembered with the profile), or 0 when another writer won. */
-  private async cas(userId: string, key: string, rev: string, next: Profile): Promise<number> {
-    const written = await this.redis.profileCas(key, this.keys.alias(userId), rev, JSON.stringify(next), String(this.ttlMs));
+  /**
+   * Compare-and-set against `rev` (and, when the caller builds on its own earlier write rather
+   * than a fresh read, that write's token). The new revision, remembered with the profile, or 0
+   * when another writer won.
+   */
+  private async cas(userId: string, key: string, rev: string, basedOn: string, next: Profile): Promise<number> {
+    const token = `${WRITER_ID}:${(writes++).toString(36)}`;
+    const written = await this.redis.profileCas(key, this.keys.alias(userId), rev, JSON.stringify(next), String(this.ttlMs), basedOn, token);
     if (written < 0) {
       this.written.delete(userId);
       throw new AliasedProfileError(userId);
     }
-    if (written > 0) this.written.set(userId, written, next);
+    if (written > 0) this.written.set(userId, { rev: written, token, profile: next });
     return written;
   }
 

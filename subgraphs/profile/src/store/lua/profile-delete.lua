@@ -1,9 +1,10 @@
 -- Deletes a profile document but keeps its write counter for a while (a tombstone), so a writer
 -- that read the profile before the delete cannot write it back (no ABA on rev).
--- KEYS[1]  profile hash (fields rev, doc)
+-- KEYS[1]  profile hash (fields rev, doc, tok)
 -- ARGV[1]  tombstone time to live in ms
 -- Returns  1 when a document was deleted, 0 when there was none
 local existed = redis.call('HDEL', KEYS[1], 'doc')
+redis.call('HDEL', KEYS[1], 'tok')
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'rev', 1)
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
