@@ -2,8 +2,9 @@
  * Event log on Redis Streams, partitioned by user (`{ev:<p>}` hash tags keep each partition in
  * one slot). A consumer reads every partition with one blocking XREADGROUP on a dedicated
  * connection (one per partition on a cluster), handles a few batches at a time while it reads
- * on, acknowledges each batch after the handler succeeds, and reclaims entries left pending by a
- * dead consumer with XAUTOCLAIM. Delivery is at least once; the reducer's idempotency makes the
+ * on, acknowledges each batch after the handler succeeds (a batch that keeps failing is left
+ * pending without holding up the others), and reclaims entries left pending, by a dead consumer
+ * or a failed batch, with XAUTOCLAIM. Delivery is at least once; the reducer's idempotency makes the
  * effect exactly once, and it does not depend on the order events are applied in.
  */
 import { hostname } from 'node:os';
@@ -22,8 +23,9 @@ export interface StreamOptions {
   /** Entries read per XREADGROUP (an entry holds one ingest request's events for the partition). */
   batchSize: number;
   /**
-   * Batches of one partition a consumer handles at the same time: the next read goes out while
-   * earlier batches are still being applied, so a new entry does not wait behind them.
+   * Batches a consumer handles at the same time, per partition it reads (a limit over all of them
+   * together): the next read goes out while earlier batches are still being applied, so a new
+   * entry does not wait behind them.
    */
   inFlightBatches: number;
   blockMs: number;
@@ -54,6 +56,9 @@ export function partitionOf(userId: string, partitions: number): number {
 }
 
 type StreamEntry = [id: string, fields: string[]];
+
+/** Retries of a failed batch before it is left pending for a later pass. */
+const HANDLE_RETRIES = 4;
 
 /** Orders stream ids `ms-seq`. */
 export function compareIds(a: string, b: string): number {
@@ -272,62 +277,85 @@ export class StreamConsumer implements EventConsumer {
     await this.redis.xack(key, this.group, ...entries.map(([id]) => id));
   }
 
+  /**
+   * `handle` with a few retries (100 ms, then doubling). A batch that still fails is reported and
+   * left pending: the next pass over this consumer's own pending entries (after a read error) or
+   * XAUTOCLAIM (after reclaimIdleMs) delivers it again. It does not hold up other batches.
+   */
+  private async handleWithRetries(key: string, entries: readonly StreamEntry[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.handle(key, entries);
+        return;
+      } catch (err) {
+        if (attempt >= HANDLE_RETRIES || this.stopped) {
+          this.log.options.onError(err);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    }
+  }
+
   /** Reads the given partitions' streams and hands each partition's entries to `handle`. */
   private async readLoop(keys: readonly string[]): Promise<void> {
     const { batchSize, blockMs, onError, inFlightBatches } = this.log.options;
     // A blocking read holds its connection, so each loop gets one of its own.
     const conn = duplicate(this.redis);
     this.connections.push(conn);
+    const read = (args: (string | number)[]): Promise<Array<[string, StreamEntry[]]> | null> => {
+      const reply = conn.call('XREADGROUP', 'GROUP', this.group, this.name, 'COUNT', batchSize, ...args) as Promise<Array<[string, StreamEntry[]]> | null>;
+      reply.catch(() => undefined); // when stopping wins the race
+      return Promise.race([reply, this.stopping]);
+    };
     let ready = false;
-    let backlog = true; // first drain entries this consumer name left pending
-    // Batches being handled while the loop reads on (up to inFlightBatches per partition); the
-    // first failure among them, if any.
+    // Entries this consumer name left pending (from before a restart, or a read error): per
+    // partition, the id after which to read them next; null once they are all handled.
+    let backlog: Map<string, string> | null = new Map(keys.map((key) => [key, '0']));
+    // Batches being handled while the loop reads on: inFlightBatches per partition read, in all.
     const inFlight = new Set<Promise<void>>();
     const maxInFlight = inFlightBatches * keys.length;
-    let failed: { err: unknown } | undefined;
     while (!this.stopped) {
       try {
         if (!ready) {
           await Promise.all(keys.map((key) => this.ensureGroup(key)));
           ready = true;
         }
-        if (failed) throw failed.err;
+        if (backlog) {
+          const pending: Map<string, string> = backlog;
+          const reply = new Map((await read(['STREAMS', ...pending.keys(), ...pending.values()])) ?? []);
+          if (this.stopped) break;
+          for (const key of [...pending.keys()]) {
+            const entries = reply.get(key) ?? [];
+            if (entries.length === 0) pending.delete(key);
+            else {
+              pending.set(key, entries[entries.length - 1]![0]);
+              await this.handleWithRetries(key, entries);
+            }
+          }
+          if (pending.size === 0) backlog = null;
+          continue;
+        }
         if (inFlight.size >= maxInFlight) {
           await Promise.race(inFlight);
           continue;
         }
-        const args = [
-          'GROUP', this.group, this.name, 'COUNT', batchSize,
-          ...(backlog ? [] : ['BLOCK', blockMs]),
-          'STREAMS', ...keys, ...keys.map(() => (backlog ? '0' : '>')),
-        ];
-        const read = conn.call('XREADGROUP', ...args) as Promise<Array<[string, StreamEntry[]]> | null>;
-        read.catch(() => undefined); // when stopping wins the race
-        const reply = (await Promise.race([read, this.stopping])) ?? [];
+        const reply = (await read(['BLOCK', blockMs, 'STREAMS', ...keys, ...keys.map(() => '>')])) ?? [];
         if (this.stopped) break;
-        const batches = reply.filter(([, entries]) => entries.length > 0);
-        if (backlog) {
-          // This consumer's own pending entries: one batch at a time, in order.
-          if (batches.length === 0) backlog = false;
-          for (const [key, entries] of batches) await this.handle(key, entries);
-          continue;
-        }
-        for (const [key, entries] of batches) {
-          const handling: Promise<void> = this.handle(key, entries)
-            .catch((err: unknown) => void (failed ??= { err }))
-            .finally(() => inFlight.delete(handling));
+        for (const [key, entries] of reply) {
+          if (entries.length === 0) continue;
+          const handling: Promise<void> = this.handleWithRetries(key, entries).finally(() => inFlight.delete(handling));
           inFlight.add(handling);
         }
       } catch (err) {
-        // Let the batches in flight finish: the retry below re-reads whatever is still pending.
+        // A read failed (Redis away, or back without the group): let the batches in flight finish,
+        // then go over this consumer's own pending entries again before reading new ones.
         await Promise.all(inFlight);
-        failed = undefined;
         if (this.stopped) break;
         // A Redis that came back empty has lost the group: create it again.
         if (String((err as Error).message).includes('NOGROUP')) ready = false;
         else onError(err);
-        // Retry this consumer's own pending entries before reading new ones, to keep order.
-        backlog = true;
+        backlog = new Map(keys.map((key) => [key, '0']));
         await new Promise((r) => setTimeout(r, 200));
       }
     }

@@ -215,7 +215,7 @@ for (const target of redisTargets()) {
 
     it('events for an anonymous id that another replica aliased meanwhile land on the known user', async ({ skip }) => {
       if (!available) skip(note);
-      const { stores, log } = setup();
+      const { redis, stores, log } = setup();
       const service = new ProfileService(stores, { reducer: DEFAULT_REDUCER_CONFIG, validation: DEFAULT_VALIDATION_LIMITS, eventLog: log, mode: 'stream' });
       const updater = startProfileUpdater(service, log);
       // The other replica: its own connection and stores, the same Redis.
@@ -235,6 +235,13 @@ for (const target of redisTargets()) {
         expect(await service.ingest([event('visitor', 5)], { waitApplied: true })).toMatchObject({ accepted: 1, applied: true });
         await until(async () => (await counts())[1] === 5);
         expect(await counts()).toEqual([0, 5]);
+        // An alias whose epoch bump was lost (link sets the alias, then fails to bump the epoch):
+        // the refused write resolves the id afresh instead of trusting the unchanged epoch.
+        await service.ingest([event('walk-in', 1)], { waitApplied: true });
+        await service.loadProfiles(['walk-in']); // a read: the id is now known here as unaliased
+        await redis.set(`${prefix}{u:walk-in}:alias`, 'member');
+        expect(await service.ingest([event('walk-in', 2)], { waitApplied: true })).toMatchObject({ accepted: 1, applied: true });
+        expect(await counts()).toEqual([0, 6]);
       } finally {
         await updater.stop();
       }
@@ -273,6 +280,40 @@ for (const target of redisTargets()) {
         expect(handled.sort()).toEqual(['fails-3', 'fast-2', 'slow-1']);
       } finally {
         release();
+        await consumer.stop();
+      }
+    });
+
+    it('a batch that keeps failing holds up no other batch, and is delivered again later', async ({ skip }) => {
+      if (!available) skip(note);
+      const { log } = setup({ reclaimIdleMs: 300, reclaimEveryMs: 100 });
+      const users = Array.from({ length: 12 }, (_, i) => `pz-${i}`);
+      const poisoned = users[0]!;
+      const samePartition = users.find((u) => u !== poisoned && partitionOf(u, 2) === partitionOf(poisoned, 2))!;
+      const otherPartition = users.find((u) => partitionOf(u, 2) !== partitionOf(poisoned, 2))!;
+      let broken = true;
+      let attempts = 0;
+      const handled: string[] = [];
+      const consumer = log.consume('updater', (batch) => {
+        if (broken && batch.some((e) => e.userId === poisoned)) {
+          attempts++;
+          throw new Error('cannot apply this one yet');
+        }
+        handled.push(...batch.map((e) => e.eventId));
+      }, 'consumer-poison');
+      try {
+        const bad = await log.append([event(poisoned, 1)]);
+        await until(async () => attempts > 0, 3000);
+        const next = await log.append([event(samePartition, 2), event(otherPartition, 3)]);
+        // The other batches of both partitions go through while the failing one is retried.
+        expect(await log.waitApplied(next, 'updater', 3000)).toBe(true);
+        expect(handled.sort()).toEqual([`${otherPartition}-3`, `${samePartition}-2`]);
+        expect(await log.waitApplied(bad, 'updater', 50)).toBe(false);
+        // Once it can be applied, the pending batch is delivered again (reclaimed) and acknowledged.
+        broken = false;
+        expect(await log.waitApplied(bad, 'updater', 10_000)).toBe(true);
+        expect(handled).toContain(`${poisoned}-1`);
+      } finally {
         await consumer.stop();
       }
     });
