@@ -145,8 +145,10 @@ export type Mutation = {
    * Validate and apply a batch of at most 1,000 events (1 MB). Valid events are applied even when
    * others in the batch are rejected; an eventId already seen is reported as a duplicate and not
    * applied again. With `wait: true` the answer comes once the accepted events are applied to the
-   * profiles (read-your-writes; on the embedded stores they always are). When the store is
-   * unavailable the error code is STORE_UNAVAILABLE (retryable) and nothing is accepted.
+   * profiles (read-your-writes: the request applies them itself; on the embedded stores they always
+   * are). It covers this request's events: earlier ones sent without `wait` may still be queued.
+   * When the store is unavailable the error code is STORE_UNAVAILABLE (retryable) and nothing is
+   * accepted.
    */
   ingestEvents: IngestResult;
   /** Run the batch snapshot job now (it also runs on its schedule, by default every 24 h). */

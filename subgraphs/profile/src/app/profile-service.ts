@@ -173,7 +173,7 @@ export class ProfileService {
     if (events.length === 0) return;
     const ids = [...new Set(events.map((e) => e.userId))];
     // A retry after AliasedProfileError resolves afresh; the first try may answer from memory.
-    const resolved = await (attempt === 0 ? this.stores.identities.resolveForWrite(ids) : this.stores.identities.resolve(ids));
+    const resolved = await (attempt === 0 ? this.stores.identities.resolveForWrite(ids) : this.stores.identities.resolve(ids, { fresh: true }));
     const canonicalOf = new Map(ids.map((id, i) => [id, resolved[i]!]));
     const byUser = new Map<string, ProfileEvent[]>();
     events.forEach((e) => {

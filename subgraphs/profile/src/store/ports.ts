@@ -48,11 +48,11 @@ export interface DedupeStore {
 
 export interface IdentityStore {
   /** The canonical user id for each id: the known user an anonymous id was aliased to, or itself. */
-  resolve(ids: readonly string[]): Promise<string[]>;
+  resolve(ids: readonly string[], options?: { fresh?: boolean }): Promise<string[]>;
   /**
    * Like resolve, for writers: may answer from what this process already knows without a round
    * trip. Safe because ProfileStore.update refuses to write under an id that has become an alias
-   * (AliasedProfileError); the writer then calls resolve.
+   * (AliasedProfileError); the writer then calls resolve with `fresh` (nothing cached for the ids).
    */
   resolveForWrite(ids: readonly string[]): Promise<string[]>;
   /** Links an anonymous id to a user id; returns the user it is linked to (an earlier link wins). */

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
-import { scanKeys } from '../../../../lib/redis/connection.js';
+import { isCluster, scanKeys } from '../../../../lib/redis/connection.js';
 import type { Profile } from '../domain/profile.js';
 import { adoptProfile } from '../domain/profile.js';
 import { AliasedProfileError } from './ports.js';
@@ -237,12 +237,23 @@ export class RedisIdentityStore implements IdentityStore {
     private readonly maxCached = 200_000,
   ) {}
 
-  async resolve(ids: readonly string[]): Promise<string[]> {
-    // The epoch and the aliases not cached under the current one, in one round trip; a moved
-    // epoch drops the cache, and what was cached is then read again.
+  async resolve(ids: readonly string[], options: { fresh?: boolean } = {}): Promise<string[]> {
+    // `fresh`: these ids are read again whatever is cached (a write under one was just refused).
+    if (options.fresh) for (const id of ids) this.cache.delete(id);
     const missing = ids.filter((id) => !this.cache.has(id));
-    const [epoch, ...targets] = await Promise.all([this.redis.get(this.keys.aliasEpoch()), ...missing.map((id) => this.redis.get(this.keys.alias(id)))]);
+    let epoch: string | null;
+    let targets: (string | null)[];
+    if (isCluster(this.redis)) {
+      // The epoch and the aliases live on different nodes, with no order between the reads: read
+      // the epoch first, so an alias read after it is at least as new as the epoch it is cached under.
+      epoch = await this.redis.get(this.keys.aliasEpoch());
+      targets = await Promise.all(missing.map((id) => this.redis.get(this.keys.alias(id))));
+    } else {
+      // One Redis runs one connection's commands in order: both in one round trip.
+      [epoch, ...targets] = await Promise.all([this.redis.get(this.keys.aliasEpoch()), ...missing.map((id) => this.redis.get(this.keys.alias(id)))]);
+    }
     if ((epoch ?? '0') !== this.cachedEpoch || this.cache.size > this.maxCached) {
+      // A moved epoch drops the cache; what was cached is then read again.
       this.cache = new Map();
       this.cachedEpoch = epoch ?? '0';
     }
