@@ -3,6 +3,8 @@
  * ProfileUpdated messages, and Redis going away and coming back.
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackends } from '../../platform/backends.js';
@@ -102,7 +104,7 @@ describe('platform on Redis (stream mode)', () => {
 });
 
 describe('Redis unavailable and back', () => {
-  const port = 7390 + Math.floor(Math.random() * 9);
+  let port = 0;
   let server: ChildProcess | undefined;
   const spawned: ChildProcess[] = [];
   let backends: Backends;
@@ -110,17 +112,30 @@ describe('Redis unavailable and back', () => {
   let available = true;
   let note = '';
 
+  /** A redis-server of this test's own on `port`; fails if it does not stay up (the port is taken). */
   const startRedis = async () => {
-    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    spawned.push(server);
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    server = child;
+    spawned.push(child);
     await new Promise((r) => setTimeout(r, 300));
+    if (child.exitCode !== null) throw new Error(`redis-server could not start on port ${port} (exit ${child.exitCode})`);
   };
+  /** A port nothing listens on now (the kernel's pick), for the test's redis-server. */
+  const freePort = () =>
+    new Promise<number>((resolve, reject) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo;
+        probe.close(() => resolve(free));
+      });
+      probe.on('error', reject);
+    });
 
   beforeAll(async () => {
     available = await requireTarget(redisTargets()[0]!, (n) => (note = n));
     if (!available) return;
+    port = await freePort();
     await startRedis();
-    backends = createBackends({ REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: 'outage:', STREAM_PARTITIONS: '2' }, () => undefined);
+    backends = createBackends({ REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: freshPrefix(), STREAM_PARTITIONS: '2' }, () => undefined);
     p = await startTestPlatform({ backends, env: { SEED_RANKING_EXPERIMENT: 'false' } });
   });
   afterAll(async () => {
