@@ -22,7 +22,7 @@ import type { BackgroundLoad } from './lib/background-load.js';
 import { percentiles } from './lib/synthetic.js';
 import { saveReport } from './lib/report.js';
 import { Pool } from 'undici';
-import { connect, scanKeys } from '../lib/redis/connection.js';
+import { connect, deleteByPrefix } from '../lib/redis/connection.js';
 import { DEMO_MOVIE_REFS } from '../demo/catalog.js';
 
 const PROBES = Number(process.env['BENCH_PROBES'] ?? 1000);
@@ -188,17 +188,11 @@ async function runMode(mode: string): Promise<ModeResult[]> {
     await gatewayChild.stop();
     await updater?.stop();
     await subgraphs.stop();
-    if (mode === 'redis') await deleteKeys(REDIS_URL, env['REDIS_PREFIX']!);
-  }
-}
-
-/** Removes the run's keys (profiles, streams, dedupe ids) from Redis. */
-async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const redis = connect({ url, prefix });
-  try {
-    for await (const keys of scanKeys(redis, `${prefix}*`, 1000)) await Promise.all(keys.map((k) => redis.del(k)));
-  } finally {
-    await redis.quit();
+    if (mode === 'redis') {
+      // The run's keys (profiles, streams, dedupe ids) go.
+      const redis = connect({ url: REDIS_URL, prefix: env['REDIS_PREFIX']! });
+      await deleteByPrefix(redis, env['REDIS_PREFIX']!).finally(() => redis.quit());
+    }
   }
 }
 

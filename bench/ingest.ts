@@ -12,7 +12,7 @@ import autocannon from 'autocannon';
 import { createBackends } from '../platform/backends.js';
 import { RedisStreamEventLog } from '../lib/eventlog/redis-streams.js';
 import { PROFILE_UPDATER_GROUP } from '../subgraphs/profile/src/app/profile-service.js';
-import { scanKeys } from '../lib/redis/connection.js';
+import { deleteByPrefix, scanKeys } from '../lib/redis/connection.js';
 import { startChild } from './lib/child.js';
 import { benchAuth } from './lib/auth.js';
 import { percentiles } from './lib/synthetic.js';
@@ -185,7 +185,7 @@ async function main() {
   log('running redis-benchmark (SET, pipeline 32) against the same Redis...');
   const redisSetsPerSecond = redisBenchmark();
 
-  for await (const keys of scanKeys(redis, `${prefix}*`, 1000)) await Promise.all(keys.map((k) => redis.del(k)));
+  await deleteByPrefix(redis, prefix);
   await backends.close();
 
   const result = {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
-import { connect, scanKeys } from '../../lib/redis/connection.js';
+import { connect } from '../../lib/redis/connection.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
 
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -56,6 +56,4 @@ export async function requireTarget(target: RedisTarget, skip: (note: string) =>
 
 export const freshPrefix = () => `test:${randomUUID().slice(0, 8)}:`;
 
-export async function deleteByPrefix(client: RedisClient, prefix: string): Promise<void> {
-  for await (const keys of scanKeys(client, `${prefix}*`)) await Promise.all(keys.map((k) => client.del(k)));
-}
+export { deleteByPrefix } from '../../lib/redis/connection.js';
