@@ -15,6 +15,7 @@ import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
 import { PartialAppendError } from '../../../../lib/eventlog/port.js';
 import type { EventLog } from '../../../../lib/eventlog/port.js';
 import { StoreUnavailableError } from '../../../../lib/redis/connection.js';
+import { KeyedQueue } from '../../../../lib/keyed-queue.js';
 
 export interface IngestResult {
   accepted: number;
@@ -77,8 +78,13 @@ export class InputError extends Error {
 
 export class ProfileService {
   private readonly listeners = new Set<(change: ProfileChange) => void>();
-  private readonly aliasing = new Map<string, Promise<unknown>>();
-  private readonly writing = new Map<string, Promise<void>>();
+  /** One merge per anonymous id at a time in this process, so a retried alias cannot interleave. */
+  private readonly aliasing = new KeyedQueue();
+  /**
+   * One write per user at a time in this process: batches handled side by side (the updater's
+   * partitions, a read-your-writes request) queue here instead of racing on the compare-and-set.
+   */
+  private readonly writing = new KeyedQueue();
   private readonly now: () => number;
 
   constructor(
@@ -186,7 +192,7 @@ export class ProfileService {
     await Promise.all(
       [...byUser].map(async ([userId, userEvents]) => {
         try {
-          await this.applyToUser(userId, userEvents);
+          await this.writing.run(userId, () => this.applyToUser(userId, userEvents));
         } catch (err) {
           if (!(err instanceof AliasedProfileError)) throw err;
           aliasedMeanwhile.push(...userEvents);
@@ -200,22 +206,7 @@ export class ProfileService {
     }
   }
 
-  /**
-   * One write per user at a time in this process: batches handled side by side (the updater's
-   * partitions, a read-your-writes request) queue here instead of racing on the compare-and-set.
-   */
-  private applyToUser(userId: string, userEvents: ProfileEvent[]): Promise<void> {
-    const previous = this.writing.get(userId);
-    const run = previous ? previous.then(() => this.writeUser(userId, userEvents)) : this.writeUser(userId, userEvents);
-    const settled = run.catch(() => undefined);
-    this.writing.set(userId, settled);
-    void settled.then(() => {
-      if (this.writing.get(userId) === settled) this.writing.delete(userId);
-    });
-    return run;
-  }
-
-  private async writeUser(userId: string, userEvents: ProfileEvent[]): Promise<void> {
+  private async applyToUser(userId: string, userEvents: ProfileEvent[]): Promise<void> {
     const cfg = this.options.reducer;
     let appliedNow = 0;
     const profile = await this.stores.profiles.update(userId, (current, owned) => {
@@ -250,15 +241,7 @@ export class ProfileService {
 
   /** Merges the anonymous profile into the user's; later events for anonymousId go to userId. */
   async alias(anonymousId: string, userId: string) {
-    // One merge per anonymous id at a time in this process, so a retried alias cannot interleave.
-    const previous = this.aliasing.get(anonymousId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.mergeAlias(anonymousId, userId));
-    this.aliasing.set(anonymousId, run);
-    try {
-      return await run;
-    } finally {
-      if (this.aliasing.get(anonymousId) === run) this.aliasing.delete(anonymousId);
-    }
+    return this.aliasing.run(anonymousId, () => this.mergeAlias(anonymousId, userId));
   }
 
   private async mergeAlias(anonymousId: string, userId: string) {
