@@ -104,12 +104,9 @@ export class RedisStreamEventLog implements EventLog {
       (byPartition.get(p) ?? byPartition.set(p, []).get(p)!).push(e);
     }
     const partitions = [...byPartition];
+    const handled = options.handledBy ? ['h', options.handledBy] : [];
     const results = await Promise.allSettled(
-      partitions.map(([p, list]) =>
-        options.handledBy
-          ? this.redis.xadd(this.streamKey(p), 'MAXLEN', '~', this.options.retention, '*', 'e', JSON.stringify(list), 'h', options.handledBy)
-          : this.redis.xadd(this.streamKey(p), 'MAXLEN', '~', this.options.retention, '*', 'e', JSON.stringify(list)),
-      ),
+      partitions.map(([p, list]) => this.redis.xadd(this.streamKey(p), 'MAXLEN', '~', this.options.retention, '*', 'e', JSON.stringify(list), ...handled)),
     );
     const receipt = new Map<number, string>();
     const failed: ProfileEvent[] = [];
@@ -245,15 +242,46 @@ export class StreamConsumer implements EventConsumer {
 
   start(): void {
     const { partitions, reclaimEveryMs } = this.log.options;
-    const keys = Array.from({ length: partitions }, (_, p) => this.log.streamKey(p));
-    // One Redis: one blocking read covers every partition (one wake-up collects what several
-    // partitions received). A cluster spreads partitions over slots, so each gets its own read.
-    if (isCluster(this.redis)) for (const key of keys) this.loops.push(this.readLoop([key]));
-    else this.loops.push(this.readLoop(keys));
+    for (const keys of this.readGroups(partitions)) this.loops.push(this.readLoop(keys));
     this.reclaimTimer = setInterval(() => {
       this.reclaiming ??= this.reclaimAll().finally(() => (this.reclaiming = undefined));
     }, reclaimEveryMs);
     this.reclaimTimer.unref();
+  }
+
+  /**
+   * The partition streams one XREADGROUP covers. One Redis: every partition (one wake-up collects
+   * what several partitions received). A cluster spreads partitions over slots: one each.
+   */
+  private readGroups(partitions: number): string[][] {
+    const keys = Array.from({ length: partitions }, (_, p) => this.log.streamKey(p));
+    return isCluster(this.redis) ? keys.map((key) => [key]) : [keys];
+  }
+
+  /** XREADGROUP for this consumer on `conn`; `args` from BLOCK or STREAMS on. */
+  private xreadgroup(conn: RedisClient, args: (string | number)[]): Promise<Array<[string, StreamEntry[]]> | null> {
+    return conn.call('XREADGROUP', 'GROUP', this.group, this.name, 'COUNT', this.log.options.batchSize, ...args) as Promise<Array<[string, StreamEntry[]]> | null>;
+  }
+
+  /**
+   * Handles the entries this consumer was delivered on `keys` and never acknowledged (before a
+   * restart, a read error or a stop), in order per partition, until none is left. A batch that
+   * keeps failing is passed over: it stays pending for XAUTOCLAIM. A null read ends the pass.
+   */
+  private async drainOwnPending(keys: readonly string[], read: (args: (string | number)[]) => Promise<Array<[string, StreamEntry[]]> | null>): Promise<void> {
+    // Per partition, the id after which its own pending entries are read next.
+    const after = new Map(keys.map((key) => [key, '0']));
+    while (after.size > 0) {
+      const reply = new Map((await read(['STREAMS', ...after.keys(), ...after.values()])) ?? []);
+      for (const key of [...after.keys()]) {
+        const entries = reply.get(key) ?? [];
+        if (entries.length === 0) after.delete(key);
+        else {
+          after.set(key, entries[entries.length - 1]![0]);
+          await this.handleWithRetries(key, entries);
+        }
+      }
+    }
   }
 
   private async ensureGroup(key: string): Promise<void> {
@@ -299,19 +327,17 @@ export class StreamConsumer implements EventConsumer {
 
   /** Reads the given partitions' streams and hands each partition's entries to `handle`. */
   private async readLoop(keys: readonly string[]): Promise<void> {
-    const { batchSize, blockMs, onError, inFlightBatches } = this.log.options;
+    const { blockMs, onError, inFlightBatches } = this.log.options;
     // A blocking read holds its connection, so each loop gets one of its own.
     const conn = duplicate(this.redis);
     this.connections.push(conn);
-    const read = (args: (string | number)[]): Promise<Array<[string, StreamEntry[]]> | null> => {
-      const reply = conn.call('XREADGROUP', 'GROUP', this.group, this.name, 'COUNT', batchSize, ...args) as Promise<Array<[string, StreamEntry[]]> | null>;
+    const read = (args: (string | number)[]) => {
+      const reply = this.xreadgroup(conn, args);
       reply.catch(() => undefined); // when stopping wins the race
       return Promise.race([reply, this.stopping]);
     };
     let ready = false;
-    // Entries this consumer name left pending (from before a restart, or a read error): per
-    // partition, the id after which to read them next; null once they are all handled.
-    let backlog: Map<string, string> | null = new Map(keys.map((key) => [key, '0']));
+    let backlog = true; // first the entries this consumer name left pending
     // Batches being handled while the loop reads on: inFlightBatches per partition read, in all.
     const inFlight = new Set<Promise<void>>();
     const maxInFlight = inFlightBatches * keys.length;
@@ -322,18 +348,8 @@ export class StreamConsumer implements EventConsumer {
           ready = true;
         }
         if (backlog) {
-          const pending: Map<string, string> = backlog;
-          const reply = new Map((await read(['STREAMS', ...pending.keys(), ...pending.values()])) ?? []);
-          if (this.stopped) break;
-          for (const key of [...pending.keys()]) {
-            const entries = reply.get(key) ?? [];
-            if (entries.length === 0) pending.delete(key);
-            else {
-              pending.set(key, entries[entries.length - 1]![0]);
-              await this.handleWithRetries(key, entries);
-            }
-          }
-          if (pending.size === 0) backlog = null;
+          await this.drainOwnPending(keys, read);
+          backlog = false;
           continue;
         }
         if (inFlight.size >= maxInFlight) {
@@ -355,7 +371,7 @@ export class StreamConsumer implements EventConsumer {
         // A Redis that came back empty has lost the group: create it again.
         if (String((err as Error).message).includes('NOGROUP')) ready = false;
         else onError(err);
-        backlog = new Map(keys.map((key) => [key, '0']));
+        backlog = true;
         await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -385,11 +401,16 @@ export class StreamConsumer implements EventConsumer {
     }
   }
 
-  /** Stops reading; entries being handled finish (and are acknowledged) first. */
-  async stop(): Promise<void> {
+  /** Stops reading and reclaiming. */
+  private halt(): void {
     this.stopped = true;
     this.markStopped();
     if (this.reclaimTimer) clearInterval(this.reclaimTimer);
+  }
+
+  /** Stops reading; entries being handled finish (and are acknowledged) first. */
+  async stop(): Promise<void> {
+    this.halt();
     await this.reclaiming;
     for (const c of this.connections) c.disconnect();
     await Promise.allSettled(this.loops);
@@ -401,26 +422,16 @@ export class StreamConsumer implements EventConsumer {
    * Disconnecting under a blocking XREADGROUP can lose a reply whose entries Redis had already
    * delivered to this consumer (and a loop that stops right after a read skips what it read):
    * those entries would wait, pending, until another consumer reclaims them after reclaimIdleMs.
-   * On a graceful stop they are handled (and acknowledged) here instead.
+   * On a graceful stop they are handled (and acknowledged) here instead, on the shared connection.
    */
   private async handleOwnPending(): Promise<void> {
-    const { partitions, batchSize, onError } = this.log.options;
-    for (let p = 0; p < partitions; p++) {
-      const key = this.log.streamKey(p);
+    for (const keys of this.readGroups(this.log.options.partitions)) {
       try {
-        for (;;) {
-          // Id 0: this consumer's own pending entries (non-blocking).
-          const reply = (await this.redis.call('XREADGROUP', 'GROUP', this.group, this.name, 'COUNT', batchSize, 'STREAMS', key, '0')) as Array<
-            [string, StreamEntry[]]
-          > | null;
-          const entries = reply?.[0]?.[1] ?? [];
-          if (entries.length === 0) break;
-          await this.handle(key, entries);
-        }
+        await this.drainOwnPending(keys, (args) => this.xreadgroup(this.redis, args));
       } catch (err) {
         if (String((err as Error).message).includes('NOGROUP')) continue;
-        // Redis is away or the handler fails: the entries stay pending for XAUTOCLAIM.
-        onError(err);
+        // Redis is away: the entries stay pending for XAUTOCLAIM.
+        this.log.options.onError(err);
         return;
       }
     }
@@ -428,9 +439,7 @@ export class StreamConsumer implements EventConsumer {
 
   /** Test hook: dies like a killed process, without finishing or acknowledging anything. */
   kill(): void {
-    this.stopped = true;
-    this.markStopped();
-    if (this.reclaimTimer) clearInterval(this.reclaimTimer);
+    this.halt();
     for (const c of this.connections) c.disconnect();
     this.log.forget(this);
   }
