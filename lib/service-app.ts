@@ -17,6 +17,7 @@ import { GraphQLError as GraphQLErrorClass, parse, specifiedRules, validate } fr
 import type { DocumentNode, GraphQLError, GraphQLSchema, Source, ValidationRule } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { LRUCache } from 'lru-cache';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { ApolloServerPlugin } from '@apollo/server';
 import fastifyApollo from '@as-integrations/fastify';
@@ -225,7 +226,7 @@ const WS_CLOSE_WAIT_MS = 2000;
 
 /** Most distinct operation texts whose parsed and validated documents are kept. */
 const DOCUMENT_CACHE_SIZE = 500;
-const documents = new Map<string, DocumentNode>();
+const documents = new LRUCache<string, DocumentNode>({ max: DOCUMENT_CACHE_SIZE });
 const validations = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, readonly GraphQLError[]>>();
 
 /**
@@ -240,13 +241,7 @@ export function cachedParse(source: string | Source, maxTokens?: number): Docume
   // Keyed by the token limit too: a text parsed without a limit must not skip a limit later.
   const key = `${maxTokens ?? ''}\u0000${query}`;
   let document = documents.get(key);
-  if (document) {
-    documents.delete(key);
-  } else {
-    document = parse(query, options);
-    if (documents.size >= DOCUMENT_CACHE_SIZE) documents.delete(documents.keys().next().value!);
-  }
-  documents.set(key, document);
+  if (!document) documents.set(key, (document = parse(query, options)));
   return document;
 }
 

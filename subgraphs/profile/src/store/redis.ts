@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { LRUCache } from 'lru-cache';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
 import { isCluster, scanKeys } from '../../../../lib/redis/connection.js';
 import type { Profile } from '../domain/profile.js';
@@ -70,50 +71,27 @@ interface Written {
  * replica, deletion or expiry changed the profile meanwhile; the token also catches a revision
  * number that repeats (an expired hash starts again from 0, a failover can lose a write).
  */
-class WrittenProfiles {
-  private readonly entries = new Map<string, Written>();
-
-  constructor(private readonly max: number) {}
-
-  get(userId: string) {
-    const entry = this.entries.get(userId);
-    if (entry) {
-      this.entries.delete(userId);
-      this.entries.set(userId, entry);
-    }
-    return entry;
-  }
-
-  set(userId: string, written: Written): void {
-    if (this.max <= 0) return;
-    this.entries.delete(userId);
-    this.entries.set(userId, written);
-    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
-  }
-
-  delete(userId: string): void {
-    this.entries.delete(userId);
-  }
-}
+type WrittenProfiles = LRUCache<string, Written>;
 
 /** Write tokens: a random prefix per process (no two processes share one) and a counter. */
 const WRITER_ID = randomBytes(9).toString('base64url');
 let writes = 0;
 
 export class RedisProfileStore implements ProfileStore {
-  private readonly written: WrittenProfiles;
+  /** Undefined when the cache is off. */
+  private readonly written: WrittenProfiles | undefined;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: ProfileKeys,
     private readonly ttlMs: number,
-    /** Profiles kept by WrittenProfiles (0: none). */
+    /** Profiles kept in `written` (0: none). */
     writeCache = 2000,
     private readonly maxAttempts = 100,
   ) {
     redis.defineCommand('profileCas', { numberOfKeys: 2, lua: CAS_LUA });
     redis.defineCommand('profileDelete', { numberOfKeys: 1, lua: DELETE_LUA });
-    this.written = new WrittenProfiles(writeCache);
+    this.written = writeCache > 0 ? new LRUCache({ max: writeCache }) : undefined;
   }
 
   async getMany(userIds: readonly string[]): Promise<(Profile | null)[]> {
@@ -124,7 +102,7 @@ export class RedisProfileStore implements ProfileStore {
   async update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile): Promise<Profile> {
     const key = this.keys.profile(userId);
     // The profile as this process last wrote it: no read, one round trip when nobody else wrote.
-    const mine = this.written.get(userId);
+    const mine = this.written?.get(userId);
     if (mine) {
       const next = fn(mine.profile, false);
       // "Nothing changed" is only trusted on a fresh read (it returns the stored profile).
@@ -132,7 +110,7 @@ export class RedisProfileStore implements ProfileStore {
         const written = await this.cas(userId, key, String(mine.rev), mine.token, next);
         if (written > 0) return next;
       }
-      this.written.delete(userId);
+      this.written?.delete(userId);
     }
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const [rev, doc] = await this.redis.hmget(key, 'rev', 'doc');
@@ -158,15 +136,15 @@ export class RedisProfileStore implements ProfileStore {
     const token = `${WRITER_ID}:${(writes++).toString(36)}`;
     const written = await this.redis.profileCas(key, this.keys.alias(userId), rev, JSON.stringify(next), String(this.ttlMs), basedOn, token);
     if (written < 0) {
-      this.written.delete(userId);
+      this.written?.delete(userId);
       throw new AliasedProfileError(userId);
     }
-    if (written > 0) this.written.set(userId, { rev: written, token, profile: next });
+    if (written > 0) this.written?.set(userId, { rev: written, token, profile: next });
     return written;
   }
 
   async delete(userId: string): Promise<boolean> {
-    this.written.delete(userId);
+    this.written?.delete(userId);
     return (await this.redis.profileDelete(this.keys.profile(userId), String(TOMBSTONE_TTL_MS))) > 0;
   }
 
