@@ -44,17 +44,20 @@ const INGEST = `mutation ($events: [EventInput!]!, $wait: Boolean) { ingestEvent
 const ROW = `query ($id: ID!) { user(id: $id) { recommendedFor(limit: 10) { model profileVersion items { item { id } } } } }`;
 const tmpFile = (name: string) => join(tmpdir(), `bench-freshness-${process.pid}-${name}.json`);
 
-let caller: Record<string, string> = {};
-
-const pools = new Map<string, Pool>();
-async function gql<T>(url: string, query: string, variables: Record<string, unknown>): Promise<T> {
-  const u = new URL(url);
-  let pool = pools.get(u.origin);
-  if (!pool) pools.set(u.origin, (pool = new Pool(u.origin, { connections: 4 })));
-  const res = await pool.request({ path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', ...caller }, body: JSON.stringify({ query, variables }) });
-  const body = (await res.body.json()) as { data?: T; errors?: { message: string }[] };
-  if (res.statusCode !== 200 || body.errors?.length || !body.data) throw new Error(`gateway answered ${res.statusCode}: ${JSON.stringify(body.errors ?? body)}`);
-  return body.data;
+/** GraphQL POSTs to one gateway endpoint over a keep-alive pool, with the caller's credentials. */
+function gatewayClient(url: string, caller: Record<string, string>) {
+  const { origin, pathname } = new URL(url);
+  const pool = new Pool(origin, { connections: 4 });
+  const headers = { 'content-type': 'application/json', ...caller };
+  return {
+    async gql<T>(query: string, variables: Record<string, unknown>): Promise<T> {
+      const res = await pool.request({ path: pathname, method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+      const body = (await res.body.json()) as { data?: T; errors?: { message: string }[] };
+      if (res.statusCode !== 200 || body.errors?.length || !body.data) throw new Error(`gateway answered ${res.statusCode}: ${JSON.stringify(body.errors ?? body)}`);
+      return body.data;
+    },
+    close: () => pool.close(),
+  };
 }
 
 /** `async`: ingestEvents returns once accepted, the row is polled; `read-your-writes`: ingestEvents(wait: true). */
@@ -78,7 +81,6 @@ interface ModeResult {
 
 async function runMode(mode: string): Promise<ModeResult[]> {
   const auth = await benchAuth();
-  caller = auth.caller;
   const base = { ...process.env, ...auth.env, BENCH_LOOP_DELAY: '1' };
   const env: NodeJS.ProcessEnv =
     mode === 'redis' ? { ...base, REDIS_URL, REDIS_PREFIX: `bench:${randomUUID().slice(0, 6)}:` } : { ...base, REDIS_URL: '', REDIS_CLUSTER_NODES: '' };
@@ -99,6 +101,7 @@ async function runMode(mode: string): Promise<ModeResult[]> {
     ready: true,
   });
   const gateway = gatewayChild.info['url'] as string;
+  const { gql, close: closeClient } = gatewayClient(gateway, auth.caller);
   const profile = subgraphs.info['profile'] as string;
   const stores = subgraphs.info['stores'] as string;
   const background: BenchChild<unknown>[] = [];
@@ -108,7 +111,7 @@ async function runMode(mode: string): Promise<ModeResult[]> {
     const candidates = Array.from({ length: 400 }, (_, i) => `fresh-${run}-${i}`);
     const probeUsers: string[] = [];
     for (const id of candidates) {
-      const row = await gql<{ user: { recommendedFor: { model: string } } }>(gateway, ROW, { id });
+      const row = await gql<{ user: { recommendedFor: { model: string } } }>(ROW, { id });
       if (row.user.recommendedFor.model === 'REALTIME') probeUsers.push(id);
     }
     if (probeUsers.length < 50) throw new Error(`only ${probeUsers.length} of ${candidates.length} users are served REALTIME`);
@@ -140,12 +143,12 @@ async function runMode(mode: string): Promise<ModeResult[]> {
         const expected = versions.get(id)! + 1;
         const event = { eventId: `probe-${run}-${read}-${i}`, userId: id, type: 'PLAY', occurredAt: Date.now(), item: playable[i % playable.length] };
         const t = performance.now();
-        const ingested = await gql<{ ingestEvents: { accepted: number } }>(gateway, INGEST, { events: [event], wait: read === 'read-your-writes' });
+        const ingested = await gql<{ ingestEvents: { accepted: number } }>(INGEST, { events: [event], wait: read === 'read-your-writes' });
         if (ingested.ingestEvents.accepted !== 1) throw new Error(`probe event not accepted: ${JSON.stringify(ingested)}`);
         if (i >= warmup) mutations.push(performance.now() - t);
         for (let polls = 1; ; polls++) {
           const q0 = performance.now();
-          const row = await gql<{ user: { recommendedFor: { profileVersion: number } } }>(gateway, ROW, { id });
+          const row = await gql<{ user: { recommendedFor: { profileVersion: number } } }>(ROW, { id });
           if (i >= warmup) rowQueries.push(performance.now() - q0);
           if (row.user.recommendedFor.profileVersion >= expected) {
             versions.set(id, row.user.recommendedFor.profileVersion);
@@ -184,6 +187,7 @@ async function runMode(mode: string): Promise<ModeResult[]> {
       },
     }));
   } finally {
+    await closeClient();
     await Promise.all(background.map((b) => b.stop()));
     await gatewayChild.stop();
     await updater?.stop();
