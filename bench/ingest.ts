@@ -102,33 +102,37 @@ async function main() {
     probeUsers.map((id) => backends.pubsub.subscribe(id, (m) => m.eventIds.forEach((e) => appliedAt.get(e)?.(performance.now())))),
   );
   let probeSeq = 0;
-  const probe = (wait: boolean) => {
-    const n = probeSeq++;
-    const eventId = `probe-${n}`;
-    const t = performance.now();
-    const applied = new Promise<number | null>((resolve) => {
-      appliedAt.set(eventId, resolve);
-      setTimeout(() => resolve(null), 120_000).unref();
-    }).finally(() => appliedAt.delete(eventId));
-    const answered = fetch(`${url}/v1/events${wait ? '?wait=applied' : ''}`, {
+  /** Posts one probe event for `userId`; resolves with the answer's `applied`. */
+  const post = (eventId: string, userId: string, wait: boolean): Promise<boolean> =>
+    fetch(`${url}/v1/events${wait ? '?wait=applied' : ''}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...auth.caller },
-      body: JSON.stringify({ events: [{ eventId, userId: (wait ? waitUsers : probeUsers)[n % 50], type: 'VIEW', occurredAt: Date.now(), item: { id: 'x', kind: 'MOVIE', genres: ['Drama'] } }] }),
+      body: JSON.stringify({ events: [{ eventId, userId, type: 'VIEW', occurredAt: Date.now(), item: { id: 'x', kind: 'MOVIE', genres: ['Drama'] } }] }),
     }).then(async (res) => ((await res.json()) as { applied?: boolean }).applied === true);
-    return { t, applied, answered };
-  };
   const pendingApplied: Promise<void>[] = [];
   const probeLoops = async () => {
     const waits = (async () => {
       while (probing) {
-        const p = probe(true);
-        if (await p.answered) waitLatencies.push(performance.now() - p.t);
+        const n = probeSeq++;
+        const t = performance.now();
+        if (await post(`probe-${n}`, waitUsers[n % waitUsers.length]!, true)) waitLatencies.push(performance.now() - t);
         await new Promise((r) => setTimeout(r, 25));
       }
     })();
     while (probing) {
-      const p = probe(false);
-      pendingApplied.push(p.applied.then((at) => void (at !== null && latencies.push(at - p.t))));
+      const n = probeSeq++;
+      const eventId = `probe-${n}`;
+      const t = performance.now();
+      // Timed to its ProfileUpdated; the answer itself is not waited for, so the pace holds.
+      const applied = new Promise<number | null>((resolve) => {
+        appliedAt.set(eventId, resolve);
+        setTimeout(() => resolve(null), 120_000).unref();
+      }).finally(() => appliedAt.delete(eventId));
+      const sent = post(eventId, probeUsers[n % probeUsers.length]!, false).then(
+        () => applied,
+        () => null, // not accepted: no latency
+      );
+      pendingApplied.push(sent.then((at) => void (at !== null && latencies.push(at - t))));
       await new Promise((r) => setTimeout(r, 50));
     }
     await waits;
