@@ -11,6 +11,8 @@ export class RedisPubSub implements ProfilePubSub {
   private readonly listeners = new Map<string, Set<(message: ProfileUpdated) => void>>();
   /** SUBSCRIBE in flight (or done) per channel: every subscriber waits for it. */
   private readonly subscribed = new Map<string, Promise<unknown>>();
+  /** Channels whose SUBSCRIBE Redis has answered (see receivingCount). */
+  private readonly receiving = new Set<string>();
   private readonly sharded: boolean;
 
   constructor(
@@ -53,7 +55,11 @@ export class RedisPubSub implements ProfilePubSub {
     let pending = this.subscribed.get(channel);
     if (!pending) {
       const sub = this.connection();
-      pending = this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel);
+      const request = (this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel)).then(() => {
+        // Not if every listener left (and a later SUBSCRIBE took over) while this one was on its way.
+        if (this.subscribed.get(channel) === request) this.receiving.add(channel);
+      });
+      pending = request;
       this.subscribed.set(channel, pending);
     }
     const unsubscribe = async () => {
@@ -61,6 +67,7 @@ export class RedisPubSub implements ProfilePubSub {
       if (!current?.delete(listener) || current.size > 0) return;
       this.listeners.delete(channel);
       this.subscribed.delete(channel);
+      this.receiving.delete(channel);
       const sub = this.subscriber;
       if (sub) await (this.sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel));
     };
@@ -75,13 +82,24 @@ export class RedisPubSub implements ProfilePubSub {
     return unsubscribe;
   }
 
+  /** Listeners attached, including those whose SUBSCRIBE is still on its way (tests check nothing leaks). */
   listenerCount(userId: string): number {
     return this.listeners.get(this.channel(userId))?.size ?? 0;
+  }
+
+  /**
+   * Listeners Redis already delivers to (the channel's SUBSCRIBE answered): a message published
+   * from now on reaches them. Tests wait on it instead of sleeping until a subscription is live.
+   */
+  receivingCount(userId: string): number {
+    const channel = this.channel(userId);
+    return this.receiving.has(channel) ? this.listenerCount(userId) : 0;
   }
 
   async close(): Promise<void> {
     this.listeners.clear();
     this.subscribed.clear();
+    this.receiving.clear();
     this.subscriber?.disconnect();
     this.subscriber = undefined;
   }

@@ -1,20 +1,15 @@
 /** One contract for ProfileUpdated pub/sub: memory, Redis, and Redis Cluster (sharded pub/sub). */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryPubSub } from '../../lib/pubsub/memory.js';
 import type { ProfilePubSub, ProfileUpdated } from '../../lib/pubsub/port.js';
 import { RedisPubSub } from '../../lib/pubsub/redis.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
 import { freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
+import { listeners } from '../helpers/subscriptions.js';
 
 const message = (userId: string, version: number): ProfileUpdated => ({ userId, version, cause: 'events', eventIds: [`e${version}`], changed: ['version'], at: version });
 
-async function eventually(check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const eventually = (check: () => void) => vi.waitFor(check, { timeout: 5000, interval: 10 });
 
 const adapters: Array<{ name: string; setup?: () => Promise<string | null>; make: () => { a: ProfilePubSub; b: ProfilePubSub; close: () => Promise<void> } }> = [
   {
@@ -70,18 +65,21 @@ for (const adapter of adapters) {
       const u1 = await pair.b.subscribe('u1', (m) => seen1.push(m.version));
       const u1again = await pair.b.subscribe('u1', (m) => seen2.push(m.version));
       const u2 = await pair.b.subscribe('u2', (m) => other.push(m.version));
+      // Once subscribe() resolves the subscriptions are live: what e2e tests wait on (`subscribed`).
+      expect(listeners(pair.b, 'u1')).toEqual({ attached: 2, receiving: 2 });
       for (let v = 1; v <= 20; v++) await pair.a.publish(message('u1', v));
-      await eventually(() => seen1.length === 20 && seen2.length === 20);
+      await eventually(() => expect([seen1.length, seen2.length]).toEqual([20, 20]));
       expect(seen1).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
       expect(seen2).toEqual(seen1);
       expect(other).toEqual([]);
       await u1();
       await pair.a.publish(message('u1', 21));
       await pair.a.publish(message('u2', 1));
-      await eventually(() => other.length === 1 && seen2.length === 21);
+      await eventually(() => expect([other.length, seen2.length]).toEqual([1, 21]));
       expect(seen1).toHaveLength(20);
       await u1again();
       await u2();
+      expect(listeners(pair.b, 'u1')).toEqual({ attached: 0, receiving: 0 });
     });
   });
 }

@@ -11,13 +11,13 @@ import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { demoItemRef } from '../../demo/catalog.js';
 import { IDENTITY_HEADER, InternalTokens, loadAuthConfig } from '../../lib/auth.js';
 import { ConfigError } from '../../lib/env.js';
 import { DEV_AUTH, graphql, startTestPlatform, tokenFor } from '../helpers/platform.js';
 import type { TestPlatform } from '../helpers/platform.js';
-import { collect } from '../helpers/subscriptions.js';
+import { collect, subscribed, unsubscribed } from '../helpers/subscriptions.js';
 
 const AUTH_ON = { AUTH_DISABLED: '0', INGEST_RATE_LIMIT: '200', INGEST_BURST: '1000', INTERNAL_TOKEN_TTL: '2' };
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -176,17 +176,25 @@ describe('authentication and authorization through the gateway', () => {
 
     it('a user follows its own profile, with fields from other subgraphs fetched as that user', async () => {
       const sub = collect(ws(bearer(alice)), LIVE, { id: 'alice' });
-      await new Promise((r) => setTimeout(r, 300));
+      await subscribed(p, 'alice');
       await p.query(INGEST, { events: [play('alice')] }, bearer(service));
       await sub.until(() => sub.messages.length > 0);
       expect(sub.messages[0].errors).toBeUndefined();
       expect(sub.messages[0].data.profileUpdated.user.recommendedFor.items.length).toBeGreaterThan(0);
       sub.unsubscribe();
+      // The next test follows alice too: its readiness must not be this subscription's.
+      await unsubscribed(p, 'alice');
     });
 
     it('keeps delivering rows after the gateway identity tokens it started with expired (INTERNAL_TOKEN_TTL=2)', async () => {
       const sub = collect(ws(bearer(alice)), LIVE, { id: 'alice' });
-      await new Promise((r) => setTimeout(r, 2600));
+      await subscribed(p, 'alice');
+      // Every identity token signed for alice so far has expired once one signed now (same code,
+      // same configuration, so it expires no earlier) is refused by the subgraphs' verifier.
+      const config = loadAuthConfig(AUTH_ON);
+      const latest = await new InternalTokens(config).sign({ sub: 'alice', roles: ['user'] });
+      const verifier = new InternalTokens(config);
+      await vi.waitFor(() => expect(verifier.verify(latest)).rejects.toThrow(/expired/), { timeout: 10_000, interval: 100 });
       await p.query(INGEST, { events: [play('alice')] }, bearer(service));
       await sub.until(() => sub.messages.length > 0);
       expect(sub.messages[0].errors).toBeUndefined();

@@ -3,10 +3,12 @@
  * ProfileUpdated messages, and Redis going away and coming back.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createBackends } from '../../platform/backends.js';
 import type { Backends } from '../../platform/backends.js';
 import { startTestPlatform } from '../helpers/platform.js';
@@ -70,13 +72,8 @@ describe('platform on Redis (stream mode)', () => {
     const unsubscribe = await backends.pubsub.subscribe('r2', (m) => messages.push(m.version));
     const res = await p.query(INGEST, { events: [play('r2', 'r2-a'), play('r2', 'r2-b'), play('r2', 'r2-c')] });
     expect(res.data.ingestEvents.accepted).toBe(3);
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && (await p.query(PROFILE, { id: 'r2' })).data.user.profile.version < 3) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    expect((await p.query(PROFILE, { id: 'r2' })).data.user.profile.version).toBe(3);
-    while (Date.now() < deadline && !messages.includes(3)) await new Promise((r) => setTimeout(r, 20));
-    expect(messages).toContain(3);
+    await expect.poll(async () => (await p.query(PROFILE, { id: 'r2' })).data.user.profile.version, { timeout: 10_000, interval: 20 }).toBe(3);
+    await vi.waitFor(() => expect(messages).toContain(3), { timeout: 10_000, interval: 10 });
     expect([...messages].sort((a, b) => a - b)).toEqual(messages);
     await unsubscribe();
   });
@@ -112,12 +109,31 @@ describe('Redis unavailable and back', () => {
   let available = true;
   let note = '';
 
-  /** A redis-server of this test's own on `port`; fails if it does not stay up (the port is taken). */
+  /** The process id of the redis-server answering on `port`, or null while none answers. */
+  const serverPid = async (): Promise<number | null> => {
+    const probe = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      return Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
+    } catch {
+      return null;
+    } finally {
+      probe.disconnect();
+    }
+  };
+  /** A redis-server of this test's own on `port`, once it answers; fails if it exits (the port is taken). */
   const startRedis = async () => {
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     server = child;
     spawned.push(child);
-    await new Promise((r) => setTimeout(r, 300));
+    // Answering as this very process: another server that took the port does not count.
+    await vi.waitFor(
+      async () => {
+        if (child.exitCode === null) expect(await serverPid()).toBe(child.pid);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     if (child.exitCode !== null) throw new Error(`redis-server could not start on port ${port} (exit ${child.exitCode})`);
   };
   /** A port nothing listens on now (the kernel's pick), for the test's redis-server. */
@@ -155,8 +171,11 @@ describe('Redis unavailable and back', () => {
     const ok = await p.query(INGEST, { events: [play('o1', 'o1-a')], wait: true });
     expect(ok.data.ingestEvents.accepted).toBe(1);
 
+    const gone = once(server!, 'exit');
     server!.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 300));
+    await gone;
+    // The platform has seen its connection drop (until then a command could still be on its way).
+    await vi.waitFor(() => expect(backends.redis!.status).not.toBe('ready'), { timeout: 10_000, interval: 10 });
     const http = await fetch(`${p.profile.url}/v1/events`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -173,21 +192,21 @@ describe('Redis unavailable and back', () => {
     expect(partial.errors?.length).toBeGreaterThan(0);
 
     await startRedis();
-    const deadline = Date.now() + 15_000;
-    let recovered: any;
-    while (Date.now() < deadline) {
-      recovered = await p.query(INGEST, { events: [play('o1', 'o1-d')], wait: true });
-      if (recovered.data?.ingestEvents?.accepted === 1) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(recovered.data.ingestEvents).toMatchObject({ accepted: 1, applied: true });
+    // Retried as a client would until accepted (each attempt a real request; errors while reconnecting).
+    const recovered = await vi.waitFor(
+      async () => {
+        const attempt = await p.query(INGEST, { events: [play('o1', 'o1-d')], wait: true });
+        if (attempt.data?.ingestEvents?.accepted !== 1) throw new Error(`not recovered: ${JSON.stringify(attempt)}`);
+        return attempt;
+      },
+      { timeout: 15_000, interval: 200 },
+    );
+    expect(recovered.data!.ingestEvents).toMatchObject({ accepted: 1, applied: true });
     // The stream path recovered too: the updater group (it recreates its group on the empty
     // Redis) applies an event accepted without waiting.
     const queued = await p.query(INGEST, { events: [play('o1', 'o1-e')] });
     expect(queued.data.ingestEvents).toMatchObject({ accepted: 1, applied: false });
     const version = async () => (await p.query(`{ user(id: "o1") { profile { version } } }`)).data?.user?.profile?.version;
-    const applied = Date.now() + 15_000;
-    while ((await version()) !== 2 && Date.now() < applied) await new Promise((r) => setTimeout(r, 100));
-    expect(await version()).toBe(2);
+    await expect.poll(version, { timeout: 15_000, interval: 100 }).toBe(2);
   }, 40_000);
 });

@@ -6,13 +6,14 @@
  */
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createBackends } from '../../platform/backends.js';
 import type { Backends } from '../../platform/backends.js';
 import { startPlatform } from '../../platform/platform.js';
 import type { Platform } from '../../platform/platform.js';
 import { TEST_ENV } from '../helpers/platform.js';
 import { REDIS_URL, deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
+import { subscribed } from '../helpers/subscriptions.js';
 
 describe('replicas on Redis pub/sub', () => {
   let available = true;
@@ -51,7 +52,8 @@ describe('replicas on Redis pub/sub', () => {
       { query: 'subscription { profileUpdated(userId: "replica-user") { version user { recommendedFor(limit: 3) { profileVersion items { item { id } } } } } }' },
       { next: (m) => messages.push(m), error: (e) => messages.push({ error: String(e) }), complete: () => undefined },
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // Profile A's SUBSCRIBE is answered by Redis: whichever updater applies the event, its message reaches A.
+    await subscribed(a, 'replica-user');
     const res = await fetch(`${b.profile.url}/v1/events?wait=applied`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -60,9 +62,11 @@ describe('replicas on Redis pub/sub', () => {
       }),
     });
     expect(await res.json()).toMatchObject({ accepted: 1, applied: true });
-    const deadline = Date.now() + 5000;
-    while (messages.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await client.dispose();
+    try {
+      await vi.waitFor(() => expect(messages.length).toBeGreaterThan(0), { timeout: 10_000, interval: 10 });
+    } finally {
+      await client.dispose();
+    }
     expect(messages[0]?.errors).toBeUndefined();
     expect(messages[0]?.data?.profileUpdated?.version).toBe(1);
     const row = messages[0].data.profileUpdated.user.recommendedFor;

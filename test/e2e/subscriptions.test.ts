@@ -4,9 +4,8 @@ import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoItemRef, episodeId } from '../../demo/catalog.js';
-import type { MemoryPubSub } from '../../lib/pubsub/memory.js';
 import { startTestPlatform } from '../helpers/platform.js';
-import { collect } from '../helpers/subscriptions.js';
+import { collect, listeners, subscribed, unsubscribed } from '../helpers/subscriptions.js';
 import type { TestPlatform } from '../helpers/platform.js';
 
 const LIVE = /* GraphQL */ `
@@ -44,7 +43,7 @@ describe('subscriptions through the gateway', () => {
 
   it('each applied event delivers the live profile and a row re-ranked on it', async () => {
     const sub = collect(client, LIVE, { id: 'live-1' });
-    await new Promise((r) => setTimeout(r, 200));
+    await subscribed(p, 'live-1');
     for (const n of [1, 2, 3]) {
       expect((await p.query(INGEST, { events: [play('live-1', episodeId('harbor-files', n))] })).data.ingestEvents.accepted).toBe(1);
       await sub.until(() => sub.messages.some((m) => m.data?.profileUpdated?.version === n));
@@ -63,7 +62,7 @@ describe('subscriptions through the gateway', () => {
 
   it('versions only increase under a burst (updates may be coalesced)', async () => {
     const sub = collect(client, LIVE, { id: 'burst-1' });
-    await new Promise((r) => setTimeout(r, 200));
+    await subscribed(p, 'burst-1');
     const ids = ['m-laugh-track', 'm-the-fence', 'm-stand-up-tonight', 'm-dead-drop', 'm-iron-tide', 'm-red-horizon', 'm-glass-city', 'm-river-kings'];
     await Promise.all(ids.map((id) => p.query(INGEST, { events: [play('burst-1', id)] })));
     await sub.until(() => sub.messages.some((m) => m.data?.profileUpdated?.version === ids.length));
@@ -74,7 +73,7 @@ describe('subscriptions through the gateway', () => {
 
   it('a deletion is announced (version 0) and later updates count up again', async () => {
     const sub = collect(client, 'subscription { profileUpdated(userId: "del-1") { version cause } }', {});
-    await new Promise((r) => setTimeout(r, 200));
+    await subscribed(p, 'del-1');
     await p.query(INGEST, { events: [play('del-1', 'm-laugh-track')] });
     await sub.until(() => sub.messages.length === 1);
     await p.query(INGEST, { events: [play('del-1', 'm-the-fence')] });
@@ -95,13 +94,10 @@ describe('subscriptions through the gateway', () => {
   it('a client disconnect closes the upstream subscription (no listeners left)', async () => {
     const own = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
     const sub = collect(own, LIVE, { id: 'leaver' });
-    const pubsub = p.profile.pubsub as MemoryPubSub;
-    const deadline = Date.now() + 3000;
-    while (pubsub.listenerCount('leaver') === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(pubsub.listenerCount('leaver')).toBe(1);
+    await subscribed(p, 'leaver');
+    expect(listeners(p.profile.pubsub, 'leaver').attached).toBe(1);
     await own.dispose();
-    while (pubsub.listenerCount('leaver') > 0 && Date.now() < deadline + 3000) await new Promise((r) => setTimeout(r, 20));
-    expect(pubsub.listenerCount('leaver')).toBe(0);
+    await unsubscribed(p, 'leaver');
     expect(sub.messages).toEqual([]);
   });
 
@@ -118,7 +114,7 @@ describe('a subgraph restart', () => {
     const client = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
     try {
       const sub = collect(client, LIVE, { id: 'orphan' });
-      await new Promise((r) => setTimeout(r, 300));
+      await subscribed(p, 'orphan');
       await p.profile.close();
       await sub.until(() => sub.messages.length > 0 || sub.error() !== undefined);
       const text = JSON.stringify(sub.messages.at(-1) ?? sub.error());
