@@ -13,13 +13,16 @@ export interface RedisSettings {
   clusterNodes?: string[] | undefined;
   /** Prepended to every key (tests use a fresh one each). */
   prefix: string;
+  /** ACL user and password (a cluster has no URL to carry them; for one Redis they override the URL's). */
+  username?: string | undefined;
+  password?: string | undefined;
 }
 
 export function redisSettingsFromEnv(env: NodeJS.ProcessEnv): RedisSettings | null {
   const clusterNodes = env['REDIS_CLUSTER_NODES']?.split(',').map((s) => s.trim()).filter(Boolean);
   const url = env['REDIS_URL'];
   if (!url && !clusterNodes?.length) return null;
-  return { url, clusterNodes, prefix: env['REDIS_PREFIX'] ?? 'rtp:' };
+  return { url, clusterNodes, prefix: env['REDIS_PREFIX'] ?? 'rtp:', username: env['REDIS_USERNAME'] || undefined, password: env['REDIS_PASSWORD'] || undefined };
 }
 
 const common: RedisOptions = {
@@ -33,6 +36,10 @@ const common: RedisOptions = {
 };
 
 export function connect(settings: RedisSettings): RedisClient {
+  const credentials: RedisOptions = {
+    ...(settings.username ? { username: settings.username } : {}),
+    ...(settings.password ? { password: settings.password } : {}),
+  };
   if (settings.clusterNodes?.length) {
     return new Cluster(
       settings.clusterNodes.map((n) => {
@@ -45,12 +52,12 @@ export function connect(settings: RedisSettings): RedisClient {
         enableAutoPipelining: false,
         // Sharded pub/sub (SSUBSCRIBE) needs a subscriber per shard, which ioredis manages.
         shardedSubscribers: true,
-        redisOptions: { ...common, enableAutoPipelining: false },
+        redisOptions: { ...common, ...credentials, enableAutoPipelining: false },
         clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 2000),
       },
     );
   }
-  return new Redis(settings.url!, common);
+  return new Redis(settings.url!, { ...common, ...credentials });
 }
 
 /**

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
-import { connect } from '../../lib/redis/connection.js';
+import { connect, scanTargets } from '../../lib/redis/connection.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
 
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -30,6 +30,8 @@ export interface RedisTarget {
   /** A connected client, or null when the target is unavailable (locally: skip). */
   available: () => Promise<string | null>;
   connect: () => RedisClient;
+  /** A connection as an ACL user (fault-injection tests restrict what it may run). */
+  connectAs: (username: string, password: string) => RedisClient;
 }
 
 export const redisTargets = (): RedisTarget[] => [
@@ -37,11 +39,13 @@ export const redisTargets = (): RedisTarget[] => [
     name: 'redis',
     available: async () => ((await reachable(REDIS_URL)) ? null : `no Redis at ${REDIS_URL}`),
     connect: () => connect({ url: REDIS_URL, prefix: '' }),
+    connectAs: (username, password) => connect({ url: REDIS_URL, prefix: '', username, password }),
   },
   {
     name: 'redis-cluster',
     available: async () => (inject('redisClusterNodes') ? null : `no Redis Cluster: ${inject('redisClusterError')}`),
     connect: () => connect({ clusterNodes: inject('redisClusterNodes').split(','), prefix: '' }),
+    connectAs: (username, password) => connect({ clusterNodes: inject('redisClusterNodes').split(','), prefix: '', username, password }),
   },
 ];
 
@@ -52,6 +56,29 @@ export async function requireTarget(target: RedisTarget, skip: (note: string) =>
   if (CI) throw new Error(`${target.name} is required when CI=true: ${problem}`);
   skip(problem);
   return false;
+}
+
+/**
+ * A throwaway ACL user that may run everything but `denied` (on every master of a cluster: ACLs are
+ * per node), for injecting a fault at an exact step: the commands a step needs fail with NOPERM,
+ * deterministically, while every other client is unaffected. `allow` lifts the restriction.
+ */
+export async function restrictedUser(target: RedisTarget, admin: RedisClient, denied: readonly string[]) {
+  const username = `fault-${randomUUID().slice(0, 8)}`;
+  const password = randomUUID();
+  await admin.ping(); // a cluster client knows its masters once it is connected
+  const nodes = scanTargets(admin);
+  const setUser = (...rules: string[]) => Promise.all(nodes.map((n) => n.call('ACL', 'SETUSER', username, ...rules)));
+  await setUser('reset', 'on', `>${password}`, '~*', '&*', '+@all', ...denied.map((c) => `-${c}`));
+  const client = target.connectAs(username, password);
+  return {
+    client,
+    allow: async () => void (await setUser(...denied.map((c) => `+${c}`))),
+    drop: async () => {
+      client.disconnect();
+      await Promise.all(nodes.map((n) => n.call('ACL', 'DELUSER', username)));
+    },
+  };
 }
 
 export const freshPrefix = () => `test:${randomUUID().slice(0, 8)}:`;
