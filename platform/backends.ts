@@ -39,7 +39,7 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
   const dedupeTtlMs = envDuration(env, 'DEDUPE_TTL', '7d');
   const settings = redisSettingsFromEnv(env);
   if (!settings) {
-    const eventLog = new MemoryEventLog(envInt(env, 'STREAM_RETENTION', 100_000, 1));
+    const eventLog = new MemoryEventLog({ retention: envInt(env, 'STREAM_RETENTION', 100_000, 1), dedupeTtlMs, onError });
     const pubsub = new MemoryPubSub();
     return {
       kind: 'memory',
@@ -66,6 +66,8 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
     batchSize: envInt(env, 'STREAM_BATCH', DEFAULT_STREAM_OPTIONS.batchSize, 1, 10_000),
     inFlightBatches: envInt(env, 'STREAM_IN_FLIGHT', DEFAULT_STREAM_OPTIONS.inFlightBatches, 1, 64),
     reclaimIdleMs: envDuration(env, 'CONSUMER_RECLAIM_IDLE', '30s'),
+    deadAfterMs: envDuration(env, 'CONSUMER_DEAD_AFTER', '2s'),
+    dedupeTtlMs,
     onError,
   });
   const pubsub = new RedisPubSub(redis, settings.prefix);

@@ -64,7 +64,7 @@ export async function startChild<Info = Record<string, unknown>>(entry: URL, opt
     process: child,
     info,
     stop: async () => {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return; // exited, or killed by a signal
       child.kill('SIGTERM');
       await once(child, 'exit');
     },

@@ -58,6 +58,16 @@ export function headlines(figures: Record<string, unknown>): Headline[] {
       goal: `>= 30,000 events/s${met(rate === undefined ? undefined : rate >= 30_000)}`,
     });
   }
+  const takeover = figures['takeover'];
+  if (takeover) {
+    const p99 = num(get(takeover, 'takeoverMs', 'p99'));
+    const idle = num(get(takeover, 'idleReclaimTakeoverMs', 'p50'));
+    out.push({
+      figure: "a killed updater's pending entries, SIGKILL → applied by a live updater",
+      value: `p50 ${ms(get(takeover, 'takeoverMs', 'p50'))}, p99 ${ms(p99)}${idle === undefined ? '' : ` (idle reclaim only: ${ms(idle)}, ${x(get(takeover, 'ratio'))} slower)`}; each event applied once`,
+      goal: `<= 5 s${met(p99 === undefined ? undefined : p99 <= 5000)}`,
+    });
+  }
   const recs = figures['recs'];
   if (recs) {
     out.push({

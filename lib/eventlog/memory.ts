@@ -1,6 +1,20 @@
-/** In-process event log with bounded retention, for the embedded (single process) platform. */
+/**
+ * In-process event log with bounded retention and deduplication, for the embedded (single
+ * process) platform.
+ */
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
-import type { AppendOptions, AppendReceipt, EventBatchHandler, EventConsumer, EventLog } from './port.js';
+import { MemoryDedupe } from './memory-dedupe.js';
+import { dedupeKey } from './port.js';
+import type { AppendReceipt, AppendResult, EventBatchHandler, EventConsumer, EventLog } from './port.js';
+
+export interface MemoryEventLogOptions {
+  /** Events kept (oldest dropped first). */
+  retention?: number;
+  batchSize?: number;
+  /** How long an accepted (userId, eventId) makes a later one a duplicate (0: no deduplication). */
+  dedupeTtlMs?: number;
+  onError?: (err: unknown) => void;
+}
 
 interface Group {
   name: string;
@@ -16,30 +30,36 @@ interface Group {
 
 export class MemoryEventLog implements EventLog {
   private events: ProfileEvent[] = [];
-  /** The group that already handled each event (AppendOptions.handledBy), parallel to events. */
-  private handledBy: (string | undefined)[] = [];
   /** Absolute offset of events[0]. */
   private base = 0;
   private readonly groups = new Set<Group>();
+  private readonly retention: number;
+  private readonly batchSize: number;
+  private readonly onError: (err: unknown) => void;
+  private readonly dedupe: MemoryDedupe | undefined;
 
-  constructor(
-    private readonly retention = 100_000,
-    private readonly batchSize = 500,
-    private readonly onError: (err: unknown) => void = (err) => console.error('event consumer failed', err),
-  ) {}
+  constructor(options: MemoryEventLogOptions = {}) {
+    this.retention = options.retention ?? 100_000;
+    this.batchSize = options.batchSize ?? 500;
+    this.onError = options.onError ?? ((err) => console.error('event consumer failed', err));
+    const ttl = options.dedupeTtlMs ?? 7 * 86_400_000;
+    this.dedupe = ttl > 0 ? new MemoryDedupe(ttl) : undefined;
+  }
 
-  async append(events: readonly ProfileEvent[], options: AppendOptions = {}): Promise<AppendReceipt> {
-    if (events.length === 0) return new Map();
-    this.events.push(...events);
-    for (let i = 0; i < events.length; i++) this.handledBy.push(options.handledBy);
+  async append(events: readonly ProfileEvent[]): Promise<AppendResult> {
+    // Claim and append without yielding: the event loop makes the two one step.
+    const fresh = this.dedupe?.claim(events.map(dedupeKey));
+    const appended = fresh ? events.filter((_, i) => fresh[i]) : events;
+    const duplicates = fresh ? events.filter((_, i) => !fresh[i]) : [];
+    if (appended.length === 0) return { receipt: new Map(), duplicates };
+    this.events.push(...appended);
     const excess = this.events.length - this.retention;
     if (excess > 0) {
       this.events = this.events.slice(excess);
-      this.handledBy = this.handledBy.slice(excess);
       this.base += excess;
     }
     for (const group of this.groups) this.pump(group);
-    return new Map([[0, String(this.base + this.events.length)]]);
+    return { receipt: new Map([[0, String(this.base + this.events.length)]]), duplicates };
   }
 
   async waitApplied(receipt: AppendReceipt, group: string, timeoutMs: number): Promise<boolean> {
@@ -75,10 +95,8 @@ export class MemoryEventLog implements EventLog {
         const start = Math.max(group.next, this.base) - this.base;
         if (start >= this.events.length) break;
         const batch = this.events.slice(start, start + this.batchSize);
-        const handled = this.handledBy.slice(start, start + this.batchSize);
-        const deliver = handled.some((h) => h === group.name) ? batch.filter((_, i) => handled[i] !== group.name) : batch;
         try {
-          if (deliver.length > 0) await group.handler(deliver);
+          await group.handler(batch);
           group.next = this.base + start + batch.length;
         } catch (err) {
           group.onError(err);

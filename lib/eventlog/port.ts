@@ -1,7 +1,7 @@
 /**
  * The event log: accepted events, in order per user, read by independent consumer groups (the
- * profile updater, the recommendations service's trending consumer). Memory adapter here; the
- * Redis Streams adapter comes with the Redis issue.
+ * profile updater, the recommendations service's trending consumer), deduplicated on the way in.
+ * Adapters: memory (the embedded platform) and Redis Streams.
  */
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 
@@ -12,35 +12,46 @@ export interface EventConsumer {
   stop(): Promise<void>;
 }
 
+/**
+ * What deduplication compares: the event id within its user (as Amplitude's insert_id), written
+ * so that no two (userId, eventId) pairs give the same key.
+ */
+export function dedupeKey(event: Pick<ProfileEvent, 'userId' | 'eventId'>): string {
+  return `${event.userId.length}:${event.userId}:${event.eventId}`;
+}
+
 /** Where appended events landed (adapter-specific), for waitApplied. */
 export type AppendReceipt = ReadonlyMap<number, string>;
+
+export interface AppendResult {
+  receipt: AppendReceipt;
+  /** Events left out: the same user's event id was accepted within the dedupe window. */
+  duplicates: readonly ProfileEvent[];
+}
 
 /** Some events of an append landed and some did not (for example one partition failed). */
 export class PartialAppendError extends Error {
   constructor(
     readonly receipt: AppendReceipt,
+    /** Events that are not in the log (their ids are not claimed either): retryable. */
     readonly failed: readonly ProfileEvent[],
+    /** Events of the partitions that did take theirs, left out as duplicates. */
+    readonly duplicates: readonly ProfileEvent[],
     reason: unknown,
   ) {
     super(`${failed.length} events could not be appended: ${(reason as Error)?.message ?? String(reason)}`, { cause: reason });
   }
 }
 
-export interface AppendOptions {
-  /**
-   * A consumer group whose work the writer has already done for these events (the profile
-   * service applied them during the request): that group acknowledges them without delivering
-   * them, so they are not handled twice. Every other group receives them as usual.
-   */
-  handledBy?: string;
-}
-
 export interface EventLog {
   /**
-   * Appends accepted events; resolves once they are durable in the log. When only some land,
-   * rejects with PartialAppendError naming the ones that did not.
+   * Appends events whose (userId, eventId) the log has not accepted within its dedupe window, and
+   * claims those ids, in one atomic step per partition: an id is claimed exactly when its event is
+   * in the log, whatever fails when (so a producer's retry is either appended or a duplicate of
+   * something that is). Resolves once they are durable; when only some partitions take theirs,
+   * rejects with PartialAppendError naming the events that are not in the log.
    */
-  append(events: readonly ProfileEvent[], options?: AppendOptions): Promise<AppendReceipt>;
+  append(events: readonly ProfileEvent[]): Promise<AppendResult>;
   /** Resolves true once `group` has processed everything in the receipt, false on timeout. */
   waitApplied(receipt: AppendReceipt, group: string, timeoutMs: number): Promise<boolean>;
   /**

@@ -1,19 +1,34 @@
 /**
- * Event log on Redis Streams, partitioned by user (`{ev:<p>}` hash tags keep each partition in
- * one slot). A consumer reads every partition with one blocking XREADGROUP on a dedicated
- * connection (one per partition on a cluster), handles a few batches at a time while it reads
- * on, acknowledges each batch after the handler succeeds (a batch that keeps failing is left
- * pending without holding up the others), and reclaims entries left pending, by a dead consumer
- * or a failed batch, with XAUTOCLAIM. Delivery is at least once; the reducer's idempotency makes the
- * effect exactly once, and it does not depend on the order events are applied in.
+ * Event log on Redis Streams, partitioned by user (`{ev:<p>}` hash tags keep each partition and
+ * its dedupe keys in one slot). An append claims the events' ids and adds the entry in one Lua
+ * script per partition. A consumer reads every partition with one blocking XREADGROUP on a
+ * dedicated connection (one per partition on a cluster), handles a few batches at a time while it
+ * reads on, acknowledges each batch after the handler succeeds (a batch that keeps failing is left
+ * pending without holding up the others), keeps a heartbeat key alive, and takes over the pending
+ * entries of consumers whose heartbeat has lapsed (dead, not merely slow); XAUTOCLAIM after
+ * reclaimIdleMs is the backstop for batches a live consumer gave up on. Delivery is at least once;
+ * the profile store's ledger of applied event ids makes the effect exactly once.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
+import type { Result } from 'ioredis';
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 import { duplicate, isCluster } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
-import { PartialAppendError } from './port.js';
-import type { AppendOptions, AppendReceipt, EventBatchHandler, EventConsumer, EventLog } from './port.js';
+import { PartialAppendError, dedupeKey } from './port.js';
+import type { AppendReceipt, AppendResult, EventBatchHandler, EventConsumer, EventLog } from './port.js';
+
+const APPEND_LUA = readFileSync(new URL('./lua/append-events.lua', import.meta.url), 'utf8');
+const FORGET_CONSUMER_LUA = readFileSync(new URL('./lua/forget-consumer.lua', import.meta.url), 'utf8');
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** append-events.lua: numberOfKeys, stream, dedupe keys..., retention, dedupe TTL, events... */
+    appendEvents(numberOfKeys: number, ...args: string[]): Result<[string, string], Context>;
+    forgetConsumer(stream: string, group: string, consumer: string): Result<number, Context>;
+  }
+}
 
 export interface StreamOptions {
   prefix: string;
@@ -29,9 +44,16 @@ export interface StreamOptions {
    */
   inFlightBatches: number;
   blockMs: number;
-  /** A pending entry idle this long belongs to a dead consumer and is reclaimed. */
+  /** A pending entry idle this long is reclaimed by XAUTOCLAIM whoever holds it (the backstop). */
   reclaimIdleMs: number;
   reclaimEveryMs: number;
+  /**
+   * A consumer whose heartbeat is this old is dead: its pending entries are taken over. Live
+   * consumers renew theirs every quarter of it, whatever their batches are doing.
+   */
+  deadAfterMs: number;
+  /** How long an accepted (userId, eventId) makes a later one a duplicate (0: no deduplication). */
+  dedupeTtlMs: number;
   onError: (err: unknown) => void;
 }
 
@@ -43,6 +65,8 @@ export const DEFAULT_STREAM_OPTIONS: Omit<StreamOptions, 'prefix' | 'onError'> =
   blockMs: 1000,
   reclaimIdleMs: 30_000,
   reclaimEveryMs: 5_000,
+  deadAfterMs: 2_000,
+  dedupeTtlMs: 7 * 86_400_000,
 };
 
 /** FNV-1a, for a stable user → partition mapping. */
@@ -67,22 +91,22 @@ export function compareIds(a: string, b: string): number {
   return am - bm || as - bs;
 }
 
-/**
- * The events of stream entries (field `e`: a JSON list). With `group`, entries that name that
- * group in field `h` (handled by the writer already, see AppendOptions) are left out.
- */
-function eventsOf(entries: readonly StreamEntry[], group?: string): ProfileEvent[] {
+/** The events of stream entries (field `e`: a JSON list). */
+function eventsOf(entries: readonly StreamEntry[]): ProfileEvent[] {
   const events: ProfileEvent[] = [];
   for (const [, fields] of entries) {
-    let list: string | undefined;
-    let handled = false;
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i] === 'e') list = fields[i + 1];
-      else if (fields[i] === 'h' && fields[i + 1] === group) handled = true;
+      if (fields[i] === 'e') events.push(...(JSON.parse(fields[i + 1]!) as ProfileEvent[]));
     }
-    if (list !== undefined && !handled) events.push(...(JSON.parse(list) as ProfileEvent[]));
   }
   return events;
+}
+
+/** An XINFO reply row (name, value, name, value, ...) as a map. */
+function fieldsOf(row: readonly unknown[]): Map<string, unknown> {
+  const info = new Map<string, unknown>();
+  for (let i = 0; i + 1 < row.length; i += 2) info.set(String(row[i]), row[i + 1]);
+  return info;
 }
 
 export class RedisStreamEventLog implements EventLog {
@@ -91,37 +115,63 @@ export class RedisStreamEventLog implements EventLog {
   constructor(
     private readonly redis: RedisClient,
     readonly options: StreamOptions,
-  ) {}
+  ) {
+    redis.defineCommand('appendEvents', { lua: APPEND_LUA });
+    redis.defineCommand('forgetConsumer', { numberOfKeys: 1, lua: FORGET_CONSUMER_LUA });
+  }
 
   streamKey(partition: number): string {
     return `${this.options.prefix}{ev:${partition}}:stream`;
   }
 
-  async append(events: readonly ProfileEvent[], options: AppendOptions = {}): Promise<AppendReceipt> {
+  /** Claim of an accepted event id; in its partition's slot, so the append script can write both. */
+  private dedupeKeyOf(partition: number, event: ProfileEvent): string {
+    return `${this.options.prefix}{ev:${partition}}:seen:${dedupeKey(event)}`;
+  }
+
+  /** The heartbeat of a consumer of a group (a key of its own: any slot). */
+  heartbeatKey(group: string, consumer: string): string {
+    return `${this.options.prefix}consumer:${group}:${consumer}`;
+  }
+
+  async append(events: readonly ProfileEvent[]): Promise<AppendResult> {
     const byPartition = new Map<number, ProfileEvent[]>();
     for (const e of events) {
       const p = partitionOf(e.userId, this.options.partitions);
       (byPartition.get(p) ?? byPartition.set(p, []).get(p)!).push(e);
     }
     const partitions = [...byPartition];
-    const handled = options.handledBy ? ['h', options.handledBy] : [];
+    const { retention, dedupeTtlMs } = this.options;
     const results = await Promise.allSettled(
-      partitions.map(([p, list]) => this.redis.xadd(this.streamKey(p), 'MAXLEN', '~', this.options.retention, '*', 'e', JSON.stringify(list), ...handled)),
+      partitions.map(([p, list]) =>
+        this.redis.appendEvents(
+          list.length + 1,
+          this.streamKey(p),
+          ...list.map((e) => this.dedupeKeyOf(p, e)),
+          String(retention),
+          String(dedupeTtlMs),
+          ...list.map((e) => JSON.stringify(e)),
+        ),
+      ),
     );
     const receipt = new Map<number, string>();
     const failed: ProfileEvent[] = [];
+    const duplicates: ProfileEvent[] = [];
     let cause: unknown;
     results.forEach((r, i) => {
       const [p, list] = partitions[i]!;
-      if (r.status === 'fulfilled' && r.value) receipt.set(p, r.value);
-      else {
+      if (r.status === 'rejected') {
         failed.push(...list);
-        cause ??= r.status === 'rejected' ? r.reason : new Error('XADD returned no id');
+        cause ??= r.reason;
+        return;
       }
+      const [id, flags] = r.value;
+      if (id) receipt.set(p, id);
+      list.forEach((e, k) => flags[k] === '0' && duplicates.push(e));
     });
     if (failed.length > 0 && failed.length === events.length) throw cause;
-    if (failed.length > 0) throw new PartialAppendError(receipt, failed, cause);
-    return receipt;
+    if (failed.length > 0) throw new PartialAppendError(receipt, failed, duplicates, cause);
+    return { receipt, duplicates };
   }
 
   /**
@@ -195,8 +245,7 @@ export class RedisStreamEventLog implements EventLog {
         try {
           const groups = (await this.redis.xinfo('GROUPS', this.streamKey(p))) as unknown[][];
           for (const g of groups) {
-            const info = new Map<string, unknown>();
-            for (let i = 0; i + 1 < g.length; i += 2) info.set(String(g[i]), g[i + 1]);
+            const info = fieldsOf(g);
             if (info.get('name') === group) out.set(p, String(info.get('last-delivered-id')));
           }
         } catch {
@@ -229,6 +278,10 @@ export class StreamConsumer implements EventConsumer {
   private readonly connections: RedisClient[] = [];
   private reclaimTimer: NodeJS.Timeout | undefined;
   private reclaiming: Promise<void> | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private takingOver: Promise<void> | undefined;
+  /** Passes over the group looking for dead consumers (tests wait on it). */
+  livenessPasses = 0;
 
   constructor(
     private readonly log: RedisStreamEventLog,
@@ -241,12 +294,74 @@ export class StreamConsumer implements EventConsumer {
   }
 
   start(): void {
-    const { partitions, reclaimEveryMs } = this.log.options;
-    for (const keys of this.readGroups(partitions)) this.loops.push(this.readLoop(keys));
+    const { partitions, reclaimEveryMs, deadAfterMs } = this.log.options;
+    // The heartbeat goes out before the first read, so no entry is ever delivered to a consumer
+    // that looks dead. It is renewed on a timer of its own: a slow batch does not stop it.
+    const beat = this.beat();
+    for (const keys of this.readGroups(partitions)) this.loops.push(beat.then(() => this.readLoop(keys)));
+    this.heartbeatTimer = setInterval(() => {
+      void this.beat();
+      this.takingOver ??= this.takeOverDead().finally(() => (this.takingOver = undefined));
+    }, Math.max(10, deadAfterMs / 4));
+    this.heartbeatTimer.unref();
     this.reclaimTimer = setInterval(() => {
       this.reclaiming ??= this.reclaimAll().finally(() => (this.reclaiming = undefined));
     }, reclaimEveryMs);
     this.reclaimTimer.unref();
+  }
+
+  /** Renews this consumer's heartbeat (failures are retried by the next beat). */
+  private async beat(): Promise<void> {
+    if (this.stopped) return;
+    await this.redis.set(this.log.heartbeatKey(this.group, this.name), '1', 'PX', this.log.options.deadAfterMs).catch(() => undefined);
+  }
+
+  /**
+   * Takes over the pending entries of every consumer of the group whose heartbeat has lapsed, and
+   * then removes those consumers from the group. A live consumer keeps its heartbeat however long
+   * its batches take, so its entries stay its own.
+   */
+  async takeOverDead(): Promise<void> {
+    const { partitions, deadAfterMs, batchSize, onError } = this.log.options;
+    try {
+      const held = new Map<string, { key: string; pending: number }[]>();
+      for (let p = 0; p < partitions && !this.stopped; p++) {
+        const key = this.log.streamKey(p);
+        let consumers: unknown[][];
+        try {
+          consumers = (await this.redis.xinfo('CONSUMERS', key, this.group)) as unknown[][];
+        } catch {
+          continue; // no stream or group yet
+        }
+        for (const c of consumers) {
+          const info = fieldsOf(c);
+          const name = String(info.get('name'));
+          if (name === this.name) continue;
+          (held.get(name) ?? held.set(name, []).get(name)!).push({ key, pending: Number(info.get('pending') ?? 0) });
+        }
+      }
+      const names = [...held.keys()];
+      const alive = await Promise.all(names.map((n) => this.redis.exists(this.log.heartbeatKey(this.group, n))));
+      for (const [i, name] of names.entries()) {
+        if (alive[i] || this.stopped) continue;
+        for (const { key, pending } of held.get(name)!) {
+          // Entries delivered to it at least half a heartbeat ago: a consumer that was alive then
+          // has since renewed, so these are a dead one's (and another taker's fresh claims are not).
+          for (let left = pending; left > 0 && !this.stopped; ) {
+            const rows = (await this.redis.xpending(key, this.group, 'IDLE', Math.floor(deadAfterMs / 2), '-', '+', batchSize, name)) as Array<[string, ...unknown[]]>;
+            if (rows.length === 0) break;
+            const entries = (await this.redis.xclaim(key, this.group, this.name, Math.floor(deadAfterMs / 2), ...rows.map(([id]) => id))) as StreamEntry[];
+            await this.handleWithRetries(key, entries.filter((e) => e && e[1]));
+            left -= rows.length;
+          }
+          await this.redis.forgetConsumer(key, this.group, name);
+        }
+      }
+    } catch (err) {
+      if (!String((err as Error).message).includes('NOGROUP')) onError(err);
+    } finally {
+      this.livenessPasses++;
+    }
   }
 
   /**
@@ -300,7 +415,7 @@ export class StreamConsumer implements EventConsumer {
     if (present.length < entries.length) {
       this.log.options.onError(new Error(`${entries.length - present.length} pending entries of ${key} were trimmed before they were applied`));
     }
-    const events = eventsOf(present, this.group);
+    const events = eventsOf(present);
     if (events.length > 0) await this.handler(events);
     await this.redis.xack(key, this.group, ...entries.map(([id]) => id));
   }
@@ -401,20 +516,23 @@ export class StreamConsumer implements EventConsumer {
     }
   }
 
-  /** Stops reading and reclaiming. */
+  /** Stops reading, reclaiming and beating. */
   private halt(): void {
     this.stopped = true;
     this.markStopped();
     if (this.reclaimTimer) clearInterval(this.reclaimTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
   }
 
   /** Stops reading; entries being handled finish (and are acknowledged) first. */
   async stop(): Promise<void> {
     this.halt();
-    await this.reclaiming;
+    await Promise.all([this.reclaiming, this.takingOver]);
     for (const c of this.connections) c.disconnect();
     await Promise.allSettled(this.loops);
     await this.handleOwnPending();
+    // Gone: whatever it still holds (Redis was away) is taken over without waiting for the beat to lapse.
+    await this.redis.del(this.log.heartbeatKey(this.group, this.name)).catch(() => undefined);
     this.log.forget(this);
   }
 

@@ -1,8 +1,9 @@
 /** One contract for every adapter of the profile stores: memory, Redis and Redis Cluster. */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
+import type { Profile } from '../../subgraphs/profile/src/domain/profile.js';
 import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
 import { createMemoryStores } from '../../subgraphs/profile/src/store/memory.js';
 import { AliasedProfileError } from '../../subgraphs/profile/src/store/ports.js';
@@ -66,6 +67,9 @@ const event = (userId: string, n: number, genre = 'Crime'): ProfileEvent => ({
 
 const apply = (userId: string, events: ProfileEvent[]) => (p: ReturnType<typeof emptyProfile> | null) =>
   applyEvents(p ?? emptyProfile(userId), events, DEFAULT_REDUCER_CONFIG).profile;
+/** The fold ProfileStore.apply gets: the reducer over the events the ledger does not list. */
+const fold = (userId: string) => (p: Profile | null, fresh: readonly ProfileEvent[], owned: boolean) =>
+  applyEvents(p ?? emptyProfile(userId), fresh, DEFAULT_REDUCER_CONFIG, owned).profile;
 
 for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
   describe(`profile stores contract: ${adapter.name}`, () => {
@@ -174,8 +178,7 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
       const short = await adapter.make({ profileTtlMs: 150, dedupeTtlMs: 150 });
       await short.stores.profiles.update('t', apply('t', [event('t', 1)]));
       expect((await short.stores.profiles.getMany(['t']))[0]).not.toBeNull();
-      await new Promise((r) => setTimeout(r, 300));
-      expect(await short.stores.profiles.getMany(['t'])).toEqual([null]);
+      await vi.waitFor(async () => expect(await short.stores.profiles.getMany(['t'])).toEqual([null]), { timeout: 5000, interval: 50 });
       // Another writer starts the profile again (its write counter starts again too); the writer
       // that remembers the expired profile builds on the new one and does not bring the old back.
       const fresh = await short.second.profiles.update('t', apply('t', [event('t', 2, 'Drama')]));
@@ -183,9 +186,10 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
       const next = await short.stores.profiles.update('t', apply('t', [event('t', 3, 'Comedy')]));
       expect(next.version).toBe(2);
       expect(Object.keys(next.genres).sort()).toEqual(['Comedy', 'Drama']);
-      expect(await short.stores.dedupe.claim(['x'])).toEqual([true]);
-      await new Promise((r) => setTimeout(r, 300));
-      expect(await short.stores.dedupe.claim(['x'])).toEqual([true]);
+      // Ledger entries go after their window as well.
+      await short.stores.profiles.apply('t', [event('t', 4)], fold('t'));
+      expect([...(await short.stores.profiles.ledger('t')).keys()]).toEqual(['t-e4']);
+      await vi.waitFor(async () => expect((await short.stores.profiles.ledger('t')).size).toBe(0), { timeout: 5000, interval: 50 });
     });
 
     it('snapshots: put, get, delete', async () => {
@@ -196,11 +200,43 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
       expect(await stores.snapshots.getMany(['u'])).toEqual([null]);
     });
 
-    it('dedupe: each event id is claimed once, across connections', async () => {
-      expect(await stores.dedupe.claim(['e1', 'e2'])).toEqual([true, true]);
-      expect(await second.dedupe.claim(['e2', 'e3'])).toEqual([false, true]);
-      const racing = await Promise.all([stores.dedupe.claim(['race']), second.dedupe.claim(['race'])]);
-      expect(racing.flat().filter(Boolean)).toHaveLength(1);
+    it('ledger: an event is applied once within the window, however many events the user had since', async () => {
+      const many = DEFAULT_REDUCER_CONFIG.limits.appliedEventIds + 6;
+      // One writer applies them one by one (it remembers its writes: no reads in between).
+      for (let n = 0; n < many; n++) await stores.profiles.apply('l', [event('l', n)], fold('l'));
+      const folded: string[][] = [];
+      const spy = (current: Profile | null, fresh: readonly ProfileEvent[], owned: boolean) => {
+        folded.push(fresh.map((e) => e.eventId));
+        return fold('l')(current, fresh, owned);
+      };
+      // The oldest, which the profile no longer remembers, redelivered with a new one: only the new one counts.
+      const after = await stores.profiles.apply('l', [event('l', 0), event('l', many)], spy);
+      expect(after).toMatchObject({ eventCount: many + 1, version: many + 1 });
+      expect(folded.at(-1)).toEqual([`l-e${many}`]);
+      // Again, from another connection and from the same one: nothing changes.
+      await second.profiles.apply('l', [event('l', 0), event('l', 1)], fold('l'));
+      await stores.profiles.apply('l', [event('l', 2)], fold('l'));
+      expect((await second.profiles.getMany(['l']))[0]).toMatchObject({ eventCount: many + 1, version: many + 1 });
+      expect([...(await second.profiles.ledger('l')).keys()].sort()).toEqual(Array.from({ length: many + 1 }, (_, n) => `l-e${n}`).sort());
+    });
+
+    it('ledger: the same event applied by two writers at once counts once', async () => {
+      for (let round = 0; round < 10; round++) {
+        const e = event('race', round);
+        await Promise.all([stores.profiles.apply('race', [e], fold('race')), second.profiles.apply('race', [e], fold('race'))]);
+      }
+      expect((await stores.profiles.getMany(['race']))[0]).toMatchObject({ eventCount: 10, version: 10 });
+    });
+
+    it('ledger: entries inherited by a merge make those events applied on the profile they were merged into', async () => {
+      await stores.profiles.apply('from', [event('from', 1), event('from', 2)], fold('from'));
+      const ledger = await stores.profiles.ledger('from');
+      expect([...ledger.keys()].sort()).toEqual(['from-e1', 'from-e2']);
+      await second.profiles.update('into', apply('into', [event('into', 1)]), ledger);
+      const redelivered = { ...event('from', 1), userId: 'into' };
+      const p = await stores.profiles.apply('into', [redelivered], fold('into'));
+      expect(p).toMatchObject({ eventCount: 1, version: 1 });
+      expect([...(await second.profiles.ledger('into')).keys()].sort()).toEqual(['from-e1', 'from-e2']);
     });
 
     it('identities: link, resolve, earlier link wins, forget', async () => {

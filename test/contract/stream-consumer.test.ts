@@ -16,7 +16,7 @@ import { MemoryEventLog } from '../../lib/eventlog/memory.js';
 import type { EventLog } from '../../lib/eventlog/port.js';
 import { DEFAULT_VALIDATION_LIMITS } from '../../subgraphs/profile/src/domain/validate.js';
 import { partitionOf } from '../../lib/eventlog/redis-streams.js';
-import { deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
+import { deleteByPrefix, freshPrefix, perTestRedis, redisTargets, requireTarget } from '../helpers/redis.js';
 
 const USERS = 20;
 const PER_USER = 30;
@@ -53,43 +53,38 @@ const event = (userId: string, n: number, occurredAt = Date.now()): ProfileEvent
   item: { id: `item-${n}`, kind: 'MOVIE', genres: ['Crime'] },
 });
 
-/** The event log contract for both adapters: entries a writer already handled for a group. */
+/** The event log contract for both adapters: deduplication on the way in. */
 for (const target of [null, ...redisTargets()]) {
   describe(`event log: ${target?.name ?? 'memory'}`, () => {
-    let available = true;
-    let note = '';
-    const clients: RedisClient[] = [];
-    let prefix = '';
-    beforeAll(async () => {
-      available = target ? await requireTarget(target, (n) => (note = n)) : true;
-    });
-    afterEach(async () => {
-      if (clients[0]) await deleteByPrefix(clients[0], prefix);
-      await Promise.all(clients.splice(0).map((c) => c.quit()));
-    });
-    const makeLog = (): EventLog => {
-      if (!target) return new MemoryEventLog();
-      prefix = freshPrefix();
-      const redis = target.connect();
-      clients.push(redis);
-      return new RedisStreamEventLog(redis, { ...DEFAULT_STREAM_OPTIONS, prefix, partitions: 2, blockMs: 100, onError: () => undefined });
+    const redis = perTestRedis(target);
+    let memory: MemoryEventLog | undefined;
+    /** An event log under the test's prefix; `again`: another connection to the same one. */
+    const makeLog = (again = false): EventLog => {
+      if (!target) return again && memory ? memory : (memory = new MemoryEventLog());
+      if (!again) redis.freshPrefix();
+      return new RedisStreamEventLog(redis.connect(), { ...DEFAULT_STREAM_OPTIONS, prefix: redis.prefix, partitions: 2, blockMs: 100, onError: () => undefined });
     };
 
-    it('entries appended as handled by a group are acknowledged by that group, not delivered; other groups get everything', async ({ skip }) => {
-      if (!available) skip(note);
+    it('appends each user\'s event id once, with its claim in the same step, across connections', async ({ skip }) => {
+      redis.require(skip);
       const log = makeLog();
-      const seen = new Map<string, string[]>([['updater', []], ['trending', []]]);
-      const consumers = [...seen].map(([group, ids]) => log.consume(group, (batch) => void ids.push(...batch.map((e) => e.eventId))));
-      await log.append([event('h1', 1), event('h2', 2)]);
-      const marked = await log.append([event('h1', 3), event('h3', 4)], { handledBy: 'updater' });
-      const last = await log.append([event('h2', 5)]);
-      await until(async () => seen.get('trending')!.length === 5 && seen.get('updater')!.length === 3);
-      // Acknowledged: the group counts the handled entries as processed.
-      expect(await log.waitApplied(marked, 'updater', 2000)).toBe(true);
-      expect(await log.waitApplied(last, 'updater', 2000)).toBe(true);
-      expect(seen.get('updater')!.sort()).toEqual(['h1-1', 'h2-2', 'h2-5']);
-      expect(seen.get('trending')!.sort()).toEqual(['h1-1', 'h1-3', 'h2-2', 'h2-5', 'h3-4']);
-      await Promise.all(consumers.map((c) => c.stop()));
+      const other = makeLog(true);
+      const seen: string[] = [];
+      const consumer = log.consume('updater', (batch) => void seen.push(...batch.map((e) => `${e.userId}/${e.eventId}`)));
+      const first = await log.append([event('d1', 1), event('d2', 2), event('d1', 1)]);
+      expect(first.duplicates.map((e) => e.eventId)).toEqual(['d1-1']);
+      // The same id again (from any connection) is a duplicate; the same id for another user is not.
+      const again = await other.append([event('d1', 1), { ...event('d1', 1), userId: 'd3' }, event('d2', 3)]);
+      expect(again.duplicates.map((e) => `${e.userId}/${e.eventId}`)).toEqual(['d1/d1-1']);
+      const everything = await log.append([event('d1', 1), event('d2', 2)]);
+      expect(everything).toMatchObject({ duplicates: [expect.anything(), expect.anything()] });
+      expect(everything.receipt.size).toBe(0);
+      // Two writers racing on one id: one appends it.
+      const racing = await Promise.all([log.append([event('d4', 4)]), other.append([event('d4', 4)])]);
+      expect(racing.map((r) => r.duplicates.length).sort()).toEqual([0, 1]);
+      await until(async () => seen.length === 5);
+      expect(seen.sort()).toEqual(['d1/d1-1', 'd2/d2-2', 'd2/d2-3', 'd3/d1-1', 'd4/d4-4']);
+      await consumer.stop();
       await log.close();
     });
   });
@@ -181,7 +176,7 @@ for (const target of redisTargets()) {
         expect(p?.eventCount).toBe(PER_USER);
         expect(p?.version).toBe(PER_USER);
       }
-      const receipt = await log.append([]);
+      const { receipt } = await log.append([]);
       expect(await log.waitApplied(receipt, 'updater', 100)).toBe(true);
     });
 
@@ -252,11 +247,16 @@ for (const target of redisTargets()) {
       const { log } = setup({ partitions: 1 });
       let release!: () => void;
       const slow = new Promise<void>((r) => (release = r));
+      let slowStarted!: () => void;
+      const startedSlow = new Promise<void>((r) => (slowStarted = r));
       const handled: string[] = [];
       let failOnce = true;
       const consumer = log.consume('updater', async (batch) => {
         const ids = batch.map((e) => e.eventId);
-        if (ids.includes('slow-1')) await slow;
+        if (ids.includes('slow-1')) {
+          slowStarted();
+          await slow;
+        }
         if (ids.includes('fails-3') && failOnce) {
           failOnce = false;
           throw new Error('store hiccup');
@@ -264,15 +264,15 @@ for (const target of redisTargets()) {
         handled.push(...ids);
       }, 'consumer-inflight');
       try {
-        const first = await log.append([event('slow', 1)]);
-        await new Promise((r) => setTimeout(r, 50));
-        const second = await log.append([event('fast', 2)]);
+        const { receipt: first } = await log.append([event('slow', 1)]);
+        await startedSlow; // its batch is being applied
+        const { receipt: second } = await log.append([event('fast', 2)]);
         // The second entry does not wait for the first batch, which is still being applied.
         await until(async () => handled.includes('fast-2'), 3000);
         expect(handled).toEqual(['fast-2']);
         expect(await log.waitApplied(second, 'updater', 1000)).toBe(true);
         expect(await log.waitApplied(first, 'updater', 50)).toBe(false);
-        const third = await log.append([event('fails', 3)]);
+        const { receipt: third } = await log.append([event('fails', 3)]);
         release();
         // The failed batch stays pending and is delivered again; nothing is lost or skipped.
         expect(await log.waitApplied(first, 'updater', 5000)).toBe(true);
@@ -302,9 +302,9 @@ for (const target of redisTargets()) {
         handled.push(...batch.map((e) => e.eventId));
       }, 'consumer-poison');
       try {
-        const bad = await log.append([event(poisoned, 1)]);
+        const { receipt: bad } = await log.append([event(poisoned, 1)]);
         await until(async () => attempts > 0, 3000);
-        const next = await log.append([event(samePartition, 2), event(otherPartition, 3)]);
+        const { receipt: next } = await log.append([event(samePartition, 2), event(otherPartition, 3)]);
         // The other batches of both partitions go through while the failing one is retried.
         expect(await log.waitApplied(next, 'updater', 3000)).toBe(true);
         expect(handled.sort()).toEqual([`${otherPartition}-3`, `${samePartition}-2`]);

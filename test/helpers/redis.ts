@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { inject } from 'vitest';
-import { connect, scanTargets } from '../../lib/redis/connection.js';
+import { afterEach, beforeAll, inject } from 'vitest';
+import { connect, deleteByPrefix, scanTargets } from '../../lib/redis/connection.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
 
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -83,4 +83,38 @@ export async function restrictedUser(target: RedisTarget, admin: RedisClient, de
 
 export const freshPrefix = () => `test:${randomUUID().slice(0, 8)}:`;
 
-export { deleteByPrefix } from '../../lib/redis/connection.js';
+export { deleteByPrefix };
+
+/**
+ * Per-test Redis bookkeeping inside a describe for `target` (null: the memory adapters, nothing
+ * to do): whether the target is there (a failure under CI), the connections a test opened and its
+ * key prefix, removed after each test.
+ */
+export function perTestRedis(target: RedisTarget | null) {
+  let available = true;
+  let note = '';
+  const clients: RedisClient[] = [];
+  const state = {
+    prefix: '',
+    /** Skips (or, under CI, has already failed) the test when the target is missing. */
+    require: (skip: (note: string) => void) => {
+      if (!available) skip(note);
+    },
+    /** A new connection, closed after the test. */
+    connect: (): RedisClient => {
+      const client = target!.connect();
+      clients.push(client);
+      return client;
+    },
+    /** Starts a fresh key prefix for the test and returns it. */
+    freshPrefix: () => (state.prefix = freshPrefix()),
+  };
+  beforeAll(async () => {
+    available = target ? await requireTarget(target, (n) => (note = n)) : true;
+  });
+  afterEach(async () => {
+    if (clients[0]) await deleteByPrefix(clients[0], state.prefix);
+    await Promise.all(clients.splice(0).map((c) => c.quit()));
+  });
+  return state;
+}

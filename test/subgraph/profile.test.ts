@@ -45,11 +45,14 @@ describe('POST /v1/events', () => {
   it('reports duplicates, and rejections per event while accepting the rest', async () => {
     const res = await postEvents(
       server,
-      JSON.stringify({ events: [play('h2', 'h-1'), play('h2', 'h-3'), play('h2', 'h-3'), { ...play('h2', 'h-4'), type: 'NAP' }] }),
+      JSON.stringify({ events: [play('h1', 'h-1'), play('h2', 'h-3'), play('h2', 'h-3'), { ...play('h2', 'h-4'), type: 'NAP' }] }),
     );
     expect(res.status).toBe(200);
     expect(res.body.accepted).toBe(1);
     expect(res.body.duplicates).toBe(2);
+    // Event ids are unique per user: another user's event with the same id is its own event.
+    const other = await postEvents(server, JSON.stringify({ events: [play('h2', 'h-1')] }));
+    expect(other.body).toMatchObject({ accepted: 1, duplicates: 0 });
     expect(res.body.rejected).toEqual([{ index: 3, eventId: 'h-4', code: 'TYPE_INVALID', message: expect.any(String) }]);
   });
 
@@ -88,7 +91,7 @@ describe('POST /v1/events', () => {
       { r: representations },
     );
     expect(res.errors).toBeUndefined();
-    expect(res.data._entities.map((u: any) => u.profile.version)).toEqual([2, 1, 0, 0]);
+    expect(res.data._entities.map((u: any) => u.profile.version)).toEqual([2, 2, 0, 0]);
     expect(getManyCalls).toEqual([['h1', 'h2', 'h3', 'nobody']]);
   });
 

@@ -1,17 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
 import type { Profile } from '../../subgraphs/profile/src/domain/profile.js';
-import {
-  MemoryDedupeStore,
-  MemoryIdentityStore,
-  MemoryProfileStore,
-} from '../../subgraphs/profile/src/store/memory.js';
+import { MemoryDedupe } from '../../lib/eventlog/memory-dedupe.js';
+import { MemoryIdentityStore, MemoryProfileStore } from '../../subgraphs/profile/src/store/memory.js';
 import { T0 } from './fixtures.js';
 
-describe('MemoryDedupeStore', () => {
+describe('MemoryDedupe', () => {
   function storeWithClock(ttlMs: number, maxEntries?: number) {
     const clock = { now: T0 };
-    const store = new MemoryDedupeStore(ttlMs, maxEntries, () => clock.now);
+    const store = new MemoryDedupe(ttlMs, maxEntries, () => clock.now);
     return { store, clock };
   }
 

@@ -18,6 +18,7 @@ import { resolvers } from './schema/resolvers.js';
 import { createMemoryStores } from './store/memory.js';
 import type { ProfileStores } from './store/ports.js';
 import type { EventLog } from '../../../lib/eventlog/port.js';
+import { MemoryEventLog } from '../../../lib/eventlog/memory.js';
 
 export const PROFILE_SCHEMA_PATH = new URL('../../../schema/profile.graphql', import.meta.url);
 
@@ -44,7 +45,9 @@ export interface ProfileServerDeps {
 }
 
 export async function startProfileServer(config: ProfileConfig, deps: ProfileServerDeps = {}): Promise<ProfileServer> {
-  const { stores, eventLog } = deps;
+  const { stores } = deps;
+  // Alone and without a log, the service keeps one in process (accepted events and their ids).
+  const eventLog = deps.eventLog ?? new MemoryEventLog({ dedupeTtlMs: config.dedupeTtlMs });
   // Changes are always published: subscriptions read them (in process on the embedded stores).
   const pubsub = deps.pubsub ?? new MemoryPubSub();
   const mode = deps.mode ?? 'inline';
@@ -52,7 +55,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
   const service = new ProfileService(ownedStores, {
     reducer: config.reducer,
     validation: config.validation,
-    ...(eventLog ? { eventLog } : {}),
+    eventLog,
     mode,
   });
   const snapshots = new SnapshotJob(ownedStores, config.reducer);
@@ -74,7 +77,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
   snapshots.schedule(config.snapshotIntervalMs, (err) => app.log.error(err, 'batch snapshot failed'));
   publishChanges(service, pubsub, (err) => app.log.warn(err, 'ProfileUpdated publish failed'));
   const updater =
-    mode === 'stream' && eventLog && deps.runUpdater !== false ? startProfileUpdater(service, eventLog) : undefined;
+    mode === 'stream' && deps.runUpdater !== false ? startProfileUpdater(service, eventLog) : undefined;
 
   return {
     url,
@@ -87,6 +90,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
       await server.close();
       await updater?.stop();
       if (!stores) await ownedStores.close();
+      if (!deps.eventLog) await eventLog.close();
     },
   };
 }

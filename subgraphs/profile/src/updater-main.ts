@@ -14,7 +14,7 @@ if (backends.kind === 'memory') {
   process.exit(2);
 }
 const config = loadProfileConfig();
-const service = new ProfileService(backends.profileStores, { reducer: config.reducer, validation: config.validation, mode: 'stream' });
+const service = new ProfileService(backends.profileStores, { reducer: config.reducer, validation: config.validation, eventLog: backends.eventLog, mode: 'stream' });
 publishChanges(service, backends.pubsub, (err) => console.error('ProfileUpdated publish failed', err));
 const updater = startProfileUpdater(service, backends.eventLog);
 console.log(`profile updater consuming (${backends.kind})`);

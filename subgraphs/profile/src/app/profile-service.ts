@@ -12,7 +12,7 @@ import { BatchError, checkBatch, validateEvent, validateId } from '../domain/val
 import type { Rejection, ValidationLimits } from '../domain/validate.js';
 import { AliasedProfileError } from '../store/ports.js';
 import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
-import { PartialAppendError } from '../../../../lib/eventlog/port.js';
+import { PartialAppendError, dedupeKey } from '../../../../lib/eventlog/port.js';
 import type { EventLog } from '../../../../lib/eventlog/port.js';
 import { StoreUnavailableError } from '../../../../lib/redis/connection.js';
 import { KeyedQueue } from '../../../../lib/keyed-queue.js';
@@ -56,12 +56,15 @@ export interface ProfileChange {
 export interface ProfileServiceOptions {
   reducer: ReducerConfig;
   validation: ValidationLimits;
-  /** Where accepted events go for other consumers (the recommendations trending consumer). */
-  eventLog?: EventLog;
   /**
-   * inline: apply during the request, then append for other consumers (embedded mode).
+   * Where accepted events go (deduplicated on the way in): the profile updater group in stream
+   * mode, and other consumers (the recommendations trending consumer) in both modes.
+   */
+  eventLog: EventLog;
+  /**
+   * inline: append, then apply during the request (embedded mode).
    * stream: append durably and answer; the profile updater consumer group applies (Redis mode).
-   * A read-your-writes request (waitApplied) takes the inline path in both modes.
+   * A read-your-writes request (waitApplied) is applied during the request in both modes.
    */
   mode?: 'inline' | 'stream';
   now?: () => number;
@@ -115,52 +118,39 @@ export class ProfileService {
     const valid: ProfileEvent[] = [];
     let duplicates = 0;
     const seenInBatch = new Set<string>();
+    const indexOf = new Map<ProfileEvent, number>();
     events.forEach((raw, index) => {
       const result = validateEvent(raw, index, now, this.options.validation);
       if (!result.ok) rejected.push(result.rejection);
-      else if (seenInBatch.has(result.event.eventId)) duplicates++;
+      else if (seenInBatch.has(dedupeKey(result.event))) duplicates++;
       else {
-        seenInBatch.add(result.event.eventId);
+        seenInBatch.add(dedupeKey(result.event));
         valid.push(result.event);
+        indexOf.set(result.event, index);
       }
     });
     if (valid.length === 0) return { accepted: 0, duplicates, rejected, applied: true };
 
-    const claimed = await unavailableOnError(() => this.stores.dedupe.claim(valid.map((e) => e.eventId)));
-    const fresh = valid.filter((_, i) => claimed[i]);
-    duplicates += valid.length - fresh.length;
-    if (fresh.length === 0) return { accepted: 0, duplicates, rejected, applied: true };
+    // Accepting an event is one atomic step of the log: its id is claimed exactly when it is
+    // appended. Whatever fails after that, the event is in the log and will be applied; whatever
+    // fails before, nothing of it is stored and the producer's retry is accepted afresh.
     const log = this.options.eventLog;
-    // Read-your-writes in stream mode is the inline path too: the request applies its own events
-    // (two store round trips) instead of waiting behind the updater group's backlog, and appends
-    // them marked as handled, so the updater group acknowledges them without applying them again.
-    if (this.options.mode !== 'stream' || !log || opts.waitApplied) {
-      try {
-        await this.applyBatch(fresh);
-      } catch (err) {
-        // Not applied: free the ids so the producer's retry is applied, not called a duplicate.
-        await this.stores.dedupe.release(fresh.map((e) => e.eventId)).catch(() => undefined);
-        throw new StoreUnavailableError(err);
-      }
-      // Applied (idempotently, and durable in the profile store): a failure to notify the other
-      // consumers (trending) must not fail the request.
-      await log?.append(fresh, { handledBy: PROFILE_UPDATER_GROUP }).catch(() => undefined);
-      return { accepted: fresh.length, duplicates, rejected, applied: true };
-    }
-    let accepted = fresh.length;
+    let inLog: ProfileEvent[] = valid;
+    let fresh: number;
     try {
-      await log.append(fresh);
+      const result = await log.append(valid);
+      duplicates += result.duplicates.length;
+      fresh = valid.length - result.duplicates.length;
     } catch (err) {
-      // What is not in the log is not accepted: free those ids, so the producer's retry is
-      // applied rather than called a duplicate (and what did land is not appended twice).
-      const failed = err instanceof PartialAppendError ? err.failed : fresh;
-      await this.stores.dedupe.release(failed.map((e) => e.eventId)).catch(() => undefined);
       if (!(err instanceof PartialAppendError)) throw new StoreUnavailableError(err);
-      accepted -= failed.length;
-      const indexOf = new Map(events.map((raw, i) => [(raw as { eventId?: unknown })?.eventId, i]));
-      for (const e of failed) {
+      // The partitions that failed took nothing (no claim either): those events are retryable.
+      const failed = new Set(err.failed);
+      inLog = valid.filter((e) => !failed.has(e));
+      duplicates += err.duplicates.length;
+      fresh = inLog.length - err.duplicates.length;
+      for (const e of err.failed) {
         rejected.push({
-          index: indexOf.get(e.eventId) ?? -1,
+          index: indexOf.get(e) ?? -1,
           eventId: e.eventId,
           code: 'STORE_UNAVAILABLE',
           message: 'the event log could not take this event; retry it (retryable)',
@@ -168,7 +158,19 @@ export class ProfileService {
       }
       rejected.sort((a, b) => a.index - b.index);
     }
-    return { accepted, duplicates, rejected, applied: false };
+    if (this.options.mode === 'stream' && !opts.waitApplied) return { accepted: fresh, duplicates, rejected, applied: false };
+    // Inline mode and read-your-writes apply during the request (the updater group, which also
+    // gets the entries, finds them in the profile's ledger and does not apply them again). The
+    // duplicates are applied too: a retry whose first attempt was accepted but never answered
+    // must still see its events applied when the answer comes. The ledger makes that idempotent.
+    try {
+      await this.applyBatch(inLog);
+    } catch (err) {
+      // In the log, so applied later by the updater group; the request cannot say applied. The
+      // producer's retry (duplicates now) applies them during the request.
+      throw new StoreUnavailableError(err);
+    }
+    return { accepted: fresh, duplicates, rejected, applied: true };
   }
 
   /**
@@ -209,8 +211,10 @@ export class ProfileService {
   private async applyToUser(userId: string, userEvents: ProfileEvent[]): Promise<void> {
     const cfg = this.options.reducer;
     let appliedNow = 0;
-    const profile = await this.stores.profiles.update(userId, (current, owned) => {
-      const outcome = applyEvents(current ?? emptyProfile(userId), userEvents, cfg, owned);
+    // The store leaves out the events its ledger lists (applied before, however long ago within
+    // DEDUPE_TTL) and writes the ledger with the profile: a redelivery never counts twice.
+    const profile = await this.stores.profiles.apply(userId, userEvents, (current, fresh, owned) => {
+      const outcome = applyEvents(current ?? emptyProfile(userId), fresh, cfg, owned);
       appliedNow = outcome.applied;
       return outcome.profile;
     });
@@ -259,8 +263,13 @@ export class ProfileService {
       return { anonymousId: anon, userId: target!, merged: false, eventsMerged: 0, profile: profile! };
     }
     const cfg = this.options.reducer;
-    const merged = await this.stores.profiles.update(target!, (current) =>
-      mergeProfiles(current ?? emptyProfile(target!), { ...source, userId: target! }, cfg),
+    // The anonymous profile's ledger moves with it: its events, redelivered later under the
+    // anonymous id, resolve to the known user and must find themselves applied there.
+    const ledger = await this.stores.profiles.ledger(anon);
+    const merged = await this.stores.profiles.update(
+      target!,
+      (current) => mergeProfiles(current ?? emptyProfile(target!), { ...source, userId: target! }, cfg),
+      ledger,
     );
     await this.stores.profiles.delete(anon);
     await this.stores.snapshots.delete(anon);
@@ -305,16 +314,6 @@ export class ProfileService {
 
   private emit(change: ProfileChange): void {
     for (const listener of this.listeners) listener(change);
-  }
-}
-
-/** Runs a store operation; a Redis failure becomes a retryable StoreUnavailableError. */
-async function unavailableOnError<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof InputError || err instanceof BatchError || err instanceof StoreUnavailableError) throw err;
-    throw new StoreUnavailableError(err);
   }
 }
 

@@ -1,22 +1,39 @@
 /** Embedded in-memory adapters: the default, so `npm start` needs nothing installed. */
+import type { ProfileEvent } from '../domain/event.js';
 import type { Profile } from '../domain/profile.js';
-import type {
-  DedupeStore,
-  IdentityStore,
-  ProfileSnapshot,
-  ProfileStore,
-  ProfileStores,
-  SnapshotStore,
-} from './ports.js';
+import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore } from './ports.js';
 
-/** Profiles expire `ttlMs` after their last write (0: never), like the Redis adapter. */
+/**
+ * Profiles expire `ttlMs` after their last write (0: never), like the Redis adapter; ledger
+ * entries `ledgerTtlMs` after they were written. Ledgers outlive a deleted profile, as on Redis.
+ */
 export class MemoryProfileStore implements ProfileStore {
   private readonly profiles = new Map<string, { profile: Profile; expiresAt: number }>();
+  /** Per user: event id → when applied, in the order written. */
+  private readonly ledgers = new Map<string, Map<string, number>>();
 
   constructor(
     private readonly ttlMs = 0,
     private readonly now: () => number = Date.now,
+    private readonly ledgerTtlMs = 7 * 86_400_000,
   ) {}
+
+  /** The user's ledger without the entries older than the window (mostly at its front). */
+  private ledgerOf(userId: string): Map<string, number> {
+    const ledger = this.ledgers.get(userId) ?? new Map<string, number>();
+    const oldest = this.now() - this.ledgerTtlMs;
+    for (const [id, at] of ledger) {
+      if (at >= oldest) break;
+      ledger.delete(id);
+    }
+    return ledger;
+  }
+
+  private store(userId: string, profile: Profile, ledger: Map<string, number>, add: Iterable<[string, number]>): void {
+    this.profiles.set(userId, { profile, expiresAt: this.ttlMs > 0 ? this.now() + this.ttlMs : Infinity });
+    for (const [id, at] of add) ledger.set(id, at);
+    if (ledger.size > 0) this.ledgers.set(userId, ledger);
+  }
 
   private live(userId: string): Profile | null {
     const entry = this.profiles.get(userId);
@@ -32,13 +49,28 @@ export class MemoryProfileStore implements ProfileStore {
     return userIds.map((id) => this.live(id));
   }
 
-  async update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile): Promise<Profile> {
+  async apply(userId: string, events: readonly ProfileEvent[], fold: (current: Profile | null, fresh: readonly ProfileEvent[], owned: boolean) => Profile): Promise<Profile> {
     // Read, compute and write without yielding: the event loop makes this atomic.
+    const ledger = this.ledgerOf(userId);
+    const fresh = events.filter((e) => !ledger.has(e.eventId));
+    const current = this.live(userId);
+    const next = fold(current, fresh, false);
+    if (fresh.length === 0 || next === current) return next;
+    const now = this.now();
+    this.store(userId, next, ledger, fresh.map((e) => [e.eventId, now]));
+    return next;
+  }
+
+  async update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger): Promise<Profile> {
     const current = this.live(userId);
     const next = fn(current, false);
-    if (next === current) return next;
-    this.profiles.set(userId, { profile: next, expiresAt: this.ttlMs > 0 ? this.now() + this.ttlMs : Infinity });
+    if (next === current && !inherit?.size) return next;
+    this.store(userId, next, this.ledgerOf(userId), inherit ?? []);
     return next;
+  }
+
+  async ledger(userId: string): Promise<Ledger> {
+    return new Map(this.ledgerOf(userId));
   }
 
   async delete(userId: string): Promise<boolean> {
@@ -78,41 +110,6 @@ export class MemorySnapshotStore implements SnapshotStore {
   }
 }
 
-/** Remembers event ids for `ttlMs`, and at most `maxEntries` of them (oldest forgotten first). */
-export class MemoryDedupeStore implements DedupeStore {
-  private readonly seen = new Map<string, number>();
-
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries = 5_000_000,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  async claim(eventIds: readonly string[]): Promise<boolean[]> {
-    const now = this.now();
-    this.evict(now);
-    return eventIds.map((id) => {
-      const expiresAt = this.seen.get(id);
-      if (expiresAt !== undefined && expiresAt > now) return false;
-      this.seen.delete(id);
-      this.seen.set(id, now + this.ttlMs);
-      return true;
-    });
-  }
-
-  async release(eventIds: readonly string[]): Promise<void> {
-    for (const id of eventIds) this.seen.delete(id);
-  }
-
-  private evict(now: number): void {
-    // Insertion order equals expiry order (fixed TTL), so expired ids sit at the front.
-    for (const [id, expiresAt] of this.seen) {
-      if (expiresAt > now && this.seen.size <= this.maxEntries) break;
-      this.seen.delete(id);
-    }
-  }
-}
-
 export class MemoryIdentityStore implements IdentityStore {
   private readonly links = new Map<string, string>();
 
@@ -136,11 +133,11 @@ export class MemoryIdentityStore implements IdentityStore {
   }
 }
 
+/** `dedupeTtlMs`: the ledger window (events redelivered within it are not applied again). */
 export function createMemoryStores(options: { dedupeTtlMs: number; profileTtlMs?: number }): ProfileStores {
   return {
-    profiles: new MemoryProfileStore(options.profileTtlMs ?? 0),
+    profiles: new MemoryProfileStore(options.profileTtlMs ?? 0, Date.now, options.dedupeTtlMs),
     snapshots: new MemorySnapshotStore(),
-    dedupe: new MemoryDedupeStore(options.dedupeTtlMs),
     identities: new MemoryIdentityStore(),
     close: async () => {},
   };

@@ -1,4 +1,8 @@
-/** Storage ports of the profile service. Each has a memory adapter and (later) a Redis adapter. */
+/**
+ * Storage ports of the profile service, each with a memory and a Redis adapter. (Deduplication of
+ * incoming event ids belongs to the event log, which claims them in the step that appends.)
+ */
+import type { ProfileEvent } from '../domain/event.js';
 import type { RankingFeatures } from '../domain/features.js';
 import type { Profile } from '../domain/profile.js';
 
@@ -9,16 +13,38 @@ export class AliasedProfileError extends Error {
   }
 }
 
+/**
+ * The ids of the events applied to a profile, each with when it was applied (epoch ms). Every
+ * profile has one beside it, kept for the ledger window (DEDUPE_TTL), written in the same atomic
+ * step as the profile: it is what makes applying an event exactly once, however many events the
+ * user had since (the profile itself remembers only its newest ids).
+ */
+export type Ledger = ReadonlyMap<string, number>;
+
 export interface ProfileStore {
   /** Profiles for the given ids, in the same order; null where none exists. */
   getMany(userIds: readonly string[]): Promise<(Profile | null)[]>;
   /**
-   * Atomically replaces the user's profile with `fn(current)` and returns what was stored. `fn`
-   * must be pure: an adapter may call it again when a concurrent writer got there first.
-   * `owned` is true when `current` is a private copy that `fn` may modify in place. Throws
-   * AliasedProfileError when the id has been aliased to another user meanwhile.
+   * Applies events to the user's profile exactly once: events whose ids its ledger lists are left
+   * out, `fold(current, fresh, owned)` gets the others, and the new profile is stored together
+   * with their ledger entries in one atomic step. Returns what was stored (or the current profile
+   * when nothing was new). `fold` must be pure: an adapter may call it again when a concurrent
+   * writer got there first; `owned` is true when `current` is a private copy that `fold` may
+   * modify in place. Throws AliasedProfileError when the id has been aliased meanwhile.
    */
-  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile): Promise<Profile>;
+  apply(
+    userId: string,
+    events: readonly ProfileEvent[],
+    fold: (current: Profile | null, fresh: readonly ProfileEvent[], owned: boolean) => Profile,
+  ): Promise<Profile>;
+  /**
+   * Atomically replaces the user's profile with `fn(current)` and returns what was stored, under
+   * the same rules as `apply`. `inherit`: ledger entries of a profile merged into this one,
+   * stored with it (so the merged events are not applied again under this user).
+   */
+  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger): Promise<Profile>;
+  /** The user's ledger (entries within the window). */
+  ledger(userId: string): Promise<Ledger>;
   /** Removes the profile; true when one existed. */
   delete(userId: string): Promise<boolean>;
   /** Every stored profile, in pages (for the batch snapshot job). */
@@ -39,13 +65,6 @@ export interface SnapshotStore {
   delete(userId: string): Promise<void>;
 }
 
-export interface DedupeStore {
-  /** Claims event ids in order; true where the id was not seen within the retention window. */
-  claim(eventIds: readonly string[]): Promise<boolean[]>;
-  /** Forgets claimed ids whose events could not be accepted after all. */
-  release(eventIds: readonly string[]): Promise<void>;
-}
-
 export interface IdentityStore {
   /** The canonical user id for each id: the known user an anonymous id was aliased to, or itself. */
   resolve(ids: readonly string[], options?: { fresh?: boolean }): Promise<string[]>;
@@ -64,7 +83,6 @@ export interface IdentityStore {
 export interface ProfileStores {
   profiles: ProfileStore;
   snapshots: SnapshotStore;
-  dedupe: DedupeStore;
   identities: IdentityStore;
   close(): Promise<void>;
 }

@@ -7,10 +7,11 @@ import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
 import { isCluster, scanKeys } from '../../../../lib/redis/connection.js';
+import type { ProfileEvent } from '../domain/event.js';
 import type { Profile } from '../domain/profile.js';
 import { adoptProfile } from '../domain/profile.js';
 import { AliasedProfileError } from './ports.js';
-import type { DedupeStore, IdentityStore, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore } from './ports.js';
+import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore } from './ports.js';
 
 const CAS_LUA = readFileSync(new URL('./lua/profile-cas.lua', import.meta.url), 'utf8');
 const DELETE_LUA = readFileSync(new URL('./lua/profile-delete.lua', import.meta.url), 'utf8');
@@ -21,7 +22,7 @@ import type { Result } from 'ioredis';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    profileCas(key: string, aliasKey: string, rev: string, doc: string, ttlMs: string, basedOn: string, token: string): Result<number, Context>;
+    profileCas(key: string, aliasKey: string, ledgerKey: string, ...args: string[]): Result<number, Context>;
     profileDelete(key: string, tombstoneTtlMs: string): Result<number, Context>;
   }
 }
@@ -37,8 +38,9 @@ export class ProfileKeys {
   profilePattern() {
     return `${this.prefix}{u:*}:profile`;
   }
-  dedupe(eventId: string) {
-    return `${this.prefix}dedupe:{${eventId}}`;
+  /** The ids of the events applied to the profile (see Ledger), beside it in its slot. */
+  ledger(userId: string) {
+    return `${this.prefix}{u:${userId}}:applied`;
   }
   alias(anonymousId: string) {
     return `${this.prefix}{u:${anonymousId}}:alias`;
@@ -85,11 +87,13 @@ export class RedisProfileStore implements ProfileStore {
     private readonly redis: RedisClient,
     private readonly keys: ProfileKeys,
     private readonly ttlMs: number,
+    /** The ledger window: ids of applied events are kept this long. */
+    private readonly ledgerTtlMs: number,
     /** Profiles kept in `written` (0: none). */
     writeCache = 2000,
     private readonly maxAttempts = 100,
   ) {
-    redis.defineCommand('profileCas', { numberOfKeys: 2, lua: CAS_LUA });
+    redis.defineCommand('profileCas', { numberOfKeys: 3, lua: CAS_LUA });
     redis.defineCommand('profileDelete', { numberOfKeys: 1, lua: DELETE_LUA });
     this.written = writeCache > 0 ? new LRUCache({ max: writeCache }) : undefined;
   }
@@ -99,27 +103,62 @@ export class RedisProfileStore implements ProfileStore {
     return docs.map((d) => (d ? parseProfile(d) : null));
   }
 
-  async update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile): Promise<Profile> {
+  apply(userId: string, events: readonly ProfileEvent[], fold: (current: Profile | null, fresh: readonly ProfileEvent[], owned: boolean) => Profile): Promise<Profile> {
+    const ids = events.map((e) => e.eventId);
+    return this.write(userId, ids, (current, applied, owned) => fold(current, applied ? events.filter((_, i) => !applied[i]) : events, owned));
+  }
+
+  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger): Promise<Profile> {
+    return this.write(userId, [], (current, _applied, owned) => fn(current, owned), inherit);
+  }
+
+  async ledger(userId: string): Promise<Ledger> {
+    const flat = await this.redis.zrangebyscore(this.keys.ledger(userId), Date.now() - this.ledgerTtlMs, '+inf', 'WITHSCORES');
+    const ledger = new Map<string, number>();
+    for (let i = 0; i + 1 < flat.length; i += 2) ledger.set(flat[i]!, Number(flat[i + 1]));
+    return ledger;
+  }
+
+  /**
+   * The write behind `apply` and `update`. `fn` gets, besides the profile, for each of `ids`
+   * whether the ledger lists it (undefined on the remembered-copy path: the compare-and-set then
+   * refuses the write if any of them is listed, and the write falls back to a fresh read).
+   */
+  private async write(
+    userId: string,
+    ids: readonly string[],
+    fn: (current: Profile | null, applied: readonly boolean[] | undefined, owned: boolean) => Profile,
+    inherit?: Ledger,
+  ): Promise<Profile> {
     const key = this.keys.profile(userId);
+    const ledgerKey = this.keys.ledger(userId);
     // The profile as this process last wrote it: no read, one round trip when nobody else wrote.
     const mine = this.written?.get(userId);
     if (mine) {
-      const next = fn(mine.profile, false);
+      const next = fn(mine.profile, undefined, false);
       // "Nothing changed" is only trusted on a fresh read (it returns the stored profile).
       if (next !== mine.profile) {
-        const written = await this.cas(userId, key, String(mine.rev), mine.token, next);
+        const written = await this.cas(userId, String(mine.rev), mine.token, next, ids, inherit);
         if (written > 0) return next;
       }
       this.written?.delete(userId);
     }
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const [rev, doc] = await this.redis.hmget(key, 'rev', 'doc');
+      // Both replies come from one connection in order; a write between them moves rev, and the
+      // compare-and-set below then fails and this reads again.
+      const [[rev, doc], scores] = await Promise.all([
+        this.redis.hmget(key, 'rev', 'doc'),
+        ids.length > 0 ? this.redis.zmscore(ledgerKey, ...ids) : Promise.resolve([] as (string | null)[]),
+      ]);
+      const applied = scores.map((score) => score !== null);
+      const fresh = ids.filter((_, i) => !applied[i]);
       const current = doc ? parseProfile(doc) : null;
       const before = current?.version;
       // Each attempt parses its own copy, so fn may change it in place.
-      const next = fn(current, true);
-      if (next === current && next.version === before) return next; // nothing changed (a redelivered event)
-      const written = await this.cas(userId, key, rev ?? '0', '', next);
+      const next = fn(current, applied, true);
+      // Nothing new to apply (a redelivered event), or nothing changed.
+      if ((ids.length > 0 && fresh.length === 0) || (next === current && next.version === before && !inherit?.size)) return next;
+      const written = await this.cas(userId, rev ?? '0', '', next, fresh, inherit);
       if (written > 0) return next;
       // Another writer got there first: back off a little and re-apply on the fresh profile.
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt)));
@@ -129,18 +168,35 @@ export class RedisProfileStore implements ProfileStore {
 
   /**
    * Compare-and-set against `rev` (and, when the caller builds on its own earlier write rather
-   * than a fresh read, that write's token). The new revision, remembered with the profile, or 0
-   * when another writer won.
+   * than a fresh read, that write's token), adding `applied` and `inherit` to the ledger. The new
+   * revision, remembered with the profile, or 0 when another writer won or one of `applied` was
+   * in the ledger already.
    */
-  private async cas(userId: string, key: string, rev: string, basedOn: string, next: Profile): Promise<number> {
+  private async cas(userId: string, rev: string, basedOn: string, next: Profile, applied: readonly string[], inherit?: Ledger): Promise<number> {
     const token = `${WRITER_ID}:${(writes++).toString(36)}`;
-    const written = await this.redis.profileCas(key, this.keys.alias(userId), rev, JSON.stringify(next), String(this.ttlMs), basedOn, token);
-    if (written < 0) {
+    const inherited: string[] = [];
+    for (const [id, at] of inherit ?? []) inherited.push(String(at), id);
+    const written = await this.redis.profileCas(
+      this.keys.profile(userId),
+      this.keys.alias(userId),
+      this.keys.ledger(userId),
+      rev,
+      JSON.stringify(next),
+      String(this.ttlMs),
+      basedOn,
+      token,
+      String(Date.now()),
+      String(this.ledgerTtlMs),
+      String(applied.length),
+      ...applied,
+      ...inherited,
+    );
+    if (written === -1) {
       this.written?.delete(userId);
       throw new AliasedProfileError(userId);
     }
     if (written > 0) this.written?.set(userId, { rev: written, token, profile: next });
-    return written;
+    return Math.max(0, written);
   }
 
   async delete(userId: string): Promise<boolean> {
@@ -181,23 +237,6 @@ export class RedisSnapshotStore implements SnapshotStore {
 
   async delete(userId: string): Promise<void> {
     await this.redis.del(this.keys.snapshot(userId));
-  }
-}
-
-export class RedisDedupeStore implements DedupeStore {
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: ProfileKeys,
-    private readonly ttlMs: number,
-  ) {}
-
-  async claim(eventIds: readonly string[]): Promise<boolean[]> {
-    const results = await Promise.all(eventIds.map((id) => this.redis.set(this.keys.dedupe(id), '1', 'PX', this.ttlMs, 'NX')));
-    return results.map((r) => r === 'OK');
-  }
-
-  async release(eventIds: readonly string[]): Promise<void> {
-    await Promise.all(eventIds.map((id) => this.redis.del(this.keys.dedupe(id))));
   }
 }
 
@@ -276,6 +315,7 @@ export class RedisIdentityStore implements IdentityStore {
 export interface RedisProfileStoreOptions {
   prefix: string;
   profileTtlMs: number;
+  /** The ledger window: a redelivery within it is not applied again (DEDUPE_TTL). */
   dedupeTtlMs: number;
   /** Profiles each process remembers as it wrote them, to skip the read before a write (default 2,000; 0: off). */
   writeCache?: number;
@@ -284,9 +324,8 @@ export interface RedisProfileStoreOptions {
 export function createRedisProfileStores(redis: RedisClient, options: RedisProfileStoreOptions, ownsConnection = false): ProfileStores {
   const keys = new ProfileKeys(options.prefix);
   return {
-    profiles: new RedisProfileStore(redis, keys, options.profileTtlMs, options.writeCache),
+    profiles: new RedisProfileStore(redis, keys, options.profileTtlMs, options.dedupeTtlMs, options.writeCache),
     snapshots: new RedisSnapshotStore(redis, keys, options.profileTtlMs),
-    dedupe: new RedisDedupeStore(redis, keys, options.dedupeTtlMs),
     identities: new RedisIdentityStore(redis, keys),
     close: async () => {
       if (ownsConnection) await redis.quit();

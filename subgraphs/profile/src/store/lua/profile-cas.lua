@@ -1,7 +1,10 @@
--- Compare-and-set of a profile document (optimistic concurrency).
+-- Compare-and-set of a profile document (optimistic concurrency), with its ledger of applied
+-- event ids written in the same step.
 -- KEYS[1]  profile hash: fields rev (write counter, never reset by a delete), doc (JSON) and tok
 --          (a token unique to the write that stored doc)
 -- KEYS[2]  alias key of the same user id (same hash tag): set once the id is an alias
+-- KEYS[3]  ledger of the same user id (same hash tag): sorted set of event ids scored by the time
+--          they were applied (ms)
 -- ARGV[1]  rev the caller read ("0" when the hash did not exist)
 -- ARGV[2]  new document (JSON)
 -- ARGV[3]  time to live in ms ("0": none)
@@ -10,8 +13,14 @@
 --          (a hash that expired or whose tombstone expired starts again from 0, and a failover can
 --          lose a write whose rev another writer then reuses), a token cannot.
 -- ARGV[5]  token of this write
+-- ARGV[6]  now (ms): the score of the event ids applied by this write
+-- ARGV[7]  ledger window in ms: entries older than now minus this are dropped
+-- ARGV[8]  n, the number of event ids this write applies
+-- ARGV[9 .. 8+n]  those event ids: none may be in the ledger already
+-- ARGV[9+n ..]    score, id pairs inherited from a profile merged into this one
 -- Returns  the new rev; 0 when another writer changed the profile first; -1 when the id has
---          become an alias (the caller resolves it again and writes to the known user)
+--          become an alias (the caller resolves it again and writes to the known user); -2 when
+--          one of the event ids was applied already (the caller reads the ledger and folds again)
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return -1
 end
@@ -22,9 +31,36 @@ end
 if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'tok') ~= ARGV[4] then
   return 0
 end
+local n = tonumber(ARGV[8])
+if n > 0 then
+  local seen = redis.call('ZMSCORE', KEYS[3], unpack(ARGV, 9, 8 + n))
+  for i = 1, n do
+    if seen[i] then
+      return -2
+    end
+  end
+end
 local rev = current + 1
 redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5])
 if tonumber(ARGV[3]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+if #ARGV > 8 then
+  local now = tonumber(ARGV[6])
+  -- ZADD in chunks: a merged ledger can hold more ids than Lua passes to one call.
+  local entries = {}
+  for i = 9, 8 + n do
+    entries[#entries + 1] = ARGV[6]
+    entries[#entries + 1] = ARGV[i]
+  end
+  for i = 9 + n, #ARGV, 2 do
+    entries[#entries + 1] = ARGV[i]
+    entries[#entries + 1] = ARGV[i + 1]
+  end
+  for i = 1, #entries, 2000 do
+    redis.call('ZADD', KEYS[3], unpack(entries, i, math.min(i + 1999, #entries)))
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - tonumber(ARGV[7])))
+  redis.call('PEXPIRE', KEYS[3], ARGV[7])
 end
 return rev
