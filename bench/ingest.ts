@@ -179,8 +179,16 @@ async function main() {
   if (steady.non2xx > 0 || steady.errors > 0) throw new Error(`${steady.non2xx} non-2xx responses in phase 2`);
 
   const sizes: number[] = [];
+  // The ledger of applied event ids beside each profile (what makes redeliveries count once).
+  const ledgerSizes: number[] = [];
+  const ledgerEntries: number[] = [];
   for await (const keys of scanKeys(redis, `${prefix}{u:user-*}:profile`, 200)) {
-    for (const k of keys.slice(0, 200 - sizes.length)) sizes.push(Number(await redis.memory('USAGE', k)));
+    for (const k of keys.slice(0, 200 - sizes.length)) {
+      sizes.push(Number(await redis.memory('USAGE', k)));
+      const ledger = k.replace(/:profile$/, ':applied');
+      ledgerSizes.push(Number((await redis.memory('USAGE', ledger)) ?? 0));
+      ledgerEntries.push(await redis.zcard(ledger));
+    }
     if (sizes.length >= 200) break;
   }
   await server.stop();
@@ -206,6 +214,8 @@ async function main() {
     ingestToApplied: percentiles(latencies),
     readYourWrites: percentiles(waitLatencies),
     bytesPerProfile: percentiles(sizes),
+    ledgerBytesPerProfile: percentiles(ledgerSizes),
+    ledgerEntriesPerProfile: percentiles(ledgerEntries),
     redisBenchmarkSetPerSecond: redisSetsPerSecond,
     ratioToRedisBenchmark: endToEnd / redisSetsPerSecond,
   };
@@ -232,6 +242,7 @@ async function main() {
     `| read-your-writes (?wait=applied: applied during the request) at the same rate (n=${waitLatencies.length}) | p50 ${result.readYourWrites.p50.toFixed(1)} ms, p99 ${result.readYourWrites.p99.toFixed(1)} ms |`,
   );
   console.log(`| bytes per profile (MEMORY USAGE, ${sizes.length} profiles) | median ${f(result.bytesPerProfile.p50)}, p99 ${f(result.bytesPerProfile.p99)} |`);
+  console.log(`| bytes of each profile's ledger of applied event ids (same profiles; entries median ${f(result.ledgerEntriesPerProfile.p50)}) | median ${f(result.ledgerBytesPerProfile.p50)}, p99 ${f(result.ledgerBytesPerProfile.p99)} |`);
   console.log(`| redis-benchmark SET, pipeline 32, same run | ${f(redisSetsPerSecond)} ops/s |`);
   console.log(`| end-to-end events/s ÷ redis-benchmark SET/s | ${result.ratioToRedisBenchmark.toFixed(3)} |`);
 }

@@ -17,6 +17,7 @@ import { createRedisExperimentStores } from '../subgraphs/experiments/src/store/
 import { createMemoryStores } from '../subgraphs/profile/src/store/memory.js';
 import type { ProfileStores } from '../subgraphs/profile/src/store/ports.js';
 import { createRedisProfileStores } from '../subgraphs/profile/src/store/redis.js';
+import { PROFILE_UPDATER_GROUP } from '../subgraphs/profile/src/app/profile-service.js';
 import { MemoryCatalogStore } from '../subgraphs/recommendations/src/store/memory.js';
 import type { CatalogStore } from '../subgraphs/recommendations/src/store/ports.js';
 import { RedisCatalogStore } from '../subgraphs/recommendations/src/store/redis.js';
@@ -68,6 +69,8 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
     reclaimIdleMs: envDuration(env, 'CONSUMER_RECLAIM_IDLE', '30s'),
     deadAfterMs: envDuration(env, 'CONSUMER_DEAD_AFTER', '2s'),
     dedupeTtlMs,
+    // Accepted events are never trimmed before the profile updater group applied them.
+    protectedGroup: PROFILE_UPDATER_GROUP,
     onError,
   });
   const pubsub = new RedisPubSub(redis, settings.prefix);

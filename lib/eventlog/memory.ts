@@ -4,7 +4,7 @@
  */
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 import { MemoryDedupe } from './memory-dedupe.js';
-import { dedupeKey } from './port.js';
+import { eventKey } from '../../subgraphs/profile/src/domain/event.js';
 import type { AppendReceipt, AppendResult, EventBatchHandler, EventConsumer, EventLog } from './port.js';
 
 export interface MemoryEventLogOptions {
@@ -48,7 +48,7 @@ export class MemoryEventLog implements EventLog {
 
   async append(events: readonly ProfileEvent[]): Promise<AppendResult> {
     // Claim and append without yielding: the event loop makes the two one step.
-    const fresh = this.dedupe?.claim(events.map(dedupeKey));
+    const fresh = this.dedupe?.claim(events.map(eventKey));
     const appended = fresh ? events.filter((_, i) => fresh[i]) : events;
     const duplicates = fresh ? events.filter((_, i) => !fresh[i]) : [];
     if (appended.length === 0) return { receipt: new Map(), duplicates };

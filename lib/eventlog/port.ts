@@ -12,14 +12,6 @@ export interface EventConsumer {
   stop(): Promise<void>;
 }
 
-/**
- * What deduplication compares: the event id within its user (as Amplitude's insert_id), written
- * so that no two (userId, eventId) pairs give the same key.
- */
-export function dedupeKey(event: Pick<ProfileEvent, 'userId' | 'eventId'>): string {
-  return `${event.userId.length}:${event.userId}:${event.eventId}`;
-}
-
 /** Where appended events landed (adapter-specific), for waitApplied. */
 export type AppendReceipt = ReadonlyMap<number, string>;
 

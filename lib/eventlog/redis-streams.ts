@@ -16,7 +16,8 @@ import type { Result } from 'ioredis';
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 import { duplicate, isCluster } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
-import { PartialAppendError, dedupeKey } from './port.js';
+import { eventKey } from '../../subgraphs/profile/src/domain/event.js';
+import { PartialAppendError } from './port.js';
 import type { AppendReceipt, AppendResult, EventBatchHandler, EventConsumer, EventLog } from './port.js';
 
 const APPEND_LUA = readFileSync(new URL('./lua/append-events.lua', import.meta.url), 'utf8');
@@ -24,7 +25,7 @@ const FORGET_CONSUMER_LUA = readFileSync(new URL('./lua/forget-consumer.lua', im
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** append-events.lua: numberOfKeys, stream, dedupe keys..., retention, dedupe TTL, events... */
+    /** append-events.lua: numberOfKeys, stream, dedupe keys..., retention, dedupe TTL, protected group, events... */
     appendEvents(numberOfKeys: number, ...args: string[]): Result<[string, string], Context>;
     forgetConsumer(stream: string, group: string, consumer: string): Result<number, Context>;
   }
@@ -33,7 +34,7 @@ declare module 'ioredis' {
 export interface StreamOptions {
   prefix: string;
   partitions: number;
-  /** Approximate number of entries kept per partition (MAXLEN ~). */
+  /** Approximate number of entries kept per partition (see protectedGroup for the exception). */
   retention: number;
   /** Entries read per XREADGROUP (an entry holds one ingest request's events for the partition). */
   batchSize: number;
@@ -54,6 +55,12 @@ export interface StreamOptions {
   deadAfterMs: number;
   /** How long an accepted (userId, eventId) makes a later one a duplicate (0: no deduplication). */
   dedupeTtlMs: number;
+  /**
+   * A consumer group whose unprocessed entries are never trimmed, however far behind it is (the
+   * profile updater: an accepted event must reach its profile). Other groups may lose entries
+   * older than the retention.
+   */
+  protectedGroup?: string;
   onError: (err: unknown) => void;
 }
 
@@ -126,7 +133,7 @@ export class RedisStreamEventLog implements EventLog {
 
   /** Claim of an accepted event id; in its partition's slot, so the append script can write both. */
   private dedupeKeyOf(partition: number, event: ProfileEvent): string {
-    return `${this.options.prefix}{ev:${partition}}:seen:${dedupeKey(event)}`;
+    return `${this.options.prefix}{ev:${partition}}:seen:${eventKey(event)}`;
   }
 
   /** The heartbeat of a consumer of a group (a key of its own: any slot). */
@@ -141,7 +148,7 @@ export class RedisStreamEventLog implements EventLog {
       (byPartition.get(p) ?? byPartition.set(p, []).get(p)!).push(e);
     }
     const partitions = [...byPartition];
-    const { retention, dedupeTtlMs } = this.options;
+    const { retention, dedupeTtlMs, protectedGroup } = this.options;
     const results = await Promise.allSettled(
       partitions.map(([p, list]) =>
         this.redis.appendEvents(
@@ -150,6 +157,7 @@ export class RedisStreamEventLog implements EventLog {
           ...list.map((e) => this.dedupeKeyOf(p, e)),
           String(retention),
           String(dedupeTtlMs),
+          protectedGroup ?? '',
           ...list.map((e) => JSON.stringify(e)),
         ),
       ),

@@ -166,6 +166,30 @@ for (const target of redisTargets()) {
       expect(Date.now() - diedAt).toBeGreaterThanOrEqual(DEFAULT_STREAM_OPTIONS.deadAfterMs / 2);
     });
 
+    it('entries the profile updater group has not applied are never trimmed, however far behind it is', async ({ skip }) => {
+      redis.require(skip);
+      redis.freshPrefix();
+      const retention = 20;
+      const { redis: client, stores, log } = open(undefined, { partitions: 1, retention, protectedGroup: PROFILE_UPDATER_GROUP });
+      const service = serviceOn(stores, log);
+      // The group exists (an updater ran once) and then falls far behind: 400 entries arrive.
+      const first = startProfileUpdater(service, log);
+      expect(await service.ingest([raw('trim-0', 0)])).toMatchObject({ accepted: 1 });
+      await until(async () => (await eventCounts(stores, ['trim-0']))[0] === 1, 10_000, 'the first event');
+      await first.stop();
+      const users = range(1, 401).map((i) => `trim-${i}`);
+      for (const u of users) await service.ingest([raw(u, 0)]);
+      expect(await client.xlen(log.streamKey(0))).toBeGreaterThanOrEqual(users.length);
+      // The updater comes back: every accepted event reaches its profile.
+      const back = startProfileUpdater(service, log);
+      cleanups.push(() => back.stop());
+      await until(async () => (await eventCounts(stores, users)).every((n) => n === 1), 15_000, 'every event to be applied');
+      // Once applied, entries beyond the retention go with the next appends.
+      await until(async () => (await pendingInGroup(client, log)) === 0, 5_000, 'the group to catch up');
+      for (let i = 0; i < 150; i++) await service.ingest([raw('trim-after', i)]);
+      expect(await client.xlen(log.streamKey(0))).toBeLessThan(users.length);
+    });
+
     it('a live consumer that is slow keeps its entries: nobody takes them over', async ({ skip }) => {
       redis.require(skip);
       redis.freshPrefix();
@@ -221,6 +245,34 @@ for (const target of [null, ...redisTargets()]) {
       await service.applyBatch([anonymous[0]!]);
       const [member] = await stores.profiles.getMany(['member']);
       expect(member).toMatchObject({ eventCount: MANY + 1, version: MANY + 1 });
+      // The known user's own event with an id the anonymous one used is another event: applied.
+      await service.applyBatch([{ ...event('member', 0), eventId: anonymous[0]!.eventId }]);
+      expect((await stores.profiles.getMany(['member']))[0]).toMatchObject({ eventCount: MANY + 2 });
+    });
+
+    it('an anonymous event redelivered between the link and the merge, and an alias retried after a crash, count once', async ({ skip }) => {
+      redis.require(skip);
+      const stores = target ? createRedisProfileStores(redis.connect(), { prefix: redis.freshPrefix(), ...TTL }) : createMemoryStores(TTL);
+      const service = serviceOn(stores, new MemoryEventLog(), 'inline');
+      const anonymous = range(0, MANY).map((n) => event('guest', n));
+      await service.applyBatch(anonymous);
+      // Another replica has linked the ids but not merged yet when the updater redelivers the
+      // oldest (which the anonymous profile no longer remembers among its newest ids).
+      expect(await stores.identities.link('guest', 'owner')).toBe('owner');
+      await service.applyBatch([anonymous[0]!]);
+      // The merge, which dies right after writing the known profile (before the anonymous one goes).
+      const crashing = new ProfileService(
+        { ...stores, profiles: Object.assign(Object.create(stores.profiles) as ProfileStores['profiles'], { delete: () => Promise.reject(new Error('killed')) }) },
+        { reducer: DEFAULT_REDUCER_CONFIG, validation: DEFAULT_VALIDATION_LIMITS, eventLog: new MemoryEventLog(), mode: 'inline' },
+      );
+      await expect(crashing.alias('guest', 'owner')).rejects.toThrow('killed');
+      expect((await stores.profiles.getMany(['owner']))[0]).toMatchObject({ eventCount: MANY });
+      // The known user goes on (more events than a profile remembers ids of); then the alias is
+      // retried, finds the anonymous profile still there, and must not merge it again.
+      await service.applyBatch(range(1000, 1000 + MANY).map((n) => event('owner', n)));
+      await service.alias('guest', 'owner');
+      expect((await stores.profiles.getMany(['owner']))[0]).toMatchObject({ eventCount: 2 * MANY, version: 2 * MANY });
+      expect(await stores.profiles.getMany(['guest'])).toEqual([null]);
     });
   });
 }

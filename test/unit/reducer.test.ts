@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DAY_MS, DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
 import type { ProfileLimits, ReducerConfig } from '../../subgraphs/profile/src/domain/config.js';
+import { eventKey } from '../../subgraphs/profile/src/domain/event.js';
 import type { EventType, ItemRef, ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 import { rankAffinities, toRankingFeatures } from '../../subgraphs/profile/src/domain/features.js';
 import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
@@ -56,6 +57,8 @@ function foldInChunks(events: readonly ProfileEvent[], rng: Rng, maxChunk: numbe
 
 const byTime = (events: readonly ProfileEvent[]) => [...events].sort((a, b) => a.occurredAt - b.occurredAt);
 const withUser = (events: readonly ProfileEvent[], userId: string) => events.map((e) => ({ ...e, userId }));
+/** Events sent for `sentAs` and moved by an alias to `userId` (the same events: same keys). */
+const movedTo = (events: readonly ProfileEvent[], userId: string, sentAs: string) => events.map((e) => ({ ...e, userId, sentAs }));
 const keyCount = (rec: object) => Object.keys(rec).length;
 
 /** Ranking features with `consumed` sorted: it lists a set, in dictionary insertion order. */
@@ -465,7 +468,7 @@ describe('special keys', () => {
     expect(p.recentItems[key]?.interactions).toBe(2);
     expect(p.series[key]?.episodes).toEqual([1]);
     expect(p.traits[key]).toEqual({ value: { polluted: true }, at: T0 + 3000 });
-    expect(Object.hasOwn(p.appliedEventIds, key)).toBe(true);
+    expect(Object.hasOwn(p.appliedEventIds, eventKey({ userId: 'user-1', eventId: key }))).toBe(true);
 
     const f = toRankingFeatures(p, cfg);
     expect(f.genres.map((g) => g.key)).toContain(key);
@@ -537,7 +540,9 @@ describe('mergeProfiles', () => {
     events.filter((_, i) => i % 2 === 1),
     'anon-1',
   );
-  const union = fold(events, cfg, emptyProfile('user-1'));
+  // One profile built from all events: the anonymous ones as the known user's profile gets them
+  // once the alias moved them (sent for anon-1, so their keys stay anon-1's).
+  const union = fold([...known, ...movedTo(anonymous, 'user-1', 'anon-1')], cfg, emptyProfile('user-1'));
 
   it('merging an anonymous profile equals one profile built from all events', () => {
     const target = fold(known);
@@ -566,7 +571,11 @@ describe('mergeProfiles', () => {
     expectSameProfile(mergeProfiles(emptyProfile('anon-1'), source, cfg), source);
   });
 
-  const overlapping = () => ({ target: fold(events.slice(0, 26)), source: fold(withUser(events.slice(16), 'anon-1')) });
+  // The target got events 16-25 of the anonymous id after the alias moved them; the source has them too.
+  const overlapping = () => ({
+    target: fold([...events.slice(0, 16), ...movedTo(withUser(events.slice(16, 26), 'anon-1'), 'user-1', 'anon-1')]),
+    source: fold(withUser(events.slice(16), 'anon-1')),
+  });
 
   it('overlapping appliedEventIds are not double counted in eventCount and version', () => {
     const { target, source } = overlapping();

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ReducerConfig } from '../domain/config.js';
+import { eventKey } from '../domain/event.js';
 import type { ProfileEvent } from '../domain/event.js';
 import type { Profile } from '../domain/profile.js';
 import { emptyProfile } from '../domain/profile.js';
@@ -12,7 +13,7 @@ import { BatchError, checkBatch, validateEvent, validateId } from '../domain/val
 import type { Rejection, ValidationLimits } from '../domain/validate.js';
 import { AliasedProfileError } from '../store/ports.js';
 import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
-import { PartialAppendError, dedupeKey } from '../../../../lib/eventlog/port.js';
+import { PartialAppendError } from '../../../../lib/eventlog/port.js';
 import type { EventLog } from '../../../../lib/eventlog/port.js';
 import { StoreUnavailableError } from '../../../../lib/redis/connection.js';
 import { KeyedQueue } from '../../../../lib/keyed-queue.js';
@@ -122,9 +123,9 @@ export class ProfileService {
     events.forEach((raw, index) => {
       const result = validateEvent(raw, index, now, this.options.validation);
       if (!result.ok) rejected.push(result.rejection);
-      else if (seenInBatch.has(dedupeKey(result.event))) duplicates++;
+      else if (seenInBatch.has(eventKey(result.event))) duplicates++;
       else {
-        seenInBatch.add(dedupeKey(result.event));
+        seenInBatch.add(eventKey(result.event));
         valid.push(result.event);
         indexOf.set(result.event, index);
       }
@@ -187,14 +188,16 @@ export class ProfileService {
     events.forEach((e) => {
       const userId = canonicalOf.get(e.userId)!;
       const list = byUser.get(userId) ?? [];
-      list.push(userId === e.userId ? e : { ...e, userId });
+      // Moved by an alias: the same event (its key keeps the user it was sent for).
+      list.push(userId === e.userId ? e : { ...e, userId, sentAs: e.sentAs ?? e.userId });
       byUser.set(userId, list);
     });
     const aliasedMeanwhile: ProfileEvent[] = [];
     await Promise.all(
       [...byUser].map(async ([userId, userEvents]) => {
         try {
-          await this.writing.run(userId, () => this.applyToUser(userId, userEvents));
+          const pending = await this.notAppliedBeforeTheAlias(userEvents);
+          await this.writing.run(userId, () => this.applyToUser(userId, pending));
         } catch (err) {
           if (!(err instanceof AliasedProfileError)) throw err;
           aliasedMeanwhile.push(...userEvents);
@@ -208,7 +211,27 @@ export class ProfileService {
     }
   }
 
+  /**
+   * Events an alias moved here that the anonymous profile had applied already are left out: the
+   * merge brings (or brought) them along. The anonymous id's ledger no longer changes once the
+   * alias exists (its profile refuses writes), so reading it here is safe.
+   */
+  private async notAppliedBeforeTheAlias(userEvents: ProfileEvent[]): Promise<ProfileEvent[]> {
+    const bySender = new Map<string, ProfileEvent[]>();
+    for (const e of userEvents) if (e.sentAs !== undefined && e.sentAs !== e.userId) (bySender.get(e.sentAs) ?? bySender.set(e.sentAs, []).get(e.sentAs)!).push(e);
+    if (bySender.size === 0) return userEvents;
+    const skip = new Set<ProfileEvent>();
+    await Promise.all(
+      [...bySender].map(async ([sender, moved]) => {
+        const applied = await this.stores.profiles.applied(sender, moved.map(eventKey));
+        moved.forEach((e, i) => applied[i] && skip.add(e));
+      }),
+    );
+    return skip.size === 0 ? userEvents : userEvents.filter((e) => !skip.has(e));
+  }
+
   private async applyToUser(userId: string, userEvents: ProfileEvent[]): Promise<void> {
+    if (userEvents.length === 0) return;
     const cfg = this.options.reducer;
     let appliedNow = 0;
     // The store leaves out the events its ledger lists (applied before, however long ago within
@@ -264,12 +287,15 @@ export class ProfileService {
     }
     const cfg = this.options.reducer;
     // The anonymous profile's ledger moves with it: its events, redelivered later under the
-    // anonymous id, resolve to the known user and must find themselves applied there.
+    // anonymous id, resolve to the known user and must find themselves applied there. The merge
+    // is recorded in the same write (a ledger key of its own), so a retried alias, after a crash
+    // before the anonymous profile was deleted or from another replica, does not merge twice.
     const ledger = await this.stores.profiles.ledger(anon);
     const merged = await this.stores.profiles.update(
       target!,
       (current) => mergeProfiles(current ?? emptyProfile(target!), { ...source, userId: target! }, cfg),
       ledger,
+      mergeKey(anon),
     );
     await this.stores.profiles.delete(anon);
     await this.stores.snapshots.delete(anon);
@@ -315,6 +341,11 @@ export class ProfileService {
   private emit(change: ProfileChange): void {
     for (const listener of this.listeners) listener(change);
   }
+}
+
+/** The ledger key of merging `anonymousId` into the profile (no event key has this shape). */
+function mergeKey(anonymousId: string): string {
+  return `merge:${anonymousId}`;
 }
 
 export { BatchError, StoreUnavailableError };

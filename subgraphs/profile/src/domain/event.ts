@@ -45,6 +45,19 @@ export interface ProfileEvent {
   item?: ItemRef;
   properties?: Record<string, unknown>;
   traits?: Record<string, unknown>;
+  /** The user id the producer sent the event for, when an alias moved it to another profile. */
+  sentAs?: string;
+}
+
+/**
+ * An event's identity: its id within the user it was sent for (as Amplitude's insert_id), written
+ * so that no two (user, id) pairs give the same key. An alias moves an event to the known user's
+ * profile, but it stays the same event: the key keeps the user it was sent for. Deduplication on
+ * the way in, the profile's remembered ids and its ledger all compare this key.
+ */
+export function eventKey(event: Pick<ProfileEvent, 'userId' | 'eventId' | 'sentAs'>): string {
+  const user = event.sentAs ?? event.userId;
+  return `${user.length}:${user}:${event.eventId}`;
 }
 
 /** Event types that must reference an item. */

@@ -10,7 +10,7 @@ import type { ReducerConfig } from './config.js';
 import { EVENT_WEIGHTS, ratingWeight } from './config.js';
 import { addContribution, combine, scoreAt } from './decay.js';
 import type { DecayedScore } from './decay.js';
-import { CONSUMING_EVENT_TYPES } from './event.js';
+import { CONSUMING_EVENT_TYPES, eventKey } from './event.js';
 import type { ItemRef, ProfileEvent } from './event.js';
 import { cloneProfile, dict, emptyProfile } from './profile.js';
 import type { AffinityMap, Profile } from './profile.js';
@@ -38,7 +38,7 @@ export function applyEvents(
   const draft = profile ? (owned ? profile : cloneProfile(profile)) : emptyProfile(events[0]?.userId ?? '');
   let applied = 0;
   for (const event of events) {
-    if (draft.appliedEventIds[event.eventId] !== undefined) continue;
+    if (draft.appliedEventIds[eventKey(event)] !== undefined) continue;
     foldEvent(draft, event, config);
     applied++;
   }
@@ -53,7 +53,7 @@ function foldEvent(p: Profile, e: ProfileEvent, config: ReducerConfig): void {
   p.firstSeenAt = p.firstSeenAt === null ? t : Math.min(p.firstSeenAt, t);
   p.lastEventAt = p.lastEventAt === null ? t : Math.max(p.lastEventAt, t);
   if (e.receivedAt !== undefined) p.updatedAt = p.updatedAt === null ? e.receivedAt : Math.max(p.updatedAt, e.receivedAt);
-  p.appliedEventIds[e.eventId] = t;
+  p.appliedEventIds[eventKey(e)] = t;
 
   if (e.type === 'IDENTIFY') {
     for (const [key, value] of Object.entries(e.traits ?? {})) setTrait(p, key, value, t);

@@ -1,4 +1,5 @@
 /** Embedded in-memory adapters: the default, so `npm start` needs nothing installed. */
+import { eventKey } from '../domain/event.js';
 import type { ProfileEvent } from '../domain/event.js';
 import type { Profile } from '../domain/profile.js';
 import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore } from './ports.js';
@@ -29,7 +30,7 @@ export class MemoryProfileStore implements ProfileStore {
     return ledger;
   }
 
-  private store(userId: string, profile: Profile, ledger: Map<string, number>, add: Iterable<[string, number]>): void {
+  private store(userId: string, profile: Profile, ledger: Map<string, number>, add: Iterable<readonly [string, number]>): void {
     this.profiles.set(userId, { profile, expiresAt: this.ttlMs > 0 ? this.now() + this.ttlMs : Infinity });
     for (const [id, at] of add) ledger.set(id, at);
     if (ledger.size > 0) this.ledgers.set(userId, ledger);
@@ -52,25 +53,32 @@ export class MemoryProfileStore implements ProfileStore {
   async apply(userId: string, events: readonly ProfileEvent[], fold: (current: Profile | null, fresh: readonly ProfileEvent[], owned: boolean) => Profile): Promise<Profile> {
     // Read, compute and write without yielding: the event loop makes this atomic.
     const ledger = this.ledgerOf(userId);
-    const fresh = events.filter((e) => !ledger.has(e.eventId));
+    const fresh = events.filter((e) => !ledger.has(eventKey(e)));
     const current = this.live(userId);
     const next = fold(current, fresh, false);
     if (fresh.length === 0 || next === current) return next;
     const now = this.now();
-    this.store(userId, next, ledger, fresh.map((e) => [e.eventId, now]));
+    this.store(userId, next, ledger, fresh.map((e) => [eventKey(e), now]));
     return next;
   }
 
-  async update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger): Promise<Profile> {
+  async update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string): Promise<Profile> {
+    const ledger = this.ledgerOf(userId);
     const current = this.live(userId);
+    if (once && ledger.has(once) && current) return current;
     const next = fn(current, false);
-    if (next === current && !inherit?.size) return next;
-    this.store(userId, next, this.ledgerOf(userId), inherit ?? []);
+    if (next === current && !inherit?.size && !once) return next;
+    this.store(userId, next, ledger, [...(inherit ?? []), ...(once ? ([[once, this.now()]] as const) : [])]);
     return next;
   }
 
   async ledger(userId: string): Promise<Ledger> {
     return new Map(this.ledgerOf(userId));
+  }
+
+  async applied(userId: string, keys: readonly string[]): Promise<boolean[]> {
+    const ledger = this.ledgerOf(userId);
+    return keys.map((k) => ledger.has(k));
   }
 
   async delete(userId: string): Promise<boolean> {

@@ -14,7 +14,8 @@ export class AliasedProfileError extends Error {
 }
 
 /**
- * The ids of the events applied to a profile, each with when it was applied (epoch ms). Every
+ * The keys (eventKey: the user an event was sent for and its id) of the events applied to a
+ * profile, each with when it was applied (epoch ms). Every
  * profile has one beside it, kept for the ledger window (DEDUPE_TTL), written in the same atomic
  * step as the profile: it is what makes applying an event exactly once, however many events the
  * user had since (the profile itself remembers only its newest ids).
@@ -40,11 +41,15 @@ export interface ProfileStore {
   /**
    * Atomically replaces the user's profile with `fn(current)` and returns what was stored, under
    * the same rules as `apply`. `inherit`: ledger entries of a profile merged into this one,
-   * stored with it (so the merged events are not applied again under this user).
+   * stored with it (so the merged events are not applied again under this user). `once`: a
+   * ledger key for the change itself (a merge): if the ledger lists it, nothing is written and
+   * `fn` is not applied; otherwise it is stored with the change.
    */
-  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger): Promise<Profile>;
+  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string): Promise<Profile>;
   /** The user's ledger (entries within the window). */
   ledger(userId: string): Promise<Ledger>;
+  /** For each key (see eventKey), whether the user's ledger lists it. */
+  applied(userId: string, keys: readonly string[]): Promise<boolean[]>;
   /** Removes the profile; true when one existed. */
   delete(userId: string): Promise<boolean>;
   /** Every stored profile, in pages (for the batch snapshot job). */

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
 import { isCluster, scanKeys } from '../../../../lib/redis/connection.js';
+import { eventKey } from '../domain/event.js';
 import type { ProfileEvent } from '../domain/event.js';
 import type { Profile } from '../domain/profile.js';
 import { adoptProfile } from '../domain/profile.js';
@@ -104,12 +105,18 @@ export class RedisProfileStore implements ProfileStore {
   }
 
   apply(userId: string, events: readonly ProfileEvent[], fold: (current: Profile | null, fresh: readonly ProfileEvent[], owned: boolean) => Profile): Promise<Profile> {
-    const ids = events.map((e) => e.eventId);
-    return this.write(userId, ids, (current, applied, owned) => fold(current, applied ? events.filter((_, i) => !applied[i]) : events, owned));
+    const keys = events.map(eventKey);
+    return this.write(userId, keys, (current, applied, owned) => fold(current, applied ? events.filter((_, i) => !applied[i]) : events, owned));
   }
 
-  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger): Promise<Profile> {
-    return this.write(userId, [], (current, _applied, owned) => fn(current, owned), inherit);
+  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string): Promise<Profile> {
+    // With `once`, a fresh read that finds it listed gets applied = [true] and writes nothing.
+    return this.write(userId, once ? [once] : [], (current, applied, owned) => (applied?.[0] && current ? current : fn(current, owned)), inherit);
+  }
+
+  async applied(userId: string, keys: readonly string[]): Promise<boolean[]> {
+    if (keys.length === 0) return [];
+    return (await this.redis.zmscore(this.keys.ledger(userId), ...keys)).map((score) => score !== null);
   }
 
   async ledger(userId: string): Promise<Ledger> {

@@ -3,8 +3,8 @@
 -- KEYS[1]  profile hash: fields rev (write counter, never reset by a delete), doc (JSON) and tok
 --          (a token unique to the write that stored doc)
 -- KEYS[2]  alias key of the same user id (same hash tag): set once the id is an alias
--- KEYS[3]  ledger of the same user id (same hash tag): sorted set of event ids scored by the time
---          they were applied (ms)
+-- KEYS[3]  ledger of the same user id (same hash tag): sorted set of the keys of applied events
+--          (user sent for + event id) scored by the time they were applied (ms)
 -- ARGV[1]  rev the caller read ("0" when the hash did not exist)
 -- ARGV[2]  new document (JSON)
 -- ARGV[3]  time to live in ms ("0": none)
@@ -15,8 +15,8 @@
 -- ARGV[5]  token of this write
 -- ARGV[6]  now (ms): the score of the event ids applied by this write
 -- ARGV[7]  ledger window in ms: entries older than now minus this are dropped
--- ARGV[8]  n, the number of event ids this write applies
--- ARGV[9 .. 8+n]  those event ids: none may be in the ledger already
+-- ARGV[8]  n, the number of ledger keys this write applies (event keys, or a merge's once-key)
+-- ARGV[9 .. 8+n]  those keys: none may be in the ledger already
 -- ARGV[9+n ..]    score, id pairs inherited from a profile merged into this one
 -- Returns  the new rev; 0 when another writer changed the profile first; -1 when the id has
 --          become an alias (the caller resolves it again and writes to the known user); -2 when
@@ -32,9 +32,10 @@ if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'tok') ~= ARGV[4] then
   return 0
 end
 local n = tonumber(ARGV[8])
-if n > 0 then
-  local seen = redis.call('ZMSCORE', KEYS[3], unpack(ARGV, 9, 8 + n))
-  for i = 1, n do
+-- In chunks: Lua passes at most about 8,000 values to one call, and one write can apply more.
+for from = 9, 8 + n, 1000 do
+  local seen = redis.call('ZMSCORE', KEYS[3], unpack(ARGV, from, math.min(from + 999, 8 + n)))
+  for i = 1, #seen do
     if seen[i] then
       return -2
     end
