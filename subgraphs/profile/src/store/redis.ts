@@ -143,7 +143,10 @@ export class RedisProfileStore implements ProfileStore {
     const mine = this.written?.get(userId);
     if (mine) {
       const next = fn(mine.profile, undefined, false);
-      // "Nothing changed" is only trusted on a fresh read (it returns the stored profile).
+      // Events the remembered copy lists were applied (a profile this process stored had them),
+      // whatever was written since: nothing to do, and the copy stays good for the next write.
+      // Any other "nothing changed" is only trusted on a fresh read.
+      if (next === mine.profile && ids.length > 0 && !inherit?.size && ids.every((key) => mine.profile.appliedEventIds[key] !== undefined)) return next;
       if (next !== mine.profile) {
         const written = await this.cas(userId, String(mine.rev), mine.token, next, ids, inherit);
         if (written > 0) return next;
@@ -165,7 +168,7 @@ export class RedisProfileStore implements ProfileStore {
       const next = fn(current, applied, true);
       // Nothing new to apply (a redelivered event), or nothing changed.
       if ((ids.length > 0 && fresh.length === 0) || (next === current && next.version === before && !inherit?.size)) return next;
-      const written = await this.cas(userId, rev ?? '0', '', next, fresh, inherit);
+      const written = await this.cas(userId, rev ?? '0', '', next, fresh, inherit, true);
       if (written > 0) return next;
       // Another writer got there first: back off a little and re-apply on the fresh profile.
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt)));
@@ -177,9 +180,9 @@ export class RedisProfileStore implements ProfileStore {
    * Compare-and-set against `rev` (and, when the caller builds on its own earlier write rather
    * than a fresh read, that write's token), adding `applied` and `inherit` to the ledger. The new
    * revision, remembered with the profile, or 0 when another writer won or one of `applied` was
-   * in the ledger already.
+   * in the ledger already. `ledgerRead`: the caller read the ledger with `rev` (no check needed).
    */
-  private async cas(userId: string, rev: string, basedOn: string, next: Profile, applied: readonly string[], inherit?: Ledger): Promise<number> {
+  private async cas(userId: string, rev: string, basedOn: string, next: Profile, applied: readonly string[], inherit?: Ledger, ledgerRead = false): Promise<number> {
     const token = `${WRITER_ID}:${(writes++).toString(36)}`;
     const inherited: string[] = [];
     for (const [id, at] of inherit ?? []) inherited.push(String(at), id);
@@ -194,7 +197,8 @@ export class RedisProfileStore implements ProfileStore {
       token,
       String(Date.now()),
       String(this.ledgerTtlMs),
-      String(applied.length),
+      // Read with rev just now: a matching rev proves the ledger has none of them (see the script).
+      String(ledgerRead ? -applied.length : applied.length),
       ...applied,
       ...inherited,
     );

@@ -14,8 +14,10 @@
 --          lose a write whose rev another writer then reuses), a token cannot.
 -- ARGV[5]  token of this write
 -- ARGV[6]  now (ms): the score of the event ids applied by this write
--- ARGV[7]  ledger window in ms: entries older than now minus this are dropped
--- ARGV[8]  n, the number of ledger keys this write applies (event keys, or a merge's once-key)
+-- ARGV[7]  ledger window in ms: entries are kept at least this long (see the end)
+-- ARGV[8]  n, the number of ledger keys this write applies (event keys, or a merge's once-key);
+--          negative (-n) when the caller read the ledger with rev and found none of them there
+--          (rev matching then proves the ledger unchanged, and the check below is skipped)
 -- ARGV[9 .. 8+n]  those keys: none may be in the ledger already
 -- ARGV[9+n ..]    score, id pairs inherited from a profile merged into this one
 -- Returns  the new rev; 0 when another writer changed the profile first; -1 when the id has
@@ -32,8 +34,10 @@ if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'tok') ~= ARGV[4] then
   return 0
 end
 local n = tonumber(ARGV[8])
+local check = n > 0
+n = math.abs(n)
 -- In chunks: Lua passes at most about 8,000 values to one call, and one write can apply more.
-for from = 9, 8 + n, 1000 do
+for from = 9, check and (8 + n) or 8, 1000 do
   local seen = redis.call('ZMSCORE', KEYS[3], unpack(ARGV, from, math.min(from + 999, 8 + n)))
   for i = 1, #seen do
     if seen[i] then
@@ -61,7 +65,16 @@ if #ARGV > 8 then
   for i = 1, #entries, 2000 do
     redis.call('ZADD', KEYS[3], unpack(entries, i, math.min(i + 1999, #entries)))
   end
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - tonumber(ARGV[7])))
-  redis.call('PEXPIRE', KEYS[3], ARGV[7])
+  -- Writes are what a script pays most for (each is replicated), so the ledger's housekeeping is
+  -- spread out: its expiry is moved only once less than a window is left (to a window and a
+  -- half), and old entries are dropped then and on every 16th write. Entries are kept at least
+  -- the window, at most about half a window more.
+  local window = tonumber(ARGV[7])
+  if redis.call('PTTL', KEYS[3]) < window then
+    redis.call('PEXPIRE', KEYS[3], math.floor(window * 1.5))
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - window))
+  elseif rev % 16 == 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - window))
+  end
 end
 return rev
