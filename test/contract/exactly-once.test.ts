@@ -14,6 +14,7 @@ import { StoreUnavailableError } from '../../lib/redis/connection.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
 import { PROFILE_UPDATER_GROUP, ProfileService, startProfileUpdater } from '../../subgraphs/profile/src/app/profile-service.js';
 import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
+import { eventKey } from '../../subgraphs/profile/src/domain/event.js';
 import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
 import { DEFAULT_VALIDATION_LIMITS } from '../../subgraphs/profile/src/domain/validate.js';
 import { createMemoryStores } from '../../subgraphs/profile/src/store/memory.js';
@@ -190,6 +191,24 @@ for (const target of redisTargets()) {
       expect(await client.xlen(log.streamKey(0))).toBeLessThan(users.length);
     });
 
+    it('a write lost in a failover is applied again when its event is redelivered to the writer that remembers it', async ({ skip }) => {
+      redis.require(skip);
+      redis.freshPrefix();
+      const { redis: client, stores, log } = open();
+      const service = serviceOn(stores, log);
+      await service.applyBatch([event('failover', 1)]);
+      const key = `${redis.prefix}{u:failover}:profile`;
+      const before = await client.hgetall(key);
+      await service.applyBatch([event('failover', 2)]);
+      // The primary dies before the second write reached the replica that takes over: Redis now
+      // holds the profile (and ledger) as they were before it.
+      await client.hset(key, before);
+      await client.zrem(`${redis.prefix}{u:failover}:applied`, eventKey(event('failover', 2)));
+      // The batch was not acknowledged (another user in it failed): it comes again.
+      await service.applyBatch([event('failover', 2)]);
+      expect((await stores.profiles.getMany(['failover']))[0]).toMatchObject({ eventCount: 2, version: 2 });
+    });
+
     it('a live consumer that is slow keeps its entries: nobody takes them over', async ({ skip }) => {
       redis.require(skip);
       redis.freshPrefix();
@@ -273,6 +292,24 @@ for (const target of [null, ...redisTargets()]) {
       await service.alias('guest', 'owner');
       expect((await stores.profiles.getMany(['owner']))[0]).toMatchObject({ eventCount: 2 * MANY, version: 2 * MANY });
       expect(await stores.profiles.getMany(['guest'])).toEqual([null]);
+    });
+
+    it('an alias retried long after a merge that crashed (past the ledger window) still merges once', async ({ skip }) => {
+      redis.require(skip);
+      const window = { profileTtlMs: 600_000, dedupeTtlMs: 200 };
+      const stores = target ? createRedisProfileStores(redis.connect(), { prefix: redis.freshPrefix(), ...window }) : createMemoryStores(window);
+      const service = serviceOn(stores, new MemoryEventLog(), 'inline');
+      await service.applyBatch(range(0, 5).map((n) => event('late-guest', n)));
+      const crashing = new ProfileService(
+        { ...stores, profiles: Object.assign(Object.create(stores.profiles) as ProfileStores['profiles'], { delete: () => Promise.reject(new Error('killed')) }) },
+        { reducer: DEFAULT_REDUCER_CONFIG, validation: DEFAULT_VALIDATION_LIMITS, eventLog: new MemoryEventLog(), mode: 'inline' },
+      );
+      await expect(crashing.alias('late-guest', 'late-owner')).rejects.toThrow('killed');
+      // The known user goes on past what its profile remembers ids of, and past the ledger window.
+      await service.applyBatch(range(1000, 1000 + MANY).map((n) => event('late-owner', n)));
+      await until(async () => (await stores.profiles.ledger('late-owner')).size === 0, 5_000, 'the ledger window to pass');
+      await service.alias('late-guest', 'late-owner');
+      expect((await stores.profiles.getMany(['late-owner']))[0]).toMatchObject({ eventCount: 5 + MANY, version: 5 + MANY });
     });
   });
 }

@@ -9,7 +9,8 @@ import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStore
  * entries `ledgerTtlMs` after they were written. Ledgers outlive a deleted profile, as on Redis.
  */
 export class MemoryProfileStore implements ProfileStore {
-  private readonly profiles = new Map<string, { profile: Profile; expiresAt: number }>();
+  /** `done`: the once-changes (merges) made to the profile; they go with it. */
+  private readonly profiles = new Map<string, { profile: Profile; expiresAt: number; done?: Set<string> }>();
   /** Per user: event id → when applied, in the order written. */
   private readonly ledgers = new Map<string, Map<string, number>>();
 
@@ -31,7 +32,8 @@ export class MemoryProfileStore implements ProfileStore {
   }
 
   private store(userId: string, profile: Profile, ledger: Map<string, number>, add: Iterable<readonly [string, number]>): void {
-    this.profiles.set(userId, { profile, expiresAt: this.ttlMs > 0 ? this.now() + this.ttlMs : Infinity });
+    const done = this.profiles.get(userId)?.done;
+    this.profiles.set(userId, { profile, expiresAt: this.ttlMs > 0 ? this.now() + this.ttlMs : Infinity, ...(done ? { done } : {}) });
     for (const [id, at] of add) ledger.set(id, at);
     if (ledger.size > 0) this.ledgers.set(userId, ledger);
   }
@@ -63,12 +65,16 @@ export class MemoryProfileStore implements ProfileStore {
   }
 
   async update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string): Promise<Profile> {
-    const ledger = this.ledgerOf(userId);
     const current = this.live(userId);
-    if (once && ledger.has(once) && current) return current;
+    const done = this.profiles.get(userId)?.done;
+    if (once && current && done?.has(once)) return current;
     const next = fn(current, false);
     if (next === current && !inherit?.size && !once) return next;
-    this.store(userId, next, ledger, [...(inherit ?? []), ...(once ? ([[once, this.now()]] as const) : [])]);
+    this.store(userId, next, this.ledgerOf(userId), inherit ?? []);
+    if (once) {
+      const entry = this.profiles.get(userId)!;
+      entry.done = new Set([...(done ?? []), once]);
+    }
     return next;
   }
 

@@ -41,9 +41,10 @@ export interface ProfileStore {
   /**
    * Atomically replaces the user's profile with `fn(current)` and returns what was stored, under
    * the same rules as `apply`. `inherit`: ledger entries of a profile merged into this one,
-   * stored with it (so the merged events are not applied again under this user). `once`: a
-   * ledger key for the change itself (a merge): if the ledger lists it, nothing is written and
-   * `fn` is not applied; otherwise it is stored with the change.
+   * stored with it (so the merged events are not applied again under this user). `once`: a name
+   * for a change that must happen once for this profile (a merge), recorded with it in the same
+   * write; if the profile records it already, nothing is written and `fn` is not applied. The
+   * record lasts as long as the profile (a deletion removes it).
    */
   update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string): Promise<Profile>;
   /** The user's ledger (entries within the window). */

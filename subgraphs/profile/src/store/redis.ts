@@ -110,8 +110,7 @@ export class RedisProfileStore implements ProfileStore {
   }
 
   update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string): Promise<Profile> {
-    // With `once`, a fresh read that finds it listed gets applied = [true] and writes nothing.
-    return this.write(userId, once ? [once] : [], (current, applied, owned) => (applied?.[0] && current ? current : fn(current, owned)), inherit);
+    return this.write(userId, [], (current, _applied, owned) => fn(current, owned), inherit, once);
   }
 
   async applied(userId: string, keys: readonly string[]): Promise<boolean[]> {
@@ -136,6 +135,7 @@ export class RedisProfileStore implements ProfileStore {
     ids: readonly string[],
     fn: (current: Profile | null, applied: readonly boolean[] | undefined, owned: boolean) => Profile,
     inherit?: Ledger,
+    once?: string,
   ): Promise<Profile> {
     const key = this.keys.profile(userId);
     const ledgerKey = this.keys.ledger(userId);
@@ -143,32 +143,35 @@ export class RedisProfileStore implements ProfileStore {
     const mine = this.written?.get(userId);
     if (mine) {
       const next = fn(mine.profile, undefined, false);
-      // Events the remembered copy lists were applied (a profile this process stored had them),
-      // whatever was written since: nothing to do, and the copy stays good for the next write.
-      // Any other "nothing changed" is only trusted on a fresh read.
-      if (next === mine.profile && ids.length > 0 && !inherit?.size && ids.every((key) => mine.profile.appliedEventIds[key] !== undefined)) return next;
       if (next !== mine.profile) {
-        const written = await this.cas(userId, String(mine.rev), mine.token, next, ids, inherit);
+        const written = await this.cas(userId, String(mine.rev), mine.token, next, ids, inherit, once);
         if (written > 0) return next;
+      } else if (ids.length > 0 && !inherit?.size && !once && ids.every((k) => mine.profile.appliedEventIds[k] !== undefined)) {
+        // The copy lists every event (the updater seeing a read-your-writes entry): applied, if
+        // the stored profile is still that copy (a failover may have lost the write). The copy
+        // then stays good for the next write.
+        const [rev, tok] = await this.redis.hmget(key, 'rev', 'tok');
+        if (rev === String(mine.rev) && tok === mine.token) return next;
       }
       this.written?.delete(userId);
     }
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      // Both replies come from one connection in order; a write between them moves rev, and the
-      // compare-and-set below then fails and this reads again.
-      const [[rev, doc], scores] = await Promise.all([
-        this.redis.hmget(key, 'rev', 'doc'),
+      const [[rev, doc, done], scores] = await Promise.all([
+        once ? this.redis.hmget(key, 'rev', 'doc', `m:${once}`) : this.redis.hmget(key, 'rev', 'doc'),
         ids.length > 0 ? this.redis.zmscore(ledgerKey, ...ids) : Promise.resolve([] as (string | null)[]),
       ]);
       const applied = scores.map((score) => score !== null);
       const fresh = ids.filter((_, i) => !applied[i]);
       const current = doc ? parseProfile(doc) : null;
+      // The once-change was made already (a retried merge).
+      if (done && current) return current;
       const before = current?.version;
       // Each attempt parses its own copy, so fn may change it in place.
       const next = fn(current, applied, true);
       // Nothing new to apply (a redelivered event), or nothing changed.
-      if ((ids.length > 0 && fresh.length === 0) || (next === current && next.version === before && !inherit?.size)) return next;
-      const written = await this.cas(userId, rev ?? '0', '', next, fresh, inherit, true);
+      if ((ids.length > 0 && fresh.length === 0) || (next === current && next.version === before && !inherit?.size && !once)) return next;
+      // The script checks the ledger again: the two reads above are not one atomic step.
+      const written = await this.cas(userId, rev ?? '0', '', next, fresh, inherit, once);
       if (written > 0) return next;
       // Another writer got there first: back off a little and re-apply on the fresh profile.
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt)));
@@ -180,9 +183,9 @@ export class RedisProfileStore implements ProfileStore {
    * Compare-and-set against `rev` (and, when the caller builds on its own earlier write rather
    * than a fresh read, that write's token), adding `applied` and `inherit` to the ledger. The new
    * revision, remembered with the profile, or 0 when another writer won or one of `applied` was
-   * in the ledger already. `ledgerRead`: the caller read the ledger with `rev` (no check needed).
+   * in the ledger already (or `once` was made).
    */
-  private async cas(userId: string, rev: string, basedOn: string, next: Profile, applied: readonly string[], inherit?: Ledger, ledgerRead = false): Promise<number> {
+  private async cas(userId: string, rev: string, basedOn: string, next: Profile, applied: readonly string[], inherit?: Ledger, once?: string): Promise<number> {
     const token = `${WRITER_ID}:${(writes++).toString(36)}`;
     const inherited: string[] = [];
     for (const [id, at] of inherit ?? []) inherited.push(String(at), id);
@@ -197,8 +200,8 @@ export class RedisProfileStore implements ProfileStore {
       token,
       String(Date.now()),
       String(this.ledgerTtlMs),
-      // Read with rev just now: a matching rev proves the ledger has none of them (see the script).
-      String(ledgerRead ? -applied.length : applied.length),
+      once ?? '',
+      String(applied.length),
       ...applied,
       ...inherited,
     );

@@ -1,7 +1,7 @@
 -- Compare-and-set of a profile document (optimistic concurrency), with its ledger of applied
 -- event ids written in the same step.
--- KEYS[1]  profile hash: fields rev (write counter, never reset by a delete), doc (JSON) and tok
---          (a token unique to the write that stored doc)
+-- KEYS[1]  profile hash: fields rev (write counter, never reset by a delete), doc (JSON), tok
+--          (a token unique to the write that stored doc) and m:<change> for each once-change made
 -- KEYS[2]  alias key of the same user id (same hash tag): set once the id is an alias
 -- KEYS[3]  ledger of the same user id (same hash tag): sorted set of the keys of applied events
 --          (user sent for + event id) scored by the time they were applied (ms)
@@ -15,14 +15,15 @@
 -- ARGV[5]  token of this write
 -- ARGV[6]  now (ms): the score of the event ids applied by this write
 -- ARGV[7]  ledger window in ms: entries are kept at least this long (see the end)
--- ARGV[8]  n, the number of ledger keys this write applies (event keys, or a merge's once-key);
---          negative (-n) when the caller read the ledger with rev and found none of them there
---          (rev matching then proves the ledger unchanged, and the check below is skipped)
--- ARGV[9 .. 8+n]  those keys: none may be in the ledger already
--- ARGV[9+n ..]    score, id pairs inherited from a profile merged into this one
+-- ARGV[8]  a change that must happen once for this profile (a merge: "merge:<anonymous id>"), or
+--          "": recorded as the hash field m:<it>, and the write is refused (-2) if it is there
+-- ARGV[9]  n, the number of event keys this write applies
+-- ARGV[10 .. 9+n]  those keys: none may be in the ledger already
+-- ARGV[10+n ..]    score, key pairs inherited from a profile merged into this one
 -- Returns  the new rev; 0 when another writer changed the profile first; -1 when the id has
 --          become an alias (the caller resolves it again and writes to the known user); -2 when
---          one of the event ids was applied already (the caller reads the ledger and folds again)
+--          one of the events was applied already, or the once-change was made (the caller reads
+--          again)
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return -1
 end
@@ -33,12 +34,14 @@ end
 if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'tok') ~= ARGV[4] then
   return 0
 end
-local n = tonumber(ARGV[8])
-local check = n > 0
-n = math.abs(n)
+local once = ARGV[8]
+if once ~= '' and redis.call('HEXISTS', KEYS[1], 'm:' .. once) == 1 then
+  return -2
+end
+local n = tonumber(ARGV[9])
 -- In chunks: Lua passes at most about 8,000 values to one call, and one write can apply more.
-for from = 9, check and (8 + n) or 8, 1000 do
-  local seen = redis.call('ZMSCORE', KEYS[3], unpack(ARGV, from, math.min(from + 999, 8 + n)))
+for from = 10, 9 + n, 1000 do
+  local seen = redis.call('ZMSCORE', KEYS[3], unpack(ARGV, from, math.min(from + 999, 9 + n)))
   for i = 1, #seen do
     if seen[i] then
       return -2
@@ -47,18 +50,21 @@ for from = 9, check and (8 + n) or 8, 1000 do
 end
 local rev = current + 1
 redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5])
+if once ~= '' then
+  redis.call('HSET', KEYS[1], 'm:' .. once, ARGV[6])
+end
 if tonumber(ARGV[3]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
-if #ARGV > 8 then
+if #ARGV > 9 then
   local now = tonumber(ARGV[6])
-  -- ZADD in chunks: a merged ledger can hold more ids than Lua passes to one call.
+  -- ZADD in chunks: a merged ledger can hold more keys than Lua passes to one call.
   local entries = {}
-  for i = 9, 8 + n do
+  for i = 10, 9 + n do
     entries[#entries + 1] = ARGV[6]
     entries[#entries + 1] = ARGV[i]
   end
-  for i = 9 + n, #ARGV, 2 do
+  for i = 10 + n, #ARGV, 2 do
     entries[#entries + 1] = ARGV[i]
     entries[#entries + 1] = ARGV[i + 1]
   end
