@@ -209,6 +209,18 @@ for (const target of redisTargets()) {
       expect((await stores.profiles.getMany(['failover']))[0]).toMatchObject({ eventCount: 2, version: 2 });
     });
 
+    it('without a profile TTL, a profile recreated on a deletion tombstone does not expire with it', async ({ skip }) => {
+      redis.require(skip);
+      redis.freshPrefix();
+      const client = redis.connect();
+      const stores = createRedisProfileStores(client, { prefix: redis.prefix, profileTtlMs: 0, dedupeTtlMs: 600_000 });
+      const service = serviceOn(stores, new MemoryEventLog(), 'inline');
+      await service.applyBatch([event('tomb', 1)]);
+      await service.deleteUser('tomb');
+      await service.applyBatch([event('tomb', 2)]);
+      expect(await client.pttl(`${redis.prefix}{u:tomb}:profile`)).toBe(-1);
+    });
+
     it('a live consumer that is slow keeps its entries: nobody takes them over', async ({ skip }) => {
       redis.require(skip);
       redis.freshPrefix();
@@ -292,6 +304,19 @@ for (const target of [null, ...redisTargets()]) {
       await service.alias('guest', 'owner');
       expect((await stores.profiles.getMany(['owner']))[0]).toMatchObject({ eventCount: 2 * MANY, version: 2 * MANY });
       expect(await stores.profiles.getMany(['guest'])).toEqual([null]);
+    });
+
+    it('an anonymous id used again after its deletion is merged again by a new alias', async ({ skip }) => {
+      redis.require(skip);
+      const stores = target ? createRedisProfileStores(redis.connect(), { prefix: redis.freshPrefix(), ...TTL }) : createMemoryStores(TTL);
+      const service = serviceOn(stores, new MemoryEventLog(), 'inline');
+      await service.applyBatch(range(0, 3).map((n) => event('device', n)));
+      await service.alias('device', 'person');
+      await service.deleteUser('device');
+      // The same device id comes back with new events, and is aliased to the same person again.
+      await service.applyBatch(range(10, 12).map((n) => event('device', n)));
+      expect(await service.alias('device', 'person')).toMatchObject({ merged: true, eventsMerged: 2 });
+      expect((await stores.profiles.getMany(['person']))[0]).toMatchObject({ eventCount: 5 });
     });
 
     it('an alias retried long after a merge that crashed (past the ledger window) still merges once', async ({ skip }) => {

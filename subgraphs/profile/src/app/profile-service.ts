@@ -306,8 +306,11 @@ export class ProfileService {
   /** Removes the profile, its snapshot and its aliases. */
   async deleteUser(id: string): Promise<{ id: string; deleted: boolean }> {
     const userId = this.checkId(id, 'id', this.options.validation);
+    const [linkedTo] = await this.stores.identities.resolve([userId], { fresh: true });
     const deleted = await this.stores.profiles.delete(userId);
     await this.stores.snapshots.delete(userId);
+    // An anonymous id whose link goes may be used again: a later alias of it must merge again.
+    if (linkedTo !== userId) await this.stores.profiles.forgetChange(linkedTo!, mergeKey(userId));
     await this.stores.identities.forget(userId);
     if (deleted) this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete', eventIds: [], changed: ALL_FIELDS });
     return { id: userId, deleted };

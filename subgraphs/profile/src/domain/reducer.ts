@@ -38,9 +38,7 @@ export function applyEvents(
   const draft = profile ? (owned ? profile : cloneProfile(profile)) : emptyProfile(events[0]?.userId ?? '');
   let applied = 0;
   for (const event of events) {
-    // Profiles written before event keys remembered bare ids: an event applied then is still
-    // recognized (those ids leave the remembered ones as newer events arrive).
-    if (draft.appliedEventIds[eventKey(event)] !== undefined || (event.sentAs === undefined && draft.appliedEventIds[event.eventId] !== undefined)) continue;
+    if (draft.appliedEventIds[eventKey(event)] !== undefined) continue;
     foldEvent(draft, event, config);
     applied++;
   }

@@ -82,6 +82,10 @@ export class MemoryProfileStore implements ProfileStore {
     return new Map(this.ledgerOf(userId));
   }
 
+  async forgetChange(userId: string, once: string): Promise<void> {
+    this.profiles.get(userId)?.done?.delete(once);
+  }
+
   async applied(userId: string, keys: readonly string[]): Promise<boolean[]> {
     const ledger = this.ledgerOf(userId);
     return keys.map((k) => ledger.has(k));

@@ -47,6 +47,8 @@ export interface ProfileStore {
    * record lasts as long as the profile (a deletion removes it).
    */
   update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string): Promise<Profile>;
+  /** Forgets that the once-change was made (an alias whose link is removed). */
+  forgetChange(userId: string, once: string): Promise<void>;
   /** The user's ledger (entries within the window). */
   ledger(userId: string): Promise<Ledger>;
   /** For each key (see eventKey), whether the user's ledger lists it. */

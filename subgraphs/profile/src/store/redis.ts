@@ -113,6 +113,10 @@ export class RedisProfileStore implements ProfileStore {
     return this.write(userId, [], (current, _applied, owned) => fn(current, owned), inherit, once);
   }
 
+  async forgetChange(userId: string, once: string): Promise<void> {
+    await this.redis.hdel(this.keys.profile(userId), `m:${once}`);
+  }
+
   async applied(userId: string, keys: readonly string[]): Promise<boolean[]> {
     if (keys.length === 0) return [];
     return (await this.redis.zmscore(this.keys.ledger(userId), ...keys)).map((score) => score !== null);

@@ -55,6 +55,9 @@ if once ~= '' then
 end
 if tonumber(ARGV[3]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
+elseif redis.call('PTTL', KEYS[1]) >= 0 then
+  -- No time to live: a profile written onto a tombstone must not keep the tombstone's.
+  redis.call('PERSIST', KEYS[1])
 end
 if #ARGV > 9 then
   local now = tonumber(ARGV[6])
