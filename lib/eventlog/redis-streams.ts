@@ -284,10 +284,8 @@ export class StreamConsumer implements EventConsumer {
   private markStopped!: () => void;
   private readonly loops: Promise<void>[] = [];
   private readonly connections: RedisClient[] = [];
-  private reclaimTimer: NodeJS.Timeout | undefined;
-  private reclaiming: Promise<void> | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  private takingOver: Promise<void> | undefined;
+  /** Background passes (heartbeat and takeover, idle reclaim), each never overlapping itself. */
+  private readonly passes: Array<{ timer: NodeJS.Timeout; running: () => Promise<void> | undefined }> = [];
   /** Passes over the group looking for dead consumers (tests wait on it). */
   livenessPasses = 0;
 
@@ -307,15 +305,21 @@ export class StreamConsumer implements EventConsumer {
     // that looks dead. It is renewed on a timer of its own: a slow batch does not stop it.
     const beat = this.beat();
     for (const keys of this.readGroups(partitions)) this.loops.push(beat.then(() => this.readLoop(keys)));
-    this.heartbeatTimer = setInterval(() => {
+    this.every(Math.max(10, deadAfterMs / 4), () => {
       void this.beat();
-      this.takingOver ??= this.takeOverDead().finally(() => (this.takingOver = undefined));
-    }, Math.max(10, deadAfterMs / 4));
-    this.heartbeatTimer.unref();
-    this.reclaimTimer = setInterval(() => {
-      this.reclaiming ??= this.reclaimAll().finally(() => (this.reclaiming = undefined));
-    }, reclaimEveryMs);
-    this.reclaimTimer.unref();
+      return this.takeOverDead();
+    });
+    this.every(reclaimEveryMs, () => this.reclaimAll());
+  }
+
+  /** Runs `pass` every `ms`, skipping a tick while the previous pass is still running. */
+  private every(ms: number, pass: () => Promise<void>): void {
+    let running: Promise<void> | undefined;
+    const timer = setInterval(() => {
+      running ??= pass().finally(() => (running = undefined));
+    }, ms);
+    timer.unref();
+    this.passes.push({ timer, running: () => running });
   }
 
   /** Renews this consumer's heartbeat (failures are retried by the next beat). */
@@ -332,22 +336,18 @@ export class StreamConsumer implements EventConsumer {
   async takeOverDead(): Promise<void> {
     const { partitions, deadAfterMs, batchSize, onError } = this.log.options;
     try {
+      // Every partition's consumers in one round trip (sent together, auto-pipelined).
+      const keys = Array.from({ length: partitions }, (_, p) => this.log.streamKey(p));
+      const replies = await Promise.all(keys.map((key) => (this.redis.xinfo('CONSUMERS', key, this.group) as Promise<unknown[][]>).catch(() => [] as unknown[][]))); // no stream or group yet
       const held = new Map<string, { key: string; pending: number }[]>();
-      for (let p = 0; p < partitions && !this.stopped; p++) {
-        const key = this.log.streamKey(p);
-        let consumers: unknown[][];
-        try {
-          consumers = (await this.redis.xinfo('CONSUMERS', key, this.group)) as unknown[][];
-        } catch {
-          continue; // no stream or group yet
-        }
+      replies.forEach((consumers, p) => {
         for (const c of consumers) {
           const info = fieldsOf(c);
           const name = String(info.get('name'));
           if (name === this.name) continue;
-          (held.get(name) ?? held.set(name, []).get(name)!).push({ key, pending: Number(info.get('pending') ?? 0) });
+          (held.get(name) ?? held.set(name, []).get(name)!).push({ key: keys[p]!, pending: Number(info.get('pending') ?? 0) });
         }
-      }
+      });
       const names = [...held.keys()];
       const alive = await Promise.all(names.map((n) => this.redis.exists(this.log.heartbeatKey(this.group, n))));
       for (const [i, name] of names.entries()) {
@@ -528,14 +528,13 @@ export class StreamConsumer implements EventConsumer {
   private halt(): void {
     this.stopped = true;
     this.markStopped();
-    if (this.reclaimTimer) clearInterval(this.reclaimTimer);
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    for (const { timer } of this.passes) clearInterval(timer);
   }
 
   /** Stops reading; entries being handled finish (and are acknowledged) first. */
   async stop(): Promise<void> {
     this.halt();
-    await Promise.all([this.reclaiming, this.takingOver]);
+    await Promise.all(this.passes.map((p) => p.running()));
     for (const c of this.connections) c.disconnect();
     await Promise.allSettled(this.loops);
     await this.handleOwnPending();

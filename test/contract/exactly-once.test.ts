@@ -21,6 +21,7 @@ import { createMemoryStores } from '../../subgraphs/profile/src/store/memory.js'
 import type { ProfileStores } from '../../subgraphs/profile/src/store/ports.js';
 import { createRedisProfileStores } from '../../subgraphs/profile/src/store/redis.js';
 import { perTestRedis, redisTargets, restrictedUser } from '../helpers/redis.js';
+import { until } from '../helpers/wait.js';
 
 const TTL = { profileTtlMs: 600_000, dedupeTtlMs: 600_000 };
 /** More events than a profile remembers the ids of. */
@@ -37,14 +38,6 @@ const raw = (userId: string, n: number) => ({
 });
 const event = (userId: string, n: number): ProfileEvent => raw(userId, n) as ProfileEvent;
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
-
-async function until(check: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const serviceOn = (stores: ProfileStores, eventLog: EventLog, mode: 'inline' | 'stream' = 'stream') =>
   new ProfileService(stores, { reducer: DEFAULT_REDUCER_CONFIG, validation: DEFAULT_VALIDATION_LIMITS, eventLog, mode });

@@ -18,6 +18,7 @@ import type { EventLog } from '../../lib/eventlog/port.js';
 import { DEFAULT_VALIDATION_LIMITS } from '../../subgraphs/profile/src/domain/validate.js';
 import { partitionOf } from '../../lib/eventlog/redis-streams.js';
 import { deleteByPrefix, freshPrefix, perTestRedis, redisTargets, requireTarget } from '../helpers/redis.js';
+import { until } from '../helpers/wait.js';
 
 const USERS = 20;
 const PER_USER = 30;
@@ -36,14 +37,6 @@ function events(): ProfileEvent[] {
     }
   }
   return out;
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const event = (userId: string, n: number, occurredAt = Date.now()): ProfileEvent => ({

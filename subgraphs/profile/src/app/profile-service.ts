@@ -122,10 +122,14 @@ export class ProfileService {
     const indexOf = new Map<ProfileEvent, number>();
     events.forEach((raw, index) => {
       const result = validateEvent(raw, index, now, this.options.validation);
-      if (!result.ok) rejected.push(result.rejection);
-      else if (seenInBatch.has(eventKey(result.event))) duplicates++;
+      if (!result.ok) {
+        rejected.push(result.rejection);
+        return;
+      }
+      const key = eventKey(result.event);
+      if (seenInBatch.has(key)) duplicates++;
       else {
-        seenInBatch.add(eventKey(result.event));
+        seenInBatch.add(key);
         valid.push(result.event);
         indexOf.set(result.event, index);
       }
@@ -137,18 +141,18 @@ export class ProfileService {
     // fails before, nothing of it is stored and the producer's retry is accepted afresh.
     const log = this.options.eventLog;
     let inLog: ProfileEvent[] = valid;
-    let fresh: number;
+    let accepted: number;
     try {
       const result = await log.append(valid);
       duplicates += result.duplicates.length;
-      fresh = valid.length - result.duplicates.length;
+      accepted = valid.length - result.duplicates.length;
     } catch (err) {
       if (!(err instanceof PartialAppendError)) throw new StoreUnavailableError(err);
       // The partitions that failed took nothing (no claim either): those events are retryable.
       const failed = new Set(err.failed);
       inLog = valid.filter((e) => !failed.has(e));
       duplicates += err.duplicates.length;
-      fresh = inLog.length - err.duplicates.length;
+      accepted = inLog.length - err.duplicates.length;
       for (const e of err.failed) {
         rejected.push({
           index: indexOf.get(e) ?? -1,
@@ -159,7 +163,7 @@ export class ProfileService {
       }
       rejected.sort((a, b) => a.index - b.index);
     }
-    if (this.options.mode === 'stream' && !opts.waitApplied) return { accepted: fresh, duplicates, rejected, applied: false };
+    if (this.options.mode === 'stream' && !opts.waitApplied) return { accepted, duplicates, rejected, applied: false };
     // Inline mode and read-your-writes apply during the request (the updater group, which also
     // gets the entries, finds them in the profile's ledger and does not apply them again). The
     // duplicates are applied too: a retry whose first attempt was accepted but never answered
@@ -171,7 +175,7 @@ export class ProfileService {
       // producer's retry (duplicates now) applies them during the request.
       throw new StoreUnavailableError(err);
     }
-    return { accepted: fresh, duplicates, rejected, applied: true };
+    return { accepted, duplicates, rejected, applied: true };
   }
 
   /**
@@ -288,8 +292,9 @@ export class ProfileService {
     const cfg = this.options.reducer;
     // The anonymous profile's ledger moves with it: its events, redelivered later under the
     // anonymous id, resolve to the known user and must find themselves applied there. The merge
-    // is recorded in the same write (a ledger key of its own), so a retried alias, after a crash
-    // before the anonymous profile was deleted or from another replica, does not merge twice.
+    // is recorded with the known profile in the same write (a once-change), so a retried alias,
+    // after a crash before the anonymous profile was deleted or from another replica, does not
+    // merge twice.
     const ledger = await this.stores.profiles.ledger(anon);
     const merged = await this.stores.profiles.update(
       target!,
@@ -346,7 +351,7 @@ export class ProfileService {
   }
 }
 
-/** The ledger key of merging `anonymousId` into the profile (no event key has this shape). */
+/** The once-change (ProfileStore.update) of merging `anonymousId` into a profile. */
 function mergeKey(anonymousId: string): string {
   return `merge:${anonymousId}`;
 }

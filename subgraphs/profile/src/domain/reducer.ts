@@ -38,22 +38,23 @@ export function applyEvents(
   const draft = profile ? (owned ? profile : cloneProfile(profile)) : emptyProfile(events[0]?.userId ?? '');
   let applied = 0;
   for (const event of events) {
-    if (draft.appliedEventIds[eventKey(event)] !== undefined) continue;
-    foldEvent(draft, event, config);
+    const key = eventKey(event);
+    if (draft.appliedEventIds[key] !== undefined) continue;
+    foldEvent(draft, event, key, config);
     applied++;
   }
   if (applied > 0) enforceLimits(draft, config);
   return { profile: applied > 0 ? draft : (profile ?? draft), applied };
 }
 
-function foldEvent(p: Profile, e: ProfileEvent, config: ReducerConfig): void {
+function foldEvent(p: Profile, e: ProfileEvent, key: string, config: ReducerConfig): void {
   const t = e.occurredAt;
   p.version += 1;
   p.eventCount += 1;
   p.firstSeenAt = p.firstSeenAt === null ? t : Math.min(p.firstSeenAt, t);
   p.lastEventAt = p.lastEventAt === null ? t : Math.max(p.lastEventAt, t);
   if (e.receivedAt !== undefined) p.updatedAt = p.updatedAt === null ? e.receivedAt : Math.max(p.updatedAt, e.receivedAt);
-  p.appliedEventIds[eventKey(e)] = t;
+  p.appliedEventIds[key] = t;
 
   if (e.type === 'IDENTIFY') {
     for (const [key, value] of Object.entries(e.traits ?? {})) setTrait(p, key, value, t);

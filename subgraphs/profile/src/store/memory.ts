@@ -31,8 +31,9 @@ export class MemoryProfileStore implements ProfileStore {
     return ledger;
   }
 
-  private store(userId: string, profile: Profile, ledger: Map<string, number>, add: Iterable<readonly [string, number]>): void {
-    const done = this.profiles.get(userId)?.done;
+  /** Stores the profile with ledger entries `add` and, when given, the once-change `once`. */
+  private store(userId: string, profile: Profile, ledger: Map<string, number>, add: Iterable<readonly [string, number]>, once?: string): void {
+    const done = once ? new Set([...(this.profiles.get(userId)?.done ?? []), once]) : this.profiles.get(userId)?.done;
     this.profiles.set(userId, { profile, expiresAt: this.ttlMs > 0 ? this.now() + this.ttlMs : Infinity, ...(done ? { done } : {}) });
     for (const [id, at] of add) ledger.set(id, at);
     if (ledger.size > 0) this.ledgers.set(userId, ledger);
@@ -66,15 +67,10 @@ export class MemoryProfileStore implements ProfileStore {
 
   async update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string): Promise<Profile> {
     const current = this.live(userId);
-    const done = this.profiles.get(userId)?.done;
-    if (once && current && done?.has(once)) return current;
+    if (once && current && this.profiles.get(userId)?.done?.has(once)) return current;
     const next = fn(current, false);
     if (next === current && !inherit?.size && !once) return next;
-    this.store(userId, next, this.ledgerOf(userId), inherit ?? []);
-    if (once) {
-      const entry = this.profiles.get(userId)!;
-      entry.done = new Set([...(done ?? []), once]);
-    }
+    this.store(userId, next, this.ledgerOf(userId), inherit ?? [], once);
     return next;
   }
 

@@ -49,9 +49,10 @@ for from = 10, 9 + n, 1000 do
   end
 end
 local rev = current + 1
-redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5])
-if once ~= '' then
-  redis.call('HSET', KEYS[1], 'm:' .. once, ARGV[6])
+if once == '' then
+  redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5])
+else
+  redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5], 'm:' .. once, ARGV[6])
 end
 if tonumber(ARGV[3]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
