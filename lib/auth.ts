@@ -15,7 +15,8 @@
  * right).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, Kind } from 'graphql';
+import type { OperationDefinitionNode, SelectionSetNode } from 'graphql';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { ConfigError, envBool, envInt, envString, isProduction } from './env.js';
@@ -37,6 +38,8 @@ export const AUTH_DISABLED_IDENTITY: Identity = Object.freeze({ sub: 'auth-disab
 export const IDENTITY_HEADER = 'x-gateway-identity';
 const INTERNAL_ISSUER = 'rtp-gateway';
 const INTERNAL_AUDIENCE = 'rtp-subgraphs';
+/** Clock skew allowed between the gateway and the subgraphs for their identity tokens (seconds). */
+const INTERNAL_SKEW_S = 5;
 
 /** Development-only secrets: used when nothing is configured outside production. */
 const DEV_JWT_SECRET = 'dev-only-jwt-secret-change-me-0123456789';
@@ -222,10 +225,23 @@ export class InternalTokens {
     const cached = this.verified.get(token);
     if (cached) return cached;
     let payload: JWTPayload;
+    const ttlS = this.config.internalTokenTtlS;
     try {
-      ({ payload } = await jwtVerify(token, this.config.internalSecret, { algorithms: ['HS256'], issuer: INTERNAL_ISSUER, audience: INTERNAL_AUDIENCE }));
+      // Short-lived by construction: exp and iat are required, and a token may live no longer
+      // than INTERNAL_TOKEN_TTL (a leaked one is worth minutes, not forever).
+      ({ payload } = await jwtVerify(token, this.config.internalSecret, {
+        algorithms: ['HS256'],
+        issuer: INTERNAL_ISSUER,
+        audience: INTERNAL_AUDIENCE,
+        requiredClaims: ['exp', 'iat'],
+        maxTokenAge: ttlS + INTERNAL_SKEW_S,
+        clockTolerance: INTERNAL_SKEW_S,
+      }));
     } catch (err) {
       throw unauthenticated(`invalid gateway identity: ${describe(err)}`, 401);
+    }
+    if (payload.exp! - payload.iat! > ttlS + INTERNAL_SKEW_S) {
+      throw unauthenticated(`invalid gateway identity: it lives longer than INTERNAL_TOKEN_TTL (${ttlS} s)`, 401);
     }
     const identity = identityOf(payload);
     this.verified.set(token, identity, payload.exp);
@@ -251,6 +267,16 @@ export async function mintToken(config: AuthConfig, claims: { sub: string; role:
 }
 
 // --- rules ---------------------------------------------------------------------------------
+
+const introspectionOnly = (set: SelectionSetNode): boolean =>
+  set.selections.every((s) =>
+    s.kind === Kind.FIELD ? s.name.value.startsWith('__') : s.kind === Kind.INLINE_FRAGMENT ? introspectionOnly(s.selectionSet) : false,
+  );
+
+/** True when the operation only asks for introspection (__schema, __type, __typename). */
+export function isIntrospection(operation: OperationDefinitionNode): boolean {
+  return introspectionOnly(operation.selectionSet);
+}
 
 export function requireIdentity(identity: Identity | null | undefined): Identity {
   if (!identity) throw unauthenticated('authentication required: send Authorization: Bearer <JWT>');

@@ -52,8 +52,16 @@ export function envList(env: Env, name: string, fallback: readonly string[]): st
     .filter((s) => s.length > 0);
 }
 
+const NODE_ENVS = ['production', 'development', 'test'];
+
+/**
+ * NODE_ENV=production, in any case (`Production` too). An unknown value is refused rather than
+ * read as development, which would turn production's protections off by a typo.
+ */
 export function isProduction(env: Env): boolean {
-  return env['NODE_ENV'] === 'production';
+  const value = (env['NODE_ENV'] ?? '').trim().toLowerCase();
+  if (value !== '' && !NODE_ENVS.includes(value)) throw new ConfigError(`NODE_ENV must be production, development or test; got "${env['NODE_ENV']}"`);
+  return value === 'production';
 }
 
 /** CORS_ORIGINS (comma-separated, `*` for any); by default any origin in development, none in production. */
@@ -69,6 +77,31 @@ export interface ServiceBasics {
   production: boolean;
   logLevel: string;
   corsOrigins: true | string[];
+  http: HttpLimits;
+}
+
+/** What one client may hold of a service's HTTP server (slow clients must not exhaust it). */
+export interface HttpLimits {
+  /** Time to send the request headers (HTTP_HEADERS_TIMEOUT). */
+  headersTimeoutMs: number;
+  /** Time to send the whole request, body included (HTTP_REQUEST_TIMEOUT); at least the headers timeout. */
+  requestTimeoutMs: number;
+  /** Open connections at once, in all (MAX_CONNECTIONS); beyond it new ones are closed at once. */
+  maxConnections: number;
+  /** Open connections at once from one client address (MAX_CONNECTIONS_PER_CLIENT). */
+  maxConnectionsPerClient: number;
+}
+
+export function httpLimits(env: Env): HttpLimits {
+  const requestTimeoutMs = envDuration(env, 'HTTP_REQUEST_TIMEOUT', '30s');
+  const headersTimeoutMs = Math.min(envDuration(env, 'HTTP_HEADERS_TIMEOUT', '10s'), requestTimeoutMs);
+  if (requestTimeoutMs < 100) throw new ConfigError('HTTP_REQUEST_TIMEOUT must be at least 100ms');
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    maxConnections: envInt(env, 'MAX_CONNECTIONS', 10_000, 1),
+    maxConnectionsPerClient: envInt(env, 'MAX_CONNECTIONS_PER_CLIENT', 1_000, 1),
+  };
 }
 
 /** Settings every service reads the same way: its port variable, HOST, NODE_ENV, LOG_LEVEL, CORS_ORIGINS. */
@@ -79,5 +112,6 @@ export function serviceBasics(env: Env, portVariable: string, defaultPort: numbe
     production: isProduction(env),
     logLevel: envString(env, 'LOG_LEVEL', 'warn'),
     corsOrigins: corsOrigins(env),
+    http: httpLimits(env),
   };
 }

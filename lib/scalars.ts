@@ -1,6 +1,18 @@
 /** Custom scalars shared by the subgraphs. */
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import type { ValueNode } from 'graphql';
+import { prototypeKeyPath, withoutPrototypeKeys } from './json-keys.js';
+
+/** JSON input is refused when a key names a prototype (lib/json-keys.ts), as a literal or a variable. */
+function checkedJson(value: unknown, scalar: string): unknown {
+  const path = prototypeKeyPath(value);
+  if (path !== null) {
+    throw new GraphQLError(`${scalar} input must not use the key "${path.split(/[.[]/).pop()}" (at ${path}): keys __proto__, constructor and prototype are refused`, {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  }
+  return value;
+}
 
 function literalToJson(node: ValueNode, variables?: Record<string, unknown> | null): unknown {
   switch (node.kind) {
@@ -26,21 +38,16 @@ function literalToJson(node: ValueNode, variables?: Record<string, unknown> | nu
   }
 }
 
-export const JSONScalar = new GraphQLScalarType({
-  name: 'JSON',
-  serialize: (v) => v,
-  parseValue: (v) => v,
-  parseLiteral: literalToJson,
-});
-
-/** A JSON object document (ranking features). */
+/** A JSON scalar: any JSON value in, and out without prototype keys (stored data never breaks a read). */
 export const JSONObjectScalar = (name: string) =>
   new GraphQLScalarType({
     name,
-    serialize: (v) => v,
-    parseValue: (v) => v,
-    parseLiteral: literalToJson,
+    serialize: (v) => withoutPrototypeKeys(v),
+    parseValue: (v) => checkedJson(v, name),
+    parseLiteral: (node, variables) => checkedJson(literalToJson(node, variables), name),
   });
+
+export const JSONScalar = JSONObjectScalar('JSON');
 
 function toIso(value: unknown): string {
   const d = value instanceof Date ? value : new Date(value as string | number);

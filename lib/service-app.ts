@@ -14,17 +14,19 @@ import {
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { readFileSync } from 'node:fs';
 import { GraphQLError as GraphQLErrorClass, parse, specifiedRules, validate } from 'graphql';
-import type { DocumentNode, GraphQLError, GraphQLSchema, Source, ValidationRule } from 'graphql';
+import type { DocumentNode, GraphQLError, GraphQLFormattedError, GraphQLSchema, Source, ValidationRule } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { LRUCache } from 'lru-cache';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { ApolloServerPlugin } from '@apollo/server';
 import fastifyApollo from '@as-integrations/fastify';
-import { guardResolvers, InternalTokens } from './auth.js';
+import { guardResolvers, InternalTokens, isIntrospection, unauthenticated } from './auth.js';
 import type { AuthConfig, Identity, Rule } from './auth.js';
-import type { ServiceBasics } from './env.js';
+import { httpLimits } from './env.js';
+import type { HttpLimits, ServiceBasics } from './env.js';
 import { nestedDeeperThan } from './json-depth.js';
+import { prototypeKeyPath } from './json-keys.js';
 import type { ApolloFastifyContextFunction } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import Fastify from 'fastify';
@@ -49,6 +51,59 @@ export interface ServiceAppOptions<Ctx extends BaseContext> {
    */
   subscriptions?: { schema: GraphQLSchema; auth: InternalTokens; context: (identity: Identity | null) => Ctx };
   logLevel?: string;
+  /** Timeouts and connection caps (HTTP_REQUEST_TIMEOUT, MAX_CONNECTIONS, ...; defaults from lib/env.ts). */
+  http?: HttpLimits;
+  /** Production: errors carry no "Did you mean …?" suggestion (they would reveal the schema). */
+  production?: boolean;
+}
+
+/** Apollo's own pattern for validation suggestions ("Did you mean "x"?", "Did you mean the enum value …?"). */
+const SUGGESTION = / ?Did you mean(.+?)\?$/;
+
+/** An error message without its "Did you mean …?" suggestion. */
+export const withoutSuggestions = (message: string): string => message.replace(SUGGESTION, '');
+
+/**
+ * Apollo Server settings every service shares for production: no stack traces and no suggestions
+ * in any error (validation, variable coercion, execution), whatever Apollo reads from NODE_ENV
+ * itself (it compares case-sensitively, so NODE_ENV=Production would have shown stack traces).
+ */
+export function apolloErrorSettings(production: boolean) {
+  return {
+    includeStacktraceInErrorResponses: !production,
+    hideSchemaDetailsFromClientErrors: production,
+    ...(production ? { formatError: (formatted: GraphQLFormattedError) => ({ ...formatted, message: withoutSuggestions(formatted.message) }) } : {}),
+  };
+}
+
+/** A client-sent request id is kept when it is a short token; anything else gets a fresh one. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+/**
+ * Caps on open connections (every socket counts, WebSockets included, until it closes): in all
+ * (Node's maxConnections closes the ones beyond it at once) and per client address, so that slow
+ * or idle clients from one place cannot take every file descriptor.
+ */
+function capConnections(server: import('node:http').Server, limits: HttpLimits): void {
+  server.maxConnections = limits.maxConnections;
+  const perClient = new Map<string, number>();
+  server.on('connection', (socket) => {
+    const client = socket.remoteAddress ?? '';
+    const open = (perClient.get(client) ?? 0) + 1;
+    if (open > limits.maxConnectionsPerClient) {
+      socket.destroy();
+      return;
+    }
+    perClient.set(client, open);
+    socket.once('close', () => {
+      const left = (perClient.get(client) ?? 1) - 1;
+      if (left === 0) perClient.delete(client);
+      else perClient.set(client, left);
+    });
+  });
 }
 
 /** Landing page (Apollo Sandbox) in development only. */
@@ -80,6 +135,7 @@ function createSubgraphApollo<Ctx extends BaseContext>(
     // Apollo's own SIGINT/SIGTERM handlers would stop it at once (in-flight operations fail) and
     // re-raise the signal; shutdown belongs to lib/shutdown.ts: drain first, then stop Apollo.
     stopOnTerminationSignals: false,
+    ...apolloErrorSettings(production),
   });
 }
 
@@ -95,14 +151,27 @@ export function errorBody(code: string, message: string, extra: Record<string, u
 }
 
 export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceAppOptions<Ctx>): Promise<FastifyInstance> {
+  const limits = opts.http ?? httpLimits({});
   const app = Fastify({
     logger: { level: opts.logLevel ?? 'warn' },
     bodyLimit: opts.bodyLimit,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // The client's x-request-id is kept (and forwarded) only when it is a short token.
+    requestIdHeader: false,
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     forceCloseConnections: 'idle',
     keepAliveTimeout: 65_000,
+    // A request, body included, must arrive within HTTP_REQUEST_TIMEOUT (its headers within
+    // HTTP_HEADERS_TIMEOUT), or the connection is closed (408): a client sending one byte every
+    // 10 s holds nothing for long. Node enforces requestTimeout only while headersTimeout is not
+    // above it, and checks both every connectionsCheckingInterval.
+    requestTimeout: limits.requestTimeoutMs,
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    },
   });
+  capConnections(app.server, limits);
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     const known = err.code ? ERROR_CODES[err.code] : undefined;
@@ -147,7 +216,7 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
         }
       },
       context: (ctx) => context(identities.get(ctx) ?? null) as Record<string, unknown>,
-    }, { maxPayload: opts.bodyLimit });
+    }, { maxPayload: opts.bodyLimit, hideSuggestions: !!opts.production });
   }
   return app;
 }
@@ -157,11 +226,16 @@ const MAX_VARIABLES_DEPTH = 64;
 
 const requestError = (message: string, code: string) => new GraphQLErrorClass(message, { extensions: { code, http: { status: 400 } } });
 
-/** Variables nested deeper than JSON.stringify can serialize again: refused (HTTP and graphql-ws). */
-function variablesTooDeep(variables: unknown): GraphQLErrorClass | undefined {
-  return nestedDeeperThan(variables, MAX_VARIABLES_DEPTH)
-    ? new GraphQLErrorClass(`variables are nested more than ${MAX_VARIABLES_DEPTH} levels deep`, { extensions: { code: 'BAD_USER_INPUT' } })
-    : undefined;
+/**
+ * Variables nested deeper than JSON.stringify can serialize again, or with a key that names a
+ * prototype (lib/json-keys.ts; over HTTP the JSON body parser already refuses `__proto__`, over
+ * graphql-ws JSON.parse keeps it as an own key): refused, on HTTP and graphql-ws alike.
+ */
+function badVariables(variables: unknown): GraphQLErrorClass | undefined {
+  const refuse = (message: string) => new GraphQLErrorClass(message, { extensions: { code: 'BAD_USER_INPUT' } });
+  if (nestedDeeperThan(variables, MAX_VARIABLES_DEPTH)) return refuse(`variables are nested more than ${MAX_VARIABLES_DEPTH} levels deep`);
+  const key = prototypeKeyPath(variables);
+  return key === null ? undefined : refuse(`variables must not use the key at ${key}: keys __proto__, constructor and prototype are refused`);
 }
 
 /**
@@ -187,8 +261,8 @@ function requestErrorsPlugin<Ctx extends BaseContext>(): ApolloServerPlugin<Ctx>
           if (operation.operation === 'subscription') {
             throw requestError('subscriptions are served over graphql-ws (WebSocket) on this path, not over HTTP', 'BAD_REQUEST');
           }
-          const tooDeep = variablesTooDeep(request.variables);
-          if (tooDeep) throw requestError(tooDeep.message, 'BAD_USER_INPUT');
+          const bad = badVariables(request.variables);
+          if (bad) throw requestError(bad.message, 'BAD_USER_INPUT');
         },
       };
     },
@@ -265,6 +339,13 @@ export interface WsLimits {
   maxPayload: number;
   /** Most operations running at once on one connection. */
   maxOperations?: number;
+  /** Production: no "Did you mean …?" in any error sent over the socket. */
+  hideSuggestions?: boolean;
+}
+
+function hideSuggestionsIn<T extends { errors?: readonly { message: string }[] | undefined }>(result: T): T {
+  if (!result.errors?.some((e) => SUGGESTION.test(e.message))) return result;
+  return { ...result, errors: result.errors.map((e) => ({ ...e, message: withoutSuggestions(e.message) })) };
 }
 
 export function serveGraphqlWs<P extends Record<string, unknown>>(
@@ -285,10 +366,17 @@ export function serveGraphqlWs<P extends Record<string, unknown>>(
         if (Object.keys(ctx.subscriptions).length > maxOperations) {
           return [new GraphQLErrorClass(`at most ${maxOperations} operations at once on one connection`, { extensions: { code: 'TOO_MANY_OPERATIONS' } })];
         }
-        const tooDeep = variablesTooDeep(payload.variables);
-        if (tooDeep) return [tooDeep];
+        const bad = badVariables(payload.variables);
+        if (bad) return [bad];
         return options.onSubscribe?.(ctx, id, payload);
       },
+      ...(limits.hideSuggestions
+        ? {
+            onNext: async (ctx, id, payload, args, result) => hideSuggestionsIn((await options.onNext?.(ctx, id, payload, args, result)) ?? result),
+            onError: async (ctx, id, payload, errors) =>
+              ((await options.onError?.(ctx, id, payload, errors)) ?? errors).map((e) => ({ ...e, message: withoutSuggestions(e.message) })),
+          }
+        : {}),
     },
     wss,
   );
@@ -331,9 +419,15 @@ export async function startSubgraphService<Ctx extends BaseContext>(o: SubgraphS
   const apollo = createSubgraphApollo<Ctx>(schema, resolvers, o.config.production);
   const auth = new InternalTokens(o.config.auth);
   const subscriptionContext = o.subscriptionContext;
+  // A subgraph serves the gateway: an operation without its identity is refused before it runs
+  // (introspection excepted, in development, for Sandbox on the subgraph), _service and
+  // _entities included, so the composed schema is not handed to whoever reaches the port.
+  apollo.addPlugin(gatewayOnlyPlugin());
   const app = await createServiceApp<Ctx>({
     name: o.name,
     apollo,
+    http: o.config.http,
+    production: o.config.production,
     context: async (req) => o.context(await auth.fromHeaders(req.headers)),
     ...(subscriptionContext ? { subscriptions: { schema, auth, context: subscriptionContext } } : {}),
     bodyLimit: o.bodyLimit,
@@ -343,6 +437,20 @@ export async function startSubgraphService<Ctx extends BaseContext>(o: SubgraphS
     ...(o.routes ? { routes: o.routes } : {}),
   });
   return listenService(app, apollo, o.config);
+}
+
+function gatewayOnlyPlugin<Ctx extends BaseContext>(): ApolloServerPlugin<Ctx> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ contextValue, operation }) {
+          if ((contextValue as { identity?: Identity | null }).identity) return;
+          if (operation && isIntrospection(operation)) return;
+          throw unauthenticated('this subgraph serves the gateway only: the gateway identity is missing', 401);
+        },
+      };
+    },
+  };
 }
 
 /** Listens; `close` stops serving (drains in-flight requests), then Apollo. */

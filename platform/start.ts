@@ -1,19 +1,24 @@
 /**
  * `npm start`: the whole platform in one process on the embedded in-memory stores, seeded with the
- * demo catalog and users. Each service also runs alone (`npm run start:<service>`).
+ * demo catalog and users. Each service also runs alone (`npm run start:<service>`). With
+ * NODE_ENV=production it prints no credentials and seeds no demo users (DEMO_DATA=true to seed).
  */
 import { onShutdown } from '../lib/shutdown.js';
 import { loadAuthConfig, mintToken } from '../lib/auth.js';
+import { envBool, isProduction } from '../lib/env.js';
 import { DEMO_USERS, demoHistory } from '../demo/history.js';
 import { startPlatform } from './platform.js';
 
 const env = process.env;
+const production = isProduction(env);
 
 /** How to call the platform: demo tokens when this process can mint them. */
 async function authHelp(): Promise<string> {
   const auth = loadAuthConfig(env);
   if (auth.disabled) return 'Auth is OFF (AUTH_DISABLED=1): every call acts as a service. For local exploration only.';
   if (!auth.jwtSecret) return 'Auth: tokens come from your identity provider (JWKS_URL); send Authorization: Bearer <JWT>.';
+  // A token printed to a production log is a credential anyone reading the log can use.
+  if (production) return 'Auth: every operation needs a JWT signed with JWT_SECRET (no demo tokens are printed in production).';
   const user = await mintToken(auth, { sub: 'u1', role: 'user' });
   const service = await mintToken(auth, { sub: 'demo-backend', role: 'service' });
   return `Auth: every operation needs a JWT. Demo tokens (12 h, signed with ${auth.developmentSecrets ? 'the development JWT_SECRET' : 'JWT_SECRET'}):
@@ -28,9 +33,14 @@ The events API takes the service token:  curl -H 'authorization: Bearer <service
 const platform = await startPlatform({ env });
 const { backends, gateway, profile, recommendations, experiments } = platform;
 // Demo events have fixed ids, so seeding again after a restart on Redis changes nothing.
-const seeded = await profile.service.ingest(demoHistory(Date.now()), { waitApplied: true });
-if (seeded.rejected.length > 0) throw new Error(`demo seed rejected: ${JSON.stringify(seeded.rejected)}`);
-const snapshot = await profile.snapshots.run();
+async function seedDemo(): Promise<string> {
+  if (!envBool(env, 'DEMO_DATA', !production)) return 'Demo data: none (DEMO_DATA=false, the default in production).';
+  const seeded = await profile.service.ingest(demoHistory(Date.now()), { waitApplied: true });
+  if (seeded.rejected.length > 0) throw new Error(`demo seed rejected: ${JSON.stringify(seeded.rejected)}`);
+  const snapshot = await profile.snapshots.run();
+  return `Demo data: ${seeded.accepted} new events (${seeded.duplicates} already there) for ${DEMO_USERS.map((u) => u.id).join(', ')}; batch snapshot of ${snapshot.profiles} profiles taken.`;
+}
+const demo = await seedDemo();
 
 console.log(`
 Real-time personalization platform (${backends.kind === 'memory' ? 'embedded in-memory stores' : `${backends.kind} at ${env['REDIS_URL'] ?? env['REDIS_CLUSTER_NODES']}`})
@@ -41,7 +51,7 @@ Real-time personalization platform (${backends.kind === 'memory' ? 'embedded in-
   Experiments subgraph       ${experiments.url}/graphql  (running: ${(await experiments.service.list('RUNNING')).map((e) => e.key).join(', ') || 'none'})
   Events API                 POST ${profile.url}/v1/events
 
-Demo data: ${seeded.accepted} new events (${seeded.duplicates} already there) for ${DEMO_USERS.map((u) => u.id).join(', ')}; batch snapshot of ${snapshot.profiles} profiles taken.
+${demo}
 Try:  { user(id: "u1") { profile { version genreAffinities { key score } } assignments { experimentKey variant } recommendedFor(limit: 5) { model variant items { position reasons item { title } } } } }
 ${await authHelp()}
 Ctrl-C stops everything.

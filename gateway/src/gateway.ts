@@ -6,7 +6,7 @@ import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/di
 import { ApolloGateway } from '@apollo/gateway';
 import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { FastifyInstance } from 'fastify';
-import { createServiceApp, landingPagePlugin, listenService } from '../../lib/service-app.js';
+import { apolloErrorSettings, createServiceApp, landingPagePlugin, listenService } from '../../lib/service-app.js';
 import type { GatewayConfig } from './config.js';
 import { SubscriptionGateway } from './subscriptions.js';
 import { SubgraphSource } from './subgraph-source.js';
@@ -62,6 +62,8 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     persistedQueries: { ttl: 24 * 3600 },
     // Shutdown belongs to lib/shutdown.ts (drain first, then stop Apollo).
     stopOnTerminationSignals: false,
+    // No stack traces and no "Did you mean …?" in production errors.
+    ...apolloErrorSettings(config.production),
     // No cache-control hints are used; their plugin would instrument every field.
     plugins: [
       landingPagePlugin(config.production),
@@ -78,6 +80,8 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     bodyLimit: config.bodyLimit,
     corsOrigins: config.corsOrigins,
     logLevel: config.logLevel,
+    http: config.http,
+    production: config.production,
     health: () => ({ subgraphs: Object.keys(config.subgraphUrls) }),
   });
   new SubscriptionGateway(gateway, {

@@ -256,7 +256,7 @@ describe('authentication and authorization through the gateway', () => {
         body: JSON.stringify({ query: '{ user(id: "alice") { id } }' }),
       });
       expect(res.status).toBe(401);
-      const genuine = await new InternalTokens(DEV_AUTH).sign({ sub: 'backend', roles: ['service'] });
+      const genuine = await new InternalTokens(loadAuthConfig(AUTH_ON)).sign({ sub: 'backend', roles: ['service'] });
       const ok = await graphql(p.recommendations.url + '/graphql', '{ items(first: 1) { edges { node { id } } } }', {}, { [IDENTITY_HEADER]: genuine });
       expect(ok.errors).toBeUndefined();
     });

@@ -3,6 +3,7 @@
  * is judged on its own, so one bad event never sinks the valid ones next to it.
  */
 import { nestedDeeperThan } from '../../../../lib/json-depth.js';
+import { isPrototypeKey, prototypeKeyPath } from '../../../../lib/json-keys.js';
 import { EVENT_TYPES, ITEM_EVENT_TYPES, ITEM_KINDS } from './event.js';
 import type { EventType, ItemKind, ItemRef, MetadataValue, ProfileEvent } from './event.js';
 
@@ -85,6 +86,16 @@ export function validateId(value: unknown, field: string, code: string, limits: 
   return value;
 }
 
+/**
+ * Strings that become keys of the profile's maps (item ids, SKUs, series, genres, categories,
+ * facet values) must not name a prototype: written into a plain object, `__proto__` would replace
+ * its prototype (lib/json-keys.ts).
+ */
+function mapKey<T extends string | undefined>(value: T, field: string, code = 'ITEM_INVALID'): T {
+  if (value !== undefined && isPrototypeKey(value)) throw new Invalid(code, `${field} must not be "${value}" (__proto__, constructor and prototype are refused)`);
+  return value;
+}
+
 function optionalText(value: unknown, field: string, limits: ValidationLimits): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw new Invalid('ITEM_INVALID', `${field} must be a string`);
@@ -139,6 +150,9 @@ function validateMetadata(value: unknown, limits: ValidationLimits): Record<stri
   }
   const out: Record<string, MetadataValue> = Object.create(null);
   for (const [key, v] of Object.entries(value)) {
+    mapKey(key, `item.metadata key`, 'METADATA_INVALID');
+    if (typeof v === 'string') mapKey(v, `item.metadata.${key}`, 'METADATA_INVALID');
+    if (Array.isArray(v)) for (const s of v) if (typeof s === 'string') mapKey(s, `item.metadata.${key}`, 'METADATA_INVALID');
     const ok =
       typeof v === 'string' ||
       typeof v === 'boolean' ||
@@ -154,7 +168,7 @@ function validateMetadata(value: unknown, limits: ValidationLimits): Record<stri
 
 function validateItem(value: unknown, limits: ValidationLimits): ItemRef {
   if (!isPlainObject(value)) throw new Invalid('ITEM_INVALID', 'item must be an object');
-  const id = validateId(value['id'], 'item.id', 'ITEM_INVALID', limits);
+  const id = mapKey(validateId(value['id'], 'item.id', 'ITEM_INVALID', limits), 'item.id');
   const kind = value['kind'];
   if (typeof kind !== 'string' || !(ITEM_KINDS as readonly string[]).includes(kind)) {
     throw new Invalid('ITEM_INVALID', `item.kind must be one of ${ITEM_KINDS.join(', ')}`);
@@ -168,15 +182,16 @@ function validateItem(value: unknown, limits: ValidationLimits): ItemRef {
   }
   const genres = rawGenres.map((g: string) => g.trim());
   if (genres.some((g) => g.length > 64)) throw new Invalid('ITEM_INVALID', 'a genre is longer than 64 characters');
+  for (const g of genres) mapKey(g, 'a genre');
   const item: ItemRef = { id, kind: kind as ItemKind, genres };
   const title = optionalText(value['title'], 'item.title', limits);
-  const category = optionalText(value['category'], 'item.category', limits);
-  const sku = optionalText(value['sku'], 'item.sku', limits);
+  const category = mapKey(optionalText(value['category'], 'item.category', limits), 'item.category');
+  const sku = mapKey(optionalText(value['sku'], 'item.sku', limits), 'item.sku');
   if (title !== undefined) item.title = title;
   if (category !== undefined) item.category = category;
   if (sku !== undefined) item.sku = sku;
   if (value['seriesId'] !== undefined && value['seriesId'] !== null) {
-    item.seriesId = validateId(value['seriesId'], 'item.seriesId', 'ITEM_INVALID', limits);
+    item.seriesId = mapKey(validateId(value['seriesId'], 'item.seriesId', 'ITEM_INVALID', limits), 'item.seriesId');
   }
   const episode = value['episode'];
   if (episode !== undefined && episode !== null) {
@@ -206,6 +221,8 @@ function validateObject(
   // accepted, or every later serialization of the profile (store, event stream) would fail.
   if (nestedDeeperThan(value, limits.maxJsonDepth)) throw new Invalid(code, `${field} is nested more than ${limits.maxJsonDepth} levels deep`);
   if (jsonBytes(value) > maxBytes) throw new Invalid(code, `${field} is larger than ${maxBytes} bytes`);
+  const prototypeKey = prototypeKeyPath(value);
+  if (prototypeKey !== null) throw new Invalid(code, `${field}.${prototypeKey} is refused: keys __proto__, constructor and prototype are not allowed`);
   return value;
 }
 
