@@ -49,10 +49,22 @@ export function verifyImpression(token: string, secret: string): ImpressionClaim
     const [userId, unitId, model, experimentKey, variant, itemIds, issuedAt, nonce] = JSON.parse(
       Buffer.from(payload, 'base64url').toString('utf8'),
     ) as [string, string, string, string | null, string | null, string[], number, string];
+    // Only this platform signs, but a claim the consumers rely on (the serving time above all:
+    // impressions expire from it) must have its type.
+    if (!Number.isFinite(issuedAt) || !Array.isArray(itemIds)) return null;
     return { userId, unitId, model, experimentKey, variant, itemIds, issuedAt, nonce };
   } catch {
     return null;
   }
+}
+
+/**
+ * A short name for a served row: its signature (43 base64url characters, unique per row since every
+ * row has its own nonce). Unit-event dedupe ids and per-row caps are kept under it. Call it on a
+ * token that verifyImpression accepted.
+ */
+export function impressionKey(token: string): string {
+  return token.slice(token.lastIndexOf('.') + 1);
 }
 
 export const DEV_IMPRESSION_SECRET = 'dev-only-impression-secret-change-me';

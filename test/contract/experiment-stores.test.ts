@@ -5,15 +5,24 @@ import { newExperiment } from '../../subgraphs/experiments/src/domain/experiment
 import { ALL_UNITS } from '../../subgraphs/experiments/src/domain/metrics.js';
 import type { RecordedUnitEvent, UnitEventType, VariantAggregate } from '../../subgraphs/experiments/src/domain/metrics.js';
 import { createMemoryExperimentStores } from '../../subgraphs/experiments/src/store/memory.js';
-import type { ExperimentStores } from '../../subgraphs/experiments/src/store/ports.js';
-import { createRedisExperimentStores } from '../../subgraphs/experiments/src/store/redis.js';
+import type { ExperimentStores, RecordOutcome } from '../../subgraphs/experiments/src/store/ports.js';
+import { ExperimentKeys, createRedisExperimentStores } from '../../subgraphs/experiments/src/store/redis.js';
 import { MemoryCatalogStore } from '../../subgraphs/recommendations/src/store/memory.js';
 import type { CatalogStore } from '../../subgraphs/recommendations/src/store/ports.js';
 import { RedisCatalogStore } from '../../subgraphs/recommendations/src/store/redis.js';
+import { scanKeys } from '../../lib/redis/connection.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
 import { deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
+import { until } from '../helpers/wait.js';
 
-/** A reproducible mixed stream of unit events over two units and two variants, with duplicates. */
+/** Far enough ahead that nothing in the reference stream expires while a test runs. */
+const LATER = Date.now() + 3_600_000;
+
+/**
+ * A reproducible mixed stream of unit events over two units and two variants, with duplicates:
+ * users come back to the same few impressions, so the per-impression caps (one exposure, each
+ * type once per position) turn some events away.
+ */
 function unitEvents(seed: number): RecordedUnitEvent[] {
   const r = rng(seed);
   const types: UnitEventType[] = ['IMPRESSION', 'IMPRESSION', 'CLICK', 'CONSUME', 'PURCHASE'];
@@ -21,19 +30,28 @@ function unitEvents(seed: number): RecordedUnitEvent[] {
   for (let i = 0; i < 600; i++) {
     const user = Math.floor(r() * 60);
     const type = types[Math.floor(r() * types.length)]!;
+    const unitId = r() < 0.6 ? 'home' : 'detail';
     out.push({
       eventId: `ue-${i}`,
       experimentKey: 'exp',
       variant: user % 2 === 0 ? 'control' : 'treatment',
-      unitId: r() < 0.6 ? 'home' : 'detail',
+      unitId,
       userId: `user-${user}`,
+      impressionKey: `imp-${user}-${unitId}-${Math.floor(r() * 3)}`,
+      expiresAt: LATER,
       type,
+      position: type === 'IMPRESSION' ? null : 1 + Math.floor(r() * 4),
       value: type === 'CONSUME' ? Math.round(r() * 3000) : type === 'PURCHASE' ? Math.round(r() * 100) / 4 : 0,
       completed: type === 'CONSUME' && r() < 0.3,
       occurredAt: 0,
     });
   }
   return [...out, ...out.slice(0, 50)]; // redelivered duplicates
+}
+
+/** One unit event on impression `impressionKey` of user u1 (control, unit home). */
+function ev(eventId: string, impressionKey: string, type: UnitEventType, position: number | null, expiresAt: number, value = 0): RecordedUnitEvent {
+  return { eventId, experimentKey: 'exp', variant: 'control', unitId: 'home', userId: 'u1', impressionKey, expiresAt, type, position, value, completed: false, occurredAt: 0 };
 }
 
 function rounded(aggs: Record<string, VariantAggregate>) {
@@ -44,18 +62,46 @@ interface Adapter {
   name: string;
   setup?: (skip: (note: string) => void) => Promise<boolean>;
   make(): { experiments: ExperimentStores; catalog: CatalogStore };
+  /** The clock the stores were made with (epoch ms). */
+  now(): number;
+  /**
+   * Lets the lifetime of `impressionKeys` (in experiment "exp") run out: memory advances its
+   * injected clock by `ms`; Redis waits until it has expired their keys itself (no fixed sleep).
+   */
+  pass(ms: number, impressionKeys: readonly string[]): Promise<void>;
+  /** Milliseconds the store still keeps an impression's event ids and caps; null when it keeps nothing. */
+  kept(impressionKey: string): Promise<number | null>;
+  /** Redis: keys under the test prefix without a TTL (what would stay forever). */
+  keysWithoutTtl?: () => Promise<string[]>;
   cleanup(): Promise<void>;
 }
 
-const memory: Adapter = {
-  name: 'memory',
-  make: () => ({ experiments: createMemoryExperimentStores(), catalog: new MemoryCatalogStore() }),
-  cleanup: async () => {},
-};
+function memoryAdapter(): Adapter {
+  let t = Date.now();
+  let stores: ReturnType<typeof createMemoryExperimentStores> | undefined;
+  return {
+    name: 'memory',
+    make: () => {
+      t = Date.now();
+      stores = createMemoryExperimentStores({ now: () => t });
+      return { experiments: stores, catalog: new MemoryCatalogStore() };
+    },
+    now: () => t,
+    pass: async (ms) => {
+      t += ms;
+    },
+    kept: async (impressionKey) => {
+      const expiresAt = stores!.metrics.expiresAtOf('exp', impressionKey);
+      return expiresAt === null ? null : expiresAt - t;
+    },
+    cleanup: async () => {},
+  };
+}
 
 function redisAdapter(target: ReturnType<typeof redisTargets>[number]): Adapter {
   let prefix = '';
   let client: RedisClient | undefined;
+  const impressionKey = (key: string) => new ExperimentKeys(prefix).impression('exp', key);
   return {
     name: target.name,
     setup: (skip) => requireTarget(target, skip),
@@ -63,6 +109,23 @@ function redisAdapter(target: ReturnType<typeof redisTargets>[number]): Adapter 
       prefix = freshPrefix();
       client = target.connect();
       return { experiments: createRedisExperimentStores(client, prefix), catalog: new RedisCatalogStore(client, prefix) };
+    },
+    now: () => Date.now(),
+    pass: async (ms, keys) => {
+      const until_ = Date.now() + ms;
+      await until(async () => Date.now() >= until_ && (await Promise.all(keys.map((k) => client!.exists(impressionKey(k))))).every((n) => n === 0), 10_000, 'Redis to expire the impressions');
+    },
+    kept: async (key) => {
+      const pttl = await client!.pttl(impressionKey(key));
+      if (pttl === -2) return null;
+      return pttl === -1 ? Number.POSITIVE_INFINITY : pttl;
+    },
+    keysWithoutTtl: async () => {
+      const out: string[] = [];
+      for await (const keys of scanKeys(client!, `${prefix}*`)) {
+        for (const k of keys) if ((await client!.pttl(k)) === -1) out.push(k.slice(prefix.length));
+      }
+      return out.sort();
     },
     cleanup: async () => {
       if (!client) return;
@@ -73,12 +136,12 @@ function redisAdapter(target: ReturnType<typeof redisTargets>[number]): Adapter 
   };
 }
 
-// The memory adapter's aggregates are the reference the Redis script must reproduce.
+// The memory adapter's outcomes and aggregates are the reference the Redis script must reproduce.
 const reference = createMemoryExperimentStores();
 const events = unitEvents(7);
-const referenceReady = reference.metrics.record(events);
+const referenceOutcomes = reference.metrics.record(events);
 
-for (const adapter of [memory, ...redisTargets().map(redisAdapter)]) {
+for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
   describe(`experiments + catalog stores contract: ${adapter.name}`, () => {
     let available = true;
     let note = '';
@@ -117,15 +180,96 @@ for (const adapter of [memory, ...redisTargets().map(redisAdapter)]) {
       expect(Object.values(await a.counts('exp', 2)).reduce((x, y) => x + y, 0)).toBe(1);
     });
 
-    it('unit metrics: deduplicated running aggregates equal the reference for every unit', async () => {
-      await referenceReady;
-      const recorded = await stores.experiments.metrics.record(events);
-      expect(recorded.filter(Boolean)).toHaveLength(600);
+    it('unit metrics: deduplicated, capped running aggregates equal the reference for every unit', async () => {
+      const expected = await referenceOutcomes;
+      const outcomes = await stores.experiments.metrics.record(events);
+      expect(outcomes).toEqual(expected);
+      // The scenario exercises every outcome: a redelivered event is a duplicate when it was
+      // recorded, and again not counted when its slot was taken.
+      const count = (o: RecordOutcome, from = 0, to = outcomes.length) => outcomes.slice(from, to).filter((x) => x === o).length;
+      expect(count('ALREADY_COUNTED', 0, 600)).toBeGreaterThan(50);
+      expect(count('RECORDED')).toBe(600 - count('ALREADY_COUNTED', 0, 600));
+      expect(count('DUPLICATE')).toBe(count('RECORDED', 0, 50));
+      expect(count('ALREADY_COUNTED', 600)).toBe(count('ALREADY_COUNTED', 0, 50));
       for (const unit of ['home', 'detail', ALL_UNITS]) {
         expect(rounded(await stores.experiments.metrics.aggregates('exp', unit))).toEqual(rounded(await reference.metrics.aggregates('exp', unit)));
       }
       expect(await stores.experiments.metrics.units('exp')).toEqual(['detail', 'home']);
       expect(await stores.experiments.metrics.aggregates('other', 'home')).toEqual({});
+      // What stays without a TTL is per experiment and unit (user totals, aggregates, units), never per event.
+      if (adapter.keysWithoutTtl) {
+        expect(await adapter.keysWithoutTtl()).toEqual(['{x:exp}:agg:*', '{x:exp}:agg:detail', '{x:exp}:agg:home', '{x:exp}:totals:*', '{x:exp}:totals:detail', '{x:exp}:totals:home', '{x:exp}:units']);
+      }
+    });
+
+    it('unit metrics: one exposure per impression, every other type once per served position, each event id once', async () => {
+      const m = stores.experiments.metrics;
+      const exp = adapter.now() + 60_000;
+      const outcomes = await m.record([
+        ev('i1', 'A', 'IMPRESSION', null, exp),
+        ev('i2', 'A', 'IMPRESSION', null, exp),
+        ev('i3', 'A', 'IMPRESSION', 3, exp),
+        ev('c1', 'A', 'CLICK', 1, exp),
+        ev('c2', 'A', 'CLICK', 1, exp),
+        ev('c3', 'A', 'CLICK', 2, exp),
+        ev('k1', 'A', 'CONSUME', 1, exp, 100),
+        ev('k2', 'A', 'CONSUME', 1, exp, 100),
+        ev('p1', 'A', 'PURCHASE', 1, exp, 5),
+        ev('p2', 'A', 'PURCHASE', 1, exp, 1e6),
+        ev('c1', 'A', 'CLICK', 3, exp),
+        ev('i1', 'B', 'IMPRESSION', null, exp),
+        ev('c1', 'B', 'CLICK', 1, exp),
+      ]);
+      expect(outcomes).toEqual([
+        'RECORDED',
+        'ALREADY_COUNTED',
+        'ALREADY_COUNTED',
+        'RECORDED',
+        'ALREADY_COUNTED',
+        'RECORDED',
+        'RECORDED',
+        'ALREADY_COUNTED',
+        'RECORDED',
+        'ALREADY_COUNTED',
+        'DUPLICATE', // c1 is known on impression A, whatever it now says
+        'RECORDED', // event ids are per impression: B is another row
+        'RECORDED',
+      ]);
+      // Racing writers for one slot: exactly one is counted.
+      const racing = await Promise.all(Array.from({ length: 20 }, (_, i) => m.record([ev(`r${i}`, 'A', 'PURCHASE', 2, exp, 7)])));
+      expect(racing.flat().filter((o) => o === 'RECORDED')).toHaveLength(1);
+      const agg = (await m.aggregates('exp', 'home'))['control']!;
+      expect(agg).toMatchObject({ exposedUsers: 1, impressions: 2, clicks: 3 });
+      expect(agg.consumption.sum).toBe(100);
+      expect(agg.revenue.sum).toBe(12);
+    });
+
+    it('unit metrics: event ids and caps are kept for the impression\'s remaining lifetime, then forgotten', async () => {
+      const m = stores.experiments.metrics;
+      const exp = adapter.now() + 300;
+      expect(await m.record([ev('a', 'I', 'IMPRESSION', null, exp), ev('b', 'I', 'CLICK', 2, exp), ev('a', 'J', 'IMPRESSION', null, exp + 60_000)])).toEqual([
+        'RECORDED',
+        'RECORDED',
+        'RECORDED',
+      ]);
+      expect(await m.record([ev('a', 'I', 'IMPRESSION', null, exp), ev('c', 'I', 'CLICK', 2, exp)])).toEqual(['DUPLICATE', 'ALREADY_COUNTED']);
+      const kept = await adapter.kept('I');
+      expect(kept).toBeGreaterThan(0);
+      expect(kept).toBeLessThanOrEqual(300);
+      const keptJ = await adapter.kept('J');
+      expect(keptJ).toBeGreaterThan(300);
+      expect(keptJ).toBeLessThanOrEqual(60_300);
+
+      await adapter.pass(301, ['I']);
+      expect(await adapter.kept('I')).toBeNull();
+      expect(await adapter.kept('J')).toBeGreaterThan(0); // J lives on
+      expect(await m.record([ev('a', 'J', 'IMPRESSION', null, exp + 60_000)])).toEqual(['DUPLICATE']);
+      // Nothing is remembered for I any more: the same ids and slots would be new (the service
+      // never sends them, it refuses events on expired impressions first).
+      const again = adapter.now() + 300;
+      expect(await m.record([ev('a', 'I', 'IMPRESSION', null, again), ev('c', 'I', 'CLICK', 2, again)])).toEqual(['RECORDED', 'RECORDED']);
+      // The aggregates are not tied to impressions: everything recorded still counts.
+      expect((await m.aggregates('exp', 'home'))['control']).toMatchObject({ exposedUsers: 1, impressions: 3, clicks: 2 });
     });
 
     it('catalog: upsert replaces by id, loadAll returns everything', async () => {
@@ -138,3 +282,30 @@ for (const adapter of [memory, ...redisTargets().map(redisAdapter)]) {
     });
   });
 }
+
+describe('memory unit metrics store: expired impressions are freed', () => {
+  it('holds event ids only for live impressions: its size goes back down after they expire', async () => {
+    let t = Date.UTC(2024, 0, 1);
+    const stores = createMemoryExperimentStores({ now: () => t });
+    const m = stores.metrics;
+    const batch = (from: number, count: number, expiresAt: number) =>
+      Array.from({ length: count }, (_, i) => ev(`e-${from + i}`, `imp-${Math.floor((from + i) / 10)}`, 'CLICK', 1 + ((from + i) % 10), expiresAt));
+    // 15,000 events on 1,500 impressions served over an hour, each living 24 h.
+    for (let k = 0; k < 15; k++) {
+      const outcomes = await m.record(batch(k * 1000, 1000, t + 24 * 3_600_000));
+      expect(outcomes.every((o) => o === 'RECORDED')).toBe(true);
+      t += 4 * 60_000;
+    }
+    expect(m.held()).toEqual({ impressions: 1500, eventIds: 15_000 });
+    t += 23 * 3_600_000; // the first ones have expired, the last ones not yet
+    await m.record([ev('fresh-1', 'fresh', 'IMPRESSION', null, t + 60_000)]);
+    const partly = m.held();
+    expect(partly.impressions).toBeGreaterThan(1);
+    expect(partly.impressions).toBeLessThan(1500);
+    t += 3_600_000;
+    await m.record([ev('fresh-2', 'fresh-2', 'IMPRESSION', null, t + 60_000)]);
+    expect(m.held()).toEqual({ impressions: 1, eventIds: 1 });
+    // The aggregates stay.
+    expect((await m.aggregates('exp', 'home'))['control']).toMatchObject({ clicks: 15_000, impressions: 2 });
+  });
+});

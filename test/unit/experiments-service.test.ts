@@ -11,22 +11,24 @@ import type { ExperimentResults, VariantComparison } from '../../subgraphs/exper
 import type { ExperimentInput } from '../../subgraphs/experiments/src/domain/experiment.js';
 import { ratioTest, srmTest, welchTest } from '../../subgraphs/experiments/src/domain/stats.js';
 import type { MeanStats, RatioStats } from '../../subgraphs/experiments/src/domain/stats.js';
+import { DEFAULT_UNIT_EVENT_LIMITS } from '../../subgraphs/experiments/src/domain/unit-events.js';
+import type { UnitEventLimits } from '../../subgraphs/experiments/src/domain/unit-events.js';
 import { createMemoryExperimentStores } from '../../subgraphs/experiments/src/store/memory.js';
 import { T0, mulberry32, pick, randInt, shuffled } from './fixtures.js';
 import type { Rng } from './fixtures.js';
 
 const SECRET = 'test-secret-0123456789';
 
-function setup() {
-  const stores = createMemoryExperimentStores();
+function setup(limits: Partial<UnitEventLimits> = {}) {
   let now = T0;
+  const stores = createMemoryExperimentStores({ now: () => now });
   const clock = {
     now: () => now,
     advance: (ms: number) => {
       now += ms;
     },
   };
-  const service = new ExperimentService(stores, SECRET, clock.now);
+  const service = new ExperimentService(stores, SECRET, clock.now, 0, { ...DEFAULT_UNIT_EVENT_LIMITS, ...limits });
   return { stores, service, clock };
 }
 
@@ -408,7 +410,7 @@ describe('track', () => {
     const consume = click(t, 'c1', { type: 'CONSUME', value: 100 });
     const r1 = await service.track([click(t, 'k1'), click(t, 'k1'), consume, { ...consume, value: 999 }]);
     expect(r1).toEqual({ accepted: 2, duplicates: 2, rejected: [] });
-    const r2 = await service.track([click(t, 'k1'), consume, click(t, 'k2')]);
+    const r2 = await service.track([click(t, 'k1'), consume, click(t, 'k2', { position: 3, itemId: 'ml-3' })]);
     expect(r2).toEqual({ accepted: 1, duplicates: 2, rejected: [] });
     const res = await service.results('exp', 'home:hero');
     expect(res.variants[0]).toMatchObject({ exposedUsers: 1, clicks: 2, consumptionPerExposedUser: 100 });
@@ -425,12 +427,164 @@ describe('track', () => {
   it('BATCH_TOO_LARGE above 1,000 events; exactly 1,000 is fine', async () => {
     const { service } = await running();
     expect(MAX_UNIT_EVENTS).toBe(1000);
-    const t = token();
-    const events = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ eventId: `${prefix}-${i}`, impressionId: t, type: 'IMPRESSION' }));
+    // One row per event: an impression counts one exposure.
+    const events = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ eventId: `${prefix}-${i}`, impressionId: token(), type: 'IMPRESSION' }));
     await expectCode(service.track(events(1001, 'big')), 'BATCH_TOO_LARGE');
     expect((await service.results('exp', null)).variants[0]!.impressions).toBe(0);
     expect(await service.track(events(1000, 'max'))).toEqual({ accepted: 1000, duplicates: 0, rejected: [] });
     expect((await service.results('exp', null)).variants[0]!.impressions).toBe(1000);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('unit events cannot be forged by replay (issue 14)', () => {
+  const HOUR = 3_600_000;
+  async function running(limits: Partial<UnitEventLimits> = {}) {
+    const ctx = setup(limits);
+    await ctx.service.create(input('exp'));
+    await ctx.service.start('exp');
+    return ctx;
+  }
+  const at = (ms: number) => new Date(ms).toISOString();
+  const click = (impressionId: string, eventId: string, extra: Record<string, unknown> = {}) => ({
+    eventId,
+    impressionId,
+    type: 'CLICK',
+    position: 2,
+    itemId: 'ml-2',
+    ...extra,
+  });
+  const purchase = (impressionId: string, eventId: string, value: number, extra: Record<string, unknown> = {}) => ({
+    eventId,
+    impressionId,
+    type: 'PURCHASE',
+    position: 1,
+    itemId: 'ml-1',
+    value,
+    ...extra,
+  });
+  const codes = (r: { rejected: { index: number; code: string }[] }) => r.rejected.map((x) => [x.index, x.code]);
+
+  it('the finding: a user token replaying its impression 1,000 times as PURCHASE of 1e9 dated 2001 moves nothing', async () => {
+    const { service, clock } = await running();
+    const t = token({ userId: 'mallory' });
+    clock.advance(60_000);
+    const replay = (value: number, extra: Record<string, unknown> = {}) =>
+      Array.from({ length: 1000 }, (_, i) => purchase(t, `replay-${value}-${i}`, value, extra));
+
+    const forged = await service.track(replay(1e9, { occurredAt: '2001-01-01T00:00:00Z' }), 'mallory');
+    expect(forged.accepted).toBe(0);
+    expect(forged.rejected).toHaveLength(1000);
+    expect(new Set(forged.rejected.map((x) => x.code))).toEqual(new Set(['VALUE_OUT_OF_RANGE']));
+    const dated2001 = await service.track(replay(10, { occurredAt: '2001-01-01T00:00:00Z' }), 'mallory');
+    expect(dated2001.accepted).toBe(0);
+    expect(new Set(dated2001.rejected.map((x) => x.code))).toEqual(new Set(['OCCURRED_AT_OUT_OF_RANGE']));
+    expect((await service.results('exp', null)).variants[0]!.revenuePerExposedUser).toBeNull();
+
+    // Even well-formed, a served position is purchased once.
+    const plausible = await service.track(replay(10), 'mallory');
+    expect(plausible.accepted).toBe(1);
+    expect(plausible.rejected).toHaveLength(999);
+    expect(new Set(plausible.rejected.map((x) => x.code))).toEqual(new Set(['ALREADY_COUNTED']));
+    expect((await service.results('exp', null)).variants[0]).toMatchObject({ exposedUsers: 1, revenuePerExposedUser: 10 });
+  });
+
+  it('IMPRESSION_EXPIRED once the row is older than the impression lifetime (24 h by default, configurable)', async () => {
+    const { service, clock } = await running();
+    const t = token();
+    clock.advance(24 * HOUR - 1);
+    expect(await service.track([click(t, 'just-in-time')])).toMatchObject({ accepted: 1, rejected: [] });
+    clock.advance(1);
+    const late = await service.track([click(t, 'late', { position: 3, itemId: 'ml-3' }), click(t, 'just-in-time')]);
+    expect(codes(late)).toEqual([
+      [0, 'IMPRESSION_EXPIRED'],
+      [1, 'IMPRESSION_EXPIRED'], // a retry after expiry is refused too; it was counted once
+    ]);
+    expect(late.accepted).toBe(0);
+    expect(late.rejected[0]!.message).toMatch(/expired/);
+
+    const short = await running({ impressionTtlMs: 60_000 });
+    const s = token();
+    short.clock.advance(60_000);
+    expect(codes(await short.service.track([click(s, 'x')]))).toEqual([[0, 'IMPRESSION_EXPIRED']]);
+  });
+
+  it('OCCURRED_AT_OUT_OF_RANGE before the row was served or after now, beyond the allowed clock skew', async () => {
+    const { service, clock } = await running({ maxSkewMs: 5 * 60_000 });
+    clock.advance(HOUR);
+    const now = T0 + HOUR;
+    const cases: Array<[number | string, boolean]> = [
+      ['2001-01-01T00:00:00Z', false],
+      [T0 - 5 * 60_000 - 1, false],
+      [T0 - 5 * 60_000, true], // a client clock a little behind the server's
+      [T0, true],
+      [now - 1, true],
+      [now + 5 * 60_000, true],
+      [now + 5 * 60_000 + 1, false],
+      ['2030-01-01T00:00:00Z', false],
+    ];
+    // One row per case, so no cap gets in the way.
+    const r = await service.track(cases.map(([when], i) => click(token(), `when-${i}`, { occurredAt: typeof when === 'number' ? at(when) : when })));
+    expect(codes(r)).toEqual(cases.flatMap(([, ok], i) => (ok ? [] : [[i, 'OCCURRED_AT_OUT_OF_RANGE']])));
+    expect(r.accepted).toBe(cases.filter(([, ok]) => ok).length);
+    // Without occurredAt the event happened now: fine.
+    expect((await service.track([click(token(), 'no-time')])).accepted).toBe(1);
+  });
+
+  it('caps per impression: one exposure, clicks, consumes and purchases once per served position', async () => {
+    const { service } = await running();
+    const t = token({ userId: 'capped' });
+    const r = await service.track([
+      { eventId: 'imp-1', impressionId: t, type: 'IMPRESSION' },
+      { eventId: 'imp-2', impressionId: t, type: 'IMPRESSION' },
+      click(t, 'click-2a'),
+      click(t, 'click-2b'),
+      click(t, 'click-1', { position: 1, itemId: 'ml-1' }),
+      click(t, 'consume-2a', { type: 'CONSUME', value: 600 }),
+      click(t, 'consume-2b', { type: 'CONSUME', value: 600 }),
+      purchase(t, 'buy-1a', 5),
+      purchase(t, 'buy-1b', 5),
+      click(t, 'click-2a'), // the same event again: a duplicate, as before
+    ]);
+    expect(codes(r)).toEqual([
+      [1, 'ALREADY_COUNTED'],
+      [3, 'ALREADY_COUNTED'],
+      [6, 'ALREADY_COUNTED'],
+      [8, 'ALREADY_COUNTED'],
+    ]);
+    expect(r).toMatchObject({ accepted: 5, duplicates: 1 });
+    for (const x of r.rejected) expect(x.message.length).toBeGreaterThan(0);
+    // Another row served to the same user is counted on its own.
+    const again = await service.track([{ eventId: 'imp-1', impressionId: token({ userId: 'capped' }), type: 'IMPRESSION' }]);
+    expect(again).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    const res = (await service.results('exp', 'home:hero')).variants[0]!;
+    expect(res).toMatchObject({ exposedUsers: 1, impressions: 2, clicks: 2, consumptionPerExposedUser: 600, revenuePerExposedUser: 5 });
+  });
+
+  it('VALUE_OUT_OF_RANGE: consumption above its maximum (24 h), user purchases above theirs; services up to 1e9', async () => {
+    const { service } = await running();
+    const consume = (eventId: string, value: number) => click(token(), eventId, { type: 'CONSUME', value });
+    const r = await service.track([consume('c-max', 86_400), consume('c-over', 86_400.5), purchase(token(), 'p-max', 1000), purchase(token(), 'p-over', 1000.01)], 'user-1');
+    expect(codes(r)).toEqual([
+      [1, 'VALUE_OUT_OF_RANGE'],
+      [3, 'VALUE_OUT_OF_RANGE'],
+    ]);
+    expect(r.rejected[1]!.message).toMatch(/1000/);
+    // A service token (the payment backend) may record larger purchases; the absolute bound stays.
+    const byService = await service.track([purchase(token(), 's-big', 5000), consume('s-consume', 90_000), purchase(token(), 's-huge', 2e9)]);
+    expect(codes(byService)).toEqual([
+      [1, 'VALUE_OUT_OF_RANGE'],
+      [2, 'VALUE_INVALID'],
+    ]);
+
+    const tight = await running({ maxConsumeSeconds: 3600, maxUserPurchase: 0 });
+    const r2 = await tight.service.track([click(token(), 'c', { type: 'CONSUME', value: 3601 }), purchase(token(), 'p', 1)], 'user-1');
+    expect(codes(r2)).toEqual([
+      [0, 'VALUE_OUT_OF_RANGE'],
+      [1, 'FORBIDDEN'], // purchases only from service tokens
+    ]);
+    expect((await tight.service.track([purchase(token(), 'p', 1)])).accepted).toBe(1);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TOKEN_LENGTH, issueImpression, verifyImpression } from '../../lib/impression.js';
+import { MAX_TOKEN_LENGTH, impressionKey, issueImpression, verifyImpression } from '../../lib/impression.js';
 import type { ImpressionClaims } from '../../lib/impression.js';
 import { T0 } from './fixtures.js';
 
@@ -117,5 +117,16 @@ describe('impression tokens', () => {
     const itemIds = Array.from({ length: 100 }, (_, i) => `${String(i).padStart(3, '0')}-${'x'.repeat(60)}`);
     const token = issueImpression({ ...claims, itemIds }, SECRET);
     expect(verifyImpression(token, SECRET)?.itemIds).toEqual(itemIds);
+  });
+
+  it('names each served row with a short stable key (what unit-event dedupe and caps are kept under)', () => {
+    const a = issueImpression(claims, SECRET);
+    const b = issueImpression(claims, SECRET);
+    expect(impressionKey(a)).toBe(impressionKey(a));
+    expect(impressionKey(a)).not.toBe(impressionKey(b));
+    expect(impressionKey(a)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // Short whatever the row's size.
+    const long = issueImpression({ ...claims, itemIds: Array.from({ length: 100 }, (_, i) => `item-${i}-${'x'.repeat(60)}`) }, SECRET);
+    expect(impressionKey(long)).toHaveLength(43);
   });
 });

@@ -1,9 +1,10 @@
 /** Experiments service configuration from environment variables (documented in README). */
 import { loadAuthConfig } from '../../../lib/auth.js';
 import type { AuthConfig } from '../../../lib/auth.js';
-import { envBool, envInt, envString, serviceBasics } from '../../../lib/env.js';
+import { envBool, envDuration, envInt, envString, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
 import { impressionSecret } from '../../../lib/impression.js';
+import type { UnitEventLimits } from './domain/unit-events.js';
 
 export interface ExperimentsConfig extends ServiceBasics {
   auth: AuthConfig;
@@ -13,6 +14,11 @@ export interface ExperimentsConfig extends ServiceBasics {
   rankingExperimentKey: string;
   /** How long a replica reuses the experiment definitions it read for assignments (0: read every time). */
   definitionsCacheMs: number;
+  /** Impression lifetime, occurredAt window and value bounds of unit events. */
+  unitEvents: UnitEventLimits;
+  /** Unit events per second one token may record (0: unlimited), and the burst. */
+  unitEventRateLimit: number;
+  unitEventBurst: number;
 }
 
 export function loadExperimentsConfig(env: NodeJS.ProcessEnv = process.env): ExperimentsConfig {
@@ -23,5 +29,13 @@ export function loadExperimentsConfig(env: NodeJS.ProcessEnv = process.env): Exp
     seedRankingExperiment: envBool(env, 'SEED_RANKING_EXPERIMENT', true),
     rankingExperimentKey: envString(env, 'RANKING_EXPERIMENT', 'realtime-ranking'),
     definitionsCacheMs: envInt(env, 'EXPERIMENTS_CACHE_MS', 1000, 0, 60_000),
+    unitEvents: {
+      impressionTtlMs: envDuration(env, 'IMPRESSION_TTL', '24h'),
+      maxSkewMs: envDuration(env, 'MAX_FUTURE_SKEW', '5m'),
+      maxConsumeSeconds: envDuration(env, 'UNIT_EVENT_MAX_CONSUME', '24h') / 1000,
+      maxUserPurchase: envInt(env, 'UNIT_EVENT_USER_MAX_PURCHASE', 1000, 0, 1e9),
+    },
+    unitEventRateLimit: envInt(env, 'UNIT_EVENT_RATE_LIMIT', 1000, 0),
+    unitEventBurst: envInt(env, 'UNIT_EVENT_BURST', 2000, 1),
   };
 }

@@ -1,6 +1,7 @@
 /** Wires the experiments subgraph: stores, service, GraphQL schema, the seeded ranking experiment. */
 import { EXPERIMENTS_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
+import { RateLimiter } from '../../../lib/rate-limit.js';
 import { startSubgraphService } from '../../../lib/service-app.js';
 import type { SubgraphResolvers } from '../../../lib/service-app.js';
 import { ExperimentService } from './app/experiment-service.js';
@@ -37,7 +38,8 @@ export async function seedRankingExperiment(service: ExperimentService, key: str
 
 export async function startExperimentsServer(config: ExperimentsConfig, deps: { stores?: ExperimentStores } = {}): Promise<ExperimentsServer> {
   const stores = deps.stores ?? createMemoryExperimentStores();
-  const service = new ExperimentService(stores, config.impressionSecret, Date.now, config.definitionsCacheMs);
+  const service = new ExperimentService(stores, config.impressionSecret, Date.now, config.definitionsCacheMs, config.unitEvents);
+  const unitEventLimiter = new RateLimiter(config.unitEventRateLimit, config.unitEventBurst, undefined, { name: 'trackUnitEvents', unit: 'unit events' });
   if (config.seedRankingExperiment) await seedRankingExperiment(service, config.rankingExperimentKey);
   const server = await startSubgraphService<ExperimentsContext>({
     name: 'experiments',
@@ -45,7 +47,7 @@ export async function startExperimentsServer(config: ExperimentsConfig, deps: { 
     schemaFile: EXPERIMENTS_SCHEMA_PATH,
     resolvers: resolvers as SubgraphResolvers,
     rules: EXPERIMENTS_RULES,
-    context: (identity) => createContext(service, identity),
+    context: (identity) => createContext(service, identity, unitEventLimiter),
     bodyLimit: 2 * 1024 * 1024,
   });
   return {

@@ -2,14 +2,16 @@
  * Use cases of the experiments service: lifecycle, sticky assignment, unit-event tracking with
  * verified impressions, and results computed from running aggregates.
  */
-import { UNIT_ID, verifyImpression } from '../../../../lib/impression.js';
-import { parseTime, validateId, DEFAULT_VALIDATION_LIMITS } from '../../../profile/src/domain/validate.js';
+import { UNIT_ID, impressionKey, verifyImpression } from '../../../../lib/impression.js';
+import { validateId, DEFAULT_VALIDATION_LIMITS } from '../../../profile/src/domain/validate.js';
 import { evaluate } from '../domain/assign.js';
 import type { Assignment } from '../domain/assign.js';
 import { ExperimentError, newExperiment, reweight, start, stop } from '../domain/experiment.js';
 import type { Experiment, ExperimentInput, ExperimentStatus } from '../domain/experiment.js';
-import { ALL_UNITS, UNIT_EVENT_TYPES, emptyAggregate } from '../domain/metrics.js';
-import type { RecordedUnitEvent, UnitEventType, VariantAggregate } from '../domain/metrics.js';
+import { ALL_UNITS, emptyAggregate } from '../domain/metrics.js';
+import type { RecordedUnitEvent, VariantAggregate } from '../domain/metrics.js';
+import { DEFAULT_UNIT_EVENT_LIMITS, checkUnitEvent } from '../domain/unit-events.js';
+import type { UnitEventLimits } from '../domain/unit-events.js';
 import { ratioOf, ratioTest, srmTest, welchTest, meanOf } from '../domain/stats.js';
 import type { Comparison, SrmResult } from '../domain/stats.js';
 import type { ExperimentStores } from '../store/ports.js';
@@ -60,7 +62,11 @@ export interface ExperimentResults {
 }
 
 export const MAX_UNIT_EVENTS = 1000;
-const MAX_VALUE = 1e9;
+
+/** BATCH_TOO_LARGE above MAX_UNIT_EVENTS events per call. */
+export function checkUnitEventBatch(count: number): void {
+  if (count > MAX_UNIT_EVENTS) throw new ExperimentError('BATCH_TOO_LARGE', `at most ${MAX_UNIT_EVENTS} unit events per call; got ${count}`);
+}
 
 export class ExperimentService {
   /** Definitions read for assignments, reused for definitionsCacheMs (writes here drop them). */
@@ -72,6 +78,8 @@ export class ExperimentService {
     private readonly now: () => number = Date.now,
     /** Other replicas' changes to experiments reach this one's assignments within this time. */
     private readonly definitionsCacheMs = 0,
+    /** Impression lifetime, occurredAt window and value bounds of unit events. */
+    private readonly unitEventLimits: UnitEventLimits = DEFAULT_UNIT_EVENT_LIMITS,
   ) {}
 
   /** Every experiment, as the hot assignment path reads them: cached briefly, one read per period. */
@@ -166,14 +174,16 @@ export class ExperimentService {
   /**
    * Validates, verifies and records unit events; valid ones are kept even when others are
    * rejected. With `onlyUserId` (a user's own token) events on rows served to anyone else are
-   * rejected as FORBIDDEN.
+   * rejected as FORBIDDEN, and user limits apply (domain/unit-events.ts). Each event's code says
+   * why it was refused; a redelivered event id is a duplicate, not an error.
    */
   async track(raw: readonly Record<string, unknown>[], onlyUserId?: string) {
-    if (raw.length > MAX_UNIT_EVENTS) {
-      throw new ExperimentError('BATCH_TOO_LARGE', `at most ${MAX_UNIT_EVENTS} unit events per call; got ${raw.length}`);
-    }
+    checkUnitEventBatch(raw.length);
+    const now = this.now();
+    const role = onlyUserId === undefined ? 'service' : 'user';
     const rejected: UnitEventRejection[] = [];
     const valid: RecordedUnitEvent[] = [];
+    const validIndex: number[] = [];
     const experiments = new Map<string, Experiment | null>();
     let unattributed = 0;
     for (const [index, r] of raw.entries()) {
@@ -194,31 +204,9 @@ export class ExperimentService {
         reject('FORBIDDEN', `a user token can only record events on its own rows (${onlyUserId}); this row was served to another user`);
         continue;
       }
-      const type = r['type'] as UnitEventType;
-      if (!UNIT_EVENT_TYPES.includes(type)) {
-        reject('TYPE_INVALID', `type must be one of ${UNIT_EVENT_TYPES.join(', ')}`);
-        continue;
-      }
-      const position = r['position'] ?? null;
-      const itemId = r['itemId'] ?? null;
-      if (type !== 'IMPRESSION' || position !== null || itemId !== null) {
-        if (!Number.isInteger(position) || (position as number) < 1 || (position as number) > claims.itemIds.length) {
-          reject('POSITION_INVALID', `position must be between 1 and ${claims.itemIds.length} (the row's length)`);
-          continue;
-        }
-        if (itemId !== claims.itemIds[(position as number) - 1]) {
-          reject('ITEM_MISMATCH', `the row served ${claims.itemIds[(position as number) - 1]} at position ${position}, not ${String(itemId)}`);
-          continue;
-        }
-      }
-      const value = r['value'] ?? 0;
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_VALUE) {
-        reject('VALUE_INVALID', `value must be a number between 0 and ${MAX_VALUE}`);
-        continue;
-      }
-      const occurredAt = r['occurredAt'] == null ? this.now() : parseTime(r['occurredAt']);
-      if (occurredAt === null) {
-        reject('OCCURRED_AT_INVALID', 'occurredAt must be an ISO-8601 date-time with offset or epoch milliseconds');
+      const checked = checkUnitEvent(r, claims, { now, role, limits: this.unitEventLimits });
+      if (!checked.ok) {
+        reject(checked.code, checked.message);
         continue;
       }
       if (claims.experimentKey === null || claims.variant === null) {
@@ -237,15 +225,37 @@ export class ExperimentService {
         variant: claims.variant,
         unitId: claims.unitId,
         userId: claims.userId,
-        type,
-        value,
-        completed: r['completed'] === true,
-        occurredAt,
+        impressionKey: impressionKey(r['impressionId'] as string),
+        expiresAt: checked.expiresAt,
+        type: checked.type,
+        position: checked.position,
+        value: checked.value,
+        completed: checked.completed,
+        occurredAt: checked.occurredAt,
       });
+      validIndex.push(index);
     }
-    const recorded = valid.length > 0 ? await this.stores.metrics.record(valid) : [];
-    const accepted = recorded.filter(Boolean).length;
-    return { accepted: accepted + unattributed, duplicates: recorded.length - accepted, rejected };
+    const outcomes = valid.length > 0 ? await this.stores.metrics.record(valid) : [];
+    let accepted = unattributed;
+    let duplicates = 0;
+    outcomes.forEach((outcome, i) => {
+      if (outcome === 'RECORDED') accepted++;
+      else if (outcome === 'DUPLICATE') duplicates++;
+      else {
+        const e = valid[i]!;
+        rejected.push({
+          index: validIndex[i]!,
+          eventId: e.eventId,
+          code: 'ALREADY_COUNTED',
+          message:
+            e.type === 'IMPRESSION'
+              ? "this row's exposure is already counted: one IMPRESSION per impression id"
+              : `a ${e.type} at position ${e.position} of this row is already counted: each type counts once per served position`,
+        });
+      }
+    });
+    rejected.sort((a, b) => a.index - b.index);
+    return { accepted, duplicates, rejected };
   }
 
   async units(key: string): Promise<string[]> {

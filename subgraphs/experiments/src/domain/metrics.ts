@@ -17,11 +17,26 @@ export interface RecordedUnitEvent {
   variant: string;
   unitId: string;
   userId: string;
+  /** The served row (lib/impression.ts impressionKey): event ids and caps are kept per row. */
+  impressionKey: string;
+  /** When the row's impression id expires (epoch ms); what is kept for the row goes then. */
+  expiresAt: number;
   type: UnitEventType;
+  /** 1-based position in the row; null for an IMPRESSION that names none. */
+  position: number | null;
   /** Seconds consumed (CONSUME) or revenue (PURCHASE). */
   value: number;
   completed: boolean;
   occurredAt: number;
+}
+
+/**
+ * The slot of its row an event takes: a row has one exposure (IMPRESSION, whatever the position),
+ * and each other type counts once per served position. A second event for a taken slot is not
+ * counted.
+ */
+export function unitEventSlot(e: Pick<RecordedUnitEvent, 'type' | 'position'>): string {
+  return e.type === 'IMPRESSION' ? 'IMPRESSION' : `${e.type}:${e.position ?? 0}`;
 }
 
 /** One user's totals in one unit (or in all units) of an experiment. */

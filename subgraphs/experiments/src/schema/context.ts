@@ -3,6 +3,7 @@ import type { ExperimentService } from '../app/experiment-service.js';
 import type { Assignment } from '../domain/assign.js';
 import type { UserRepresentation } from './models.js';
 import type { Identity } from '../../../../lib/auth.js';
+import type { RateLimiter } from '../../../../lib/rate-limit.js';
 
 export interface ExperimentsContext {
   /** The caller the gateway vouched for (null: none). */
@@ -10,6 +11,8 @@ export interface ExperimentsContext {
   service: ExperimentService;
   /** Every running experiment's assignment per user; one store round trip per request. */
   assignments: DataLoader<UserRepresentation, Assignment[], string>;
+  /** trackUnitEvents per token (subject), in events: shared by every request of this replica. */
+  unitEventLimiter: RateLimiter;
 }
 
 function traitsOf(user: UserRepresentation): Record<string, unknown> {
@@ -17,10 +20,11 @@ function traitsOf(user: UserRepresentation): Record<string, unknown> {
   return typeof traits === 'object' && traits !== null && !Array.isArray(traits) ? (traits as Record<string, unknown>) : {};
 }
 
-export function createContext(service: ExperimentService, identity: Identity | null): ExperimentsContext {
+export function createContext(service: ExperimentService, identity: Identity | null, unitEventLimiter: RateLimiter): ExperimentsContext {
   return {
     identity,
     service,
+    unitEventLimiter,
     assignments: new DataLoader(
       (users) => service.assignMany(users.map((u) => ({ userId: u.id, traits: traitsOf(u) }))),
       { cacheKeyFn: (u) => u.id },

@@ -4,7 +4,8 @@ import type { Resolvers } from '../__generated__/resolvers-types.js';
 import { ExperimentError } from '../domain/experiment.js';
 import type { Interval } from '../domain/stats.js';
 import { traitsOf } from './context.js';
-import { isService } from '../../../../lib/auth.js';
+import { isService, requireIdentity } from '../../../../lib/auth.js';
+import { checkUnitEventBatch } from '../app/experiment-service.js';
 
 async function withErrors<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -32,7 +33,17 @@ export const resolvers: Resolvers = {
     stopExperiment: (_root, { key }, ctx) => withErrors(() => ctx.service.stop(key)),
     reweightExperiment: (_root, { key, weights, coverage }, ctx) => withErrors(() => ctx.service.reweight(key, weights, coverage)),
     trackUnitEvents: (_root, { events }, ctx) =>
-      withErrors(() => ctx.service.track(events as unknown as Record<string, unknown>[], isService(ctx.identity) ? undefined : ctx.identity?.sub)),
+      withErrors(async () => {
+        checkUnitEventBatch(events.length);
+        const identity = requireIdentity(ctx.identity);
+        const decision = ctx.unitEventLimiter.take(identity.sub, events.length);
+        if (!decision.ok) {
+          throw new GraphQLError(ctx.unitEventLimiter.refusal(events.length, decision.retryAfterMs), {
+            extensions: { code: 'RATE_LIMITED', retryable: true, retryAfterMs: decision.retryAfterMs },
+          });
+        }
+        return ctx.service.track(events as unknown as Record<string, unknown>[], isService(identity) ? undefined : identity.sub);
+      }),
   },
 
   Experiment: {

@@ -1,8 +1,8 @@
 /** Embedded in-memory adapters of the experiments stores. */
 import type { Experiment } from '../domain/experiment.js';
-import { ALL_UNITS, addEvent, emptyAggregate, shiftAggregate, ZERO_TOTALS } from '../domain/metrics.js';
+import { ALL_UNITS, addEvent, emptyAggregate, shiftAggregate, unitEventSlot, ZERO_TOTALS } from '../domain/metrics.js';
 import type { RecordedUnitEvent, UserTotals, VariantAggregate } from '../domain/metrics.js';
-import type { AssignmentStore, ExperimentStore, ExperimentStores, UnitMetricsStore } from './ports.js';
+import type { AssignmentStore, ExperimentStore, ExperimentStores, RecordOutcome, UnitMetricsStore } from './ports.js';
 
 export class MemoryExperimentStore implements ExperimentStore {
   private readonly experiments = new Map<string, Experiment>();
@@ -47,16 +47,121 @@ export class MemoryAssignmentStore implements AssignmentStore {
   }
 }
 
+/** What is kept for one served row: its recorded event ids and taken slots, until it expires. */
+interface HeldImpression {
+  expiresAt: number;
+  eventIds: Set<string>;
+  slots: Set<string>;
+}
+
+/**
+ * Held rows that are dropped when they expire: a map plus a min-heap of expiry times, swept on
+ * every write, so memory follows the rows still alive (an expired row is also ignored on lookup
+ * before it is swept).
+ */
+class ExpiringImpressions {
+  private readonly rows = new Map<string, HeldImpression>();
+  private readonly heap: Array<{ at: number; key: string }> = [];
+  private eventIds = 0;
+
+  /** The row's held state while it lives. */
+  get(key: string, now: number): HeldImpression | undefined {
+    const row = this.rows.get(key);
+    return row && row.expiresAt > now ? row : undefined;
+  }
+
+  /** The row's held state, created (or renewed, after expiry) with this expiry. */
+  hold(key: string, expiresAt: number, now: number): HeldImpression {
+    let row = this.get(key, now);
+    if (!row) {
+      this.drop(key);
+      row = { expiresAt, eventIds: new Set(), slots: new Set() };
+      this.rows.set(key, row);
+      this.push({ at: expiresAt, key });
+    } else if (expiresAt > row.expiresAt) {
+      row.expiresAt = expiresAt;
+      this.push({ at: expiresAt, key });
+    }
+    return row;
+  }
+
+  addEventId(row: HeldImpression, eventId: string) {
+    row.eventIds.add(eventId);
+    this.eventIds++;
+  }
+
+  /** Drops every row that has expired by `now`. */
+  sweep(now: number) {
+    while (this.heap.length > 0 && this.heap[0]!.at <= now) {
+      const { key } = this.pop();
+      const row = this.rows.get(key);
+      if (row && row.expiresAt <= now) this.drop(key);
+    }
+  }
+
+  size() {
+    return { impressions: this.rows.size, eventIds: this.eventIds };
+  }
+
+  private drop(key: string) {
+    const row = this.rows.get(key);
+    if (!row) return;
+    this.eventIds -= row.eventIds.size;
+    this.rows.delete(key);
+  }
+
+  private push(node: { at: number; key: string }) {
+    const h = this.heap;
+    h.push(node);
+    for (let i = h.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]!.at <= h[i]!.at) break;
+      [h[parent], h[i]] = [h[i]!, h[parent]!];
+      i = parent;
+    }
+  }
+
+  private pop(): { at: number; key: string } {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && h[l]!.at < h[m]!.at) m = l;
+        if (r < h.length && h[r]!.at < h[m]!.at) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i]!, h[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
 export class MemoryUnitMetricsStore implements UnitMetricsStore {
-  private readonly seen = new Set<string>();
+  private readonly impressions = new ExpiringImpressions();
   private readonly totals = new Map<string, UserTotals>();
   private readonly aggs = new Map<string, VariantAggregate>();
   private readonly unitsByExperiment = new Map<string, Set<string>>();
 
+  constructor(private readonly now: () => number = Date.now) {}
+
   async record(events: readonly RecordedUnitEvent[]) {
-    return events.map((e) => {
-      if (this.seen.has(e.eventId)) return false;
-      this.seen.add(e.eventId);
+    const now = this.now();
+    this.impressions.sweep(now);
+    return events.map((e): RecordOutcome => {
+      const rowKey = `${e.experimentKey}\u0000${e.impressionKey}`;
+      const held = this.impressions.get(rowKey, now);
+      if (held?.eventIds.has(e.eventId)) return 'DUPLICATE';
+      const slot = unitEventSlot(e);
+      if (held?.slots.has(slot)) return 'ALREADY_COUNTED';
+      const row = this.impressions.hold(rowKey, e.expiresAt, now);
+      row.slots.add(slot);
+      this.impressions.addEventId(row, e.eventId);
       for (const unit of [e.unitId, ALL_UNITS]) {
         const userKey = `${e.experimentKey}\u0000${unit}\u0000${e.userId}`;
         const before = this.totals.get(userKey);
@@ -69,7 +174,7 @@ export class MemoryUnitMetricsStore implements UnitMetricsStore {
       let units = this.unitsByExperiment.get(e.experimentKey);
       if (!units) this.unitsByExperiment.set(e.experimentKey, (units = new Set()));
       units.add(e.unitId);
-      return true;
+      return 'RECORDED';
     });
   }
 
@@ -83,13 +188,24 @@ export class MemoryUnitMetricsStore implements UnitMetricsStore {
   async units(experimentKey: string) {
     return [...(this.unitsByExperiment.get(experimentKey) ?? [])].sort();
   }
+
+  /** Rows and event ids held for dedupe and caps (rows still alive, plus expired ones not swept by a write yet). */
+  held(): { impressions: number; eventIds: number } {
+    return this.impressions.size();
+  }
+
+  /** When what is held for a row is forgotten; null when nothing is held for it. */
+  expiresAtOf(experimentKey: string, impressionKey: string): number | null {
+    return this.impressions.get(`${experimentKey}\u0000${impressionKey}`, this.now())?.expiresAt ?? null;
+  }
 }
 
-export function createMemoryExperimentStores(): ExperimentStores {
+/** The embedded stores; `now` is the clock that expires what is held per impression. */
+export function createMemoryExperimentStores(options: { now?: () => number } = {}): ExperimentStores & { metrics: MemoryUnitMetricsStore } {
   return {
     experiments: new MemoryExperimentStore(),
     assignments: new MemoryAssignmentStore(),
-    metrics: new MemoryUnitMetricsStore(),
+    metrics: new MemoryUnitMetricsStore(options.now),
     close: async () => {},
   };
 }

@@ -23,12 +23,20 @@ export interface AssignmentStore {
   counts(experimentKey: string, weightsVersion?: number): Promise<Record<string, number>>;
 }
 
+/**
+ * What became of a unit event: RECORDED; DUPLICATE (its event id was recorded on its row before:
+ * a redelivery); ALREADY_COUNTED (its row's slot, see unitEventSlot, was taken by another event).
+ */
+export type RecordOutcome = 'RECORDED' | 'DUPLICATE' | 'ALREADY_COUNTED';
+
 export interface UnitMetricsStore {
   /**
-   * Records events: each eventId once (false for duplicates), updating per-user totals and the
-   * variant aggregates of the event's unit and of all units atomically.
+   * Records events in order. Per row (impressionKey) each event id is recorded once and each slot
+   * (unitEventSlot) counted once; both are remembered until the row's expiresAt and forgotten
+   * then. Checking them, updating the user's totals and the variant aggregates of the event's unit
+   * and of all units happen atomically per event.
    */
-  record(events: readonly RecordedUnitEvent[]): Promise<boolean[]>;
+  record(events: readonly RecordedUnitEvent[]): Promise<RecordOutcome[]>;
   /** Aggregates per variant for a unit (ALL_UNITS for the experiment as a whole). */
   aggregates(experimentKey: string, unitId: string): Promise<Record<string, VariantAggregate>>;
   /** Unit ids with events for the experiment. */

@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import type { Result } from 'ioredis';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
 import type { Experiment } from '../domain/experiment.js';
-import { ALL_UNITS, emptyAggregate } from '../domain/metrics.js';
+import { ALL_UNITS, emptyAggregate, unitEventSlot } from '../domain/metrics.js';
 import type { RecordedUnitEvent, VariantAggregate } from '../domain/metrics.js';
-import type { AssignmentStore, ExperimentStore, ExperimentStores, UnitMetricsStore } from './ports.js';
+import type { AssignmentStore, ExperimentStore, ExperimentStores, RecordOutcome, UnitMetricsStore } from './ports.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
 
@@ -18,6 +18,7 @@ declare module 'ioredis' {
     recordUnitEvent(
       k1: string, k2: string, k3: string, k4: string, k5: string, k6: string,
       eventId: string, user: string, variant: string, type: string, value: string, completed: string, unit: string,
+      slot: string, lifetimeMs: string,
     ): Result<number, Context>;
   }
 }
@@ -36,8 +37,9 @@ export class ExperimentKeys {
   counts(key: string, weightsVersion?: number) {
     return weightsVersion === undefined ? `${this.x(key)}:counts` : `${this.x(key)}:counts:${weightsVersion}`;
   }
-  seen(key: string) {
-    return `${this.x(key)}:seen`;
+  /** One served row's event ids and taken slots; expires with the row's impression id. */
+  impression(key: string, impressionKey: string) {
+    return `${this.x(key)}:imp:${impressionKey}`;
   }
   totals(key: string, unit: string) {
     return `${this.x(key)}:totals:${unit}`;
@@ -103,29 +105,35 @@ function parseAggregates(raw: Record<string, string>): Record<string, VariantAgg
   return out;
 }
 
+const OUTCOMES: Record<number, RecordOutcome> = { 0: 'DUPLICATE', 1: 'RECORDED', 2: 'ALREADY_COUNTED' };
+
 export class RedisUnitMetricsStore implements UnitMetricsStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: ExperimentKeys,
+    /** The clock the impressions' remaining lifetimes are computed with. */
+    private readonly now: () => number = Date.now,
   ) {
     redis.defineCommand('recordUnitEvent', { numberOfKeys: 6, lua: lua('record-unit-event.lua') });
   }
   async record(events: readonly RecordedUnitEvent[]) {
     const k = this.keys;
+    const now = this.now();
     const results = await Promise.all(
       events.map((e) =>
         this.redis.recordUnitEvent(
-          k.seen(e.experimentKey),
+          k.impression(e.experimentKey, e.impressionKey),
           k.totals(e.experimentKey, e.unitId),
           k.totals(e.experimentKey, ALL_UNITS),
           k.aggregates(e.experimentKey, e.unitId),
           k.aggregates(e.experimentKey, ALL_UNITS),
           k.units(e.experimentKey),
           e.eventId, e.userId, e.variant, e.type, String(e.value), e.completed ? '1' : '0', e.unitId,
+          unitEventSlot(e), String(Math.max(1, Math.ceil(e.expiresAt - now))),
         ),
       ),
     );
-    return results.map((r) => r === 1);
+    return results.map((r) => OUTCOMES[r]!);
   }
   async aggregates(experimentKey: string, unitId: string) {
     return parseAggregates(await this.redis.hgetall(this.keys.aggregates(experimentKey, unitId)));
@@ -135,12 +143,12 @@ export class RedisUnitMetricsStore implements UnitMetricsStore {
   }
 }
 
-export function createRedisExperimentStores(redis: RedisClient, prefix: string): ExperimentStores {
+export function createRedisExperimentStores(redis: RedisClient, prefix: string, options: { now?: () => number } = {}): ExperimentStores {
   const keys = new ExperimentKeys(prefix);
   return {
     experiments: new RedisExperimentStore(redis, keys),
     assignments: new RedisAssignmentStore(redis, keys),
-    metrics: new RedisUnitMetricsStore(redis, keys),
+    metrics: new RedisUnitMetricsStore(redis, keys, options.now),
     close: async () => {},
   };
 }

@@ -1,7 +1,9 @@
--- Records one unit event: deduplicates it, updates the user's totals in the event's unit and in
--- all units, and shifts the variant's running aggregates by the change in those totals (the same
--- arithmetic as domain/metrics.ts: addEvent + shiftAggregate).
--- KEYS[1]  set of recorded event ids
+-- Records one unit event: deduplicates it and counts it at most once in its row's slot (one
+-- exposure per row, each other type once per served position), updates the user's totals in the
+-- event's unit and in all units, and shifts the variant's running aggregates by the change in
+-- those totals (the same arithmetic as domain/metrics.ts: addEvent + shiftAggregate).
+-- KEYS[1]  hash of the served row: "e:<event id>" per recorded event, "s:<slot>" -> event id per
+--          taken slot; it expires with the row's impression id (PEXPIRE ARGV[9] on every write)
 -- KEYS[2]  hash user id -> totals JSON, for the event's unit
 -- KEYS[3]  hash user id -> totals JSON, for all units
 -- KEYS[4]  hash "<variant>|<field>" -> number, aggregates of the event's unit
@@ -9,10 +11,17 @@
 -- KEYS[6]  set of unit ids with events
 -- ARGV[1]  event id      ARGV[2] user id   ARGV[3] variant   ARGV[4] type
 -- ARGV[5]  value         ARGV[6] completed ("1" or "0")    ARGV[7] unit id
--- Returns  1 when recorded, 0 for a duplicate event id
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
+-- ARGV[8]  slot in the row (domain/metrics.ts unitEventSlot)
+-- ARGV[9]  remaining lifetime of the row's impression id, in ms (at least 1)
+-- Returns  1 when recorded, 0 for a duplicate event id (on this row), 2 when the slot is taken
+if redis.call('HEXISTS', KEYS[1], 'e:' .. ARGV[1]) == 1 then
   return 0
 end
+if redis.call('HSETNX', KEYS[1], 's:' .. ARGV[8], ARGV[1]) == 0 then
+  return 2
+end
+redis.call('HSET', KEYS[1], 'e:' .. ARGV[1], '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[9])
 local user, variant, kind = ARGV[2], ARGV[3], ARGV[4]
 local value, completed = tonumber(ARGV[5]), ARGV[6] == '1'
 
