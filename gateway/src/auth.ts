@@ -1,13 +1,14 @@
 /**
  * The gateway's side of authentication: callers' JWTs are verified here, and the subgraphs get
  * the verified identity as the gateway's internal token (see lib/auth.ts). Operations other than
- * introspection need a token; what each role may do is decided by the subgraphs that own the data.
+ * introspection need a token; what each role may do is decided by the subgraphs that own the data,
+ * and fields that need a role are also refused here (scopes.ts).
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { Kind } from 'graphql';
-import type { OperationDefinitionNode, SelectionSetNode } from 'graphql';
-import { InternalTokens, TokenVerifier, unauthenticated } from '../../lib/auth.js';
+import type { OperationDefinitionNode } from 'graphql';
+import { InternalTokens, isIntrospection, TokenVerifier, unauthenticated } from '../../lib/auth.js';
 import type { AuthConfig, Identity } from '../../lib/auth.js';
+import type { RequiredScopes } from './scopes.js';
 
 export interface Caller {
   identity: Identity | null;
@@ -36,30 +37,26 @@ export class GatewayAuth {
   }
 }
 
-const introspectionOnly = (set: SelectionSetNode): boolean =>
-  set.selections.every((s) =>
-    s.kind === Kind.FIELD ? s.name.value.startsWith('__') : s.kind === Kind.INLINE_FRAGMENT ? introspectionOnly(s.selectionSet) : false,
-  );
-
-/** True when the operation only asks for introspection (__schema, __type, __typename). */
-export function isIntrospection(operation: OperationDefinitionNode): boolean {
-  return introspectionOnly(operation.selectionSet);
-}
-
 /** An operation needs a verified caller unless it only asks for introspection. */
 export function needsCaller(caller: Caller, operation: OperationDefinitionNode | null | undefined): boolean {
   return !caller.identity && (!operation || !isIntrospection(operation));
 }
 
-/** Refuses operations without a verified caller (introspection excepted, for Sandbox in development). */
-export function requireCallerPlugin(): ApolloServerPlugin<Caller> {
+/**
+ * Refuses operations without a verified caller (introspection excepted, for Sandbox in
+ * development), and those that select a field the caller's roles do not open (scopes.ts), before
+ * anything is fetched.
+ */
+export function requireCallerPlugin(scopes: RequiredScopes): ApolloServerPlugin<Caller> {
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ contextValue, operation }) {
+        async didResolveOperation({ contextValue, operation, document, schema }) {
           if (needsCaller(contextValue, operation)) {
             throw unauthenticated('authentication required: send Authorization: Bearer <JWT> (npm start prints demo tokens)', 401);
           }
+          const refused = operation && scopes.refusal(schema, document, operation, contextValue.identity);
+          if (refused) throw refused;
         },
       };
     },

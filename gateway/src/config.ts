@@ -3,9 +3,18 @@ import { loadAuthConfig } from '../../lib/auth.js';
 import type { AuthConfig } from '../../lib/auth.js';
 import { envBool, envInt, envString, serviceBasics } from '../../lib/env.js';
 import type { ServiceBasics } from '../../lib/env.js';
+import { loadCallerLimits } from './caller-limits.js';
+import type { CallerLimitsConfig } from './caller-limits.js';
 import { loadQueryLimits } from './limits.js';
 import type { QueryLimits } from './limits.js';
 import { SUBGRAPHS } from '../../platform/subgraphs.js';
+
+/**
+ * The largest body the gateway accepts by default: what the profile subgraph, the strictest one,
+ * accepts for GraphQL (an `ingestEvents` batch of at most 1 MiB plus 64 KiB for the document).
+ * A larger gateway limit would only forward bodies that a subgraph then refuses.
+ */
+export const DEFAULT_GATEWAY_BODY_LIMIT = 1024 * 1024 + 64 * 1024;
 
 export interface GatewayConfig extends ServiceBasics {
   auth: AuthConfig;
@@ -15,6 +24,10 @@ export interface GatewayConfig extends ServiceBasics {
   bodyLimit: number;
   /** Depth, cost, alias, directive and token limits per operation. */
   limits: QueryLimits;
+  /** Requests per second, graphql-ws sockets and subscriptions per caller. */
+  callers: CallerLimitsConfig;
+  /** A graphql-ws socket that has not sent connection_init by then is closed (4408). */
+  wsInitTimeoutMs: number;
   /** Most concurrent keep-alive connections from the gateway to each subgraph. */
   subgraphConnections: number;
   /** A subgraph fetch fails after this many milliseconds without an answer. */
@@ -38,8 +51,10 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     auth: loadAuthConfig(env),
     supergraphPath: envString(env, 'SUPERGRAPH_PATH', new URL('../../schema/supergraph.graphql', import.meta.url).pathname),
     subgraphUrls: subgraphUrlsFromEnv(env),
-    bodyLimit: envInt(env, 'GATEWAY_BODY_LIMIT', 2 * 1024 * 1024, 1024),
+    bodyLimit: envInt(env, 'GATEWAY_BODY_LIMIT', DEFAULT_GATEWAY_BODY_LIMIT, 1024),
     limits: loadQueryLimits(env),
+    callers: loadCallerLimits(env),
+    wsInitTimeoutMs: envInt(env, 'GATEWAY_WS_INIT_TIMEOUT_MS', 3000, 100, 60_000),
     subgraphConnections: envInt(env, 'SUBGRAPH_CONNECTIONS', 64, 1),
     subgraphTimeoutMs: envInt(env, 'SUBGRAPH_TIMEOUT_MS', 10_000, 100),
     apolloTelemetry: envBool(env, 'APOLLO_TELEMETRY_ENABLED', false),

@@ -13,6 +13,8 @@ import { SubgraphSource } from './subgraph-source.js';
 import { EntityBatcher } from './entity-batcher.js';
 import { GatewayAuth, requireCallerPlugin } from './auth.js';
 import { queryProtection } from './limits.js';
+import { CallerLimits, callerKey } from './caller-limits.js';
+import { RequiredScopes } from './scopes.js';
 import type { Caller } from './auth.js';
 
 export interface GatewayContext extends Caller {
@@ -22,15 +24,19 @@ export interface GatewayContext extends Caller {
 export interface GatewayServer {
   url: string;
   app: FastifyInstance;
+  /** Subscriptions the caller with this token subject holds now (across its connections). */
+  subscriptionsOf(sub: string): number;
   close(): Promise<void>;
 }
 
-export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; sources: SubgraphSource[] } {
+export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; sources: SubgraphSource[]; scopes: RequiredScopes } {
   // @apollo/gateway reports anonymous usage data unless this is set; it stays off unless asked for.
   if (!config.apolloTelemetry) process.env['APOLLO_TELEMETRY_DISABLED'] = 'true';
   const sources: SubgraphSource[] = [];
+  // The fields that need a role, enforced by this gateway (scopes.ts).
+  const scopes = new RequiredScopes(readFileSync(config.supergraphPath, 'utf8'));
   const gateway = new ApolloGateway({
-    supergraphSdl: readFileSync(config.supergraphPath, 'utf8'),
+    supergraphSdl: scopes.gatewaySupergraph,
     // One keep-alive undici pool per subgraph; forwards the verified caller and the request id.
     // Entity fetches of concurrent operations (queries and live updates) share one request.
     buildService: ({ name, url }) => {
@@ -44,12 +50,14 @@ export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; 
       return new EntityBatcher(source);
     },
   });
-  return { gateway, sources };
+  return { gateway, sources, scopes };
 }
 
 export async function startGateway(config: GatewayConfig): Promise<GatewayServer> {
-  const { gateway, sources } = createGateway(config);
+  const { gateway, sources, scopes } = createGateway(config);
   const auth = new GatewayAuth(config.auth);
+  // With AUTH_DISABLED every call is the same identity: no callers to tell apart.
+  const callers = new CallerLimits(config.callers, !config.auth.disabled);
   const protection = queryProtection(config.limits, config.production);
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
@@ -68,7 +76,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     plugins: [
       landingPagePlugin(config.production),
       ApolloServerPluginCacheControlDisabled(),
-      requireCallerPlugin(),
+      requireCallerPlugin(scopes),
       // GraphQL Armor's types name @apollo/server's CommonJS build; the plugins are the same objects.
       ...(protection.plugins as unknown as ApolloServerPlugin<GatewayContext>[]),
     ],
@@ -83,6 +91,8 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     http: config.http,
     production: config.production,
     health: () => ({ subgraphs: Object.keys(config.subgraphUrls) }),
+    // Requests over the caller's rate are refused before their body is read.
+    routes: (a) => callers.limitRequests(a, auth),
   });
   new SubscriptionGateway(gateway, {
     subgraphUrls: config.subgraphUrls,
@@ -92,10 +102,15 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     maxTokens: config.limits.maxTokens,
     maxPayload: config.bodyLimit,
     hideSuggestions: config.production,
+    cost: protection.cost,
+    scopes,
+    callers,
+    initTimeoutMs: config.wsInitTimeoutMs,
   }).attach(app);
   const server = await listenService(app, apollo, config);
   return {
     ...server,
+    subscriptionsOf: (sub) => callers.subscriptions.count(callerKey({ sub, roles: [] })),
     close: async () => {
       await server.close();
       await Promise.all(sources.map((s) => s.close()));

@@ -4,10 +4,11 @@
  * and a node-fetch Request (with a body stream) for every fetch on top of the fetch call itself;
  * on the gateway's hot path that was the largest source of garbage. Semantics kept from it: the
  * caller's identity and request id are forwarded, a non-2xx answer becomes a GraphQLError
- * `<status>: <text>` (UNAUTHENTICATED / FORBIDDEN for 401 / 403) with the response in
- * extensions unless its body is a GraphQL answer (whose errors are passed on), and a body that is
- * not a JSON object is an error. A subgraph that cannot be reached or does not answer in time
- * yields SUBGRAPH_UNAVAILABLE / SUBGRAPH_TIMEOUT for that fetch only.
+ * `<status>: <text>` (UNAUTHENTICATED / FORBIDDEN / PAYLOAD_TOO_LARGE for 401 / 403 / 413) unless
+ * its body is a GraphQL answer (whose errors are passed on), and a body that is not a JSON object
+ * is an error. A subgraph that cannot be reached or does not answer in time yields
+ * SUBGRAPH_UNAVAILABLE / SUBGRAPH_TIMEOUT for that fetch only. Errors name the subgraph, never
+ * its URL or address, nor repeat what it answered.
  */
 import { STATUS_CODES } from 'node:http';
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
@@ -18,6 +19,9 @@ import type { GatewayContext } from './gateway.js';
 import { IDENTITY_HEADER } from '../../lib/auth.js';
 
 type Response = Awaited<ReturnType<GraphQLDataSource<GatewayContext>['process']>>;
+
+/** Codes of a subgraph's non-GraphQL error answers (what the caller can act on). */
+const STATUS_ERROR_CODES: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 413: 'PAYLOAD_TOO_LARGE' };
 
 const isGraphQLResponse = (body: unknown): boolean =>
   typeof body === 'object' && body !== null && !Array.isArray(body) && Array.isArray((body as { errors?: unknown }).errors);
@@ -78,16 +82,15 @@ export class SubgraphSource implements GraphQLDataSource<GatewayContext> {
     if (response.statusCode < 200 || response.statusCode >= 300) {
       // A GraphQL answer with an error status (a subgraph's 400 BAD_USER_INPUT, 401, 403): its errors, as sent.
       if (isGraphQLResponse(parsed)) return parsed as Response;
-      const statusText = STATUS_CODES[response.statusCode] ?? '';
-      throw new GraphQLError(`${response.statusCode}: ${statusText}`, {
-        extensions: {
-          ...(response.statusCode === 401 ? { code: 'UNAUTHENTICATED' } : response.statusCode === 403 ? { code: 'FORBIDDEN' } : {}),
-          response: { url: this.options.url, status: response.statusCode, statusText, body: parsed },
-        },
-      });
+      const status = response.statusCode;
+      const code = STATUS_ERROR_CODES[status];
+      throw new GraphQLError(
+        status === 413 ? `the request is larger than the ${this.options.name} subgraph accepts` : `${status}: ${STATUS_CODES[status] ?? ''}`,
+        { extensions: { ...(code ? { code } : {}), serviceName: this.options.name, status } },
+      );
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new Error(`Expected JSON response body, but received: ${String(parsed).slice(0, 200)}`);
+      throw new GraphQLError(`subgraph "${this.options.name}" answered with a body that is not a JSON object`, { extensions: { serviceName: this.options.name } });
     }
     return parsed as Response;
   }
@@ -97,7 +100,7 @@ export class SubgraphSource implements GraphQLDataSource<GatewayContext> {
     const timeout = /TIMEOUT/.test(code);
     const message = timeout
       ? `subgraph "${this.options.name}" did not answer within ${this.options.timeoutMs} ms`
-      : `subgraph "${this.options.name}" is unavailable (${code || (err as Error).message})`;
+      : `subgraph "${this.options.name}" is unavailable (${code || 'unreachable'})`;
     return { data: null, errors: [new GraphQLError(message, { extensions: { code: timeout ? 'SUBGRAPH_TIMEOUT' : 'SUBGRAPH_UNAVAILABLE', serviceName: this.options.name } })] } as unknown as Response;
   }
 

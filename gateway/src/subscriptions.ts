@@ -10,8 +10,15 @@
  * the socket take the same path without the subscription.
  *
  * The caller's JWT (connectionParams `authorization`, or the upgrade request's header) is verified
- * on connect; the verified identity goes upstream as the gateway's identity token, on the upstream
- * subscription and on every per-event fetch. The same query limits as over HTTP apply.
+ * on connect, which must come within GATEWAY_WS_INIT_TIMEOUT_MS; a socket without a valid token is
+ * closed (queries and introspection without a token go over HTTP). The verified identity goes
+ * upstream as the gateway's identity token, on the upstream subscription and on every per-event
+ * fetch. The same query limits and role checks as over HTTP apply, and the per-caller limits
+ * (caller-limits.ts): operations per second, sockets, subscriptions across sockets.
+ *
+ * Identical subscriptions of one caller (same document, operation name and variables) share one
+ * upstream subscription and one execution per event (shared-subscription.ts); a caller's
+ * subscriptions to one subgraph share one upstream graphql-ws connection.
  *
  * Reads the gateway's planner and schemas from ApolloGateway's (private) fields; checked on
  * @apollo/gateway 2.14.4, which package.json pins.
@@ -25,16 +32,18 @@ import type { ApolloGateway, GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode, QueryPlan, QueryPlanner } from '@apollo/query-planner';
 import type { FastifyInstance } from 'fastify';
 import { getOperationAST, GraphQLError, print } from 'graphql';
-import type { DocumentNode, ExecutionArgs, ExecutionResult, FormattedExecutionResult, GraphQLSchema, ValidationRule } from 'graphql';
+import type { DocumentNode, ExecutionArgs, ExecutionResult, FormattedExecutionResult, GraphQLSchema, OperationDefinitionNode, ValidationRule } from 'graphql';
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { cachedParse, cachedValidate, serveGraphqlWs } from '../../lib/service-app.js';
-import { LatestSlot } from '../../lib/latest-slot.js';
 import type { GatewayContext } from './gateway.js';
-import { needsCaller } from './auth.js';
 import type { Caller, GatewayAuth } from './auth.js';
-import { unauthenticated } from '../../lib/auth.js';
+import type { Identity } from '../../lib/auth.js';
+import { callerKey } from './caller-limits.js';
+import type { CallerLimits } from './caller-limits.js';
+import type { RequiredScopes } from './scopes.js';
+import { SharedSubscription } from './shared-subscription.js';
 
 interface GatewayInternals {
   apiSchema: Schema;
@@ -59,14 +68,17 @@ interface Prepared {
   operationContext: ReturnType<typeof buildOperationContext>;
 }
 
-/** What each downstream graphql-ws connection carries: its caller's identity, and upstream clients. */
+/** What each downstream graphql-ws connection carries. */
 interface ConnectionState {
   /** The verified caller of this connection (from connectionParams or the upgrade request). */
-  caller: Caller;
-  /** Closes the connection when the caller's token expires. */
-  expiry?: NodeJS.Timeout;
-  upstream: Map<string, Client>;
+  caller: Caller & { identity: Identity };
+  /** The caller for the per-caller limits. */
+  key: string;
+  /** Stops the timer that closes the connection when the caller's token expires. */
+  stopExpiry: () => void;
 }
+
+type UpstreamEvent = FormattedExecutionResult<Record<string, unknown>, unknown>;
 
 export interface SubscriptionOptions {
   /** Subgraph name → GraphQL URL (ws:// is derived from it). */
@@ -78,9 +90,40 @@ export interface SubscriptionOptions {
   maxTokens?: number;
   /** Largest graphql-ws message (bytes). */
   maxPayload: number;
-  /** Drop "Did you mean …?" from validation errors (production). */
+  /** Drop "Did you mean …?" from every error (production). */
   hideSuggestions?: boolean;
+  /** The cost limit, checked with the operation's variables (limits.ts). */
+  cost: (schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown> | undefined) => GraphQLError | undefined;
+  /** Fields that need a role (@requiresScopes in the supergraph). */
+  scopes: RequiredScopes;
+  /** Requests per second, sockets and subscriptions per caller. */
+  callers: CallerLimits;
+  /** Milliseconds a socket has to send connection_init. */
+  initTimeoutMs: number;
 }
+
+/** setTimeout's longest delay (about 24.8 days); longer ones would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Calls `fn` at epoch time `at`, however far away; returns what cancels it. */
+function callAt(at: number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const left = at - Date.now();
+    if (left <= 0) return fn();
+    timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    timer.unref();
+  };
+  timer = setTimeout(arm, 0);
+  timer.unref();
+  return () => clearTimeout(timer);
+}
+
+/** Live subscriptions one upstream graphql-ws connection carries at most. */
+const UPSTREAM_SUBSCRIPTIONS = 100;
+
+/** One identity, as the subgraphs see it (its identity token). */
+const identityKey = (identity: Identity) => `${identity.roles.join(',')}\u0000${identity.sub}`;
 
 const toWs = (url: string) => url.replace(/^http/, 'ws');
 
@@ -92,34 +135,35 @@ function revive(errors: readonly unknown[]): GraphQLError[] {
   });
 }
 
-/** Events arrive faster than a slow client reads: keep only the newest (latest state wins). */
-function newestOnly<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<T> {
-  const slot = new LatestSlot<T>();
-  void (async () => {
-    try {
-      for await (const value of source) slot.put(value);
-      slot.end();
-    } catch (error) {
-      slot.end(error);
-    }
-  })();
-  const iterator: AsyncIterableIterator<T> = {
-    next: () => slot.take(),
-    async return() {
-      slot.close();
-      await source.return?.();
-      return { done: true, value: undefined };
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
+/** An error as graphql-ws sends it: the HTTP status it has for Apollo Server means nothing on a socket. */
+function withoutHttpStatus(error: GraphQLError): GraphQLError {
+  const { http: _http, ...extensions } = error.extensions;
+  return new GraphQLError(error.message, { extensions });
+}
+
+/** The error that ends a subscription whose upstream failed: the subgraph's errors, or that it went away. */
+function upstreamFailure(serviceName: string, err: unknown): ExecutionResult {
+  // graphql-ws rejects with the upstream GraphQL errors when the subgraph refused the operation.
+  if (Array.isArray(err)) return { errors: revive(err) };
+  // Otherwise the subgraph went away (restart, network). Its address is not the caller's business.
+  const code = (err as { code?: unknown })?.code;
+  const how = typeof code === 'number' ? `closed (${code})` : 'connection failed';
+  return {
+    errors: [
+      new GraphQLError(`the ${serviceName} subgraph ended the subscription: ${how}; subscribe again`, {
+        extensions: { code: 'SUBSCRIPTION_UPSTREAM_CLOSED' },
+      }),
+    ],
   };
-  return iterator;
 }
 
 export class SubscriptionGateway {
   private readonly preparedByDocument = new WeakMap<DocumentNode, Map<string | undefined, Prepared>>();
   private dataSources?: Record<string, GraphQLDataSource<GatewayContext>>;
+  /** Live subscriptions by caller, operation text, operation name and variables. */
+  private readonly live = new Map<string, SharedSubscription<UpstreamEvent, ExecutionResult>>();
+  /** Upstream graphql-ws clients by caller and subgraph, with the number of live subscriptions on each. */
+  private readonly upstreams = new Map<string, Array<{ client: Client; users: number }>>();
 
   /** Subgraph name → data source (the supergraph is static: built once). */
   private sources(): Record<string, GraphQLDataSource<GatewayContext>> {
@@ -152,31 +196,49 @@ export class SubscriptionGateway {
     return prepared;
   }
 
-  private upstreamClient(state: ConnectionState, serviceName: string): Client {
-    let client = state.upstream.get(serviceName);
-    if (!client) {
-      const url = this.options.subgraphUrls[serviceName];
-      if (!url) throw new Error(`no URL for subgraph ${serviceName}`);
-      client = createClient({
-        url: toWs(url),
+  /**
+   * An upstream client of the caller's for a subgraph, and what releases it. A caller's live
+   * subscriptions share its upstream connections, UPSTREAM_SUBSCRIPTIONS on each (a subgraph takes
+   * 200 operations per connection, see serveGraphqlWs); a connection goes with its last user.
+   */
+  private upstreamClient(identity: Identity, serviceName: string): { client: Client; release: () => Promise<void> } {
+    const key = `${identityKey(identity)}\u0000${serviceName}`;
+    const pool = this.upstreams.get(key) ?? [];
+    this.upstreams.set(key, pool);
+    let entry = pool.find((e) => e.users < UPSTREAM_SUBSCRIPTIONS);
+    if (!entry) {
+      const client = createClient({
+        url: toWs(this.options.subgraphUrls[serviceName]!),
         webSocketImpl: WebSocket,
         // The verified caller travels with the upstream subscription as the gateway's identity token.
         // (Signed when the connection opens: the gateway's identity tokens are short-lived.)
         connectionParams: async () => {
-          const { identityToken } = await this.options.auth.identityToken(state.caller.identity);
+          const { identityToken } = await this.options.auth.identityToken(identity);
           return identityToken ? { identity: identityToken } : {};
         },
         lazy: true,
         retryAttempts: 0,
       });
-      state.upstream.set(serviceName, client);
+      pool.push((entry = { client, users: 0 }));
     }
-    return client;
+    const used = entry;
+    used.users++;
+    let released = false;
+    return {
+      client: used.client,
+      release: async () => {
+        if (released) return;
+        released = true;
+        if (--used.users > 0) return;
+        pool.splice(pool.indexOf(used), 1);
+        if (pool.length === 0 && this.upstreams.get(key) === pool) this.upstreams.delete(key);
+        await used.client.dispose();
+      },
+    };
   }
 
-  private async requestContext(args: ExecutionArgs, state: ConnectionState, query: string) {
+  private async requestContext(args: ExecutionArgs, identity: Identity, query: string) {
     // A fresh (cached until near expiry) identity token: subscriptions outlive any one token.
-    const { identity } = state.caller;
     const context: GatewayContext = {
       requestId: randomUUID(),
       identity,
@@ -195,23 +257,27 @@ export class SubscriptionGateway {
   /** Runs a planned operation: the whole plan, or the subscription's per-event part. */
   private async execute(
     args: ExecutionArgs,
-    state: ConnectionState,
+    identity: Identity,
     plan: QueryPlan,
     prepared: Prepared,
     serviceMap?: Record<string, GraphQLDataSource<GatewayContext>>,
   ) {
     const { supergraphSchema, apiSchema } = internals(this.gateway);
     const dataSources = serviceMap ?? this.sources();
-    const requestContext = await this.requestContext(args, state, prepared.query);
+    const requestContext = await this.requestContext(args, identity, prepared.query);
     return (await executeQueryPlan(plan, dataSources, requestContext, prepared.operationContext, supergraphSchema, apiSchema)) as ExecutionResult;
   }
 
   /** graphql-ws `subscribe`: an async iterator of results, one per upstream event. */
   async subscribe(args: ExecutionArgs, state: ConnectionState): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
     const operation = getOperationAST(args.document, args.operationName);
-    if (needsCaller(state.caller, operation)) {
-      return { errors: [unauthenticated('authentication required: send connectionParams { authorization: "Bearer <JWT>" }')] };
-    }
+    const { identity } = state.caller;
+    const { schema } = internals(this.gateway);
+    const refused =
+      operation &&
+      (this.options.scopes.refusal(schema, args.document, operation, identity) ??
+        this.options.cost(schema, args.document, operation, args.variableValues as Record<string, unknown> | undefined));
+    if (refused) return { errors: [withoutHttpStatus(refused)] };
     let prepared: Prepared;
     try {
       prepared = this.prepared(args.document, args.operationName ?? undefined);
@@ -220,85 +286,77 @@ export class SubscriptionGateway {
     }
     const { plan } = prepared;
     const node = plan.node;
-    if (node?.kind !== 'Subscription') return this.execute(args, state, plan, prepared);
+    if (node?.kind !== 'Subscription') return this.execute(args, identity, plan, prepared);
 
+    if (!this.options.subgraphUrls[node.primary.serviceName]) return { errors: [new GraphQLError(`no URL for subgraph ${node.primary.serviceName}`)] };
+    const { subscriptions } = this.options.callers;
+    if (!subscriptions.tryAdd(state.key)) return { errors: [this.options.callers.tooManySubscriptions()] };
+    const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+    const key = [identityKey(identity), args.operationName ?? '', prepared.query, JSON.stringify(variables)].join('\u0000');
+    let shared = this.live.get(key);
+    if (!shared) this.live.set(key, (shared = this.share(key, args, identity, prepared, node)));
+    return shared.join(() => subscriptions.remove(state.key));
+  }
+
+  /** A live subscription for every identical subscriber: the primary upstream, `rest` once per event. */
+  private share(
+    key: string,
+    args: ExecutionArgs,
+    identity: Identity,
+    prepared: Prepared,
+    node: Extract<QueryPlan['node'], { kind: 'Subscription' }>,
+  ): SharedSubscription<UpstreamEvent, ExecutionResult> {
     const primary: FetchNode = node.primary;
     const variables = (args.variableValues ?? {}) as Record<string, unknown>;
     const upstreamVariables = Object.fromEntries((primary.variableUsages ?? []).map((name) => [name, variables[name]]));
-    const upstream = this.upstreamClient(state, primary.serviceName).iterate<Record<string, unknown>>({
-      query: primary.operation,
-      variables: upstreamVariables,
-      ...(primary.operationName ? { operationName: primary.operationName } : {}),
-    });
     const perEventPlan: QueryPlan = { kind: 'QueryPlan', node: node.rest ? { kind: 'Sequence', nodes: [primary, node.rest] } : primary };
     // The gateway's data sources (they merge concurrent entity fetches).
     const sources = this.sources();
     const realPrimary = sources[primary.serviceName]!;
-    const events = newestOnly(upstream);
-    const self = this;
-    // An error without data (upstream refused or went away) is delivered once, then the end.
-    let finished = false;
-    const finish = (value: ExecutionResult): IteratorResult<ExecutionResult> => {
-      finished = true;
-      return { done: false, value };
-    };
-    const results: AsyncIterableIterator<ExecutionResult> = {
-      async next() {
-        if (finished) return { done: true, value: undefined };
-        let event: IteratorResult<FormattedExecutionResult<Record<string, unknown>, unknown>>;
-        try {
-          event = await events.next();
-        } catch (err) {
-          await events.return?.();
-          // graphql-ws rejects with the upstream GraphQL errors when the subgraph refused the operation.
-          if (Array.isArray(err)) return finish({ errors: revive(err) });
-          // Otherwise the subgraph went away (restart, network): end with a clear error.
-          const message = err instanceof Error ? err.message : `closed (${(err as { code?: number })?.code ?? 'unknown'})`;
-          return finish({
-            errors: [
-              new GraphQLError(`the ${primary.serviceName} subgraph ended the subscription: ${message}; subscribe again`, {
-                extensions: { code: 'SUBSCRIPTION_UPSTREAM_CLOSED' },
-              }),
-            ],
-          });
-        }
-        if (event.done) return { done: true, value: undefined };
-        const data = event.value.data;
-        if (!data) return finish({ ...event.value, errors: revive(event.value.errors ?? []) } as ExecutionResult);
-        if (event.value.errors?.length) return { done: false, value: { ...event.value, errors: revive(event.value.errors) } as ExecutionResult };
+    let release: (() => Promise<void>) | undefined;
+    return new SharedSubscription<UpstreamEvent, ExecutionResult>({
+      open: () => {
+        const upstream = this.upstreamClient(identity, primary.serviceName);
+        release = upstream.release;
+        return upstream.client.iterate<Record<string, unknown>>({
+          query: primary.operation,
+          variables: upstreamVariables,
+          ...(primary.operationName ? { operationName: primary.operationName } : {}),
+        });
+      },
+      step: async (event) => {
+        const data = event.data;
+        // An error without data (upstream refused or went away) is delivered once, then the end.
+        if (!data) return { value: { ...event, errors: revive(event.errors ?? []) } as ExecutionResult, last: true };
+        if (event.errors?.length) return { value: { ...event, errors: revive(event.errors) } as ExecutionResult };
         // This event answers the primary fetch; everything else is fetched as for a query.
         const eventSource: GraphQLDataSource<GatewayContext> = {
           process: async (options) => (options.request.query === primary.operation ? { data } : realPrimary.process(options)),
         };
-        try {
-          return { done: false, value: await self.execute(args, state, perEventPlan, prepared, { ...sources, [primary.serviceName]: eventSource }) };
-        } catch (err) {
-          // graphql-ws does not call return() when next() fails: close the upstream here.
-          await events.return?.();
-          throw err;
-        }
+        return { value: await this.execute(args, identity, perEventPlan, prepared, { ...sources, [primary.serviceName]: eventSource }) };
       },
-      async return() {
-        await events.return?.();
-        return { done: true, value: undefined };
-      },
-      [Symbol.asyncIterator]() {
-        return results;
-      },
-    };
-    return results;
+      failed: (err) => upstreamFailure(primary.serviceName, err),
+      over: () => void this.live.delete(key),
+      closed: async () => release?.(),
+    });
   }
 
   /** Serves graphql-ws on the gateway's HTTP server at /graphql. */
   attach(app: FastifyInstance): void {
     const states = new WeakMap<object, ConnectionState>();
     const stateOf = (ctx: object): ConnectionState => states.get(ctx)!;
+    const { callers } = this.options;
     serveGraphqlWs<Record<string, unknown>>(
       app,
       {
         schema: () => internals(this.gateway).schema,
-        // Syntax errors (and too many tokens) are answered as errors of the operation.
-        onSubscribe: (_ctx, _id, payload) => {
+        // A socket has this long to authenticate (connection_init), or it is closed (4408).
+        connectionInitWaitTimeout: this.options.initTimeoutMs,
+        onSubscribe: (ctx, _id, payload) => {
+          // Every operation counts against the caller's request rate, as HTTP requests do.
+          const limited = callers.rateLimited(stateOf(ctx).key);
+          if (limited) return [limited];
+          // Syntax errors (and too many tokens) are answered as errors of the operation.
           try {
             cachedParse(payload.query, this.options.maxTokens);
             return undefined;
@@ -307,16 +365,12 @@ export class SubscriptionGateway {
           }
         },
         parse: (source) => cachedParse(source, this.options.maxTokens),
-        validate: (schema, document) => {
-          const errors = cachedValidate(schema, document, this.options.validationRules);
-          // In production "Did you mean …?" would reveal the schema (as Apollo's HTTP path hides it).
-          return this.options.hideSuggestions ? errors.map((e) => new GraphQLError(e.message.replace(/ Did you mean .*$/, ''), { nodes: e.nodes ?? null })) : errors;
-        },
+        validate: (schema, document) => cachedValidate(schema, document, this.options.validationRules),
         onConnect: async (ctx) => {
           const params = ctx.connectionParams ?? {};
-          const headers = (ctx.extra as { request?: { headers?: IncomingHttpHeaders } }).request?.headers;
+          const { request, socket } = ctx.extra as { request?: { headers?: IncomingHttpHeaders }; socket: WebSocket };
           const nested = params['headers'] as Record<string, unknown> | undefined;
-          const authorization = [params['authorization'], params['Authorization'], nested?.['authorization'], nested?.['Authorization'], headers?.authorization].find(
+          const authorization = [params['authorization'], params['Authorization'], nested?.['authorization'], nested?.['Authorization'], request?.headers?.authorization].find(
             (v): v is string => typeof v === 'string',
           );
           let caller: Caller;
@@ -325,30 +379,35 @@ export class SubscriptionGateway {
           } catch {
             return false; // a bad token: graphql-ws closes the socket with 4403 Forbidden
           }
-          const state: ConnectionState = { caller, upstream: new Map() };
-          // The connection lives as long as the caller's token: at its expiry it is closed (4401).
-          const expiresAt = caller.identity?.expiresAt;
-          if (expiresAt !== undefined) {
-            const socket = (ctx.extra as { socket?: { close(code: number, reason: string): void } }).socket;
-            state.expiry = setTimeout(() => socket?.close(4401, 'token expired'), Math.max(0, expiresAt - Date.now()));
-            state.expiry.unref();
+          // No token, no socket (4403): queries and introspection without one go over HTTP.
+          const { identity } = caller;
+          if (!identity) return false;
+          // Closed while its token was verified: nothing to count.
+          if (socket.readyState !== WebSocket.OPEN) return false;
+          const key = callerKey(identity);
+          if (!callers.connections.tryAdd(key)) {
+            socket.close(4429, callers.tooManyConnections());
+            return false;
           }
-          states.set(ctx, state);
+          // The connection lives as long as the caller's token: at its expiry it is closed (4401).
+          const stopExpiry = identity.expiresAt === undefined ? () => undefined : callAt(identity.expiresAt, () => socket.close(4401, 'token expired'));
+          states.set(ctx, { caller: { ...caller, identity }, key, stopExpiry });
           return true;
         },
         onClose: async (ctx) => {
           const state = states.get(ctx);
           if (!state) return;
-          clearTimeout(state.expiry);
-          await Promise.all([...state.upstream.values()].map((c) => c.dispose()));
-          state.upstream.clear();
+          states.delete(ctx);
+          state.stopExpiry();
+          callers.connections.remove(state.key);
         },
         subscribe: (args) => this.subscribe(args, stateOf(args.contextValue as object)),
         execute: (args) => this.subscribe(args, stateOf(args.contextValue as object)) as Promise<ExecutionResult>,
         // The graphql-ws context object doubles as the key of the connection's state.
         context: (ctx) => ctx as unknown as Record<string, unknown>,
       },
-      { maxPayload: this.options.maxPayload },
+      // In production "Did you mean …?" would reveal the schema: dropped from every error sent.
+      { maxPayload: this.options.maxPayload, hideSuggestions: !!this.options.hideSuggestions },
     );
   }
 }

@@ -10,6 +10,7 @@ import { startTestPlatform } from '../helpers/platform.js';
 import type { TestPlatform } from '../helpers/platform.js';
 import { collect } from '../helpers/subscriptions.js';
 import { HOME_QUERY as HOME } from '../../bench/lib/queries.js';
+import { loadAuthConfig, mintToken } from '../../lib/auth.js';
 
 const LIMITS = { GRAPHQL_MAX_DEPTH: '5', GRAPHQL_MAX_ALIASES: '3', GRAPHQL_MAX_COST: '1500', GRAPHQL_MAX_TOKENS: '400', GATEWAY_BODY_LIMIT: '200000' };
 
@@ -129,7 +130,8 @@ describe('production gateway over graphql-ws', () => {
   });
 
   it('refuses introspection and hides field suggestions, as over HTTP', async () => {
-    const client = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+    const token = await mintToken(loadAuthConfig({ JWT_SECRET: 'j'.repeat(40) }), { sub: 'u1', role: 'user' });
+    const client = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: { authorization: `Bearer ${token}` } });
     try {
       const introspection = collect(client, '{ __schema { queryType { name } } }', {});
       await introspection.until(() => introspection.error() !== undefined || introspection.messages.length > 0 || introspection.completed());

@@ -286,8 +286,11 @@ describe('production mode', () => {
     }
   });
 
-  it('no "Did you mean" over graphql-ws at a subgraph', async () => {
-    const client = createClient({ url: `${p.profile.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: { identity: internalToken } });
+  it.each(['gateway', 'profile subgraph'] as const)('no "Did you mean" over graphql-ws at the %s', async (where) => {
+    const client =
+      where === 'gateway'
+        ? createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: bearer(service) })
+        : createClient({ url: `${p.profile.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: { identity: internalToken } });
     try {
       for (const [query, variables] of [...TYPOS, ['subscription { profileUpdated(userId: "u1") { versio } }', {}] as [string, Record<string, unknown>]]) {
         const typo = collect(client, query, variables);
