@@ -90,6 +90,7 @@ function requestIdOf(header: string | string[] | undefined): string {
 function capConnections(server: import('node:http').Server, limits: HttpLimits): void {
   server.maxConnections = limits.maxConnections;
   const perClient = new Map<string, number>();
+  if (!Number.isFinite(limits.maxConnectionsPerClient)) return;
   server.on('connection', (socket) => {
     const client = socket.remoteAddress ?? '';
     const open = (perClient.get(client) ?? 0) + 1;
@@ -426,7 +427,10 @@ export async function startSubgraphService<Ctx extends BaseContext>(o: SubgraphS
   const app = await createServiceApp<Ctx>({
     name: o.name,
     apollo,
-    http: o.config.http,
+    // The gateway reaches a subgraph from one address with many connections (its HTTP pool and an
+    // upstream graphql-ws connection per live caller): no cap per client address here, the
+    // total cap and the timeouts still hold.
+    http: { ...o.config.http, maxConnectionsPerClient: Infinity },
     production: o.config.production,
     context: async (req) => o.context(await auth.fromHeaders(req.headers)),
     ...(subscriptionContext ? { subscriptions: { schema, auth, context: subscriptionContext } } : {}),

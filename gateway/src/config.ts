@@ -10,9 +10,11 @@ import type { QueryLimits } from './limits.js';
 import { SUBGRAPHS } from '../../platform/subgraphs.js';
 
 /**
- * The largest body the gateway accepts by default: what the profile subgraph, the strictest one,
- * accepts for GraphQL (an `ingestEvents` batch of at most 1 MiB plus 64 KiB for the document).
- * A larger gateway limit would only forward bodies that a subgraph then refuses.
+ * The largest body the gateway accepts by default: what the profile subgraph accepts for GraphQL
+ * (an `ingestEvents` batch of at most 1 MiB plus 64 KiB for the document), so an oversize batch is
+ * refused here, before it is forwarded. Experiments (2 MiB) and recommendations (4 MiB) accept
+ * more; raise GATEWAY_BODY_LIMIT for larger trackUnitEvents / upsertItems bodies (a subgraph's
+ * 413 is still PAYLOAD_TOO_LARGE).
  */
 export const DEFAULT_GATEWAY_BODY_LIMIT = 1024 * 1024 + 64 * 1024;
 

@@ -63,11 +63,17 @@ export class SharedSubscription<E, R> {
   join(onLeave: () => void): AsyncIterableIterator<R> {
     if (this.closing) throw new Error('joined a shared subscription that is over');
     const slot = new LatestSlot<R>();
-    this.subscribers.add(slot);
     if (!this.events) {
-      this.events = newestOnly(this.hooks.open());
+      // Opened by the first subscriber; if that fails nobody has joined and nothing stays behind.
+      try {
+        this.events = newestOnly(this.hooks.open());
+      } catch (err) {
+        void this.close();
+        throw err;
+      }
       void this.pump(this.events);
     }
+    this.subscribers.add(slot);
     let left = false;
     const leave = async () => {
       if (left) return;

@@ -293,9 +293,15 @@ export class SubscriptionGateway {
     if (!subscriptions.tryAdd(state.key)) return { errors: [this.options.callers.tooManySubscriptions()] };
     const variables = (args.variableValues ?? {}) as Record<string, unknown>;
     const key = [identityKey(identity), args.operationName ?? '', prepared.query, JSON.stringify(variables)].join('\u0000');
-    let shared = this.live.get(key);
-    if (!shared) this.live.set(key, (shared = this.share(key, args, identity, prepared, node)));
-    return shared.join(() => subscriptions.remove(state.key));
+    try {
+      let shared = this.live.get(key);
+      if (!shared) this.live.set(key, (shared = this.share(key, args, identity, prepared, node)));
+      return shared.join(() => subscriptions.remove(state.key));
+    } catch (err) {
+      // Never joined (the upstream could not be opened): the slot it took is free again.
+      subscriptions.remove(state.key);
+      return { errors: [err instanceof GraphQLError ? err : new GraphQLError('the subscription could not be started', { extensions: { code: 'SUBSCRIPTION_UPSTREAM_CLOSED' } })] };
+    }
   }
 
   /** A live subscription for every identical subscriber: the primary upstream, `rest` once per event. */
