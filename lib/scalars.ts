@@ -1,13 +1,13 @@
 /** Custom scalars shared by the subgraphs. */
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import type { ValueNode } from 'graphql';
-import { prototypeKeyPath, withoutPrototypeKeys } from './json-keys.js';
+import { inspectJson, withoutPrototypeKeys } from './json-shape.js';
 
-/** JSON input is refused when a key names a prototype (lib/json-keys.ts), as a literal or a variable. */
+/** JSON input is refused when a key names a prototype (lib/json-shape.ts), as a literal or a variable. */
 function checkedJson(value: unknown, scalar: string): unknown {
-  const path = prototypeKeyPath(value);
-  if (path !== null) {
-    throw new GraphQLError(`${scalar} input must not use the key "${path.split(/[.[]/).pop()}" (at ${path}): keys __proto__, constructor and prototype are refused`, {
+  const problem = inspectJson(value);
+  if (problem?.kind === 'prototype-key') {
+    throw new GraphQLError(`${scalar} input must not use the key "${problem.key}" (at ${problem.path}): keys __proto__, constructor and prototype are refused`, {
       extensions: { code: 'BAD_USER_INPUT' },
     });
   }

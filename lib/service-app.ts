@@ -25,8 +25,7 @@ import { guardResolvers, InternalTokens, isIntrospection, unauthenticated } from
 import type { AuthConfig, Identity, Rule } from './auth.js';
 import { httpLimits } from './env.js';
 import type { HttpLimits, ServiceBasics } from './env.js';
-import { nestedDeeperThan } from './json-depth.js';
-import { prototypeKeyPath } from './json-keys.js';
+import { inspectJson } from './json-shape.js';
 import type { ApolloFastifyContextFunction } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import Fastify from 'fastify';
@@ -229,14 +228,17 @@ const requestError = (message: string, code: string) => new GraphQLErrorClass(me
 
 /**
  * Variables nested deeper than JSON.stringify can serialize again, or with a key that names a
- * prototype (lib/json-keys.ts; over HTTP the JSON body parser already refuses `__proto__`, over
+ * prototype (lib/json-shape.ts; over HTTP the JSON body parser already refuses `__proto__`, over
  * graphql-ws JSON.parse keeps it as an own key): refused, on HTTP and graphql-ws alike.
  */
 function badVariables(variables: unknown): GraphQLErrorClass | undefined {
-  const refuse = (message: string) => new GraphQLErrorClass(message, { extensions: { code: 'BAD_USER_INPUT' } });
-  if (nestedDeeperThan(variables, MAX_VARIABLES_DEPTH)) return refuse(`variables are nested more than ${MAX_VARIABLES_DEPTH} levels deep`);
-  const key = prototypeKeyPath(variables);
-  return key === null ? undefined : refuse(`variables must not use the key at ${key}: keys __proto__, constructor and prototype are refused`);
+  const problem = inspectJson(variables, MAX_VARIABLES_DEPTH);
+  if (!problem) return undefined;
+  const message =
+    problem.kind === 'too-deep'
+      ? `variables are nested more than ${MAX_VARIABLES_DEPTH} levels deep`
+      : `variables must not use the key at ${problem.path}: keys __proto__, constructor and prototype are refused`;
+  return new GraphQLErrorClass(message, { extensions: { code: 'BAD_USER_INPUT' } });
 }
 
 /**

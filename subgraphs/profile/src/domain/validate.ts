@@ -2,8 +2,7 @@
  * Validation of raw events, shared by `POST /v1/events` and `Mutation.ingestEvents`. Each event
  * is judged on its own, so one bad event never sinks the valid ones next to it.
  */
-import { nestedDeeperThan } from '../../../../lib/json-depth.js';
-import { isPrototypeKey, prototypeKeyPath } from '../../../../lib/json-keys.js';
+import { inspectJson, isPrototypeKey } from '../../../../lib/json-shape.js';
 import { EVENT_TYPES, ITEM_EVENT_TYPES, ITEM_KINDS } from './event.js';
 import type { EventType, ItemKind, ItemRef, MetadataValue, ProfileEvent } from './event.js';
 
@@ -89,7 +88,7 @@ export function validateId(value: unknown, field: string, code: string, limits: 
 /**
  * Strings that become keys of the profile's maps (item ids, SKUs, series, genres, categories,
  * facet values) must not name a prototype: written into a plain object, `__proto__` would replace
- * its prototype (lib/json-keys.ts).
+ * its prototype (lib/json-shape.ts).
  */
 function mapKey<T extends string | undefined>(value: T, field: string, code = 'ITEM_INVALID'): T {
   if (value !== undefined && isPrototypeKey(value)) throw new Invalid(code, `${field} must not be "${value}" (__proto__, constructor and prototype are refused)`);
@@ -219,10 +218,10 @@ function validateObject(
   if (!isPlainObject(value)) throw new Invalid(code, `${field} must be an object`);
   // Past a few thousand levels JSON.stringify overflows the stack: such a value must not be
   // accepted, or every later serialization of the profile (store, event stream) would fail.
-  if (nestedDeeperThan(value, limits.maxJsonDepth)) throw new Invalid(code, `${field} is nested more than ${limits.maxJsonDepth} levels deep`);
+  const problem = inspectJson(value, limits.maxJsonDepth);
+  if (problem?.kind === 'too-deep') throw new Invalid(code, `${field} is nested more than ${limits.maxJsonDepth} levels deep`);
+  if (problem) throw new Invalid(code, `${field}.${problem.path} is refused: keys __proto__, constructor and prototype are not allowed`);
   if (jsonBytes(value) > maxBytes) throw new Invalid(code, `${field} is larger than ${maxBytes} bytes`);
-  const prototypeKey = prototypeKeyPath(value);
-  if (prototypeKey !== null) throw new Invalid(code, `${field}.${prototypeKey} is refused: keys __proto__, constructor and prototype are not allowed`);
   return value;
 }
 
