@@ -309,3 +309,34 @@ describe('memory unit metrics store: expired impressions are freed', () => {
     expect((await m.aggregates('exp', 'home'))['control']).toMatchObject({ clicks: 15_000, impressions: 2 });
   });
 });
+
+for (const target of redisTargets()) {
+  describe(`Redis unit metrics upgraded from a seen-set per experiment: ${target.name}`, () => {
+    let client: RedisClient | undefined;
+    let prefix = '';
+    afterEach(async () => {
+      if (!client) return;
+      await deleteByPrefix(client, prefix);
+      await client.quit();
+      client = undefined;
+    });
+
+    it('an event id recorded before the upgrade is still a duplicate, and the old set expires with the newest row', async ({ skip }) => {
+      if (!(await requireTarget(target, (n) => skip(n)))) return;
+      client = target.connect();
+      prefix = freshPrefix();
+      const keys = new ExperimentKeys(prefix);
+      // What the version before kept: every recorded event id of the experiment, forever.
+      await client.sadd(keys.legacySeen('exp'), 'old-1');
+      const m = createRedisExperimentStores(client, prefix).metrics;
+      const lives = Date.now() + 60_000;
+      expect(await m.record([ev('old-1', 'R', 'IMPRESSION', null, lives), ev('new-1', 'R', 'IMPRESSION', null, lives)])).toEqual(['DUPLICATE', 'RECORDED']);
+      const ttl = await client.pttl(keys.legacySeen('exp'));
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+      // A row that lives longer extends it; a shorter one does not shorten it.
+      await m.record([ev('new-2', 'S', 'IMPRESSION', null, Date.now() + 120_000), ev('new-3', 'T', 'IMPRESSION', null, Date.now() + 1_000)]);
+      expect(await client.pttl(keys.legacySeen('exp'))).toBeGreaterThan(60_000);
+    });
+  });
+}

@@ -16,7 +16,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     experimentAssign(k1: string, k2: string, k3: string, user: string, variant: string): Result<string, Context>;
     recordUnitEvent(
-      k1: string, k2: string, k3: string, k4: string, k5: string, k6: string,
+      k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, k7: string,
       eventId: string, user: string, variant: string, type: string, value: string, completed: string, unit: string,
       slot: string, lifetimeMs: string,
     ): Result<number, Context>;
@@ -40,6 +40,10 @@ export class ExperimentKeys {
   /** One served row's event ids and taken slots; expires with the row's impression id. */
   impression(key: string, impressionKey: string) {
     return `${this.x(key)}:imp:${impressionKey}`;
+  }
+  /** The event ids of versions before rows had their own hash: read until it expires. */
+  legacySeen(key: string) {
+    return `${this.x(key)}:seen`;
   }
   totals(key: string, unit: string) {
     return `${this.x(key)}:totals:${unit}`;
@@ -114,7 +118,7 @@ export class RedisUnitMetricsStore implements UnitMetricsStore {
     /** The clock the impressions' remaining lifetimes are computed with. */
     private readonly now: () => number = Date.now,
   ) {
-    redis.defineCommand('recordUnitEvent', { numberOfKeys: 6, lua: lua('record-unit-event.lua') });
+    redis.defineCommand('recordUnitEvent', { numberOfKeys: 7, lua: lua('record-unit-event.lua') });
   }
   async record(events: readonly RecordedUnitEvent[]) {
     const k = this.keys;
@@ -128,6 +132,7 @@ export class RedisUnitMetricsStore implements UnitMetricsStore {
           k.aggregates(e.experimentKey, e.unitId),
           k.aggregates(e.experimentKey, ALL_UNITS),
           k.units(e.experimentKey),
+          k.legacySeen(e.experimentKey),
           e.eventId, e.userId, e.variant, e.type, String(e.value), e.completed ? '1' : '0', e.unitId,
           unitEventSlot(e), String(Math.max(1, Math.ceil(e.expiresAt - now))),
         ),

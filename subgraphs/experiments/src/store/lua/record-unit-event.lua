@@ -9,6 +9,9 @@
 -- KEYS[4]  hash "<variant>|<field>" -> number, aggregates of the event's unit
 -- KEYS[5]  hash "<variant>|<field>" -> number, aggregates of all units
 -- KEYS[6]  set of unit ids with events
+-- KEYS[7]  set of event ids recorded before rows had their own hash (versions before issue 14):
+--          an id in it is a duplicate; it expires once every row it can hold an id of has
+--          (its TTL is set and extended to the newest row's remaining lifetime)
 -- ARGV[1]  event id      ARGV[2] user id   ARGV[3] variant   ARGV[4] type
 -- ARGV[5]  value         ARGV[6] completed ("1" or "0")    ARGV[7] unit id
 -- ARGV[8]  slot in the row (domain/metrics.ts unitEventSlot)
@@ -16,6 +19,13 @@
 -- Returns  1 when recorded, 0 for a duplicate event id (on this row), 2 when the slot is taken
 if redis.call('HEXISTS', KEYS[1], 'e:' .. ARGV[1]) == 1 then
   return 0
+end
+if redis.call('EXISTS', KEYS[7]) == 1 then
+  redis.call('PEXPIRE', KEYS[7], ARGV[9], 'NX')
+  redis.call('PEXPIRE', KEYS[7], ARGV[9], 'GT')
+  if redis.call('SISMEMBER', KEYS[7], ARGV[1]) == 1 then
+    return 0
+  end
 end
 if redis.call('HSETNX', KEYS[1], 's:' .. ARGV[8], ARGV[1]) == 0 then
   return 2
