@@ -301,10 +301,9 @@ export function requireSelfOrService(identity: Identity | null | undefined, user
 /** Rules as subgraphs declare them (their contexts carry the verified `identity`). */
 type WithIdentity = { identity: Identity | null };
 export const anyIdentity: Rule<WithIdentity> = (ctx) => void requireIdentity(ctx.identity);
-export const serviceOnly =
-  (what: string): Rule<WithIdentity> =>
-  (ctx) =>
-    void requireService(ctx.identity, what);
+/** Marked with `role`, so a test can check that the schema's @requiresScopes says the same. */
+export const serviceOnly = (what: string): Rule<WithIdentity> & { role: 'service' } =>
+  Object.assign((ctx: WithIdentity) => void requireService(ctx.identity, what), { role: 'service' as const });
 /** The user named by argument (or entity reference field) `field`, or any user for a service. */
 export const selfOrService =
   (field: string): Rule<WithIdentity> =>

@@ -46,6 +46,11 @@ export class RequiredScopes {
   /** The supergraph for ApolloGateway: requiresScopes linked without its SECURITY purpose. */
   readonly gatewaySupergraph: string;
   private readonly byField = new Map<string, string[][]>();
+
+  /** `Type.field` → the scope sets it needs (any of them, each whole). */
+  get fields(): ReadonlyMap<string, readonly (readonly string[])[]> {
+    return this.byField;
+  }
   private readonly byOperation = new WeakMap<OperationDefinitionNode, readonly Requirement[]>();
 
   constructor(supergraphSdl: string) {
