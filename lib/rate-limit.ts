@@ -4,6 +4,8 @@
  * than the burst needs a full bucket, so it is never refused forever). Buckets idle
  * long enough to be full again are dropped, so memory follows the active callers.
  */
+import { GraphQLError } from 'graphql';
+
 export interface RateDecision {
   ok: boolean;
   /** When refused: milliseconds until the request would fit. */
@@ -20,12 +22,22 @@ export class RateLimiter {
     readonly burst: number,
     private readonly now: () => number = () => performance.now(),
     /** What is limited and its unit, for refusal messages. */
-    private readonly what = { name: 'requests', unit: 'units' },
+    private readonly what: { name: string; unit: string; per?: string } = { name: 'requests', unit: 'units' },
   ) {}
 
   /** Why `units` were refused, for the caller. */
   refusal(units: number, retryAfterMs: number): string {
-    return `${this.what.name} is limited to ${this.rate} ${this.what.unit}/s per token (bursts of ${this.burst}); ${units} ${this.what.unit} do not fit now, retry in ${retryAfterMs} ms`;
+    return `${this.what.name} is limited to ${this.rate} ${this.what.unit}/s per ${this.what.per ?? 'token'} (bursts of ${this.burst}); ${units} ${this.what.unit} do not fit now, retry in ${retryAfterMs} ms`;
+  }
+
+  /**
+   * Takes `units` from the caller's bucket, or answers the GraphQL error every service refuses
+   * with: RATE_LIMITED, retryable, with `retryAfterMs`.
+   */
+  refuse(key: string, units: number): GraphQLError | undefined {
+    const { ok, retryAfterMs } = this.take(key, units);
+    if (ok) return undefined;
+    return new GraphQLError(this.refusal(units, retryAfterMs), { extensions: { code: 'RATE_LIMITED', retryable: true, retryAfterMs } });
   }
 
   /** Takes `units` from the caller's bucket; more than the burst costs the whole (full) bucket. */

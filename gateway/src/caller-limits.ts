@@ -71,17 +71,12 @@ export class CallerLimits {
   ) {
     this.connections = new PerCaller(enabled ? config.connections : 0);
     this.subscriptions = new PerCaller(enabled ? config.subscriptions : 0);
-    this.requests = new RateLimiter(enabled ? config.rate : 0, config.burst);
+    this.requests = new RateLimiter(enabled ? config.rate : 0, config.burst, undefined, { name: 'gateway requests', unit: 'requests', per: 'caller' });
   }
 
   /** RATE_LIMITED (with `retryAfterMs`) when the caller's next request does not fit now. */
   rateLimited(key: string): GraphQLError | undefined {
-    const { ok, retryAfterMs } = this.requests.take(key, 1);
-    if (ok) return undefined;
-    return new GraphQLError(
-      `too many requests: at most ${this.config.rate} per second per caller (bursts of ${this.config.burst}); retry in ${retryAfterMs} ms`,
-      { extensions: { code: 'RATE_LIMITED', retryAfterMs } },
-    );
+    return this.requests.refuse(key, 1);
   }
 
   tooManyConnections(): string {

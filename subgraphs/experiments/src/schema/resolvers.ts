@@ -36,12 +36,8 @@ export const resolvers: Resolvers = {
       withErrors(async () => {
         checkUnitEventBatch(events.length);
         const identity = requireIdentity(ctx.identity);
-        const decision = ctx.unitEventLimiter.take(identity.sub, events.length);
-        if (!decision.ok) {
-          throw new GraphQLError(ctx.unitEventLimiter.refusal(events.length, decision.retryAfterMs), {
-            extensions: { code: 'RATE_LIMITED', retryable: true, retryAfterMs: decision.retryAfterMs },
-          });
-        }
+        const limited = ctx.unitEventLimiter.refuse(identity.sub, events.length);
+        if (limited) throw limited;
         return ctx.service.track(events as unknown as Record<string, unknown>[], isService(identity) ? undefined : identity.sub);
       }),
   },

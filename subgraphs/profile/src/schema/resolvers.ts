@@ -9,7 +9,6 @@ import type { ProfileUpdate } from './models.js';
 import { latestUpdates } from '../../../../lib/pubsub/latest.js';
 import { selectsField } from '../../../../lib/selection.js';
 import { requireIdentity } from '../../../../lib/auth.js';
-import { GraphQLError } from 'graphql';
 
 const MAX_LIST = 100;
 
@@ -85,12 +84,8 @@ export const resolvers: Resolvers = {
 
   Mutation: {
     ingestEvents: (_root, { events, wait }, ctx) => {
-      const decision = ctx.ingestLimiter.take(requireIdentity(ctx.identity).sub, events.length);
-      if (!decision.ok) {
-        throw new GraphQLError(ctx.ingestLimiter.refusal(events.length, decision.retryAfterMs), {
-          extensions: { code: 'RATE_LIMITED', retryable: true, retryAfterMs: decision.retryAfterMs },
-        });
-      }
+      const limited = ctx.ingestLimiter.refuse(requireIdentity(ctx.identity).sub, events.length);
+      if (limited) throw limited;
       return withInputErrors(() => ctx.service.ingest(events, { waitApplied: wait }));
     },
     identify: (_root, args, ctx) =>
