@@ -192,6 +192,9 @@ function describe(err: unknown): string {
   return 'malformed';
 }
 
+/** One identity as the subgraphs see it (one internal token per key): its roles and subject. */
+export const identityKey = (identity: Identity): string => `${identity.roles.join(',')}\u0000${identity.sub}`;
+
 /** Gateway → subgraph identity tokens: signed once per identity and reused until near expiry. */
 export class InternalTokens {
   private readonly signed = new Map<string, { token: string; refreshAt: number }>();
@@ -200,7 +203,7 @@ export class InternalTokens {
   constructor(private readonly config: AuthConfig) {}
 
   async sign(identity: Identity): Promise<string> {
-    const key = `${identity.roles.join(',')}\u0000${identity.sub}`;
+    const key = identityKey(identity);
     const hit = this.signed.get(key);
     if (hit && Date.now() < hit.refreshAt) return hit.token;
     const token = await new SignJWT({ roles: [...identity.roles] })

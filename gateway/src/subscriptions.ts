@@ -39,6 +39,7 @@ import WebSocket from 'ws';
 import { cachedParse, cachedValidate, serveGraphqlWs } from '../../lib/service-app.js';
 import type { GatewayContext } from './gateway.js';
 import type { Caller, GatewayAuth } from './auth.js';
+import { identityKey } from '../../lib/auth.js';
 import type { Identity } from '../../lib/auth.js';
 import { callerKey } from './caller-limits.js';
 import type { CallerLimits } from './caller-limits.js';
@@ -122,8 +123,6 @@ function callAt(at: number, fn: () => void): () => void {
 /** Live subscriptions one upstream graphql-ws connection carries at most. */
 const UPSTREAM_SUBSCRIPTIONS = 100;
 
-/** One identity, as the subgraphs see it (its identity token). */
-const identityKey = (identity: Identity) => `${identity.roles.join(',')}\u0000${identity.sub}`;
 
 const toWs = (url: string) => url.replace(/^http/, 'ws');
 
