@@ -304,7 +304,9 @@ const WS_CLOSE_WAIT_MS = 2000;
 /** Most distinct operation texts whose parsed and validated documents are kept. */
 const DOCUMENT_CACHE_SIZE = 500;
 const documents = new LRUCache<string, DocumentNode>({ max: DOCUMENT_CACHE_SIZE });
-const validations = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, readonly GraphQLError[]>>();
+/** Validation errors by schema, by the extra rules validated with (the array itself), by document. */
+const validations = new WeakMap<GraphQLSchema, WeakMap<readonly ValidationRule[], WeakMap<DocumentNode, readonly GraphQLError[]>>>();
+const NO_EXTRA_RULES: readonly ValidationRule[] = [];
 
 /**
  * The parsed document for an operation text: parsed once per text (least recently used texts are
@@ -322,12 +324,18 @@ export function cachedParse(source: string | Source, maxTokens?: number): Docume
   return document;
 }
 
-/** Validation errors of a (cached) document against a schema (and extra rules), computed once per pair. */
-export function cachedValidate(schema: GraphQLSchema, document: DocumentNode, extraRules?: readonly ValidationRule[]): readonly GraphQLError[] {
+/**
+ * Validation errors of a (cached) document against a schema and extra rules, computed once per
+ * schema, rule set and document: a document validated without the query limits is validated
+ * again when they apply.
+ */
+export function cachedValidate(schema: GraphQLSchema, document: DocumentNode, extraRules: readonly ValidationRule[] = NO_EXTRA_RULES): readonly GraphQLError[] {
   let bySchema = validations.get(schema);
   if (!bySchema) validations.set(schema, (bySchema = new WeakMap()));
-  let errors = bySchema.get(document);
-  if (!errors) bySchema.set(document, (errors = validate(schema, document, extraRules ? [...specifiedRules, ...extraRules] : undefined)));
+  let byRules = bySchema.get(extraRules);
+  if (!byRules) bySchema.set(extraRules, (byRules = new WeakMap()));
+  let errors = byRules.get(document);
+  if (!errors) byRules.set(document, (errors = validate(schema, document, extraRules.length > 0 ? [...specifiedRules, ...extraRules] : undefined)));
   return errors;
 }
 
