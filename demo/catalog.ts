@@ -4,7 +4,7 @@
  */
 import { asItemRef } from '../subgraphs/recommendations/src/domain/catalog.js';
 import type { CatalogItem } from '../subgraphs/recommendations/src/domain/catalog.js';
-import type { ItemRef } from '../subgraphs/profile/src/domain/event.js';
+import type { ItemRef } from '../lib/contracts/event.js';
 
 interface SeriesSpec {
   id: string;

@@ -2,7 +2,7 @@
  * Demo users and their past events, relative to `now`, so a fresh `npm start` has profiles with
  * history: a crime binger, a comedy fan, a shopper and a mixed viewer.
  */
-import type { ItemRef } from '../subgraphs/profile/src/domain/event.js';
+import type { ItemRef } from '../lib/contracts/event.js';
 import { demoItemRef, episodeId } from './catalog.js';
 
 export interface DemoEvent {

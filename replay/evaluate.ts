@@ -5,9 +5,9 @@
  * already seen) and we record whether, and where, the item appears in the top K.
  */
 import type { ReducerConfig } from '../subgraphs/profile/src/domain/config.js';
-import type { ProfileEvent } from '../subgraphs/profile/src/domain/event.js';
+import type { ProfileEvent } from '../lib/contracts/event.js';
 import { toRankingFeatures } from '../subgraphs/profile/src/domain/features.js';
-import type { RankingFeatures } from '../subgraphs/profile/src/domain/features.js';
+import type { RankingFeatures } from '../lib/contracts/ranking-features.js';
 import type { Profile } from '../subgraphs/profile/src/domain/profile.js';
 import { applyEvent } from '../subgraphs/profile/src/domain/reducer.js';
 import type { Rating } from '../subgraphs/recommendations/src/catalog/movielens.js';

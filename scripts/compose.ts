@@ -6,7 +6,7 @@
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
-import { SUBGRAPHS } from '../platform/subgraphs.js';
+import { SUBGRAPHS } from '../gateway/src/subgraphs.js';
 
 const schemaDir = new URL('../schema/', import.meta.url);
 const supergraphPath = new URL('supergraph.graphql', schemaDir);
@@ -17,7 +17,7 @@ export function composeSupergraph(): { sdl?: string; errors: string[] } {
   const services = files.map((file) => {
     const name = file.replace(/\.graphql$/, '');
     const known = SUBGRAPHS.find((s) => s.name === name);
-    if (!known) errors.push(`schema/${file}: no subgraph named "${name}" in platform/subgraphs.ts`);
+    if (!known) errors.push(`schema/${file}: no subgraph named "${name}" in gateway/src/subgraphs.ts`);
     const text = readFileSync(new URL(file, schemaDir), 'utf8');
     try {
       return { name, url: `http://localhost:${known?.defaultPort ?? 0}/graphql`, typeDefs: parse(text) };

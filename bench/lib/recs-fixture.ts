@@ -1,9 +1,9 @@
 /** The recommendations benchmark world: a synthetic catalog and history, built the same way in every process. */
 import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
 import { toRankingFeatures } from '../../subgraphs/profile/src/domain/features.js';
-import type { RankingFeatures } from '../../subgraphs/profile/src/domain/features.js';
+import type { RankingFeatures } from '../../lib/contracts/ranking-features.js';
 import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
-import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import type { ProfileEvent } from '../../lib/contracts/event.js';
 import { syntheticCatalog, syntheticEvents } from './synthetic.js';
 
 export const CATALOG_SIZE = Number(process.env['BENCH_CATALOG_SIZE'] ?? 10_000);

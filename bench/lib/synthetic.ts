@@ -2,7 +2,7 @@
  * Deterministic synthetic catalogs and event streams for benchmarks (and tests that need volume):
  * movies, series with episodes and products, plus users with genre tastes who binge series.
  */
-import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import type { ProfileEvent } from '../../lib/contracts/event.js';
 import { asItemRef } from '../../subgraphs/recommendations/src/domain/catalog.js';
 import type { CatalogItem } from '../../subgraphs/recommendations/src/domain/catalog.js';
 

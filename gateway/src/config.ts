@@ -7,7 +7,7 @@ import { loadCallerLimits } from './caller-limits.js';
 import type { CallerLimitsConfig } from './caller-limits.js';
 import { loadQueryLimits } from './limits.js';
 import type { QueryLimits } from './limits.js';
-import { SUBGRAPHS } from '../../platform/subgraphs.js';
+import { SUBGRAPHS } from './subgraphs.js';
 
 /**
  * The largest body the gateway accepts by default: what the profile subgraph accepts for GraphQL

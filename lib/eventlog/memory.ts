@@ -2,9 +2,9 @@
  * In-process event log with bounded retention and deduplication, for the embedded (single
  * process) platform.
  */
-import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import type { ProfileEvent } from '../contracts/event.js';
 import { MemoryDedupe } from './memory-dedupe.js';
-import { eventKey } from '../../subgraphs/profile/src/domain/event.js';
+import { eventKey } from '../contracts/event.js';
 import type { AppendReceipt, AppendResult, EventBatchHandler, EventConsumer, EventLog } from './port.js';
 
 export interface MemoryEventLogOptions {

@@ -3,7 +3,7 @@
  * profile updater, the recommendations service's trending consumer), deduplicated on the way in.
  * Adapters: memory (the embedded platform) and Redis Streams.
  */
-import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import type { ProfileEvent } from '../contracts/event.js';
 
 export type EventBatchHandler = (events: readonly ProfileEvent[]) => Promise<void> | void;
 

@@ -13,10 +13,10 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Result } from 'ioredis';
-import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import type { ProfileEvent } from '../contracts/event.js';
 import { duplicate, isCluster } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
-import { eventKey } from '../../subgraphs/profile/src/domain/event.js';
+import { eventKey } from '../contracts/event.js';
 import { PartialAppendError } from './port.js';
 import type { AppendReceipt, AppendResult, EventBatchHandler, EventConsumer, EventLog } from './port.js';
 

@@ -1,8 +1,8 @@
 /** One contract for every adapter of the profile stores: memory, Redis and Redis Cluster. */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
-import { eventKey } from '../../subgraphs/profile/src/domain/event.js';
-import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import { eventKey } from '../../lib/contracts/event.js';
+import type { ProfileEvent } from '../../lib/contracts/event.js';
 import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
 import type { Profile } from '../../subgraphs/profile/src/domain/profile.js';
 import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';

@@ -7,15 +7,15 @@ import { RedisStreamEventLog, DEFAULT_STREAM_OPTIONS } from '../../lib/eventlog/
 import type { StreamOptions } from '../../lib/eventlog/redis-streams.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
 import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
-import { eventKey } from '../../subgraphs/profile/src/domain/event.js';
-import type { ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import { eventKey } from '../../lib/contracts/event.js';
+import type { ProfileEvent } from '../../lib/contracts/event.js';
 import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
 import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
 import { createRedisProfileStores } from '../../subgraphs/profile/src/store/redis.js';
 import { PROFILE_UPDATER_GROUP, ProfileService, startProfileUpdater } from '../../subgraphs/profile/src/app/profile-service.js';
 import { MemoryEventLog } from '../../lib/eventlog/memory.js';
 import type { EventLog } from '../../lib/eventlog/port.js';
-import { DEFAULT_VALIDATION_LIMITS } from '../../subgraphs/profile/src/domain/validate.js';
+import { DEFAULT_VALIDATION_LIMITS } from '../../lib/contracts/validate.js';
 import { partitionOf } from '../../lib/eventlog/redis-streams.js';
 import { deleteByPrefix, freshPrefix, perTestRedis, redisTargets, requireTarget } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';

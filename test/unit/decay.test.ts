@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../subgraphs/profile/src/domain/config.js';
-import { addContribution, combine, decayFactor, scoreAt } from '../../subgraphs/profile/src/domain/decay.js';
-import type { DecayedScore } from '../../subgraphs/profile/src/domain/decay.js';
+import { addContribution, combine, decayFactor, scoreAt } from '../../lib/contracts/decay.js';
+import type { DecayedScore } from '../../lib/contracts/decay.js';
 import { T0, mulberry32, randInt, shuffled } from './fixtures.js';
 
 const H = 7 * DAY_MS;

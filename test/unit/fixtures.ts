@@ -1,5 +1,5 @@
 /** Shared helpers for the unit tests: a seeded PRNG, event builders and comparison helpers. */
-import type { EventType, ItemRef, MetadataValue, ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import type { EventType, ItemRef, MetadataValue, ProfileEvent } from '../../lib/contracts/event.js';
 
 /** 2024-01-01T00:00:00Z, the base time of most scenarios. */
 export const T0 = Date.UTC(2024, 0, 1);

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { verifyImpression } from '../../lib/impression.js';
 import { DAY_MS, DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
-import type { EventType, ItemRef, ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import type { EventType, ItemRef, ProfileEvent } from '../../lib/contracts/event.js';
 import { toRankingFeatures } from '../../subgraphs/profile/src/domain/features.js';
-import type { RankingFeatures } from '../../subgraphs/profile/src/domain/features.js';
+import type { RankingFeatures } from '../../lib/contracts/ranking-features.js';
 import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
 import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
 import { RecommendationService } from '../../subgraphs/recommendations/src/app/recommendation-service.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DAY_MS, DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
 import type { ProfileLimits, ReducerConfig } from '../../subgraphs/profile/src/domain/config.js';
-import { eventKey } from '../../subgraphs/profile/src/domain/event.js';
-import type { EventType, ItemRef, ProfileEvent } from '../../subgraphs/profile/src/domain/event.js';
+import { eventKey } from '../../lib/contracts/event.js';
+import type { EventType, ItemRef, ProfileEvent } from '../../lib/contracts/event.js';
 import { rankAffinities, toRankingFeatures } from '../../subgraphs/profile/src/domain/features.js';
 import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
 import type { Profile } from '../../subgraphs/profile/src/domain/profile.js';

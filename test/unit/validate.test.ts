@@ -4,8 +4,8 @@ import {
   DEFAULT_VALIDATION_LIMITS,
   checkBatch,
   validateEvent,
-} from '../../subgraphs/profile/src/domain/validate.js';
-import type { Rejection } from '../../subgraphs/profile/src/domain/validate.js';
+} from '../../lib/contracts/validate.js';
+import type { Rejection } from '../../lib/contracts/validate.js';
 import { MINUTE_MS } from './fixtures.js';
 
 const NOW = Date.UTC(2024, 5, 1, 12);

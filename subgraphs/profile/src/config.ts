@@ -1,12 +1,13 @@
 /** Profile service configuration from environment variables (documented in README). */
+import { profileFacets } from '../../../lib/contracts/ranking-features.js';
 import { loadAuthConfig } from '../../../lib/auth.js';
 import type { AuthConfig } from '../../../lib/auth.js';
-import { envDuration, envInt, envList, serviceBasics } from '../../../lib/env.js';
+import { envDuration, envInt, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
 import { DEFAULT_LIMITS, DEFAULT_REDUCER_CONFIG } from './domain/config.js';
 import type { ReducerConfig } from './domain/config.js';
-import { DEFAULT_VALIDATION_LIMITS } from './domain/validate.js';
-import type { ValidationLimits } from './domain/validate.js';
+import { DEFAULT_VALIDATION_LIMITS } from '../../../lib/contracts/validate.js';
+import type { ValidationLimits } from '../../../lib/contracts/validate.js';
 
 export interface ProfileConfig extends ServiceBasics {
   auth: AuthConfig;
@@ -25,7 +26,7 @@ export function loadProfileConfig(env: NodeJS.ProcessEnv = process.env): Profile
     auth: loadAuthConfig(env),
     reducer: {
       halfLifeMs: envDuration(env, 'AFFINITY_HALF_LIFE', '14d'),
-      facets: envList(env, 'PROFILE_FACETS', DEFAULT_REDUCER_CONFIG.facets),
+      facets: profileFacets(env),
       limits: DEFAULT_LIMITS,
     },
     validation: {

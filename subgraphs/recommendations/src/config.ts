@@ -1,10 +1,10 @@
 /** Recommendations service configuration from environment variables (documented in README). */
 import { loadAuthConfig } from '../../../lib/auth.js';
 import type { AuthConfig } from '../../../lib/auth.js';
-import { ConfigError, envDuration, envList, envString, serviceBasics } from '../../../lib/env.js';
+import { ConfigError, envDuration, envString, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
 import { impressionSecret } from '../../../lib/impression.js';
-import { DEFAULT_REDUCER_CONFIG } from '../../profile/src/domain/config.js';
+import { profileFacets } from '../../../lib/contracts/ranking-features.js';
 import type { RecommendationConfig, ServedModel } from './app/recommendation-service.js';
 
 export interface RecommendationsServerConfig extends ServiceBasics {
@@ -38,7 +38,7 @@ export function loadRecommendationsConfig(env: NodeJS.ProcessEnv = process.env):
       defaultModel: model as ServedModel,
       impressionSecret: impressionSecret(env),
       trendingHalfLifeMs: envDuration(env, 'TRENDING_HALF_LIFE', '6h'),
-      facets: envList(env, 'PROFILE_FACETS', DEFAULT_REDUCER_CONFIG.facets),
+      facets: profileFacets(env),
       orderingRefreshMs: envDuration(env, 'TRENDING_REFRESH', '1s'),
       rankingExperiment: envString(env, 'RANKING_EXPERIMENT', 'realtime-ranking'),
       variantModels: parseVariantModels(envString(env, 'RANKING_VARIANTS', 'control=BASELINE,treatment=REALTIME')),

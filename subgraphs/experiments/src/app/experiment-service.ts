@@ -3,7 +3,7 @@
  * verified impressions, and results computed from running aggregates.
  */
 import { UNIT_ID, impressionKey, verifyImpression } from '../../../../lib/impression.js';
-import { validateId, DEFAULT_VALIDATION_LIMITS } from '../../../profile/src/domain/validate.js';
+import { validateId, DEFAULT_VALIDATION_LIMITS } from '../../../../lib/contracts/validate.js';
 import { evaluate } from '../domain/assign.js';
 import type { Assignment } from '../domain/assign.js';
 import { ExperimentError, newExperiment, reweight, start, stop } from '../domain/experiment.js';

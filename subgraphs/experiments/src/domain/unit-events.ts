@@ -8,7 +8,7 @@
  * (UnitMetricsStore.record), decided atomically there.
  */
 import type { ImpressionClaims } from '../../../../lib/impression.js';
-import { parseTime } from '../../../profile/src/domain/validate.js';
+import { parseTime } from '../../../../lib/contracts/validate.js';
 import { UNIT_EVENT_TYPES } from './metrics.js';
 import type { UnitEventType } from './metrics.js';
 

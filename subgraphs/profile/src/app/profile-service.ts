@@ -4,13 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ReducerConfig } from '../domain/config.js';
-import { eventKey } from '../domain/event.js';
-import type { ProfileEvent } from '../domain/event.js';
+import { eventKey } from '../../../../lib/contracts/event.js';
+import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { Profile } from '../domain/profile.js';
 import { emptyProfile } from '../domain/profile.js';
 import { applyEvents, changedFields, mergeProfiles } from '../domain/reducer.js';
-import { BatchError, checkBatch, validateEvent, validateId } from '../domain/validate.js';
-import type { Rejection, ValidationLimits } from '../domain/validate.js';
+import { BatchError, checkBatch, validateEvent, validateId } from '../../../../lib/contracts/validate.js';
+import type { Rejection, ValidationLimits } from '../../../../lib/contracts/validate.js';
 import { AliasedProfileError } from '../store/ports.js';
 import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
 import { PartialAppendError } from '../../../../lib/eventlog/port.js';

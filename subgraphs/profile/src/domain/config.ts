@@ -1,4 +1,5 @@
 /** Reducer configuration: pure data, passed explicitly so services, replay and tests agree. */
+import { DEFAULT_PROFILE_FACETS } from '../../../../lib/contracts/ranking-features.js';
 
 export interface ProfileLimits {
   /** Affinity keys kept per dimension (genre, category). */
@@ -40,7 +41,7 @@ export const DEFAULT_LIMITS: ProfileLimits = {
 
 export const DEFAULT_REDUCER_CONFIG: ReducerConfig = {
   halfLifeMs: 14 * DAY_MS,
-  facets: ['director', 'brand', 'cast', 'studio'],
+  facets: DEFAULT_PROFILE_FACETS,
   limits: DEFAULT_LIMITS,
 };
 

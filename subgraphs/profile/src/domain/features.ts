@@ -1,14 +1,8 @@
 /** Read models over a profile: ranked affinities for the API and the ranking feature document. */
 import type { ReducerConfig } from './config.js';
-import { scoreAt } from './decay.js';
+import { scoreAt } from '../../../../lib/contracts/decay.js';
 import type { AffinityMap, Profile } from './profile.js';
-
-export interface AffinityView {
-  key: string;
-  score: number;
-  count: number;
-  lastSeenAt: number;
-}
+import type { AffinityView, RankingFeatures, SeriesFeature } from '../../../../lib/contracts/ranking-features.js';
 
 /** Affinities decayed to `at`, highest score first. */
 export function rankAffinities(map: AffinityMap, at: number, halfLifeMs: number, limit: number): AffinityView[] {
@@ -16,34 +10,6 @@ export function rankAffinities(map: AffinityMap, at: number, halfLifeMs: number,
     .map(([key, a]) => ({ key, score: scoreAt(a, at, halfLifeMs), count: a.count, lastSeenAt: a.lastSeenAt }))
     .sort((a, b) => b.score - a.score || (a.key < b.key ? -1 : 1))
     .slice(0, Math.max(0, limit));
-}
-
-export interface SeriesFeature {
-  seriesId: string;
-  title?: string;
-  lastEpisode: number;
-  watched: number[];
-  lastWatchedAt: number;
-}
-
-/**
- * The compact document downstream rankers read through `@requires` (live) or from the batch
- * snapshot. Scores stay anchored at `lastSeenAt` so a reader can decay them to its own "now".
- */
-export interface RankingFeatures {
-  v: 1;
-  userId: string;
-  version: number;
-  asOf: number | null;
-  halfLifeMs: number;
-  genres: AffinityView[];
-  categories: AffinityView[];
-  facets: Record<string, AffinityView[]>;
-  series: SeriesFeature[];
-  /** Items already consumed or purchased (never recommended again). */
-  consumed: string[];
-  /** Most recent item ids, newest first. */
-  recent: string[];
 }
 
 export const FEATURE_LIMITS = { affinities: 20, facetValues: 10, series: 20, recent: 20 } as const;

@@ -1,6 +1,6 @@
 /** The stored profile: a plain JSON-serializable document, bounded in size by ProfileLimits. */
-import type { DecayedScore } from './decay.js';
-import type { EventType, ItemRef } from './event.js';
+import type { DecayedScore } from '../../../../lib/contracts/decay.js';
+import type { EventType, ItemRef } from '../../../../lib/contracts/event.js';
 
 export type AffinityMap = Record<string, DecayedScore>;
 

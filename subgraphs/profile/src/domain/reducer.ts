@@ -8,10 +8,10 @@
  */
 import type { ReducerConfig } from './config.js';
 import { EVENT_WEIGHTS, ratingWeight } from './config.js';
-import { addContribution, combine, scoreAt } from './decay.js';
-import type { DecayedScore } from './decay.js';
-import { CONSUMING_EVENT_TYPES, eventKey } from './event.js';
-import type { ItemRef, ProfileEvent } from './event.js';
+import { addContribution, combine, scoreAt } from '../../../../lib/contracts/decay.js';
+import type { DecayedScore } from '../../../../lib/contracts/decay.js';
+import { CONSUMING_EVENT_TYPES, eventKey } from '../../../../lib/contracts/event.js';
+import type { ItemRef, ProfileEvent } from '../../../../lib/contracts/event.js';
 import { cloneProfile, dict, emptyProfile } from './profile.js';
 import type { AffinityMap, Profile } from './profile.js';
 

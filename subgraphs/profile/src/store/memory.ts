@@ -1,6 +1,6 @@
 /** Embedded in-memory adapters: the default, so `npm start` needs nothing installed. */
-import { eventKey } from '../domain/event.js';
-import type { ProfileEvent } from '../domain/event.js';
+import { eventKey } from '../../../../lib/contracts/event.js';
+import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { Profile } from '../domain/profile.js';
 import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore } from './ports.js';
 

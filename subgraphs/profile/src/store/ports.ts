@@ -2,8 +2,8 @@
  * Storage ports of the profile service, each with a memory and a Redis adapter. (Deduplication of
  * incoming event ids belongs to the event log, which claims them in the step that appends.)
  */
-import type { ProfileEvent } from '../domain/event.js';
-import type { RankingFeatures } from '../domain/features.js';
+import type { ProfileEvent } from '../../../../lib/contracts/event.js';
+import type { RankingFeatures } from '../../../../lib/contracts/ranking-features.js';
 import type { Profile } from '../domain/profile.js';
 
 /** The user id became an alias while a write was in flight: resolve it again and retry. */

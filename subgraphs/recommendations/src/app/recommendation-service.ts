@@ -4,9 +4,9 @@
  * delivers (`@requires`), never from the profile store.
  */
 import { issueImpression } from '../../../../lib/impression.js';
-import type { ProfileEvent } from '../../../profile/src/domain/event.js';
-import { checkItem } from '../../../profile/src/domain/validate.js';
-import type { RankingFeatures } from '../../../profile/src/domain/features.js';
+import type { ProfileEvent } from '../../../../lib/contracts/event.js';
+import { checkItem } from '../../../../lib/contracts/validate.js';
+import type { RankingFeatures } from '../../../../lib/contracts/ranking-features.js';
 import { CatalogIndex } from '../domain/catalog.js';
 import type { CatalogItem } from '../domain/catalog.js';
 import { CoOccurrence } from '../domain/co-occurrence.js';

@@ -3,7 +3,7 @@
  * request looks at a few hundred candidates, never the whole catalog. Orderings by popularity
  * and trending are rebuilt lazily, at most every `refreshMs`.
  */
-import type { ItemKind, ItemRef } from '../../../profile/src/domain/event.js';
+import type { ItemKind, ItemRef } from '../../../../lib/contracts/event.js';
 import type { ItemStats } from './item-stats.js';
 
 export interface CatalogItem extends ItemRef {

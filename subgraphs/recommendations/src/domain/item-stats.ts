@@ -2,9 +2,9 @@
  * Popularity (all-time weighted interactions) and trending (the same, decayed by event time) per
  * item, fed by the event stream. Decay is anchored per item, so arrival order does not matter.
  */
-import { addContribution, scoreAt } from '../../../profile/src/domain/decay.js';
-import type { DecayedScore } from '../../../profile/src/domain/decay.js';
-import type { ProfileEvent } from '../../../profile/src/domain/event.js';
+import { addContribution, scoreAt } from '../../../../lib/contracts/decay.js';
+import type { DecayedScore } from '../../../../lib/contracts/decay.js';
+import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 
 /**
  * How much one event says "people engage with this item now". Explicit negative feedback

@@ -3,7 +3,7 @@
  * re-rank and human-readable reasons. BASELINE and REALTIME share all of it and differ only in
  * the features they read (batch snapshot vs live profile); POPULARITY reads none.
  */
-import type { RankingFeatures } from '../../../profile/src/domain/features.js';
+import type { RankingFeatures } from '../../../../lib/contracts/ranking-features.js';
 import type { CatalogIndex, CatalogItem } from './catalog.js';
 import type { CoOccurrence } from './co-occurrence.js';
 import { signalsFrom } from './signals.js';

@@ -2,8 +2,8 @@
  * User signals for scoring, derived from a RankingFeatures document (live or batch snapshot)
  * decayed to the ranking time. Features arrive through the graph, so they are parsed defensively.
  */
-import type { AffinityView, RankingFeatures, SeriesFeature } from '../../../profile/src/domain/features.js';
-import { decayFactor } from '../../../profile/src/domain/decay.js';
+import type { AffinityView, RankingFeatures, SeriesFeature } from '../../../../lib/contracts/ranking-features.js';
+import { decayFactor } from '../../../../lib/contracts/decay.js';
 
 export interface UserSignals {
   /** Positive decayed affinity scaled so the strongest key is 1. */

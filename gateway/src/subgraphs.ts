@@ -1,4 +1,4 @@
-/** The subgraphs of the platform, their default ports and the env variables that override them. */
+/** The subgraphs the gateway composes, their default ports and the env variables that override them. */
 export interface SubgraphInfo {
   name: string;
   defaultPort: number;

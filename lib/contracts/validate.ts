@@ -2,7 +2,7 @@
  * Validation of raw events, shared by `POST /v1/events` and `Mutation.ingestEvents`. Each event
  * is judged on its own, so one bad event never sinks the valid ones next to it.
  */
-import { inspectJson, isPrototypeKey } from '../../../../lib/json-shape.js';
+import { inspectJson, isPrototypeKey } from '../json-shape.js';
 import { EVENT_TYPES, ITEM_EVENT_TYPES, ITEM_KINDS } from './event.js';
 import type { EventType, ItemKind, ItemRef, MetadataValue, ProfileEvent } from './event.js';
 
