@@ -12,11 +12,12 @@
  * Rules: `user` reads only its own User and records unit events only for its own rows;
  * `service` does everything else (ingestion for any user, any profile, experiments, catalog).
  * Anything else is UNAUTHENTICATED (no or a bad token) or FORBIDDEN (a valid token without the
- * right).
+ * right). It fails closed: every root field and entity of a subgraph has a rule (publicField when
+ * public), or the subgraph does not start (guardResolvers).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { GraphQLError, Kind } from 'graphql';
-import type { OperationDefinitionNode, SelectionSetNode } from 'graphql';
+import { defaultFieldResolver, GraphQLError, isObjectType, isUnionType, Kind } from 'graphql';
+import type { GraphQLSchema, OperationDefinitionNode, SelectionSetNode } from 'graphql';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { ConfigError, envBool, envInt, envString, isProduction } from './env.js';
@@ -312,40 +313,119 @@ export const selfOrService =
   (field: string): Rule<WithIdentity> =>
   (ctx, args) =>
     void requireSelfOrService(ctx.identity, String(args[field]));
+/**
+ * No check: anyone the gateway forwards may call the field, without a token. Every root field
+ * needs a rule (see guardResolvers), so a public field is one somebody wrote down as public.
+ */
+export const publicField: Rule<unknown> & { access: 'public' } = Object.assign((): void => {}, { access: 'public' as const });
 
-/** Wraps resolvers with the rule for each field ("Type.field" → check before resolving). */
+/** A check run before a field resolves: throws UNAUTHENTICATED or FORBIDDEN to refuse it. */
 export type Rule<Ctx> = (ctx: Ctx, args: Record<string, unknown>, parent: unknown) => void;
 
-export function guardResolvers<R extends Record<string, unknown>, Ctx>(resolvers: R, rules: Record<string, Rule<Ctx>>): R {
+// The keys a subgraph's rules must cover, from its generated resolver types (codegen.yml).
+// useIndexSignature gives every generated object a `Record<string, any>`: only the named keys count.
+type NamedKeys<T> = keyof { [K in keyof T as string extends K ? never : number extends K ? never : symbol extends K ? never : K]: T[K] } &
+  string;
+type FieldsOf<T> = NamedKeys<NonNullable<T>>;
+type RootType = 'Query' | 'Mutation' | 'Subscription';
+/** `Query.x`, `Mutation.x`, `Subscription.x` for every root field; `Entity.__resolveReference` for every entity. */
+export type GuardedField<Res> = {
+  [T in NamedKeys<Res>]: T extends RootType
+    ? `${T}.${FieldsOf<Res[T]>}`
+    : '__resolveReference' extends FieldsOf<Res[T]>
+      ? `${T}.__resolveReference`
+      : never;
+}[NamedKeys<Res>];
+/**
+ * A subgraph's rules, typed against its generated `Resolvers`: one for every root field and entity
+ * reference, required (a new field without a rule, a typo or a removed field does not compile).
+ */
+export type RuleMap<Res, Ctx> = { readonly [P in GuardedField<Res>]: Rule<Ctx> };
+
+/** Root fields buildSubgraphSchema adds: `_entities` runs the entities' __resolveReference (guarded
+ * there), `_service` (the SDL) serves the gateway only (the subgraphs' gatewayOnlyPlugin). */
+const FEDERATION_ROOT_FIELDS: ReadonlySet<string> = new Set(['_entities', '_service']);
+
+/** What must have a rule in a (subgraph) schema: every root field and every entity's __resolveReference. */
+export function guardedFields(schema: GraphQLSchema): string[] {
+  const paths: string[] = [];
+  const query = schema.getQueryType();
+  for (const root of [query, schema.getMutationType(), schema.getSubscriptionType()]) {
+    if (!root) continue;
+    for (const name of Object.keys(root.getFields())) {
+      if (root === query && FEDERATION_ROOT_FIELDS.has(name)) continue;
+      paths.push(`${root.name}.${name}`);
+    }
+  }
+  const entities = schema.getType('_Entity');
+  if (isUnionType(entities)) for (const type of entities.getTypes()) paths.push(`${type.name}.__resolveReference`);
+  return paths;
+}
+
+type FieldResolver<Ctx> = (parent: unknown, args: Record<string, unknown>, ctx: Ctx, info: unknown) => unknown;
+
+/**
+ * Wraps resolvers with their rules ("Type.field" → check before resolving), failing closed: every
+ * root field and entity reference of `schema` (guardedFields) must have a rule, and every rule must
+ * name a field of `schema`, or this throws (naming them) and the subgraph does not start. A
+ * guarded field without a resolver is guarded all the same (around the default resolver).
+ * Subscriptions are checked once, when they start (their `subscribe`).
+ */
+export function guardResolvers<R extends Record<string, unknown>, Ctx>(
+  schema: GraphQLSchema,
+  resolvers: R,
+  rules: Readonly<Record<string, Rule<Ctx>>>,
+): R {
+  const required = guardedFields(schema);
+  const unguarded = required.filter((path) => typeof rules[path] !== 'function');
+  const unknown = Object.keys(rules).filter((path) => !required.includes(path) && !isObjectField(schema, path));
+  if (unguarded.length > 0 || unknown.length > 0) {
+    throw new Error(
+      [
+        unguarded.length > 0 &&
+          `no auth rule for ${unguarded.join(', ')}: every root field and entity needs one in src/schema/auth-rules.ts (publicField when it is meant to be public)`,
+        unknown.length > 0 && `auth rules for fields the schema does not have: ${unknown.join(', ')}`,
+      ]
+        .filter(Boolean)
+        .join('; '),
+    );
+  }
+  const subscription = schema.getSubscriptionType()?.name;
   const out: Record<string, unknown> = { ...resolvers };
   for (const [path, rule] of Object.entries(rules)) {
     const [type, field] = path.split('.') as [string, string];
     const typeResolvers = { ...(out[type] as Record<string, unknown> | undefined) };
     const original = typeResolvers[field];
+    const guard =
+      (resolve: FieldResolver<Ctx>): FieldResolver<Ctx> =>
+      (parent, args, ctx, info) => {
+        rule(ctx, args, parent);
+        return resolve(parent, args, ctx, info);
+      };
     if (field === '__resolveReference') {
-      const resolve = original as (ref: unknown, ctx: Ctx, info: unknown) => unknown;
+      const resolve = original as ((ref: unknown, ctx: Ctx, info: unknown) => unknown) | undefined;
       typeResolvers[field] = (ref: Record<string, unknown>, ctx: Ctx, info: unknown) => {
         rule(ctx, ref, ref);
         return resolve ? resolve(ref, ctx, info) : ref;
       };
-    } else if (original && typeof original === 'object' && 'subscribe' in original) {
-      const sub = original as { subscribe: (p: unknown, a: Record<string, unknown>, c: Ctx, i: unknown) => unknown };
-      typeResolvers[field] = {
-        ...sub,
-        subscribe: (parent: unknown, args: Record<string, unknown>, ctx: Ctx, info: unknown) => {
-          rule(ctx, args, parent);
-          return sub.subscribe(parent, args, ctx, info);
-        },
-      };
+    } else if (typeof original === 'function') {
+      typeResolvers[field] = guard(original as FieldResolver<Ctx>);
+    } else if (original && typeof original === 'object') {
+      const config = original as { subscribe?: FieldResolver<Ctx>; resolve?: FieldResolver<Ctx> };
+      typeResolvers[field] = config.subscribe
+        ? { ...config, subscribe: guard(config.subscribe) }
+        : { ...config, resolve: guard(config.resolve ?? (defaultFieldResolver as FieldResolver<Ctx>)) };
     } else {
-      if (typeof original !== 'function') throw new Error(`no resolver ${path} to guard`);
-      const resolve = original as (p: unknown, a: Record<string, unknown>, c: Ctx, i: unknown) => unknown;
-      typeResolvers[field] = (parent: unknown, args: Record<string, unknown>, ctx: Ctx, info: unknown) => {
-        rule(ctx, args, parent);
-        return resolve(parent, args, ctx, info);
-      };
+      const resolve = guard(defaultFieldResolver as FieldResolver<Ctx>);
+      typeResolvers[field] = type === subscription ? { subscribe: resolve } : resolve;
     }
     out[type] = typeResolvers;
   }
   return out as R;
+}
+
+function isObjectField(schema: GraphQLSchema, path: string): boolean {
+  const [type, field, ...rest] = path.split('.');
+  const named = type ? schema.getType(type) : undefined;
+  return rest.length === 0 && !!field && isObjectType(named) && Object.hasOwn(named.getFields(), field);
 }

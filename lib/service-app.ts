@@ -425,7 +425,9 @@ export interface SubgraphServiceOptions<Ctx extends BaseContext> {
  * gateway identity verified per request (and per graphql-ws connection), listening.
  */
 export async function startSubgraphService<Ctx extends BaseContext>(o: SubgraphServiceOptions<Ctx>) {
-  const resolvers = guardResolvers(o.resolvers as Record<string, unknown>, o.rules) as SubgraphResolvers;
+  // Fails closed: a root field or entity of the SDL without a rule (or a rule for a field it does
+  // not have) throws here, naming them, and the subgraph does not start.
+  const resolvers = guardResolvers(subgraphSchema(o.schemaFile, undefined), o.resolvers as Record<string, unknown>, o.rules) as SubgraphResolvers;
   const schema = subgraphSchema(o.schemaFile, resolvers);
   const apollo = createSubgraphApollo<Ctx>(schema, resolvers, o.config.production);
   const auth = new InternalTokens(o.config.auth);

@@ -1,11 +1,17 @@
-/** Who may call what on the experiments subgraph (see lib/auth.ts for the roles). */
+/**
+ * Who may call what on the experiments subgraph (see lib/auth.ts for the roles).
+ * Fails closed: every root field and entity of schema/experiments.graphql needs a rule here
+ * (publicField for a public one). The map is typed against the generated resolvers (a missing,
+ * misspelt or removed field does not compile) and the subgraph refuses to start without one.
+ */
 import { anyIdentity, selfOrService, serviceOnly } from '../../../../lib/auth.js';
-import type { Rule } from '../../../../lib/auth.js';
+import type { RuleMap } from '../../../../lib/auth.js';
+import type { Resolvers } from '../__generated__/resolvers-types.js';
 import type { ExperimentsContext } from './context.js';
 
 const service = serviceOnly('managing experiments');
 
-export const EXPERIMENTS_RULES: Record<string, Rule<ExperimentsContext>> = {
+export const EXPERIMENTS_RULES: RuleMap<Resolvers, ExperimentsContext> = {
   'Query.experiment': service,
   'Query.experiments': service,
   'Experiment.__resolveReference': service,

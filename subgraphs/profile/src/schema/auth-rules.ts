@@ -1,9 +1,15 @@
-/** Who may call what on the profile subgraph (see lib/auth.ts for the roles). */
+/**
+ * Who may call what on the profile subgraph (see lib/auth.ts for the roles).
+ * Fails closed: every root field and entity of schema/profile.graphql needs a rule here
+ * (publicField for a public one). The map is typed against the generated resolvers (a missing,
+ * misspelt or removed field does not compile) and the subgraph refuses to start without one.
+ */
 import { anyIdentity, selfOrService, serviceOnly } from '../../../../lib/auth.js';
-import type { Rule } from '../../../../lib/auth.js';
+import type { RuleMap } from '../../../../lib/auth.js';
+import type { Resolvers } from '../__generated__/resolvers-types.js';
 import type { ProfileContext } from './context.js';
 
-export const PROFILE_RULES: Record<string, Rule<ProfileContext>> = {
+export const PROFILE_RULES: RuleMap<Resolvers, ProfileContext> = {
   'Query.user': selfOrService('id'),
   'Query.me': anyIdentity,
   'User.__resolveReference': selfOrService('id'),
