@@ -1,7 +1,7 @@
 /**
  * The dependency rule (`npm run check:deps`, part of `npm test`): what crosses a service boundary
- * lives in lib/contracts/; no subgraph imports another subgraph's source; lib/ imports no service;
- * the gateway imports no subgraph. See README, Layout.
+ * lives in lib/contracts/; no subgraph imports another subgraph's source, the gateway or platform/;
+ * lib/ imports no service; the gateway imports no subgraph. See README, Layout.
  */
 module.exports = {
   forbidden: [
@@ -34,10 +34,11 @@ module.exports = {
       to: { path: '^(subgraphs|platform|demo)/' },
     },
     {
-      name: 'services-import-no-gateway',
+      name: 'services-import-no-platform',
+      comment: 'A service composes its own stores and seeds nothing; platform/ composes services and seeds demo data.',
       severity: 'error',
       from: { path: '^subgraphs/' },
-      to: { path: '^gateway/' },
+      to: { path: '^(gateway|platform|demo|bench|replay|simulator|scripts)/' },
     },
     {
       name: 'no-circular',

@@ -17,6 +17,7 @@ import { loadRecommendationsConfig } from '../subgraphs/recommendations/src/conf
 import { startRecommendationsServer } from '../subgraphs/recommendations/src/server.js';
 import type { RecommendationsServer } from '../subgraphs/recommendations/src/server.js';
 import { createBackends } from './backends.js';
+import { seedServices } from './seed.js';
 import { envBool } from '../lib/env.js';
 import type { Backends } from './backends.js';
 
@@ -48,11 +49,13 @@ export async function startSubgraphs(options: PlatformOptions = {}) {
   const env = options.env ?? process.env;
   const backends = options.backends ?? createBackends(env);
   const { eventLog, pubsub } = backends;
-  const recommendations = await startRecommendationsServer(loadRecommendationsConfig(env), {
+  const recommendationsConfig = loadRecommendationsConfig(env);
+  const recommendations = await startRecommendationsServer(recommendationsConfig, {
     eventLog,
     catalogStore: backends.catalogStore,
   });
   const experiments = await startExperimentsServer(loadExperimentsConfig(env), { stores: backends.experimentStores });
+  await seedServices(env, { config: recommendationsConfig, service: recommendations.service }, experiments.service);
   const profile = await startProfileServer(
     { ...loadProfileConfig(env), ...options.profileConfig },
     {

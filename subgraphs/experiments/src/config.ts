@@ -1,7 +1,7 @@
 /** Experiments service configuration from environment variables (documented in README). */
 import { loadAuthConfig } from '../../../lib/auth.js';
 import type { AuthConfig } from '../../../lib/auth.js';
-import { envBool, envDuration, envInt, envString, serviceBasics } from '../../../lib/env.js';
+import { envDuration, envInt, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
 import { impressionSecret } from '../../../lib/impression.js';
 import type { UnitEventLimits } from './domain/unit-events.js';
@@ -10,8 +10,6 @@ export interface ExperimentsConfig extends ServiceBasics {
   auth: AuthConfig;
   impressionSecret: string;
   /** Create and start the `realtime-ranking` experiment when it does not exist. */
-  seedRankingExperiment: boolean;
-  rankingExperimentKey: string;
   /** How long a replica reuses the experiment definitions it read for assignments (0: read every time). */
   definitionsCacheMs: number;
   /** Impression lifetime, occurredAt window and value bounds of unit events. */
@@ -26,8 +24,6 @@ export function loadExperimentsConfig(env: NodeJS.ProcessEnv = process.env): Exp
     ...serviceBasics(env, 'EXPERIMENTS_PORT', 4003),
     auth: loadAuthConfig(env),
     impressionSecret: impressionSecret(env),
-    seedRankingExperiment: envBool(env, 'SEED_RANKING_EXPERIMENT', true),
-    rankingExperimentKey: envString(env, 'RANKING_EXPERIMENT', 'realtime-ranking'),
     definitionsCacheMs: envInt(env, 'EXPERIMENTS_CACHE_MS', 1000, 0, 60_000),
     unitEvents: {
       impressionTtlMs: envDuration(env, 'IMPRESSION_TTL', '24h'),

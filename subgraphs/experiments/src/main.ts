@@ -1,13 +1,14 @@
 /** Starts the experiments subgraph alone (`npm run start:experiments`). */
 import { onShutdown } from '../../../lib/shutdown.js';
-import { createBackends } from '../../../platform/backends.js';
+import { createInfrastructure } from '../../../lib/infrastructure.js';
 import { loadExperimentsConfig } from './config.js';
 import { startExperimentsServer } from './server.js';
+import { selectExperimentStores } from './store/select.js';
 
-const backends = createBackends(process.env);
-const server = await startExperimentsServer(loadExperimentsConfig(), { stores: backends.experimentStores });
-console.log(`experiments subgraph ready at ${server.url}/graphql (stores: ${backends.kind})`);
+const infrastructure = createInfrastructure(process.env);
+const server = await startExperimentsServer(loadExperimentsConfig(), { stores: selectExperimentStores(infrastructure.redis) });
+console.log(`experiments subgraph ready at ${server.url}/graphql (stores: ${infrastructure.kind})`);
 onShutdown(async () => {
   await server.close();
-  await backends.close();
+  await infrastructure.close();
 });

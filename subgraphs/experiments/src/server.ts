@@ -1,4 +1,4 @@
-/** Wires the experiments subgraph: stores, service, GraphQL schema, the seeded ranking experiment. */
+/** Wires the experiments subgraph: stores, service, GraphQL schema. */
 import { EXPERIMENTS_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
 import { RateLimiter } from '../../../lib/rate-limit.js';
@@ -21,26 +21,10 @@ export interface ExperimentsServer {
   close(): Promise<void>;
 }
 
-/** The platform's own question: does the real-time profile beat the batch profile? */
-export async function seedRankingExperiment(service: ExperimentService, key: string): Promise<void> {
-  if (await service.get(key)) return;
-  await service.create({
-    key,
-    name: 'Real-time vs batch profile ranking',
-    description: 'control ranks on the nightly batch snapshot (BASELINE); treatment on the live profile (REALTIME).',
-    variants: [
-      { key: 'control', name: 'Batch profile (BASELINE)', weight: 0.5 },
-      { key: 'treatment', name: 'Real-time profile (REALTIME)', weight: 0.5 },
-    ],
-  });
-  await service.start(key);
-}
-
 export async function startExperimentsServer(config: ExperimentsConfig, deps: { stores?: ExperimentStores } = {}): Promise<ExperimentsServer> {
   const stores = deps.stores ?? createMemoryExperimentStores();
   const service = new ExperimentService(stores, config.impressionSecret, Date.now, config.definitionsCacheMs, config.unitEvents);
   const unitEventLimiter = new RateLimiter(config.unitEventRateLimit, config.unitEventBurst, undefined, { name: 'trackUnitEvents', unit: 'unit events' });
-  if (config.seedRankingExperiment) await seedRankingExperiment(service, config.rankingExperimentKey);
   const server = await startSubgraphService<ExperimentsContext>({
     name: 'experiments',
     config,

@@ -1,6 +1,7 @@
 /** Profile service configuration from environment variables (documented in README). */
 import { profileFacets } from '../../../lib/contracts/ranking-features.js';
 import { loadAuthConfig } from '../../../lib/auth.js';
+import { dedupeWindowMs } from '../../../lib/infrastructure.js';
 import type { AuthConfig } from '../../../lib/auth.js';
 import { envDuration, envInt, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
@@ -14,7 +15,12 @@ export interface ProfileConfig extends ServiceBasics {
   reducer: ReducerConfig;
   validation: ValidationLimits;
   snapshotIntervalMs: number;
+  /** DEDUPE_TTL: the ledger window (lib/infrastructure.ts reads it for the event log too). */
   dedupeTtlMs: number;
+  /** Inactive profiles (and snapshots) expire after this (PROFILE_TTL; 0: never). */
+  profileTtlMs: number;
+  /** Profiles a process remembers as it wrote them (PROFILE_WRITE_CACHE; Redis only). */
+  writeCache: number;
   /** Events per second one token may ingest (0: unlimited), and the burst it may send at once. */
   ingestRateLimit: number;
   ingestBurst: number;
@@ -34,7 +40,9 @@ export function loadProfileConfig(env: NodeJS.ProcessEnv = process.env): Profile
       maxFutureSkewMs: envDuration(env, 'MAX_FUTURE_SKEW', '5m'),
     },
     snapshotIntervalMs: envDuration(env, 'SNAPSHOT_INTERVAL', '24h'),
-    dedupeTtlMs: envDuration(env, 'DEDUPE_TTL', '7d'),
+    dedupeTtlMs: dedupeWindowMs(env),
+    profileTtlMs: envDuration(env, 'PROFILE_TTL', '90d'),
+    writeCache: envInt(env, 'PROFILE_WRITE_CACHE', 2000, 0, 1_000_000),
     ingestRateLimit: envInt(env, 'INGEST_RATE_LIMIT', 20_000, 0),
     ingestBurst: envInt(env, 'INGEST_BURST', 40_000, 1000),
   };

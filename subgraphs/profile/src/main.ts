@@ -1,20 +1,23 @@
 /** Starts the profile subgraph alone (`npm run start:profile`): embedded stores, or Redis with REDIS_URL. */
 import { onShutdown } from '../../../lib/shutdown.js';
-import { createBackends } from '../../../platform/backends.js';
 import { envBool } from '../../../lib/env.js';
+import { createInfrastructure } from '../../../lib/infrastructure.js';
+import { PROFILE_UPDATER_GROUP } from './app/profile-service.js';
 import { loadProfileConfig } from './config.js';
 import { startProfileServer } from './server.js';
+import { ingestModeFor, selectProfileStores } from './store/select.js';
 
-const backends = createBackends(process.env);
-const server = await startProfileServer(loadProfileConfig(), {
-  stores: backends.profileStores,
-  eventLog: backends.eventLog,
-  pubsub: backends.pubsub,
-  mode: backends.ingestMode,
+const config = loadProfileConfig();
+const infrastructure = createInfrastructure(process.env, { protectedGroup: PROFILE_UPDATER_GROUP });
+const server = await startProfileServer(config, {
+  stores: selectProfileStores(config, infrastructure.redis),
+  eventLog: infrastructure.eventLog,
+  pubsub: infrastructure.pubsub,
+  mode: ingestModeFor(infrastructure),
   runUpdater: envBool(process.env, 'PROFILE_RUN_UPDATER', true),
 });
-console.log(`profile subgraph ready at ${server.url}/graphql (events: POST ${server.url}/v1/events; stores: ${backends.kind})`);
+console.log(`profile subgraph ready at ${server.url}/graphql (events: POST ${server.url}/v1/events; stores: ${infrastructure.kind})`);
 onShutdown(async () => {
   await server.close();
-  await backends.close();
+  await infrastructure.close();
 });

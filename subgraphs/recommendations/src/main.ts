@@ -1,17 +1,18 @@
 /** Starts the recommendations subgraph alone (`npm run start:recommendations`). */
 import { onShutdown } from '../../../lib/shutdown.js';
-import { createBackends } from '../../../platform/backends.js';
+import { createInfrastructure } from '../../../lib/infrastructure.js';
 import { loadRecommendationsConfig } from './config.js';
 import { startRecommendationsServer } from './server.js';
+import { selectCatalogStore } from './store/select.js';
 
-const backends = createBackends(process.env);
+const infrastructure = createInfrastructure(process.env);
 const server = await startRecommendationsServer(loadRecommendationsConfig(), {
-  catalogStore: backends.catalogStore,
+  catalogStore: selectCatalogStore(infrastructure.redis),
   // On the embedded stores a separate process has no event stream to follow.
-  ...(backends.kind !== 'memory' ? { eventLog: backends.eventLog } : {}),
+  ...(infrastructure.kind !== 'memory' ? { eventLog: infrastructure.eventLog } : {}),
 });
-console.log(`recommendations subgraph ready at ${server.url}/graphql (${server.service.catalog.size} catalog items; stores: ${backends.kind})`);
+console.log(`recommendations subgraph ready at ${server.url}/graphql (${server.service.catalog.size} catalog items; stores: ${infrastructure.kind})`);
 onShutdown(async () => {
   await server.close();
-  await backends.close();
+  await infrastructure.close();
 });

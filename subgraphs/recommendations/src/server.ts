@@ -4,7 +4,6 @@ import type { FastifyInstance } from 'fastify';
 import type { EventConsumer, EventLog } from '../../../lib/eventlog/port.js';
 import { startSubgraphService } from '../../../lib/service-app.js';
 import type { SubgraphResolvers } from '../../../lib/service-app.js';
-import { DEMO_CATALOG } from '../../../demo/catalog.js';
 import { RecommendationService } from './app/recommendation-service.js';
 import { readMovies } from './catalog/movielens.js';
 import type { RecommendationsServerConfig } from './config.js';
@@ -29,9 +28,10 @@ export interface RecommendationsDeps {
   eventLog?: EventLog;
 }
 
+/** A MovieLens directory as CATALOG_SOURCE fills an empty catalog ('demo' is the platform's to seed). */
 async function seedCatalog(service: RecommendationService, source: string): Promise<void> {
-  if (source === 'none' || service.catalog.size > 0) return;
-  await service.importCatalog(source === 'demo' ? DEMO_CATALOG : readMovies(source));
+  if (source === 'none' || source === 'demo' || service.catalog.size > 0) return;
+  await service.importCatalog(readMovies(source));
 }
 
 export async function startRecommendationsServer(

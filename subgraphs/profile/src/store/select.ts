@@ -1,0 +1,15 @@
+/** The profile's stores on the shared infrastructure: in memory, or on its Redis connection. */
+import type { Infrastructure } from '../../../../lib/infrastructure.js';
+import type { ProfileConfig } from '../config.js';
+import { createMemoryStores } from './memory.js';
+import type { ProfileStores } from './ports.js';
+import { createRedisProfileStores } from './redis.js';
+
+export function selectProfileStores(config: Pick<ProfileConfig, 'dedupeTtlMs' | 'profileTtlMs' | 'writeCache'>, redis: Infrastructure['redis']): ProfileStores {
+  const { dedupeTtlMs, profileTtlMs, writeCache } = config;
+  if (!redis) return createMemoryStores({ dedupeTtlMs, profileTtlMs });
+  return createRedisProfileStores(redis.client, { prefix: redis.prefix, profileTtlMs, dedupeTtlMs, writeCache });
+}
+
+/** Inline on the embedded stores (one process applies what it accepts); the updater group's stream on Redis. */
+export const ingestModeFor = (infrastructure: Pick<Infrastructure, 'kind'>): 'inline' | 'stream' => (infrastructure.kind === 'memory' ? 'inline' : 'stream');
