@@ -3,7 +3,7 @@
  * (SPUBLISH / SSUBSCRIBE), so messages stay on the shard that owns the channel's slot.
  */
 import type { RedisClient } from '../redis/connection.js';
-import { duplicate, isCluster } from '../redis/connection.js';
+import { duplicate, isCluster, userKey } from '../redis/connection.js';
 import type { ProfilePubSub, ProfileUpdated, Unsubscribe } from './port.js';
 
 export class RedisPubSub implements ProfilePubSub {
@@ -23,7 +23,7 @@ export class RedisPubSub implements ProfilePubSub {
   }
 
   private channel(userId: string): string {
-    return `${this.prefix}{u:${userId}}:updated`;
+    return userKey(this.prefix, userId, 'updated');
   }
 
   async publish(message: ProfileUpdated): Promise<void> {

@@ -8,6 +8,13 @@ import type { RedisOptions } from 'ioredis';
 
 export type RedisClient = Redis | Cluster;
 
+/**
+ * A key (or channel) of one user's data: `<prefix>{u:<user id>}:<name>`. The user id is the hash
+ * tag, so everything of one user (profile, ledger, snapshot, alias, its ProfileUpdated channel)
+ * shares a cluster slot and one Lua script may touch it all. Built here only.
+ */
+export const userKey = (prefix: string, userId: string, name: string): string => `${prefix}{u:${userId}}:${name}`;
+
 export interface RedisSettings {
   url?: string | undefined;
   clusterNodes?: string[] | undefined;

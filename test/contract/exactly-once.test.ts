@@ -97,6 +97,24 @@ for (const target of redisTargets()) {
       expect(await producer.ingest(batch)).toMatchObject({ accepted: 0, duplicates: batch.length });
     });
 
+    it('an alias link interrupted after its claim is completed by the retry, so deleting the user forgets it', async ({ skip }) => {
+      redis.require(skip);
+      redis.freshPrefix();
+      const healthy = open();
+      // The claim (SET NX of the alias) goes through; recording it under the user and moving the
+      // alias epoch fail, as when the process dies right after the claim.
+      const fault = await restrictedUser(target, healthy.redis, ['sadd', 'incr']);
+      cleanups.push(() => fault.drop());
+      const crashing = open(fault.client).stores;
+      await expect(crashing.identities.link('anon-crash', 'known-crash')).rejects.toThrow();
+      expect(await healthy.stores.identities.resolve(['anon-crash'])).toEqual(['known-crash']);
+      // The caller retries the alias (it is idempotent): the link is completed.
+      await fault.allow();
+      expect(await crashing.identities.link('anon-crash', 'known-crash')).toBe('known-crash');
+      await healthy.stores.identities.forget('known-crash');
+      expect(await healthy.stores.identities.resolve(['anon-crash'], { fresh: true })).toEqual(['anon-crash']);
+    });
+
     it('a batch redelivered after its users had more events than a profile remembers ids of is not counted again', async ({ skip }) => {
       redis.require(skip);
       redis.freshPrefix();

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
-import { isCluster, scanKeys } from '../../../../lib/redis/connection.js';
+import { isCluster, scanKeys, userKey } from '../../../../lib/redis/connection.js';
 import { eventKey } from '../../../../lib/contracts/event.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { Profile } from '../domain/profile.js';
@@ -31,23 +31,23 @@ declare module 'ioredis' {
 export class ProfileKeys {
   constructor(private readonly prefix: string) {}
   profile(userId: string) {
-    return `${this.prefix}{u:${userId}}:profile`;
+    return userKey(this.prefix, userId, 'profile');
   }
   snapshot(userId: string) {
-    return `${this.prefix}{u:${userId}}:snapshot`;
+    return userKey(this.prefix, userId, 'snapshot');
   }
   profilePattern() {
-    return `${this.prefix}{u:*}:profile`;
+    return userKey(this.prefix, '*', 'profile');
   }
   /** The ids of the events applied to the profile (see Ledger), beside it in its slot. */
   ledger(userId: string) {
-    return `${this.prefix}{u:${userId}}:applied`;
+    return userKey(this.prefix, userId, 'applied');
   }
   alias(anonymousId: string) {
-    return `${this.prefix}{u:${anonymousId}}:alias`;
+    return userKey(this.prefix, anonymousId, 'alias');
   }
   aliasesOf(userId: string) {
-    return `${this.prefix}{u:${userId}}:aliases`;
+    return userKey(this.prefix, userId, 'aliases');
   }
   /** Bumped on every alias change, so resolvers may cache lookups until it moves. */
   aliasEpoch() {
@@ -312,9 +312,17 @@ export class RedisIdentityStore implements IdentityStore {
     return this.resolve(ids);
   }
 
+  /**
+   * The claim (SET NX of the alias) decides who the anonymous id belongs to. Recording it under
+   * the user (for forget) and moving the epoch (other processes drop their caches) follow; the
+   * three keys live in different slots of a cluster, so no one script can do all of it. A link
+   * that died after its claim is completed when it is retried (alias is idempotent): a claim
+   * already held by the same user finishes the two steps again, which repeat harmlessly.
+   */
   async link(anonymousId: string, userId: string): Promise<string> {
     const created = await this.redis.set(this.keys.alias(anonymousId), userId, 'NX');
-    if (created !== 'OK') return (await this.redis.get(this.keys.alias(anonymousId))) ?? userId;
+    const owner = created === 'OK' ? userId : ((await this.redis.get(this.keys.alias(anonymousId))) ?? userId);
+    if (owner !== userId) return owner;
     await Promise.all([this.redis.sadd(this.keys.aliasesOf(userId), anonymousId), this.redis.incr(this.keys.aliasEpoch())]);
     return userId;
   }
