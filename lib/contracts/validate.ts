@@ -3,6 +3,7 @@
  * is judged on its own, so one bad event never sinks the valid ones next to it.
  */
 import { inspectJson, isPrototypeKey } from '../json-shape.js';
+import { CodedError } from './errors.js';
 import { EVENT_TYPES, ITEM_EVENT_TYPES, ITEM_KINDS } from './event.js';
 import type { EventType, ItemKind, ItemRef, MetadataValue, ProfileEvent } from './event.js';
 
@@ -46,14 +47,8 @@ export interface Rejection {
 
 export type Validated = { ok: true; event: ProfileEvent } | { ok: false; rejection: Rejection };
 
-class Invalid extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** One event's refusal (caught per event, so the rest of the batch is judged on its own). */
+class Invalid extends CodedError {}
 
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
@@ -289,28 +284,20 @@ export function checkItem(
   }
 }
 
-export class BatchError extends Error {
-  constructor(
-    readonly code: 'BATCH_TOO_LARGE' | 'BATCH_INVALID',
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
-/** Checks the batch as a whole (count and size); throws BatchError. */
+/** Checks the batch as a whole (count and size); throws CodedError (BATCH_TOO_LARGE, BATCH_INVALID). */
 export function checkBatch(events: unknown, limits = DEFAULT_VALIDATION_LIMITS, bytes?: number): unknown[] {
-  if (!Array.isArray(events)) throw new BatchError('BATCH_INVALID', 'events must be an array of event objects');
+  if (!Array.isArray(events)) throw new CodedError('BATCH_INVALID', 'events must be an array of event objects');
   if (events.length > limits.maxBatchEvents) {
-    throw new BatchError(
+    throw new CodedError(
       'BATCH_TOO_LARGE',
       `a batch holds at most ${limits.maxBatchEvents} events; got ${events.length}. Split it into smaller batches.`,
     );
   }
   const size = bytes ?? jsonBytes(events);
-  if (size === Infinity) throw new BatchError('BATCH_INVALID', 'the batch is nested too deeply to be measured');
+  if (size === Infinity) throw new CodedError('BATCH_INVALID', 'the batch is nested too deeply to be measured');
   if (size > limits.maxBatchBytes) {
-    throw new BatchError('BATCH_TOO_LARGE', `a batch is at most ${limits.maxBatchBytes} bytes; got ${size}`);
+    throw new CodedError('BATCH_TOO_LARGE', `a batch is at most ${limits.maxBatchBytes} bytes; got ${size}`);
   }
   return events;
 }

@@ -102,11 +102,3 @@ export async function* scanKeys(client: RedisClient, pattern: string, count = 50
 export async function deleteByPrefix(client: RedisClient, prefix: string): Promise<void> {
   for await (const keys of scanKeys(client, `${prefix}*`, 1000)) await Promise.all(keys.map((k) => client.del(k)));
 }
-
-/** A Redis-side failure (connection lost, timeout): callers answer "retry later". */
-export class StoreUnavailableError extends Error {
-  readonly code = 'STORE_UNAVAILABLE';
-  constructor(cause: unknown) {
-    super(`the data store is unavailable; retry shortly (${(cause as Error)?.message ?? String(cause)})`);
-  }
-}

@@ -10,7 +10,7 @@ import { DEFAULT_STREAM_OPTIONS, RedisStreamEventLog } from '../../lib/eventlog/
 import type { StreamOptions } from '../../lib/eventlog/redis-streams.js';
 import { MemoryEventLog } from '../../lib/eventlog/memory.js';
 import type { EventLog } from '../../lib/eventlog/port.js';
-import { StoreUnavailableError } from '../../lib/redis/connection.js';
+import { StoreUnavailableError } from '../../lib/contracts/errors.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
 import { PROFILE_UPDATER_GROUP, ProfileService, startProfileUpdater } from '../../subgraphs/profile/src/app/profile-service.js';
 import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { CodedError } from '../../lib/contracts/errors.js';
 import {
-  BatchError,
   DEFAULT_VALIDATION_LIMITS,
   checkBatch,
   validateEvent,
@@ -40,14 +40,14 @@ function rejected(input: unknown): Rejection {
   return result.rejection;
 }
 
-function batchError(run: () => unknown): BatchError {
+function batchError(run: () => unknown): CodedError {
   try {
     run();
   } catch (err) {
-    if (err instanceof BatchError) return err;
+    if (err instanceof CodedError) return err;
     throw err;
   }
-  throw new Error('expected a BatchError');
+  throw new Error('expected a batch error (CodedError)');
 }
 
 describe('validateEvent: valid events', () => {

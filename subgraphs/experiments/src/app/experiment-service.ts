@@ -6,7 +6,8 @@ import { UNIT_ID, impressionKey, verifyImpression } from '../../../../lib/impres
 import { validateId, DEFAULT_VALIDATION_LIMITS } from '../../../../lib/contracts/validate.js';
 import { evaluate } from '../domain/assign.js';
 import type { Assignment } from '../domain/assign.js';
-import { ExperimentError, newExperiment, reweight, start, stop } from '../domain/experiment.js';
+import { newExperiment, reweight, start, stop } from '../domain/experiment.js';
+import { CodedError } from '../../../../lib/contracts/errors.js';
 import type { Experiment, ExperimentInput, ExperimentStatus } from '../domain/experiment.js';
 import { ALL_UNITS, emptyAggregate } from '../domain/metrics.js';
 import type { RecordedUnitEvent, VariantAggregate } from '../domain/metrics.js';
@@ -65,7 +66,7 @@ export const MAX_UNIT_EVENTS = 1000;
 
 /** BATCH_TOO_LARGE above MAX_UNIT_EVENTS events per call. */
 export function checkUnitEventBatch(count: number): void {
-  if (count > MAX_UNIT_EVENTS) throw new ExperimentError('BATCH_TOO_LARGE', `at most ${MAX_UNIT_EVENTS} unit events per call; got ${count}`);
+  if (count > MAX_UNIT_EVENTS) throw new CodedError('BATCH_TOO_LARGE', `at most ${MAX_UNIT_EVENTS} unit events per call; got ${count}`);
 }
 
 export class ExperimentService {
@@ -106,13 +107,13 @@ export class ExperimentService {
 
   private async mustGet(key: string): Promise<Experiment> {
     const e = await this.stores.experiments.get(key);
-    if (!e) throw new ExperimentError('EXPERIMENT_NOT_FOUND', `no experiment with key "${key}"`);
+    if (!e) throw new CodedError('EXPERIMENT_NOT_FOUND', `no experiment with key "${key}"`);
     return e;
   }
 
   async create(input: ExperimentInput): Promise<Experiment> {
     const e = newExperiment(input, this.now());
-    if (!(await this.stores.experiments.create(e))) throw new ExperimentError('EXPERIMENT_EXISTS', `experiment "${e.key}" already exists`);
+    if (!(await this.stores.experiments.create(e))) throw new CodedError('EXPERIMENT_EXISTS', `experiment "${e.key}" already exists`);
     this.definitions = null;
     return e;
   }
@@ -263,7 +264,7 @@ export class ExperimentService {
   }
 
   async results(key: string, unitId: string | null): Promise<ExperimentResults> {
-    if (unitId !== null && !UNIT_ID.test(unitId)) throw new ExperimentError('BAD_USER_INPUT', 'unitId is not a valid unit id');
+    if (unitId !== null && !UNIT_ID.test(unitId)) throw new CodedError('BAD_USER_INPUT', 'unitId is not a valid unit id');
     const e = await this.mustGet(key);
     const [aggs, assigned, sinceReweight] = await Promise.all([
       this.stores.metrics.aggregates(key, unitId ?? ALL_UNITS),

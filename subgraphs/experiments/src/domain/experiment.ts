@@ -1,3 +1,4 @@
+import { CodedError } from '../../../../lib/contracts/errors.js';
 /** Experiments: definition, validation and lifecycle (pure). */
 
 export type ExperimentStatus = 'DRAFT' | 'RUNNING' | 'STOPPED';
@@ -37,40 +38,32 @@ export interface ExperimentInput {
   condition?: unknown;
 }
 
-export class ExperimentError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const KEY = /^[a-z0-9][a-z0-9_.-]{0,63}$/i;
 const WEIGHT_TOLERANCE = 1e-6;
 
 export function checkKey(key: string, field = 'key'): string {
   if (!KEY.test(key)) {
-    throw new ExperimentError('BAD_USER_INPUT', `${field} must be 1 to 64 letters, digits, or . _ - (starting with a letter or digit)`);
+    throw new CodedError('BAD_USER_INPUT', `${field} must be 1 to 64 letters, digits, or . _ - (starting with a letter or digit)`);
   }
   return key;
 }
 
 export function checkWeights(weights: readonly number[], count: number): number[] {
-  if (weights.length !== count) throw new ExperimentError('WEIGHTS_INVALID', `expected ${count} weights, one per variant; got ${weights.length}`);
+  if (weights.length !== count) throw new CodedError('WEIGHTS_INVALID', `expected ${count} weights, one per variant; got ${weights.length}`);
   if (weights.some((w) => !Number.isFinite(w) || w < 0 || w > 1)) {
-    throw new ExperimentError('WEIGHTS_INVALID', 'each weight must be between 0 and 1');
+    throw new CodedError('WEIGHTS_INVALID', 'each weight must be between 0 and 1');
   }
   const sum = weights.reduce((a, b) => a + b, 0);
   if (Math.abs(sum - 1) > WEIGHT_TOLERANCE) {
-    throw new ExperimentError('WEIGHTS_INVALID', `weights must sum to 1; they sum to ${Number(sum.toFixed(6))}`);
+    throw new CodedError('WEIGHTS_INVALID', `weights must sum to 1; they sum to ${Number(sum.toFixed(6))}`);
   }
   return [...weights];
 }
 
 export function checkCoverage(coverage: number): number {
   if (!Number.isFinite(coverage) || coverage < 0 || coverage > 1) {
-    throw new ExperimentError('COVERAGE_INVALID', 'coverage must be between 0 and 1');
+    throw new CodedError('COVERAGE_INVALID', 'coverage must be between 0 and 1');
   }
   return coverage;
 }
@@ -78,27 +71,27 @@ export function checkCoverage(coverage: number): number {
 export function newExperiment(input: ExperimentInput, now: number): Experiment {
   const key = checkKey(input.key);
   const name = input.name.trim();
-  if (name.length === 0 || name.length > 200) throw new ExperimentError('BAD_USER_INPUT', 'name must be 1 to 200 characters');
+  if (name.length === 0 || name.length > 200) throw new CodedError('BAD_USER_INPUT', 'name must be 1 to 200 characters');
   if (input.variants.length < 2 || input.variants.length > 20) {
-    throw new ExperimentError('VARIANTS_INVALID', 'an experiment needs 2 to 20 variants (the first is the control)');
+    throw new CodedError('VARIANTS_INVALID', 'an experiment needs 2 to 20 variants (the first is the control)');
   }
   const keys = input.variants.map((v) => checkKey(v.key, 'variant key'));
-  if (new Set(keys).size !== keys.length) throw new ExperimentError('VARIANTS_INVALID', 'variant keys must be unique');
+  if (new Set(keys).size !== keys.length) throw new CodedError('VARIANTS_INVALID', 'variant keys must be unique');
   const weights = checkWeights(
     input.variants.map((v) => v.weight),
     input.variants.length,
   );
   const hashVersion = input.hashVersion ?? 2;
-  if (hashVersion !== 1 && hashVersion !== 2) throw new ExperimentError('BAD_USER_INPUT', 'hashVersion must be 1 or 2');
+  if (hashVersion !== 1 && hashVersion !== 2) throw new CodedError('BAD_USER_INPUT', 'hashVersion must be 1 or 2');
   const condition = input.condition ?? null;
   if (condition !== null && (typeof condition !== 'object' || Array.isArray(condition))) {
-    throw new ExperimentError('CONDITION_INVALID', 'condition must be a GrowthBook condition object, for example { "plan": "premium" }');
+    throw new CodedError('CONDITION_INVALID', 'condition must be a GrowthBook condition object, for example { "plan": "premium" }');
   }
   if (condition !== null && JSON.stringify(condition).length > 4096) {
-    throw new ExperimentError('CONDITION_INVALID', 'condition is larger than 4 KB');
+    throw new CodedError('CONDITION_INVALID', 'condition is larger than 4 KB');
   }
   const seed = input.seed ?? key;
-  if (seed.length === 0 || seed.length > 128) throw new ExperimentError('BAD_USER_INPUT', 'seed must be 1 to 128 characters');
+  if (seed.length === 0 || seed.length > 128) throw new CodedError('BAD_USER_INPUT', 'seed must be 1 to 128 characters');
   return {
     key,
     name,
@@ -123,7 +116,7 @@ export function start(e: Experiment, now: number): Experiment {
 }
 
 export function stop(e: Experiment, now: number): Experiment {
-  if (e.status !== 'RUNNING') throw new ExperimentError('EXPERIMENT_NOT_RUNNING', `experiment ${e.key} is ${e.status}, not RUNNING`);
+  if (e.status !== 'RUNNING') throw new CodedError('EXPERIMENT_NOT_RUNNING', `experiment ${e.key} is ${e.status}, not RUNNING`);
   return { ...e, status: 'STOPPED', stoppedAt: now, updatedAt: now };
 }
 

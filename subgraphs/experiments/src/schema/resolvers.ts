@@ -1,20 +1,11 @@
-import { GraphQLError } from 'graphql';
 import { DateTimeScalar, JSONScalar } from '../../../../lib/scalars.js';
 import type { Resolvers } from '../__generated__/resolvers-types.js';
-import { ExperimentError } from '../domain/experiment.js';
+import { withCodedErrors } from '../../../../lib/graphql-errors.js';
 import type { Interval } from '../domain/stats.js';
 import { traitsOf } from './context.js';
 import { isService, requireIdentity } from '../../../../lib/auth.js';
 import { checkUnitEventBatch } from '../app/experiment-service.js';
 
-async function withErrors<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ExperimentError) throw new GraphQLError(err.message, { extensions: { code: err.code } });
-    throw err;
-  }
-}
 
 const interval = (i: Interval | null) => i;
 
@@ -28,12 +19,12 @@ export const resolvers: Resolvers = {
   },
 
   Mutation: {
-    createExperiment: (_root, { input }, ctx) => withErrors(() => ctx.service.create(input)),
-    startExperiment: (_root, { key }, ctx) => withErrors(() => ctx.service.start(key)),
-    stopExperiment: (_root, { key }, ctx) => withErrors(() => ctx.service.stop(key)),
-    reweightExperiment: (_root, { key, weights, coverage }, ctx) => withErrors(() => ctx.service.reweight(key, weights, coverage)),
+    createExperiment: (_root, { input }, ctx) => withCodedErrors(() => ctx.service.create(input)),
+    startExperiment: (_root, { key }, ctx) => withCodedErrors(() => ctx.service.start(key)),
+    stopExperiment: (_root, { key }, ctx) => withCodedErrors(() => ctx.service.stop(key)),
+    reweightExperiment: (_root, { key, weights, coverage }, ctx) => withCodedErrors(() => ctx.service.reweight(key, weights, coverage)),
     trackUnitEvents: (_root, { events }, ctx) =>
-      withErrors(async () => {
+      withCodedErrors(async () => {
         checkUnitEventBatch(events.length);
         const identity = requireIdentity(ctx.identity);
         const limited = ctx.unitEventLimiter.refuse(identity.sub, events.length);
@@ -45,7 +36,7 @@ export const resolvers: Resolvers = {
   Experiment: {
     __resolveReference: (ref, ctx) => ctx.service.get(ref.key),
     units: (e, _args, ctx) => ctx.service.units(e.key),
-    results: (e, { unitId }, ctx) => withErrors(() => ctx.service.results(e.key, unitId ?? null)),
+    results: (e, { unitId }, ctx) => withCodedErrors(() => ctx.service.results(e.key, unitId ?? null)),
   },
 
   User: {

@@ -9,13 +9,13 @@ import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { Profile } from '../domain/profile.js';
 import { emptyProfile } from '../domain/profile.js';
 import { applyEvents, changedFields, mergeProfiles } from '../domain/reducer.js';
-import { BatchError, checkBatch, validateEvent, validateId } from '../../../../lib/contracts/validate.js';
+import { checkBatch, validateEvent, validateId } from '../../../../lib/contracts/validate.js';
 import type { Rejection, ValidationLimits } from '../../../../lib/contracts/validate.js';
 import { AliasedProfileError } from '../store/ports.js';
 import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
 import { PartialAppendError } from '../../../../lib/eventlog/port.js';
 import type { EventLog } from '../../../../lib/eventlog/port.js';
-import { StoreUnavailableError } from '../../../../lib/redis/connection.js';
+import { CodedError, StoreUnavailableError } from '../../../../lib/contracts/errors.js';
 import { KeyedQueue } from '../../../../lib/keyed-queue.js';
 
 export interface IngestResult {
@@ -71,14 +71,6 @@ export interface ProfileServiceOptions {
   now?: () => number;
 }
 
-export class InputError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export class ProfileService {
   private readonly listeners = new Set<(change: ProfileChange) => void>();
@@ -109,7 +101,7 @@ export class ProfileService {
   }
 
   /**
-   * Validates and applies a batch. Throws BatchError when the batch as a whole is unacceptable
+   * Validates and applies a batch. Throws CodedError (BATCH_TOO_LARGE, BATCH_INVALID) when the batch as a whole is unacceptable
    * (too many events, too large, not a list); otherwise reports each rejected event.
    */
   async ingest(rawEvents: unknown, opts: IngestOptions = {}): Promise<IngestResult> {
@@ -279,10 +271,10 @@ export class ProfileService {
     const limits = this.options.validation;
     const anon = this.checkId(anonymousId, 'anonymousId', limits);
     const [target] = await this.stores.identities.resolve([this.checkId(userId, 'userId', limits)]);
-    if (anon === target) throw new InputError('ALIAS_INVALID', 'anonymousId and userId must differ');
+    if (anon === target) throw new CodedError('ALIAS_INVALID', 'anonymousId and userId must differ');
     const linkedTo = await this.stores.identities.link(anon, target!);
     if (linkedTo !== target) {
-      throw new InputError('ALIAS_CONFLICT', `${anon} is already aliased to another user`);
+      throw new CodedError('ALIAS_CONFLICT', `${anon} is already aliased to another user`);
     }
     const [source] = await this.stores.profiles.getMany([anon]);
     if (!source) {
@@ -342,7 +334,7 @@ export class ProfileService {
     try {
       return validateId(value, field, 'USER_ID_INVALID', limits);
     } catch (err) {
-      throw new InputError('USER_ID_INVALID', (err as Error).message);
+      throw new CodedError('USER_ID_INVALID', (err as Error).message);
     }
   }
 
@@ -356,4 +348,3 @@ function mergeKey(anonymousId: string): string {
   return `merge:${anonymousId}`;
 }
 
-export { BatchError, StoreUnavailableError };

@@ -1,7 +1,7 @@
 /** `POST /v1/events`: the ingestion endpoint for producers that do not speak GraphQL. */
 import type { FastifyInstance } from 'fastify';
 import { errorBody } from '../../../../lib/service-app.js';
-import { BatchError, StoreUnavailableError } from '../app/profile-service.js';
+import { CodedError } from '../../../../lib/contracts/errors.js';
 import type { ProfileService } from '../app/profile-service.js';
 import { requireService } from '../../../../lib/auth.js';
 import type { Identity, TokenVerifier } from '../../../../lib/auth.js';
@@ -57,13 +57,9 @@ export function registerEventsRoute(app: FastifyInstance, service: ProfileServic
         const nothingAccepted = result.accepted === 0 && result.duplicates === 0 && result.rejected.length > 0;
         return reply.code(nothingAccepted ? 400 : 200).send(result);
       } catch (err) {
-        if (err instanceof BatchError) {
-          return reply.code(err.code === 'BATCH_TOO_LARGE' ? 413 : 400).send(errorBody(err.code, err.message));
-        }
-        if (err instanceof StoreUnavailableError) {
-          return reply.code(503).header('retry-after', '1').send(errorBody(err.code, err.message, { retryable: true }));
-        }
-        throw err;
+        if (!(err instanceof CodedError)) throw err;
+        if (err.retryable) return reply.code(503).header('retry-after', '1').send(errorBody(err.code, err.message, { retryable: true }));
+        return reply.code(err.code === 'BATCH_TOO_LARGE' ? 413 : 400).send(errorBody(err.code, err.message));
       }
     },
   );

@@ -3,7 +3,10 @@ import type { Resolvers } from '../__generated__/resolvers-types.js';
 import { rankAffinities } from '../domain/features.js';
 import { toRankingFeatures } from '../domain/features.js';
 import type { Profile } from '../domain/profile.js';
-import { badInput, withInputErrors } from './errors.js';
+import { badInput } from './errors.js';
+import { codedGraphQLError, withCodedErrors } from '../../../../lib/graphql-errors.js';
+import { CodedError } from '../../../../lib/contracts/errors.js';
+import { DEFAULT_VALIDATION_LIMITS, validateId } from '../../../../lib/contracts/validate.js';
 import type { ProfileContext } from './context.js';
 import type { ProfileUpdate } from './models.js';
 import { latestUpdates } from '../../../../lib/pubsub/latest.js';
@@ -12,9 +15,13 @@ import { requireIdentity } from '../../../../lib/auth.js';
 
 const MAX_LIST = 100;
 
+/** The shared id rule (lib/contracts/validate.ts), as the events API applies it. */
 function checkUserId(id: string): string {
-  if (id.trim().length === 0 || id.length > 128) throw badInput('id must be 1 to 128 characters', 'USER_ID_INVALID');
-  return id;
+  try {
+    return validateId(id, 'id', 'USER_ID_INVALID', DEFAULT_VALIDATION_LIMITS);
+  } catch (err) {
+    throw err instanceof CodedError ? codedGraphQLError(err) : err;
+  }
 }
 
 /**
@@ -86,12 +93,12 @@ export const resolvers: Resolvers = {
     ingestEvents: (_root, { events, wait }, ctx) => {
       const limited = ctx.ingestLimiter.refuse(requireIdentity(ctx.identity).sub, events.length);
       if (limited) throw limited;
-      return withInputErrors(() => ctx.service.ingest(events, { waitApplied: wait }));
+      return withCodedErrors(() => ctx.service.ingest(events, { waitApplied: wait }));
     },
     identify: (_root, args, ctx) =>
-      withInputErrors(() => ctx.service.identify(args.userId, args.traits, args.eventId, args.occurredAt)),
-    alias: (_root, { anonymousId, userId }, ctx) => withInputErrors(() => ctx.service.alias(anonymousId, userId)),
-    deleteUser: (_root, { id }, ctx) => withInputErrors(() => ctx.service.deleteUser(id)),
+      withCodedErrors(() => ctx.service.identify(args.userId, args.traits, args.eventId, args.occurredAt)),
+    alias: (_root, { anonymousId, userId }, ctx) => withCodedErrors(() => ctx.service.alias(anonymousId, userId)),
+    deleteUser: (_root, { id }, ctx) => withCodedErrors(() => ctx.service.deleteUser(id)),
     runBatchSnapshot: (_root, _args, ctx) => ctx.snapshots.run(),
   },
 
@@ -109,7 +116,7 @@ export const resolvers: Resolvers = {
       if (user.loadedProfile) return user.loadedProfile;
       // Rows ask for the batch snapshot next to the profile (@requires): read both at once.
       if (selectsField(info.fieldNodes, 'batchSnapshot')) void ctx.batchSnapshots.load(user.id).catch(() => undefined);
-      return withInputErrors(() => ctx.profiles.load(user.id));
+      return withCodedErrors(() => ctx.profiles.load(user.id));
     },
   },
 
@@ -147,7 +154,7 @@ export const resolvers: Resolvers = {
           lastWatchedAt: s.lastWatchedAt,
         })),
     rankingFeatures: (p, _args, ctx) => toRankingFeatures(p, ctx.service.reducerConfig),
-    batchSnapshot: (p, _args, ctx) => withInputErrors(() => ctx.batchSnapshots.load(p.userId)),
+    batchSnapshot: (p, _args, ctx) => withCodedErrors(() => ctx.batchSnapshots.load(p.userId)),
   },
 
   ProfileSnapshot: {

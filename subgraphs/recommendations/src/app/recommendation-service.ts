@@ -6,6 +6,7 @@
 import { issueImpression } from '../../../../lib/impression.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import { checkItem } from '../../../../lib/contracts/validate.js';
+import { CodedError } from '../../../../lib/contracts/errors.js';
 import type { RankingFeatures } from '../../../../lib/contracts/ranking-features.js';
 import { CatalogIndex } from '../domain/catalog.js';
 import type { CatalogItem } from '../domain/catalog.js';
@@ -73,14 +74,6 @@ export interface ItemRejection {
 
 export const MAX_UPSERT = 1000;
 
-export class InputError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export class RecommendationService {
   readonly stats: ItemStats;
@@ -104,7 +97,7 @@ export class RecommendationService {
 
   async upsertItems(raw: readonly unknown[]): Promise<{ upserted: number; rejected: ItemRejection[] }> {
     if (raw.length > MAX_UPSERT) {
-      throw new InputError('BATCH_TOO_LARGE', `at most ${MAX_UPSERT} items per call; got ${raw.length}`);
+      throw new CodedError('BATCH_TOO_LARGE', `at most ${MAX_UPSERT} items per call; got ${raw.length}`);
     }
     const valid: CatalogItem[] = [];
     const rejected: ItemRejection[] = [];

@@ -2,7 +2,7 @@ import { UNIT_ID } from '../../../../lib/impression.js';
 import { GraphQLError } from 'graphql';
 import { DateTimeScalar, JSONObjectScalar, JSONScalar } from '../../../../lib/scalars.js';
 import type { Resolvers } from '../__generated__/resolvers-types.js';
-import { InputError } from '../app/recommendation-service.js';
+import { withCodedErrors } from '../../../../lib/graphql-errors.js';
 import { parseFeatures } from '../domain/signals.js';
 
 export const MAX_ROW = 100;
@@ -38,14 +38,7 @@ export const resolvers: Resolvers = {
   },
 
   Mutation: {
-    upsertItems: async (_root, { items }, ctx) => {
-      try {
-        return await ctx.service.upsertItems(items);
-      } catch (err) {
-        if (err instanceof InputError) throw badInput(err.message, err.code);
-        throw err;
-      }
-    },
+    upsertItems: (_root, { items }, ctx) => withCodedErrors(() => ctx.service.upsertItems(items)),
   },
 
   User: {
