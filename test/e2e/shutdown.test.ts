@@ -14,6 +14,7 @@ import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '../../lib/redis/connection.js';
 import { REDIS_URL, deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
+import { until as untilHolds } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GRACE_MS = 8000;
@@ -59,11 +60,23 @@ async function startChild(extraEnv: Record<string, string>): Promise<Child> {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
   );
-  const deadline = Date.now() + 30_000;
-  while (!output.includes('Ctrl-C stops everything')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`platform did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // The banner is the readiness signal: resolved on the output that completes it, failed when the
+  // child exits first or after 30 s.
+  await new Promise<void>((resolve, reject) => {
+    const fail = () => reject(new Error(`platform did not start:\n${output}`));
+    const timer = setTimeout(fail, 30_000);
+    const onData = () => {
+      if (!output.includes('Ctrl-C stops everything')) return;
+      clearTimeout(timer);
+      resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      fail();
+    });
+  });
   const gatewayUrl = /Gateway \+ Apollo Sandbox\s+(\S+)/.exec(output)?.[1];
   const eventsUrl = /Events API\s+POST (\S+)/.exec(output)?.[1];
   if (!gatewayUrl || !eventsUrl) throw new Error(`no URLs in the banner:\n${output}`);
@@ -200,12 +213,22 @@ function subscribe(gatewayUrl: string, userId: string) {
   return { messages, ended: () => ended, dispose: () => client.dispose() };
 }
 
+/** Waits until `check` holds; an error `check` throws fails the wait at once (not retried). */
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  let failure: { error: unknown } | undefined;
+  await untilHolds(
+    async () => {
+      try {
+        return await check();
+      } catch (error) {
+        failure = { error };
+        return true;
+      }
+    },
+    timeoutMs,
+    what,
+  );
+  if (failure) throw failure.error;
 }
 
 /**
