@@ -284,7 +284,7 @@ export class StreamConsumer implements EventConsumer {
   private markStopped!: () => void;
   private readonly loops: Promise<void>[] = [];
   private readonly connections: RedisClient[] = [];
-  /** Background passes (heartbeat and takeover, idle reclaim), each never overlapping itself. */
+  /** Background passes (heartbeat, takeover, idle reclaim), each never overlapping itself. */
   private readonly passes: Array<{ timer: NodeJS.Timeout; running: () => Promise<void> | undefined }> = [];
   /** Passes over the group looking for dead consumers (tests wait on it). */
   livenessPasses = 0;
@@ -305,10 +305,10 @@ export class StreamConsumer implements EventConsumer {
     // that looks dead. It is renewed on a timer of its own: a slow batch does not stop it.
     const beat = this.beat();
     for (const keys of this.readGroups(partitions)) this.loops.push(beat.then(() => this.readLoop(keys)));
-    this.every(Math.max(10, deadAfterMs / 4), () => {
-      void this.beat();
-      return this.takeOverDead();
-    });
+    // Beats and takeover passes on timers of their own: a takeover pass slowed by a busy Redis
+    // must not hold up the next beat (this consumer would look dead while it is alive).
+    this.every(Math.max(10, deadAfterMs / 4), () => this.beat());
+    this.every(Math.max(10, deadAfterMs / 4), () => this.takeOverDead());
     this.every(reclaimEveryMs, () => this.reclaimAll());
   }
 
