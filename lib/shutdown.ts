@@ -6,7 +6,7 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 /**
  * Runs cleanup once on SIGINT/SIGTERM, then exits 0. Cleanup is the services' close(): they stop
  * accepting connections, let in-flight requests finish and close graphql-ws sockets with 1001
- * (see lib/service-app.ts). If it has not finished after SHUTDOWN_GRACE_MS (or fails), the process
+ * (see lib/http/drain.ts). If it has not finished after SHUTDOWN_GRACE_MS (or fails), the process
  * exits 1; a second signal exits 1 at once.
  */
 export function onShutdown(

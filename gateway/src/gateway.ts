@@ -6,7 +6,9 @@ import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/di
 import { ApolloGateway } from '@apollo/gateway';
 import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { FastifyInstance } from 'fastify';
-import { apolloErrorSettings, createServiceApp, landingPagePlugin, listenService } from '../../lib/service-app.js';
+import { apolloErrorSettings } from '../../lib/graphql/errors.js';
+import { createServiceApp, listenService } from '../../lib/http/server.js';
+import { landingPagePlugin } from '../../lib/graphql/plugins.js';
 import type { GatewayConfig } from './config.js';
 import { SubscriptionGateway } from './subscriptions.js';
 import { SubgraphSource } from './subgraph-source.js';
@@ -89,7 +91,6 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     corsOrigins: config.corsOrigins,
     logLevel: config.logLevel,
     http: config.http,
-    production: config.production,
     health: () => ({ subgraphs: Object.keys(config.subgraphUrls) }),
     // Requests over the caller's rate are refused before their body is read.
     routes: (a) => callers.limitRequests(a, auth),

@@ -36,7 +36,8 @@ import type { DocumentNode, ExecutionArgs, ExecutionResult, FormattedExecutionRe
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { cachedParse, cachedValidate, serveGraphqlWs } from '../../lib/service-app.js';
+import { cachedParse, cachedValidate } from '../../lib/graphql/documents.js';
+import { serveGraphqlWs } from '../../lib/graphql/ws.js';
 import type { GatewayContext } from './gateway.js';
 import type { Caller, GatewayAuth } from './auth.js';
 import { identityKey } from '../../lib/auth.js';

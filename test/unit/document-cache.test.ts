@@ -1,7 +1,7 @@
 import { buildSchema, GraphQLError } from 'graphql';
 import type { ValidationRule } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { cachedParse, cachedValidate } from '../../lib/service-app.js';
+import { cachedParse, cachedValidate } from '../../lib/graphql/documents.js';
 
 describe('the shared document caches', () => {
   it('validation is cached per rule set: a document validated without the limits is checked again with them', () => {

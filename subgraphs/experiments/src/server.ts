@@ -2,8 +2,8 @@
 import { EXPERIMENTS_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
 import { RateLimiter } from '../../../lib/rate-limit.js';
-import { startSubgraphService } from '../../../lib/service-app.js';
-import type { SubgraphResolvers } from '../../../lib/service-app.js';
+import { startSubgraphService } from '../../../lib/subgraph-service.js';
+import type { SubgraphResolvers } from '../../../lib/subgraph-service.js';
 import { ExperimentService } from './app/experiment-service.js';
 import type { ExperimentsConfig } from './config.js';
 import { createContext } from './schema/context.js';

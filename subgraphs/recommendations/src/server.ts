@@ -2,8 +2,8 @@
 import { RECOMMENDATIONS_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
 import type { EventConsumer, EventLog } from '../../../lib/eventlog/port.js';
-import { startSubgraphService } from '../../../lib/service-app.js';
-import type { SubgraphResolvers } from '../../../lib/service-app.js';
+import { startSubgraphService } from '../../../lib/subgraph-service.js';
+import type { SubgraphResolvers } from '../../../lib/subgraph-service.js';
 import { RecommendationService } from './app/recommendation-service.js';
 import { readMovies } from './catalog/movielens.js';
 import type { RecommendationsServerConfig } from './config.js';

@@ -1,6 +1,6 @@
 import { DateTimeScalar, JSONScalar } from '../../../../lib/scalars.js';
 import type { Resolvers } from '../__generated__/resolvers-types.js';
-import { withCodedErrors } from '../../../../lib/graphql-errors.js';
+import { withCodedErrors } from '../../../../lib/graphql/errors.js';
 import type { Interval } from '../domain/stats.js';
 import { traitsOf } from './context.js';
 import { isService, requireIdentity } from '../../../../lib/auth.js';

@@ -1,6 +1,6 @@
 /** `POST /v1/events`: the ingestion endpoint for producers that do not speak GraphQL. */
 import type { FastifyInstance } from 'fastify';
-import { errorBody } from '../../../../lib/service-app.js';
+import { errorBody } from '../../../../lib/http/server.js';
 import { CodedError } from '../../../../lib/contracts/errors.js';
 import type { ProfileService } from '../app/profile-service.js';
 import { requireService } from '../../../../lib/auth.js';

@@ -4,7 +4,7 @@ import { rankAffinities } from '../domain/features.js';
 import { toRankingFeatures } from '../domain/features.js';
 import type { Profile } from '../domain/profile.js';
 import { badInput } from './errors.js';
-import { codedGraphQLError, withCodedErrors } from '../../../../lib/graphql-errors.js';
+import { codedGraphQLError, withCodedErrors } from '../../../../lib/graphql/errors.js';
 import { CodedError } from '../../../../lib/contracts/errors.js';
 import { DEFAULT_VALIDATION_LIMITS, validateId } from '../../../../lib/contracts/validate.js';
 import type { ProfileContext } from './context.js';

@@ -2,7 +2,7 @@ import { UNIT_ID } from '../../../../lib/impression.js';
 import { GraphQLError } from 'graphql';
 import { DateTimeScalar, JSONObjectScalar, JSONScalar } from '../../../../lib/scalars.js';
 import type { Resolvers } from '../__generated__/resolvers-types.js';
-import { withCodedErrors } from '../../../../lib/graphql-errors.js';
+import { withCodedErrors } from '../../../../lib/graphql/errors.js';
 import { parseFeatures } from '../domain/signals.js';
 
 export const MAX_ROW = 100;
