@@ -2,13 +2,16 @@
  * One live subscription shared by identical subscribers (the gateway shares those of one caller
  * with the same document, operation name and variables): one upstream subscription, and one
  * `step` per upstream event whose result every subscriber receives. Upstream events that arrive
- * while a step runs are coalesced (the newest wins), and each subscriber reads from its own
- * one-slot buffer (lib/latest-slot.ts), so a slow subscriber holds one pending result and delays
- * nobody. Subscribers leave on their own (return() also while their next() is pending); the
- * last one to leave closes the upstream. When the upstream ends or fails, or a step says it was
- * the last, every subscriber gets that final result and then ends.
+ * while a step runs are coalesced (the newest wins, lib/streams.ts `latest`), and each subscriber
+ * reads from its own Repeater with a one-slot sliding buffer, so a slow subscriber holds one
+ * pending result and delays nobody. Subscribers leave on their own (return() also while their
+ * next() is pending, or before their first next()); the last one to leave closes the upstream.
+ * When the upstream ends or fails, or a step says it was the last, every subscriber gets that
+ * final result and then ends.
  */
-import { LatestSlot } from '../../lib/latest-slot.js';
+import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
+import type { Push, RepeaterExecutor, Stop } from '@repeaterjs/repeater';
+import { latest } from '../../lib/streams.js';
 
 export interface SharedSubscriptionHooks<E, R> {
   /** Opens the upstream subscription (once, for the first subscriber). */
@@ -23,35 +26,40 @@ export interface SharedSubscriptionHooks<E, R> {
   closed(): Promise<void>;
 }
 
-/** Reads a source as fast as it delivers and keeps only the newest value (latest state wins). */
-function newestOnly<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<T> {
-  const slot = new LatestSlot<T>();
-  void (async () => {
-    try {
-      for await (const value of source) slot.put(value);
-      slot.end();
-    } catch (error) {
-      slot.end(error);
-    }
-  })();
-  const iterator: AsyncIterableIterator<T> = {
-    next: () => slot.take(),
-    async return() {
-      slot.close();
-      await source.return?.();
-      return { done: true, value: undefined };
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+/** A subscriber: what it had when it joined, and, once it reads, its Repeater's push and stop. */
+interface Subscriber<R> {
+  /** The number of the newest result when it joined (it gets only newer ones). */
+  joined: number;
+  reading?: { push: Push<R>; stop: Stop };
+}
+
+/**
+ * A subscriber's Repeater, which also leaves at return() before the first next(): a Repeater runs
+ * its executor on the first next(), so it would not learn of that (graphql-ws does it when the
+ * client completes while the subscription is being set up).
+ */
+class SubscriberRepeater<R> extends Repeater<R> {
+  constructor(
+    executor: RepeaterExecutor<R>,
+    private readonly leave: () => Promise<void>,
+  ) {
+    super(executor, new SlidingBuffer(1));
+  }
+
+  override async return(value?: unknown): Promise<IteratorResult<R>> {
+    await this.leave();
+    return super.return(value);
+  }
 }
 
 export class SharedSubscription<E, R> {
-  private readonly subscribers = new Set<LatestSlot<R>>();
-  private events?: AsyncIterableIterator<E>;
+  private readonly subscribers = new Set<Subscriber<R>>();
+  private events?: Repeater<E>;
   private closing?: Promise<void>;
+  /** The newest result, numbered: a subscriber that has not read yet starts with it. */
+  private newest?: { number: number; value: R };
+  /** How it ended (after `newest`): a subscriber that reads from now on ends so at once. */
+  private ended?: { error?: unknown };
 
   constructor(private readonly hooks: SharedSubscriptionHooks<E, R>) {}
 
@@ -62,50 +70,38 @@ export class SharedSubscription<E, R> {
   /** A new subscriber: its results from now on. `onLeave` is called once when it ends, however it ends. */
   join(onLeave: () => void): AsyncIterableIterator<R> {
     if (this.closing) throw new Error('joined a shared subscription that is over');
-    const slot = new LatestSlot<R>();
     if (!this.events) {
       // Opened by the first subscriber; if that fails nobody has joined and nothing stays behind.
       try {
-        this.events = newestOnly(this.hooks.open());
+        this.events = latest(this.hooks.open());
       } catch (err) {
         void this.close();
         throw err;
       }
       void this.pump(this.events);
     }
-    this.subscribers.add(slot);
+    const subscriber: Subscriber<R> = { joined: this.newest?.number ?? 0 };
+    this.subscribers.add(subscriber);
     let left = false;
     const leave = async () => {
       if (left) return;
       left = true;
       onLeave();
-      slot.close();
-      this.subscribers.delete(slot);
+      this.subscribers.delete(subscriber);
       if (this.subscribers.size === 0) await this.close();
     };
-    const iterator: AsyncIterableIterator<R> = {
-      async next() {
-        try {
-          const result = await slot.take();
-          if (result.done) await leave();
-          return result;
-        } catch (err) {
-          await leave();
-          throw err;
-        }
-      },
-      async return() {
-        await leave();
-        return { done: true, value: undefined };
-      },
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-    };
-    return iterator;
+    return new SubscriberRepeater<R>(async (push, stop) => {
+      // Starts at its first next(): the newest result it has not had yet, or the end.
+      if (this.newest && this.newest.number > subscriber.joined) void push(this.newest.value);
+      if (this.ended) stop(this.ended.error);
+      else subscriber.reading = { push, stop };
+      // Stopped by return(), or at the end (then after what it has not read yet).
+      await stop;
+      await leave();
+    }, leave);
   }
 
-  private async pump(events: AsyncIterableIterator<E>): Promise<void> {
+  private async pump(events: Repeater<E>): Promise<void> {
     for (;;) {
       let event: IteratorResult<E>;
       try {
@@ -122,24 +118,28 @@ export class SharedSubscription<E, R> {
         return this.end({ error: err });
       }
       if (this.closing) return;
-      for (const slot of this.subscribers) slot.put(step.value);
+      this.deliver(step.value);
       if (step.last) return this.end();
     }
   }
 
+  private deliver(value: R): void {
+    this.newest = { number: (this.newest?.number ?? 0) + 1, value };
+    for (const { reading } of this.subscribers) void reading?.push(value);
+  }
+
   /** Every subscriber gets `final` (a last value, or an error to throw) after what it has not read yet. */
   private end(final: { value?: R; error?: unknown } = {}): Promise<void> {
-    for (const slot of this.subscribers) {
-      if ('value' in final) slot.put(final.value as R);
-      slot.end(final.error);
-    }
+    if ('value' in final) this.deliver(final.value as R);
+    this.ended = 'error' in final ? { error: final.error } : {};
+    for (const { reading } of this.subscribers) reading?.stop(this.ended.error);
     return this.close();
   }
 
   private close(): Promise<void> {
     this.closing ??= (async () => {
       this.hooks.over();
-      await this.events?.return?.();
+      await this.events?.return();
       await this.hooks.closed();
     })();
     return this.closing;

@@ -1,44 +1,35 @@
 /**
- * A subscription as an async iterator with a one-slot buffer: a slow reader gets the newest
- * message (older pending ones are dropped), never an older version after a newer one (except
- * after a deletion, which restarts at version 0), and `return()` unsubscribes at once even while
- * the reader is waiting.
+ * A user's ProfileUpdated messages as an async iterator (a Repeater) with a one-slot buffer: a
+ * slow reader gets the newest message (older pending ones are dropped), never an older version
+ * after a newer one (except after a deletion, which restarts at version 0), and `return()`
+ * unsubscribes at once even while the reader is waiting. It subscribes when first read (a
+ * Repeater starts on its first next()), so a reader that leaves before reading leaves nothing.
+ *
+ * With `step`, the reader gets what `step` makes of each message it asks for (lib/streams.ts
+ * `mapEach`): `undefined` skips the message; an error ends the iterator after unsubscribing.
  */
-import { LatestSlot } from '../latest-slot.js';
+import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
+import { mapEach } from '../streams.js';
 import type { ProfilePubSub, ProfileUpdated } from './port.js';
 
-export async function latestUpdates(pubsub: ProfilePubSub, userId: string): Promise<AsyncIterableIterator<ProfileUpdated>> {
-  const slot = new LatestSlot<ProfileUpdated>();
-  let lastVersion = -1;
-  let unsubscribed = false;
-  const unsubscribe = await pubsub.subscribe(userId, (m) => {
-    // A deletion restarts versions at 0, so it always goes through and resets the watermark.
-    if (m.cause === 'delete') lastVersion = -1;
-    else if (m.version <= lastVersion) return;
-    slot.put(m, (waiting) => m.cause === 'delete' || waiting.cause === 'delete' || m.version >= waiting.version);
-  });
-  const finish = async (): Promise<IteratorResult<ProfileUpdated, undefined>> => {
-    slot.close();
-    if (!unsubscribed) {
-      unsubscribed = true;
-      await unsubscribe();
-    }
-    return { done: true, value: undefined };
-  };
-  const iterator: AsyncIterableIterator<ProfileUpdated> = {
-    async next() {
-      const next = await slot.take();
-      if (!next.done) lastVersion = next.value.version;
-      return next;
-    },
-    return: finish,
-    throw: async (err) => {
-      await finish();
-      throw err;
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+export function latestUpdates(pubsub: ProfilePubSub, userId: string): Repeater<ProfileUpdated>;
+export function latestUpdates<R>(pubsub: ProfilePubSub, userId: string, step: (message: ProfileUpdated) => Promise<R | undefined>): Repeater<R>;
+export function latestUpdates<R>(
+  pubsub: ProfilePubSub,
+  userId: string,
+  step?: (message: ProfileUpdated) => Promise<R | undefined>,
+): Repeater<ProfileUpdated> | Repeater<R> {
+  const messages = new Repeater<ProfileUpdated>(async (push, stop) => {
+    // The version last passed on (waiting in the buffer, or read): older ones are dropped.
+    let newest = -1;
+    const unsubscribe = await pubsub.subscribe(userId, (m) => {
+      // A deletion restarts versions at 0, so it always goes through and resets the watermark.
+      if (m.cause !== 'delete' && m.version <= newest) return;
+      newest = m.version;
+      void push(m);
+    });
+    await stop;
+    await unsubscribe();
+  }, new SlidingBuffer(1));
+  return step ? mapEach(messages, step) : messages;
 }

@@ -1,6 +1,6 @@
 /** One live subscription for identical subscribers: one step per event, latest-wins per subscriber. */
 import { describe, expect, it } from 'vitest';
-import { LatestSlot } from '../../lib/latest-slot.js';
+import { LatestSlot } from '../helpers/latest-slot.js';
 import { SharedSubscription } from '../../gateway/src/shared-subscription.js';
 import { until } from '../helpers/wait.js';
 

@@ -29,43 +29,20 @@ function checkUserId(id: string): string {
  * answered with the profile as it is now, and only when its version moved forward (or the profile
  * was deleted, which restarts versions at 0).
  */
-async function profileUpdates(ctx: ProfileContext, userId: string): Promise<AsyncIterableIterator<{ profileUpdated: ProfileUpdate }>> {
-  const messages = await latestUpdates(ctx.pubsub, userId);
+function profileUpdates(ctx: ProfileContext, userId: string): AsyncIterableIterator<{ profileUpdated: ProfileUpdate }> {
   let lastVersion = -1;
-  const iterator: AsyncIterableIterator<{ profileUpdated: ProfileUpdate }> = {
-    async next() {
-      try {
-        for (;;) {
-          const next = await messages.next();
-          if (next.done) return { done: true, value: undefined };
-          const m = next.value;
-          // Through the loader that checks ownership: the id may have been aliased to another user
-          // since the subscription started (a FORBIDDEN error ends it).
-          const profile = await ctx.profiles.load(userId);
-          // A deletion starts the user over at version 0: announce it, then count up again.
-          const deleted = m.cause === 'delete';
-          if (!deleted && profile.version <= lastVersion) continue;
-          lastVersion = deleted ? profile.version : Math.max(lastVersion, profile.version);
-          return {
-            done: false,
-            value: { profileUpdated: { userId, version: profile.version, cause: m.cause.toUpperCase(), changed: m.changed, at: m.at, user: { id: userId, loadedProfile: profile } } },
-          };
-        }
-      } catch (err) {
-        // graphql-ws does not call return() when next() fails: release the listener here.
-        await messages.return?.();
-        throw err;
-      }
-    },
-    return: async () => {
-      await messages.return?.();
-      return { done: true, value: undefined };
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+  // One message at a time, when graphql-ws asks; an error (a FORBIDDEN one too) ends the
+  // subscription after the listener is released (graphql-ws does not call return() then).
+  return latestUpdates(ctx.pubsub, userId, async (m) => {
+    // Through the loader that checks ownership: the id may have been aliased to another user
+    // since the subscription started (a FORBIDDEN error ends it).
+    const profile = await ctx.profiles.load(userId);
+    // A deletion starts the user over at version 0: announce it, then count up again.
+    const deleted = m.cause === 'delete';
+    if (!deleted && profile.version <= lastVersion) return undefined;
+    lastVersion = deleted ? profile.version : Math.max(lastVersion, profile.version);
+    return { profileUpdated: { userId, version: profile.version, cause: m.cause.toUpperCase(), changed: m.changed, at: m.at, user: { id: userId, loadedProfile: profile } } };
+  });
 }
 
 function checkLimit(limit: number): number {

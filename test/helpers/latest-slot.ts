@@ -1,7 +1,7 @@
 /**
- * A one-slot mailbox between a fast producer and a slow reader: `put` replaces what is waiting
- * (latest state wins), `take` waits for a value or the end. Bounded by construction, so a slow
- * subscriber holds one pending update, never a queue.
+ * A hand-fed upstream for tests (test/unit/shared-subscription.test.ts): a one-slot mailbox whose
+ * `put`, `end` and `close` the test calls while the code under test `take`s. (The services read
+ * their streams through Repeaters, lib/streams.ts; this is only the tests' side of one.)
  */
 export class LatestSlot<T> {
   private waiting: { value: T } | null = null;
