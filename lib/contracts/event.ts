@@ -77,3 +77,12 @@ export const ITEM_EVENT_TYPES: ReadonlySet<EventType> = new Set([
 
 /** Event types after which an item counts as consumed and is not recommended again. */
 export const CONSUMING_EVENT_TYPES: ReadonlySet<EventType> = new Set(['PLAY', 'COMPLETE', 'PURCHASE', 'RATE']);
+
+/**
+ * What the event log needs to know of a profile event: a user's events stay in order (they are
+ * partitioned by user id), and duplicates are per user (eventKey). Shaped as the log's EntryKeys.
+ */
+export const PROFILE_EVENT_KEYS = Object.freeze({
+  orderKey: (e: ProfileEvent): string => e.userId,
+  dedupeKey: (e: ProfileEvent): string => eventKey(e),
+});

@@ -3,24 +3,26 @@
  * process) platform.
  */
 import type { ProfileEvent } from '../contracts/event.js';
+import { PROFILE_EVENT_KEYS } from '../contracts/event.js';
 import { MemoryDedupe } from './memory-dedupe.js';
-import { eventKey } from '../contracts/event.js';
-import type { AppendReceipt, AppendResult, EventBatchHandler, EventConsumer, EventLog } from './port.js';
+import type { AppendReceipt, AppendResult, EntryKeys, EventBatchHandler, EventConsumer, EventLog } from './port.js';
 
-export interface MemoryEventLogOptions {
+export interface MemoryEventLogOptions<E = ProfileEvent> {
+  /** What the log needs to know of an entry (profile events' by default). */
+  keys?: EntryKeys<E>;
   /** Events kept (oldest dropped first). */
   retention?: number;
   batchSize?: number;
-  /** How long an accepted (userId, eventId) makes a later one a duplicate (0: no deduplication). */
+  /** How long an accepted dedupe key makes a later entry a duplicate (0: no deduplication). */
   dedupeTtlMs?: number;
   onError?: (err: unknown) => void;
 }
 
-interface Group {
+interface Group<E> {
   name: string;
   /** Absolute offset of the next event to deliver. */
   next: number;
-  handler: EventBatchHandler;
+  handler: EventBatchHandler<E>;
   running: Promise<void> | undefined;
   stopped: boolean;
   /** The last delivery failed: retry on the next append rather than spin. */
@@ -28,17 +30,19 @@ interface Group {
   onError: (err: unknown) => void;
 }
 
-export class MemoryEventLog implements EventLog {
-  private events: ProfileEvent[] = [];
+export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
+  private events: E[] = [];
   /** Absolute offset of events[0]. */
   private base = 0;
-  private readonly groups = new Set<Group>();
+  private readonly groups = new Set<Group<E>>();
   private readonly retention: number;
   private readonly batchSize: number;
   private readonly onError: (err: unknown) => void;
   private readonly dedupe: MemoryDedupe | undefined;
+  private readonly keys: EntryKeys<E>;
 
-  constructor(options: MemoryEventLogOptions = {}) {
+  constructor(options: MemoryEventLogOptions<E> = {}) {
+    this.keys = options.keys ?? (PROFILE_EVENT_KEYS as unknown as EntryKeys<E>);
     this.retention = options.retention ?? 100_000;
     this.batchSize = options.batchSize ?? 500;
     this.onError = options.onError ?? ((err) => console.error('event consumer failed', err));
@@ -46,9 +50,9 @@ export class MemoryEventLog implements EventLog {
     this.dedupe = ttl > 0 ? new MemoryDedupe(ttl) : undefined;
   }
 
-  async append(events: readonly ProfileEvent[]): Promise<AppendResult> {
+  async append(events: readonly E[]): Promise<AppendResult<E>> {
     // Claim and append without yielding: the event loop makes the two one step.
-    const fresh = this.dedupe?.claim(events.map(eventKey));
+    const fresh = this.dedupe?.claim(events.map((e) => this.keys.dedupeKey(e)));
     const appended = fresh ? events.filter((_, i) => fresh[i]) : events;
     const duplicates = fresh ? events.filter((_, i) => !fresh[i]) : [];
     if (appended.length === 0) return { receipt: new Map(), duplicates };
@@ -73,8 +77,8 @@ export class MemoryEventLog implements EventLog {
     }
   }
 
-  consume(name: string, handler: EventBatchHandler): EventConsumer {
-    const group: Group = { name, next: this.base, handler, running: undefined, stopped: false, failed: false, onError: this.onError };
+  consume(name: string, handler: EventBatchHandler<E>): EventConsumer {
+    const group: Group<E> = { name, next: this.base, handler, running: undefined, stopped: false, failed: false, onError: this.onError };
     this.groups.add(group);
     this.pump(group);
     return {
@@ -86,7 +90,7 @@ export class MemoryEventLog implements EventLog {
     };
   }
 
-  private pump(group: Group): void {
+  private pump(group: Group<E>): void {
     if (group.running || group.stopped) return;
     group.running = (async () => {
       // Deliver asynchronously, after the producer's call returns, like a real consumer would.
@@ -112,7 +116,7 @@ export class MemoryEventLog implements EventLog {
     });
   }
 
-  async *processedHistory(_group: string): AsyncIterable<ProfileEvent[]> {
+  async *processedHistory(_group: string): AsyncIterable<E[]> {
     // The consumer lives in this process: nothing survives a restart to rebuild from.
   }
 

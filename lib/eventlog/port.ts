@@ -1,11 +1,20 @@
 /**
- * The event log: accepted events, in order per user, read by independent consumer groups (the
+ * The event log: accepted entries, in order per key, read by independent consumer groups (the
  * profile updater, the recommendations service's trending consumer), deduplicated on the way in.
- * Adapters: memory (the embedded platform) and Redis Streams.
+ * Generic over its entries (profile events by default); what it needs to know of one is given by
+ * EntryKeys. Adapters: memory (the embedded platform) and Redis Streams.
  */
 import type { ProfileEvent } from '../contracts/event.js';
 
-export type EventBatchHandler = (events: readonly ProfileEvent[]) => Promise<void> | void;
+/** What the log needs to know of an entry. */
+export interface EntryKeys<E> {
+  /** Entries with the same order key stay in append order (one partition holds them). */
+  orderKey(entry: E): string;
+  /** An entry whose dedupe key was accepted within the dedupe window is a duplicate. */
+  dedupeKey(entry: E): string;
+}
+
+export type EventBatchHandler<E = ProfileEvent> = (events: readonly E[]) => Promise<void> | void;
 
 export interface EventConsumer {
   /** Stops delivery and waits for the batch in progress. */
@@ -15,46 +24,46 @@ export interface EventConsumer {
 /** Where appended events landed (adapter-specific), for waitApplied. */
 export type AppendReceipt = ReadonlyMap<number, string>;
 
-export interface AppendResult {
+export interface AppendResult<E = ProfileEvent> {
   receipt: AppendReceipt;
-  /** Events left out: the same user's event id was accepted within the dedupe window. */
-  duplicates: readonly ProfileEvent[];
+  /** Entries left out: their dedupe key was accepted within the dedupe window. */
+  duplicates: readonly E[];
 }
 
 /** Some events of an append landed and some did not (for example one partition failed). */
-export class PartialAppendError extends Error {
+export class PartialAppendError<E = ProfileEvent> extends Error {
   constructor(
     readonly receipt: AppendReceipt,
-    /** Events that are not in the log (their ids are not claimed either): retryable. */
-    readonly failed: readonly ProfileEvent[],
-    /** Events of the partitions that did take theirs, left out as duplicates. */
-    readonly duplicates: readonly ProfileEvent[],
+    /** Entries that are not in the log (their keys are not claimed either): retryable. */
+    readonly failed: readonly E[],
+    /** Entries of the partitions that did take theirs, left out as duplicates. */
+    readonly duplicates: readonly E[],
     reason: unknown,
   ) {
     super(`${failed.length} events could not be appended: ${(reason as Error)?.message ?? String(reason)}`, { cause: reason });
   }
 }
 
-export interface EventLog {
+export interface EventLog<E = ProfileEvent> {
   /**
-   * Appends events whose (userId, eventId) the log has not accepted within its dedupe window, and
+   * Appends entries whose dedupe key the log has not accepted within its dedupe window, and
    * claims those ids, in one atomic step per partition: an id is claimed exactly when its event is
    * in the log, whatever fails when (so a producer's retry is either appended or a duplicate of
    * something that is). Resolves once they are durable; when only some partitions take theirs,
    * rejects with PartialAppendError naming the events that are not in the log.
    */
-  append(events: readonly ProfileEvent[]): Promise<AppendResult>;
+  append(events: readonly E[]): Promise<AppendResult<E>>;
   /** Resolves true once `group` has processed everything in the receipt, false on timeout. */
   waitApplied(receipt: AppendReceipt, group: string, timeoutMs: number): Promise<boolean>;
   /**
    * Delivers events to `handler` in batches, at least once, in append order per user. Each group
    * has its own position; a new group starts at the oldest retained event.
    */
-  consume(group: string, handler: EventBatchHandler): EventConsumer;
+  consume(group: string, handler: EventBatchHandler<E>): EventConsumer;
   /**
    * Retained events the group has already processed, in order per partition: lets a consumer
    * that keeps derived state in memory rebuild it after a restart. Empty for in-process logs.
    */
-  processedHistory(group: string): AsyncIterable<ProfileEvent[]>;
+  processedHistory(group: string): AsyncIterable<E[]>;
   close(): Promise<void>;
 }

@@ -14,11 +14,11 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Result } from 'ioredis';
 import type { ProfileEvent } from '../contracts/event.js';
+import { PROFILE_EVENT_KEYS } from '../contracts/event.js';
 import { duplicate, isCluster } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
-import { eventKey } from '../contracts/event.js';
 import { PartialAppendError } from './port.js';
-import type { AppendReceipt, AppendResult, EventBatchHandler, EventConsumer, EventLog } from './port.js';
+import type { AppendReceipt, AppendResult, EntryKeys, EventBatchHandler, EventConsumer, EventLog } from './port.js';
 
 const APPEND_LUA = readFileSync(new URL('./lua/append-events.lua', import.meta.url), 'utf8');
 const FORGET_CONSUMER_LUA = readFileSync(new URL('./lua/forget-consumer.lua', import.meta.url), 'utf8');
@@ -31,8 +31,10 @@ declare module 'ioredis' {
   }
 }
 
-export interface StreamOptions {
+export interface StreamOptions<E = ProfileEvent> {
   prefix: string;
+  /** What the log needs to know of an entry (profile events' by default). */
+  keys?: EntryKeys<E>;
   partitions: number;
   /** Approximate number of entries kept per partition (see protectedGroup for the exception). */
   retention: number;
@@ -53,7 +55,7 @@ export interface StreamOptions {
    * consumers renew theirs every quarter of it, whatever their batches are doing.
    */
   deadAfterMs: number;
-  /** How long an accepted (userId, eventId) makes a later one a duplicate (0: no deduplication). */
+  /** How long an accepted dedupe key makes a later entry a duplicate (0: no deduplication). */
   dedupeTtlMs: number;
   /**
    * A consumer group whose unprocessed entries are never trimmed, however far behind it is (the
@@ -76,7 +78,7 @@ export const DEFAULT_STREAM_OPTIONS: Omit<StreamOptions, 'prefix' | 'onError'> =
   dedupeTtlMs: 7 * 86_400_000,
 };
 
-/** FNV-1a, for a stable user → partition mapping. */
+/** FNV-1a, for a stable order key (user) → partition mapping. */
 export function partitionOf(userId: string, partitions: number): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < userId.length; i++) {
@@ -99,11 +101,11 @@ export function compareIds(a: string, b: string): number {
 }
 
 /** The events of stream entries (field `e`: a JSON list). */
-function eventsOf(entries: readonly StreamEntry[]): ProfileEvent[] {
-  const events: ProfileEvent[] = [];
+function eventsOf<E>(entries: readonly StreamEntry[]): E[] {
+  const events: E[] = [];
   for (const [, fields] of entries) {
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i] === 'e') events.push(...(JSON.parse(fields[i + 1]!) as ProfileEvent[]));
+      if (fields[i] === 'e') events.push(...(JSON.parse(fields[i + 1]!) as E[]));
     }
   }
   return events;
@@ -116,13 +118,15 @@ function fieldsOf(row: readonly unknown[]): Map<string, unknown> {
   return info;
 }
 
-export class RedisStreamEventLog implements EventLog {
-  private readonly consumers = new Set<StreamConsumer>();
+export class RedisStreamEventLog<E = ProfileEvent> implements EventLog<E> {
+  private readonly consumers = new Set<StreamConsumer<E>>();
+  private readonly keys: EntryKeys<E>;
 
   constructor(
     private readonly redis: RedisClient,
-    readonly options: StreamOptions,
+    readonly options: StreamOptions<E>,
   ) {
+    this.keys = options.keys ?? (PROFILE_EVENT_KEYS as unknown as EntryKeys<E>);
     redis.defineCommand('appendEvents', { lua: APPEND_LUA });
     redis.defineCommand('forgetConsumer', { numberOfKeys: 1, lua: FORGET_CONSUMER_LUA });
   }
@@ -132,8 +136,8 @@ export class RedisStreamEventLog implements EventLog {
   }
 
   /** Claim of an accepted event id; in its partition's slot, so the append script can write both. */
-  private dedupeKeyOf(partition: number, event: ProfileEvent): string {
-    return `${this.options.prefix}{ev:${partition}}:seen:${eventKey(event)}`;
+  private dedupeKeyOf(partition: number, event: E): string {
+    return `${this.options.prefix}{ev:${partition}}:seen:${this.keys.dedupeKey(event)}`;
   }
 
   /** The heartbeat of a consumer of a group (a key of its own: any slot). */
@@ -141,10 +145,10 @@ export class RedisStreamEventLog implements EventLog {
     return `${this.options.prefix}consumer:${group}:${consumer}`;
   }
 
-  async append(events: readonly ProfileEvent[]): Promise<AppendResult> {
-    const byPartition = new Map<number, ProfileEvent[]>();
+  async append(events: readonly E[]): Promise<AppendResult<E>> {
+    const byPartition = new Map<number, E[]>();
     for (const e of events) {
-      const p = partitionOf(e.userId, this.options.partitions);
+      const p = partitionOf(this.keys.orderKey(e), this.options.partitions);
       (byPartition.get(p) ?? byPartition.set(p, []).get(p)!).push(e);
     }
     const partitions = [...byPartition];
@@ -163,8 +167,8 @@ export class RedisStreamEventLog implements EventLog {
       ),
     );
     const receipt = new Map<number, string>();
-    const failed: ProfileEvent[] = [];
-    const duplicates: ProfileEvent[] = [];
+    const failed: E[] = [];
+    const duplicates: E[] = [];
     let cause: unknown;
     results.forEach((r, i) => {
       const [p, list] = partitions[i]!;
@@ -208,7 +212,7 @@ export class RedisStreamEventLog implements EventLog {
     return true;
   }
 
-  consume(group: string, handler: EventBatchHandler, consumerName = `${hostname()}-${process.pid}-${randomUUID().slice(0, 6)}`): StreamConsumer {
+  consume(group: string, handler: EventBatchHandler<E>, consumerName = `${hostname()}-${process.pid}-${randomUUID().slice(0, 6)}`): StreamConsumer<E> {
     const consumer = new StreamConsumer(this, this.redis, group, consumerName, handler);
     this.consumers.add(consumer);
     consumer.start();
@@ -219,7 +223,7 @@ export class RedisStreamEventLog implements EventLog {
    * Entries the group delivered and acknowledged. Entries still pending are left out: they will be
    * handed to a consumer again (reclaimed), and must not count twice.
    */
-  async *processedHistory(group: string): AsyncIterable<ProfileEvent[]> {
+  async *processedHistory(group: string): AsyncIterable<E[]> {
     const until = await this.lastDelivered(group);
     const pending = new Set<string>();
     for (const p of until.keys()) {
@@ -230,7 +234,7 @@ export class RedisStreamEventLog implements EventLog {
   }
 
   /** Every retained event up to (and including) `untilId` on each partition, in order. */
-  async *history(untilIds: Map<number, string>, skip: ReadonlySet<string> = new Set()): AsyncIterable<ProfileEvent[]> {
+  async *history(untilIds: Map<number, string>, skip: ReadonlySet<string> = new Set()): AsyncIterable<E[]> {
     for (let p = 0; p < this.options.partitions; p++) {
       const until = untilIds.get(p);
       if (!until || until === '0-0') continue;
@@ -238,7 +242,7 @@ export class RedisStreamEventLog implements EventLog {
       for (;;) {
         const entries = (await this.redis.xrange(this.streamKey(p), start, until, 'COUNT', 1000)) as StreamEntry[];
         if (entries.length === 0) break;
-        yield eventsOf(entries.filter(([id]) => !skip.has(id)));
+        yield eventsOf<E>(entries.filter(([id]) => !skip.has(id)));
         start = `(${entries[entries.length - 1]![0]}`;
       }
     }
@@ -269,12 +273,12 @@ export class RedisStreamEventLog implements EventLog {
   }
 
   /** @internal */
-  forget(consumer: StreamConsumer): void {
+  forget(consumer: StreamConsumer<E>): void {
     this.consumers.delete(consumer);
   }
 }
 
-export class StreamConsumer implements EventConsumer {
+export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
   private stopped = false;
   /**
    * Settles when the consumer stops. A blocking read is raced against it: a connection that is
@@ -290,11 +294,11 @@ export class StreamConsumer implements EventConsumer {
   livenessPasses = 0;
 
   constructor(
-    private readonly log: RedisStreamEventLog,
+    private readonly log: RedisStreamEventLog<E>,
     private readonly redis: RedisClient,
     readonly group: string,
     readonly name: string,
-    private readonly handler: EventBatchHandler,
+    private readonly handler: EventBatchHandler<E>,
   ) {
     this.stopping = new Promise<null>((resolve) => (this.markStopped = () => resolve(null)));
   }
@@ -423,7 +427,7 @@ export class StreamConsumer implements EventConsumer {
     if (present.length < entries.length) {
       this.log.options.onError(new Error(`${entries.length - present.length} pending entries of ${key} were trimmed before they were applied`));
     }
-    const events = eventsOf(present);
+    const events = eventsOf<E>(present);
     if (events.length > 0) await this.handler(events);
     await this.redis.xack(key, this.group, ...entries.map(([id]) => id));
   }
