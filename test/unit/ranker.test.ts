@@ -18,12 +18,9 @@ import { parseFeatures } from '../../subgraphs/recommendations/src/domain/signal
 import { MemoryCatalogStore } from '../../subgraphs/recommendations/src/store/memory.js';
 import { MINUTE_MS, T0, episode, event, movie, mulberry32, pick, product, randInt, shuffled } from './fixtures.js';
 
-// `rank` is wrapped in a spy (calling the real function) so the tests can check that every model
-// of RecommendationService goes through the same ranking function with different features.
-vi.mock('../../subgraphs/recommendations/src/domain/ranker.js', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('../../subgraphs/recommendations/src/domain/ranker.js')>();
-  return { ...actual, rank: vi.fn(actual.rank) };
-});
+// The service's ranking function is a spy calling the real `rank`, so the tests can check that
+// every model of RecommendationService goes through the same ranking function with different features.
+const rankSpy = vi.fn(rank);
 
 const cfg = DEFAULT_REDUCER_CONFIG;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -135,6 +132,7 @@ async function makeService(items: readonly CatalogItem[], now = NOW) {
       variantModels: { control: 'BASELINE', treatment: 'REALTIME' },
     },
     () => now,
+    rankSpy,
   );
   const result = await service.upsertItems(items);
   expect(result).toEqual({ upserted: items.length, rejected: [] });
@@ -288,7 +286,6 @@ describe('genre shift', () => {
     const service = await makeService(items);
     const live = after;
     const batch = before;
-    const rankSpy = vi.mocked(rank);
     rankSpy.mockClear();
 
     const baseline = service.recommend(request(live, batch, { model: 'BASELINE', limit: 30 }));

@@ -84,6 +84,8 @@ export class RecommendationService {
     private readonly store: CatalogStore,
     readonly config: RecommendationConfig,
     private readonly now: () => number = Date.now,
+    /** The one ranking function every model goes through (a seam for tests that watch its calls). */
+    private readonly ranker: typeof rank = rank,
   ) {
     this.stats = new ItemStats(config.trendingHalfLifeMs);
     this.catalog = new CatalogIndex(config.facets, this.stats, config.orderingRefreshMs);
@@ -149,7 +151,7 @@ export class RecommendationService {
     const now = this.now();
     // Consumption is a business rule, not a model feature: always from the live profile.
     const exclude = new Set(req.live?.consumed ?? []);
-    const ranked = rank(this.env, { features, exclude, limit: req.limit, now });
+    const ranked = this.ranker(this.env, { features, exclude, limit: req.limit, now });
     const experimentKey = assignment?.experimentKey ?? null;
     const variant = assignment?.variant ?? null;
     const items = ranked.map((r, i) => ({ position: i + 1, score: r.score, reasons: r.reasons, item: r.item }));
