@@ -5,6 +5,8 @@
  * its own stores on top (its `store/select.ts`); platform/ shares one Infrastructure among the
  * services of one process.
  */
+import { closable } from './dispose.js';
+import type { Closable } from './dispose.js';
 import { envDuration, envInt } from './env.js';
 import { MemoryEventLog } from './eventlog/memory.js';
 import type { EventLog } from './eventlog/port.js';
@@ -15,13 +17,12 @@ import { RedisPubSub } from './pubsub/redis.js';
 import { connect, redisSettingsFromEnv } from './redis/connection.js';
 import type { RedisClient } from './redis/connection.js';
 
-export interface Infrastructure {
+export interface Infrastructure extends Closable {
   kind: 'memory' | 'redis' | 'redis-cluster';
   /** The Redis connection and key prefix every Redis store uses (null: embedded stores). */
   redis: { client: RedisClient; prefix: string } | null;
   eventLog: EventLog;
   pubsub: ProfilePubSub;
-  close(): Promise<void>;
 }
 
 /**
@@ -43,7 +44,7 @@ export function createInfrastructure(env: NodeJS.ProcessEnv = process.env, optio
   if (!settings) {
     const eventLog = new MemoryEventLog({ retention: envInt(env, 'STREAM_RETENTION', 100_000, 1), dedupeTtlMs, onError });
     const pubsub = new MemoryPubSub();
-    return {
+    return closable({
       kind: 'memory',
       redis: null,
       eventLog,
@@ -52,7 +53,7 @@ export function createInfrastructure(env: NodeJS.ProcessEnv = process.env, optio
         await eventLog.close();
         await pubsub.close();
       },
-    };
+    });
   }
   const client = connect(settings);
   client.on('error', () => undefined); // reported by the failing commands; ioredis keeps reconnecting
@@ -70,7 +71,7 @@ export function createInfrastructure(env: NodeJS.ProcessEnv = process.env, optio
     onError,
   });
   const pubsub = new RedisPubSub(client, settings.prefix);
-  return {
+  return closable({
     kind: settings.clusterNodes?.length ? 'redis-cluster' : 'redis',
     redis: { client, prefix: settings.prefix },
     eventLog,
@@ -80,5 +81,5 @@ export function createInfrastructure(env: NodeJS.ProcessEnv = process.env, optio
       await pubsub.close();
       await client.quit().catch(() => client.disconnect());
     },
-  };
+  });
 }

@@ -1,4 +1,5 @@
 /** Embedded in-memory adapters of the experiments stores. */
+import { closable } from '../../../../lib/dispose.js';
 import type { Experiment } from '../domain/experiment.js';
 import { ALL_UNITS, addEvent, emptyAggregate, shiftAggregate, unitEventSlot, ZERO_TOTALS } from '../domain/metrics.js';
 import type { RecordedUnitEvent, UserTotals, VariantAggregate } from '../domain/metrics.js';
@@ -202,10 +203,10 @@ export class MemoryUnitMetricsStore implements UnitMetricsStore {
 
 /** The embedded stores; `now` is the clock that expires what is held per impression. */
 export function createMemoryExperimentStores(options: { now?: () => number } = {}): ExperimentStores & { metrics: MemoryUnitMetricsStore } {
-  return {
+  return closable({
     experiments: new MemoryExperimentStore(),
     assignments: new MemoryAssignmentStore(),
     metrics: new MemoryUnitMetricsStore(options.now),
     close: async () => {},
-  };
+  });
 }

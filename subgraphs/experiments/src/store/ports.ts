@@ -1,4 +1,5 @@
 /** Storage ports of the experiments service (memory adapters here, Redis with the Redis issue). */
+import type { Closable } from '../../../../lib/dispose.js';
 import type { Experiment } from '../domain/experiment.js';
 import type { RecordedUnitEvent, VariantAggregate } from '../domain/metrics.js';
 
@@ -43,9 +44,8 @@ export interface UnitMetricsStore {
   units(experimentKey: string): Promise<string[]>;
 }
 
-export interface ExperimentStores {
+export interface ExperimentStores extends Closable {
   experiments: ExperimentStore;
   assignments: AssignmentStore;
   metrics: UnitMetricsStore;
-  close(): Promise<void>;
 }

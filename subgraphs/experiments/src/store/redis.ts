@@ -2,6 +2,7 @@
  * Redis adapters of the experiments stores. Everything about one experiment shares the hash tag
  * `{x:<key>}`, so assignment and unit-event scripts touch a single slot on a cluster.
  */
+import { closable } from '../../../../lib/dispose.js';
 import { readFileSync } from 'node:fs';
 import type { Result } from 'ioredis';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
@@ -150,10 +151,10 @@ export class RedisUnitMetricsStore implements UnitMetricsStore {
 
 export function createRedisExperimentStores(redis: RedisClient, prefix: string, options: { now?: () => number } = {}): ExperimentStores {
   const keys = new ExperimentKeys(prefix);
-  return {
+  return closable({
     experiments: new RedisExperimentStore(redis, keys),
     assignments: new RedisAssignmentStore(redis, keys),
     metrics: new RedisUnitMetricsStore(redis, keys, options.now),
     close: async () => {},
-  };
+  });
 }

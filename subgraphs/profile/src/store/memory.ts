@@ -1,4 +1,5 @@
 /** Embedded in-memory adapters: the default, so `npm start` needs nothing installed. */
+import { closable } from '../../../../lib/dispose.js';
 import { eventKey } from '../../../../lib/contracts/event.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { Profile } from '../domain/profile.js';
@@ -149,10 +150,10 @@ export class MemoryIdentityStore implements IdentityStore {
 
 /** `dedupeTtlMs`: the ledger window (events redelivered within it are not applied again). */
 export function createMemoryStores(options: { dedupeTtlMs: number; profileTtlMs?: number }): ProfileStores {
-  return {
+  return closable({
     profiles: new MemoryProfileStore(options.profileTtlMs ?? 0, Date.now, options.dedupeTtlMs),
     snapshots: new MemorySnapshotStore(),
     identities: new MemoryIdentityStore(),
     close: async () => {},
-  };
+  });
 }

@@ -2,6 +2,7 @@
  * Storage ports of the profile service, each with a memory and a Redis adapter. (Deduplication of
  * incoming event ids belongs to the event log, which claims them in the step that appends.)
  */
+import type { Closable } from '../../../../lib/dispose.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { RankingFeatures } from '../../../../lib/contracts/ranking-features.js';
 import type { Profile } from '../domain/profile.js';
@@ -88,9 +89,8 @@ export interface IdentityStore {
   forget(userId: string): Promise<void>;
 }
 
-export interface ProfileStores {
+export interface ProfileStores extends Closable {
   profiles: ProfileStore;
   snapshots: SnapshotStore;
   identities: IdentityStore;
-  close(): Promise<void>;
 }

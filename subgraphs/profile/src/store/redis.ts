@@ -2,6 +2,7 @@
  * Redis adapters of the profile stores. All key building and Lua lives here. Keys carry the user
  * id as a hash tag (`{u:<id>}`) so a user's profile and snapshot share a slot on a cluster.
  */
+import { closable } from '../../../../lib/dispose.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
@@ -349,12 +350,12 @@ export interface RedisProfileStoreOptions {
 
 export function createRedisProfileStores(redis: RedisClient, options: RedisProfileStoreOptions, ownsConnection = false): ProfileStores {
   const keys = new ProfileKeys(options.prefix);
-  return {
+  return closable({
     profiles: new RedisProfileStore(redis, keys, options.profileTtlMs, options.dedupeTtlMs, options.writeCache),
     snapshots: new RedisSnapshotStore(redis, keys, options.profileTtlMs),
     identities: new RedisIdentityStore(redis, keys),
     close: async () => {
       if (ownsConnection) await redis.quit();
     },
-  };
+  });
 }

@@ -13,4 +13,7 @@ export class MemoryCatalogStore implements CatalogStore {
   }
 
   async close(): Promise<void> {}
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }

@@ -30,4 +30,7 @@ export class RedisCatalogStore implements CatalogStore {
   }
 
   async close(): Promise<void> {}
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
