@@ -1,23 +1,27 @@
 import { EventEmitter } from 'node:events';
-import type { ProfilePubSub, ProfileUpdated, Unsubscribe } from './port.js';
+import { profileUpdatedTopic } from './port.js';
+import type { ProfileUpdated, PubSub, Unsubscribe } from './port.js';
 
-export class MemoryPubSub implements ProfilePubSub {
+export class MemoryPubSub<M = ProfileUpdated> implements PubSub<M> {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
 
-  async publish(message: ProfileUpdated): Promise<void> {
-    this.emitter.emit(message.userId, message);
+  /** `topicOf`: the topic of a message (a user's, for ProfileUpdated). */
+  constructor(private readonly topicOf: (message: M) => string = profileUpdatedTopic as unknown as (message: M) => string) {}
+
+  async publish(message: M): Promise<void> {
+    this.emitter.emit(this.topicOf(message), message);
   }
 
-  async subscribe(userId: string, listener: (message: ProfileUpdated) => void): Promise<Unsubscribe> {
-    this.emitter.on(userId, listener);
+  async subscribe(topic: string, listener: (message: M) => void): Promise<Unsubscribe> {
+    this.emitter.on(topic, listener);
     return async () => {
-      this.emitter.off(userId, listener);
+      this.emitter.off(topic, listener);
     };
   }
 
   /** Listeners currently attached (tests check nothing leaks). */
-  listenerCount(userId: string): number {
-    return this.emitter.listenerCount(userId);
+  listenerCount(topic: string): number {
+    return this.emitter.listenerCount(topic);
   }
 
   async close(): Promise<void> {

@@ -15,9 +15,18 @@ export interface ProfileUpdated {
 
 export type Unsubscribe = () => Promise<void>;
 
-export interface ProfilePubSub {
-  publish(message: ProfileUpdated): Promise<void>;
-  /** Calls `listener` for every message about `userId` until unsubscribed. */
-  subscribe(userId: string, listener: (message: ProfileUpdated) => void): Promise<Unsubscribe>;
+/**
+ * Messages by topic: each message belongs to one topic (its `topicOf`), and a subscriber gets the
+ * messages of the topic it names. Generic over its messages; ProfileUpdated by user id by default.
+ */
+export interface PubSub<M = ProfileUpdated> {
+  publish(message: M): Promise<void>;
+  /** Calls `listener` for every message of `topic` until unsubscribed. */
+  subscribe(topic: string, listener: (message: M) => void): Promise<Unsubscribe>;
   close(): Promise<void>;
 }
+
+export type ProfilePubSub = PubSub<ProfileUpdated>;
+
+/** ProfileUpdated messages have a topic per user. */
+export const profileUpdatedTopic = (message: ProfileUpdated): string => message.userId;

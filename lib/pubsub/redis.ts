@@ -1,14 +1,28 @@
 /**
- * ProfileUpdated over Redis pub/sub, one channel per user. On a cluster it uses sharded pub/sub
- * (SPUBLISH / SSUBSCRIBE), so messages stay on the shard that owns the channel's slot.
+ * Messages over Redis pub/sub, one channel per topic (for ProfileUpdated: per user, in the user's
+ * hash-tag slot). On a cluster it uses sharded pub/sub (SPUBLISH / SSUBSCRIBE), so messages stay
+ * on the shard that owns the channel's slot.
  */
 import type { RedisClient } from '../redis/connection.js';
 import { duplicate, isCluster, userKey } from '../redis/connection.js';
-import type { ProfilePubSub, ProfileUpdated, Unsubscribe } from './port.js';
+import { profileUpdatedTopic } from './port.js';
+import type { ProfileUpdated, PubSub, Unsubscribe } from './port.js';
 
-export class RedisPubSub implements ProfilePubSub {
+export interface RedisPubSubOptions<M> {
+  /** The topic of a message (a user's, for ProfileUpdated). */
+  topicOf: (message: M) => string;
+  /** The channel of a topic; a hash tag in it keeps it on one shard of a cluster. */
+  channel: (prefix: string, topic: string) => string;
+}
+
+const PROFILE_UPDATED_CHANNELS: RedisPubSubOptions<ProfileUpdated> = {
+  topicOf: profileUpdatedTopic,
+  channel: (prefix, userId) => userKey(prefix, userId, 'updated'),
+};
+
+export class RedisPubSub<M = ProfileUpdated> implements PubSub<M> {
   private subscriber: RedisClient | undefined;
-  private readonly listeners = new Map<string, Set<(message: ProfileUpdated) => void>>();
+  private readonly listeners = new Map<string, Set<(message: M) => void>>();
   /** SUBSCRIBE in flight (or done) per channel: every subscriber waits for it. */
   private readonly subscribed = new Map<string, Promise<unknown>>();
   /** Channels whose SUBSCRIBE Redis has answered (see receivingCount). */
@@ -18,16 +32,17 @@ export class RedisPubSub implements ProfilePubSub {
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
+    private readonly options: RedisPubSubOptions<M> = PROFILE_UPDATED_CHANNELS as unknown as RedisPubSubOptions<M>,
   ) {
     this.sharded = isCluster(redis);
   }
 
-  private channel(userId: string): string {
-    return userKey(this.prefix, userId, 'updated');
+  private channel(topic: string): string {
+    return this.options.channel(this.prefix, topic);
   }
 
-  async publish(message: ProfileUpdated): Promise<void> {
-    const channel = this.channel(message.userId);
+  async publish(message: M): Promise<void> {
+    const channel = this.channel(this.options.topicOf(message));
     const payload = JSON.stringify(message);
     if (this.sharded) await this.redis.spublish(channel, payload);
     else await this.redis.publish(channel, payload);
@@ -39,7 +54,7 @@ export class RedisPubSub implements ProfilePubSub {
     const deliver = (channel: string, payload: string) => {
       const set = this.listeners.get(channel);
       if (!set) return;
-      const message = JSON.parse(payload) as ProfileUpdated;
+      const message = JSON.parse(payload) as M;
       for (const listener of set) listener(message);
     };
     sub.on(this.sharded ? 'smessage' : 'message', deliver);
@@ -47,8 +62,8 @@ export class RedisPubSub implements ProfilePubSub {
     return sub;
   }
 
-  async subscribe(userId: string, listener: (message: ProfileUpdated) => void): Promise<Unsubscribe> {
-    const channel = this.channel(userId);
+  async subscribe(topic: string, listener: (message: M) => void): Promise<Unsubscribe> {
+    const channel = this.channel(topic);
     let set = this.listeners.get(channel);
     if (!set) this.listeners.set(channel, (set = new Set()));
     set.add(listener);
@@ -83,17 +98,17 @@ export class RedisPubSub implements ProfilePubSub {
   }
 
   /** Listeners attached, including those whose SUBSCRIBE is still on its way (tests check nothing leaks). */
-  listenerCount(userId: string): number {
-    return this.listeners.get(this.channel(userId))?.size ?? 0;
+  listenerCount(topic: string): number {
+    return this.listeners.get(this.channel(topic))?.size ?? 0;
   }
 
   /**
    * Listeners Redis already delivers to (the channel's SUBSCRIBE answered): a message published
    * from now on reaches them. Tests wait on it instead of sleeping until a subscription is live.
    */
-  receivingCount(userId: string): number {
-    const channel = this.channel(userId);
-    return this.receiving.has(channel) ? this.listenerCount(userId) : 0;
+  receivingCount(topic: string): number {
+    const channel = this.channel(topic);
+    return this.receiving.has(channel) ? this.listenerCount(topic) : 0;
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryEventLog } from '../../lib/eventlog/memory.js';
+import { MemoryPubSub } from '../../lib/pubsub/memory.js';
 import { until } from '../helpers/wait.js';
 
 /** An entry that is not a profile event: the log knows it only through its EntryKeys. */
@@ -9,7 +10,7 @@ interface Membership {
   entered: boolean;
 }
 
-describe('the event log is generic over its entries', () => {
+describe('the event log and the pub/sub are generic over their payloads', () => {
   it('orders by the order key, deduplicates by the dedupe key, delivers the entries as appended', async () => {
     const log = new MemoryEventLog<Membership>({ keys: { orderKey: (m) => m.audience, dedupeKey: (m) => `${m.audience}/${m.id}` } });
     const seen: Membership[] = [];
@@ -22,5 +23,17 @@ describe('the event log is generic over its entries', () => {
     expect(seen.map((m) => `${m.audience}/${m.id}`)).toEqual(['bingers/m1', 'bingers/m2', 'buyers/m1']);
     await consumer.stop();
     await log.close();
+  });
+
+  it('the pub/sub delivers a message to the subscribers of its topic only', async () => {
+    const pubsub = new MemoryPubSub<Membership>((m) => m.audience);
+    const got: string[] = [];
+    const unsubscribe = await pubsub.subscribe('bingers', (m) => void got.push(m.id));
+    await pubsub.publish({ audience: 'bingers', id: 'm1', entered: true });
+    await pubsub.publish({ audience: 'buyers', id: 'm2', entered: true });
+    await unsubscribe();
+    await pubsub.publish({ audience: 'bingers', id: 'm3', entered: false });
+    expect(got).toEqual(['m1']);
+    await pubsub.close();
   });
 });
