@@ -4,6 +4,7 @@
  */
 import { inspectJson, isPrototypeKey } from '../json-shape.js';
 import { CodedError } from './errors.js';
+import { envDuration } from '../env.js';
 import { EVENT_TYPES, ITEM_EVENT_TYPES, ITEM_KINDS } from './event.js';
 import type { EventType, ItemKind, ItemRef, MetadataValue, ProfileEvent } from './event.js';
 
@@ -301,3 +302,9 @@ export function checkBatch(events: unknown, limits = DEFAULT_VALIDATION_LIMITS, 
   }
   return events;
 }
+
+/**
+ * MAX_FUTURE_SKEW, read in this one place: how far in the future an event's occurredAt may be
+ * (the profile's events), and the clock skew allowed around a served row (unit events).
+ */
+export const maxFutureSkewMs = (env: Record<string, string | undefined>): number => envDuration(env, 'MAX_FUTURE_SKEW', '5m');

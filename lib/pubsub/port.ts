@@ -1,17 +1,7 @@
-/** ProfileUpdated messages: published after every applied change, per user. */
+/** The pub/sub port: messages by topic (ProfileUpdated per user by default; see lib/contracts/profile-updated.ts). */
+import type { ProfileUpdated } from '../contracts/profile-updated.js';
 
-export interface ProfileUpdated {
-  userId: string;
-  version: number;
-  /** What changed: events applied, an alias merged, or the profile deleted. */
-  cause: 'events' | 'alias' | 'delete';
-  /** Ids of the events applied by this change. */
-  eventIds: string[];
-  /** Profile fields the change touched. */
-  changed: string[];
-  /** Wall-clock time of the change. */
-  at: number;
-}
+export type { ProfileUpdated };
 
 export type Unsubscribe = () => Promise<void>;
 

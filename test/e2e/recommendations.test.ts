@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoItemRef, episodeId } from '../../demo/catalog.js';
 import { demoHistory } from '../../demo/history.js';
-import { verifyImpression, DEV_IMPRESSION_SECRET } from '../../lib/impression.js';
+import { verifyImpression, DEV_IMPRESSION_SECRET } from '../../lib/contracts/impression.js';
 import { startTestPlatform } from '../helpers/platform.js';
 import type { TestPlatform } from '../helpers/platform.js';
 

@@ -7,7 +7,7 @@
  * the valid ones in the batch are kept.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_IMPRESSION_SECRET, issueImpression, verifyImpression } from '../../lib/impression.js';
+import { DEV_IMPRESSION_SECRET, issueImpression, verifyImpression } from '../../lib/contracts/impression.js';
 import { startTestPlatform, tokenFor } from '../helpers/platform.js';
 import type { TestPlatform } from '../helpers/platform.js';
 

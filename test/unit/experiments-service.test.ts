@@ -4,8 +4,8 @@
  * recomputation from the raw events.
  */
 import { describe, expect, it } from 'vitest';
-import { issueImpression } from '../../lib/impression.js';
-import type { ImpressionClaims } from '../../lib/impression.js';
+import { issueImpression } from '../../lib/contracts/impression.js';
+import type { ImpressionClaims } from '../../lib/contracts/impression.js';
 import { ExperimentService, MAX_UNIT_EVENTS } from '../../subgraphs/experiments/src/app/experiment-service.js';
 import type { ExperimentResults, VariantComparison } from '../../subgraphs/experiments/src/app/experiment-service.js';
 import type { ExperimentInput } from '../../subgraphs/experiments/src/domain/experiment.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TOKEN_LENGTH, impressionKey, issueImpression, verifyImpression } from '../../lib/impression.js';
-import type { ImpressionClaims } from '../../lib/impression.js';
+import { MAX_TOKEN_LENGTH, impressionKey, issueImpression, verifyImpression } from '../../lib/contracts/impression.js';
+import type { ImpressionClaims } from '../../lib/contracts/impression.js';
 import { T0 } from './fixtures.js';
 
 const SECRET = 'unit-test-impression-secret';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { verifyImpression } from '../../lib/impression.js';
+import { verifyImpression } from '../../lib/contracts/impression.js';
 import { DAY_MS, DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
 import type { EventType, ItemRef, ProfileEvent } from '../../lib/contracts/event.js';
 import { toRankingFeatures } from '../../subgraphs/profile/src/domain/features.js';

@@ -3,7 +3,8 @@ import { loadAuthConfig } from '../../../lib/auth.js';
 import type { AuthConfig } from '../../../lib/auth.js';
 import { envDuration, envInt, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
-import { impressionSecret } from '../../../lib/impression.js';
+import { impressionSecret } from '../../../lib/contracts/impression.js';
+import { maxFutureSkewMs } from '../../../lib/contracts/validate.js';
 import type { UnitEventLimits } from './domain/unit-events.js';
 
 export interface ExperimentsConfig extends ServiceBasics {
@@ -27,7 +28,7 @@ export function loadExperimentsConfig(env: NodeJS.ProcessEnv = process.env): Exp
     definitionsCacheMs: envInt(env, 'EXPERIMENTS_CACHE_MS', 1000, 0, 60_000),
     unitEvents: {
       impressionTtlMs: envDuration(env, 'IMPRESSION_TTL', '24h'),
-      maxSkewMs: envDuration(env, 'MAX_FUTURE_SKEW', '5m'),
+      maxSkewMs: maxFutureSkewMs(env),
       maxConsumeSeconds: envDuration(env, 'UNIT_EVENT_MAX_CONSUME', '24h') / 1000,
       maxUserPurchase: envInt(env, 'UNIT_EVENT_USER_MAX_PURCHASE', 1000, 0, 1e9),
     },

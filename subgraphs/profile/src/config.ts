@@ -7,7 +7,7 @@ import { envDuration, envInt, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
 import { DEFAULT_LIMITS, DEFAULT_REDUCER_CONFIG } from './domain/config.js';
 import type { ReducerConfig } from './domain/config.js';
-import { DEFAULT_VALIDATION_LIMITS } from '../../../lib/contracts/validate.js';
+import { DEFAULT_VALIDATION_LIMITS, maxFutureSkewMs } from '../../../lib/contracts/validate.js';
 import type { ValidationLimits } from '../../../lib/contracts/validate.js';
 
 export interface ProfileConfig extends ServiceBasics {
@@ -37,7 +37,7 @@ export function loadProfileConfig(env: NodeJS.ProcessEnv = process.env): Profile
     },
     validation: {
       ...DEFAULT_VALIDATION_LIMITS,
-      maxFutureSkewMs: envDuration(env, 'MAX_FUTURE_SKEW', '5m'),
+      maxFutureSkewMs: maxFutureSkewMs(env),
     },
     snapshotIntervalMs: envDuration(env, 'SNAPSHOT_INTERVAL', '24h'),
     dedupeTtlMs: dedupeWindowMs(env),

@@ -3,7 +3,7 @@ import { loadAuthConfig } from '../../../lib/auth.js';
 import type { AuthConfig } from '../../../lib/auth.js';
 import { ConfigError, envDuration, envString, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
-import { impressionSecret } from '../../../lib/impression.js';
+import { impressionSecret } from '../../../lib/contracts/impression.js';
 import { profileFacets } from '../../../lib/contracts/ranking-features.js';
 import type { RecommendationConfig, ServedModel } from './app/recommendation-service.js';
 

@@ -2,7 +2,7 @@
  * Use cases of the experiments service: lifecycle, sticky assignment, unit-event tracking with
  * verified impressions, and results computed from running aggregates.
  */
-import { UNIT_ID, impressionKey, verifyImpression } from '../../../../lib/impression.js';
+import { UNIT_ID, impressionKey, verifyImpression } from '../../../../lib/contracts/impression.js';
 import { validateId, DEFAULT_VALIDATION_LIMITS } from '../../../../lib/contracts/validate.js';
 import { evaluate } from '../domain/assign.js';
 import type { Assignment } from '../domain/assign.js';

@@ -17,7 +17,7 @@ export interface RecordedUnitEvent {
   variant: string;
   unitId: string;
   userId: string;
-  /** The served row (lib/impression.ts impressionKey): event ids and caps are kept per row. */
+  /** The served row (lib/contracts/impression.ts impressionKey): event ids and caps are kept per row. */
   impressionKey: string;
   /** When the row's impression id expires (epoch ms); what is kept for the row goes then. */
   expiresAt: number;

@@ -7,7 +7,7 @@
  * impression, type and position" needs what was recorded before, so it is the store's part
  * (UnitMetricsStore.record), decided atomically there.
  */
-import type { ImpressionClaims } from '../../../../lib/impression.js';
+import type { ImpressionClaims } from '../../../../lib/contracts/impression.js';
 import { parseTime } from '../../../../lib/contracts/validate.js';
 import { UNIT_EVENT_TYPES } from './metrics.js';
 import type { UnitEventType } from './metrics.js';

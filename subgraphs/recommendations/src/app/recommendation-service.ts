@@ -3,7 +3,7 @@
  * co-occurrence from the event stream, and rank rows for users from the features the graph
  * delivers (`@requires`), never from the profile store.
  */
-import { issueImpression } from '../../../../lib/impression.js';
+import { issueImpression } from '../../../../lib/contracts/impression.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import { checkItem } from '../../../../lib/contracts/validate.js';
 import { CodedError } from '../../../../lib/contracts/errors.js';

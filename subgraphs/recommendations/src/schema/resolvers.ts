@@ -1,4 +1,4 @@
-import { UNIT_ID } from '../../../../lib/impression.js';
+import { UNIT_ID } from '../../../../lib/contracts/impression.js';
 import { GraphQLError } from 'graphql';
 import { DateTimeScalar, JSONObjectScalar, JSONScalar } from '../../../../lib/scalars.js';
 import type { Resolvers } from '../__generated__/resolvers-types.js';

@@ -4,7 +4,7 @@
  * verifies them, so forged or altered impressions are rejected.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ConfigError, isProduction } from './env.js';
+import { ConfigError, isProduction } from '../env.js';
 
 export interface ImpressionClaims {
   userId: string;
