@@ -60,20 +60,8 @@ export function eventKey(event: Pick<ProfileEvent, 'userId' | 'eventId' | 'sentA
   return `${user.length}:${user}:${event.eventId}`;
 }
 
-/** Event types that must reference an item. */
-export const ITEM_EVENT_TYPES: ReadonlySet<EventType> = new Set([
-  'VIEW',
-  'PLAY',
-  'COMPLETE',
-  'CLICK',
-  'ADD_TO_CART',
-  'REMOVE_FROM_CART',
-  'PURCHASE',
-  'RATE',
-  'LIKE',
-  'DISLIKE',
-  'SKIP',
-]);
+/** Event types that must reference an item: all but SEARCH and IDENTIFY. */
+export const ITEM_EVENT_TYPES: ReadonlySet<EventType> = new Set(EVENT_TYPES.filter((t) => t !== 'SEARCH' && t !== 'IDENTIFY'));
 
 /** Event types after which an item counts as consumed and is not recommended again. */
 export const CONSUMING_EVENT_TYPES: ReadonlySet<EventType> = new Set(['PLAY', 'COMPLETE', 'PURCHASE', 'RATE']);
