@@ -27,6 +27,12 @@ module.exports = {
       to: { dependencyTypes: ['core', 'npm', 'npm-dev'], pathNot: '^(node:)?crypto$' },
     },
     {
+      name: 'contracts-import-only-pure-lib',
+      severity: 'error',
+      from: { path: '^lib/contracts/' },
+      to: { path: '^lib/', pathNot: '^lib/(contracts/|env\\.ts$|json-shape\\.ts$)' },
+    },
+    {
       name: 'gateway-imports-no-subgraph',
       comment: 'The gateway knows the subgraphs by their schemas and URLs only.',
       severity: 'error',

@@ -55,7 +55,14 @@ export async function startSubgraphs(options: PlatformOptions = {}) {
     catalogStore: backends.catalogStore,
   });
   const experiments = await startExperimentsServer(loadExperimentsConfig(env), { stores: backends.experimentStores });
-  await seedServices(env, { config: recommendationsConfig, service: recommendations.service }, experiments.service);
+  try {
+    await seedServices(env, { config: recommendationsConfig, service: recommendations.service }, experiments.service);
+  } catch (err) {
+    // Nothing stays running when the platform does not start.
+    await Promise.allSettled([recommendations.close(), experiments.close()]);
+    if (!options.backends) await backends.close();
+    throw err;
+  }
   const profile = await startProfileServer(
     { ...loadProfileConfig(env), ...options.profileConfig },
     {

@@ -1,8 +1,8 @@
 /**
  * The one error vocabulary of every service: a code the caller can act on (`BATCH_TOO_LARGE`,
  * `USER_ID_INVALID`, `STORE_UNAVAILABLE`, ...), a message for people, and whether the same
- * request may succeed when retried. Domain code throws CodedError; each transport formats it once
- * (lib/graphql-errors.ts for resolvers, the events route for HTTP).
+ * request may succeed when retried. Domain code throws CodedError; each transport has one
+ * formatter (lib/graphql/errors.ts withCodedErrors for resolvers, the events route for HTTP).
  */
 export class CodedError extends Error {
   readonly retryable: boolean;

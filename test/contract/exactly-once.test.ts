@@ -19,7 +19,7 @@ import type { ProfileEvent } from '../../lib/contracts/event.js';
 import { DEFAULT_VALIDATION_LIMITS } from '../../lib/contracts/validate.js';
 import { createMemoryStores } from '../../subgraphs/profile/src/store/memory.js';
 import type { ProfileStores } from '../../subgraphs/profile/src/store/ports.js';
-import { createRedisProfileStores } from '../../subgraphs/profile/src/store/redis.js';
+import { ProfileKeys, createRedisProfileStores } from '../../subgraphs/profile/src/store/redis.js';
 import { perTestRedis, redisTargets, restrictedUser } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 
@@ -111,6 +111,11 @@ for (const target of redisTargets()) {
       // The caller retries the alias (it is idempotent): the link is completed.
       await fault.allow();
       expect(await crashing.identities.link('anon-crash', 'known-crash')).toBe('known-crash');
+      // Aliasing a complete link again changes nothing, so no process drops its alias cache.
+      const epoch = () => healthy.redis.get(new ProfileKeys(redis.prefix).aliasEpoch());
+      const before = await epoch();
+      expect(await healthy.stores.identities.link('anon-crash', 'known-crash')).toBe('known-crash');
+      expect(await epoch()).toBe(before);
       await healthy.stores.identities.forget('known-crash');
       expect(await healthy.stores.identities.resolve(['anon-crash'], { fresh: true })).toEqual(['anon-crash']);
     });

@@ -10,7 +10,6 @@ import type { UnitEventLimits } from './domain/unit-events.js';
 export interface ExperimentsConfig extends ServiceBasics {
   auth: AuthConfig;
   impressionSecret: string;
-  /** Create and start the `realtime-ranking` experiment when it does not exist. */
   /** How long a replica reuses the experiment definitions it read for assignments (0: read every time). */
   definitionsCacheMs: number;
   /** Impression lifetime, occurredAt window and value bounds of unit events. */

@@ -1,5 +1,5 @@
-import { CodedError } from '../../../../lib/contracts/errors.js';
 /** Experiments: definition, validation and lifecycle (pure). */
+import { CodedError } from '../../../../lib/contracts/errors.js';
 
 export type ExperimentStatus = 'DRAFT' | 'RUNNING' | 'STOPPED';
 

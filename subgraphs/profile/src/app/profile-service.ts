@@ -330,12 +330,9 @@ export class ProfileService {
     return this.stores.snapshots.getMany(ids);
   }
 
+  /** The shared id rule; its refusal is a CodedError (USER_ID_INVALID). */
   private checkId(value: string, field: string, limits: ValidationLimits): string {
-    try {
-      return validateId(value, field, 'USER_ID_INVALID', limits);
-    } catch (err) {
-      throw new CodedError('USER_ID_INVALID', (err as Error).message);
-    }
+    return validateId(value, field, 'USER_ID_INVALID', limits);
   }
 
   private emit(change: ProfileChange): void {

@@ -324,7 +324,12 @@ export class RedisIdentityStore implements IdentityStore {
     const created = await this.redis.set(this.keys.alias(anonymousId), userId, 'NX');
     const owner = created === 'OK' ? userId : ((await this.redis.get(this.keys.alias(anonymousId))) ?? userId);
     if (owner !== userId) return owner;
-    await Promise.all([this.redis.sadd(this.keys.aliasesOf(userId), anonymousId), this.redis.incr(this.keys.aliasEpoch())]);
+    // A repeated alias of a complete link changes nothing, and moves no epoch (every process would
+    // drop its alias cache). (A link that died between SADD and INCR leaves other processes'
+    // caches stale for the anonymous id until the next epoch move; a write under it is still
+    // refused by the profile compare-and-set.)
+    const added = await this.redis.sadd(this.keys.aliasesOf(userId), anonymousId);
+    if (created === 'OK' || added === 1) await this.redis.incr(this.keys.aliasEpoch());
     return userId;
   }
 
