@@ -5,18 +5,17 @@
 import type { ProfileEvent } from '../contracts/event.js';
 import { PROFILE_EVENT_KEYS } from '../contracts/event.js';
 import { MemoryDedupe } from './memory-dedupe.js';
-import type { AppendReceipt, AppendResult, EntryKeys, EventBatchHandler, EventConsumer, EventLog } from './port.js';
+import type { AppendReceipt, AppendResult, EntryKeys, EventBatchHandler, EventConsumer, EventLog, KeysOption } from './port.js';
 
-export interface MemoryEventLogOptions<E = ProfileEvent> {
-  /** What the log needs to know of an entry (profile events' by default). */
-  keys?: EntryKeys<E>;
+/** What the log needs to know of an entry (`keys`, profile events' by default), and its limits. */
+export type MemoryEventLogOptions<E = ProfileEvent> = KeysOption<E> & {
   /** Events kept (oldest dropped first). */
   retention?: number;
   batchSize?: number;
   /** How long an accepted dedupe key makes a later entry a duplicate (0: no deduplication). */
   dedupeTtlMs?: number;
   onError?: (err: unknown) => void;
-}
+};
 
 interface Group<E> {
   name: string;
@@ -41,7 +40,7 @@ export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
   private readonly dedupe: MemoryDedupe | undefined;
   private readonly keys: EntryKeys<E>;
 
-  constructor(options: MemoryEventLogOptions<E> = {}) {
+  constructor(...[options = {} as MemoryEventLogOptions<E>]: [E] extends [ProfileEvent] ? [options?: MemoryEventLogOptions<E>] : [options: MemoryEventLogOptions<E>]) {
     this.keys = options.keys ?? (PROFILE_EVENT_KEYS as unknown as EntryKeys<E>);
     this.retention = options.retention ?? 100_000;
     this.batchSize = options.batchSize ?? 500;

@@ -14,6 +14,9 @@ export interface EntryKeys<E> {
   dedupeKey(entry: E): string;
 }
 
+/** `keys` may be left out only for profile events, whose keys are the default. */
+export type KeysOption<E> = [E] extends [ProfileEvent] ? { keys?: EntryKeys<E> } : { keys: EntryKeys<E> };
+
 export type EventBatchHandler<E = ProfileEvent> = (events: readonly E[]) => Promise<void> | void;
 
 export interface EventConsumer {

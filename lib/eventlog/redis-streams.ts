@@ -18,7 +18,7 @@ import { PROFILE_EVENT_KEYS } from '../contracts/event.js';
 import { duplicate, isCluster } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
 import { PartialAppendError } from './port.js';
-import type { AppendReceipt, AppendResult, EntryKeys, EventBatchHandler, EventConsumer, EventLog } from './port.js';
+import type { AppendReceipt, AppendResult, EntryKeys, EventBatchHandler, EventConsumer, EventLog, KeysOption } from './port.js';
 
 const APPEND_LUA = readFileSync(new URL('./lua/append-events.lua', import.meta.url), 'utf8');
 const FORGET_CONSUMER_LUA = readFileSync(new URL('./lua/forget-consumer.lua', import.meta.url), 'utf8');
@@ -31,10 +31,11 @@ declare module 'ioredis' {
   }
 }
 
-export interface StreamOptions<E = ProfileEvent> {
+/** What the log needs to know of an entry (`keys`, profile events' by default), and its settings. */
+export type StreamOptions<E = ProfileEvent> = KeysOption<E> & StreamSettings;
+
+export interface StreamSettings {
   prefix: string;
-  /** What the log needs to know of an entry (profile events' by default). */
-  keys?: EntryKeys<E>;
   partitions: number;
   /** Approximate number of entries kept per partition (see protectedGroup for the exception). */
   retention: number;

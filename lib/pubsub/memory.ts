@@ -6,7 +6,12 @@ export class MemoryPubSub<M = ProfileUpdated> implements PubSub<M> {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
 
   /** `topicOf`: the topic of a message (a user's, for ProfileUpdated). */
-  constructor(private readonly topicOf: (message: M) => string = profileUpdatedTopic as unknown as (message: M) => string) {}
+  private readonly topicOf: (message: M) => string;
+
+  /** `topicOf` may be left out only for ProfileUpdated messages (a topic per user). */
+  constructor(...[topicOf]: [M] extends [ProfileUpdated] ? [topicOf?: (message: M) => string] : [topicOf: (message: M) => string]) {
+    this.topicOf = topicOf ?? (profileUpdatedTopic as unknown as (message: M) => string);
+  }
 
   async publish(message: M): Promise<void> {
     this.emitter.emit(this.topicOf(message), message);

@@ -28,12 +28,15 @@ export class RedisPubSub<M = ProfileUpdated> implements PubSub<M> {
   /** Channels whose SUBSCRIBE Redis has answered (see receivingCount). */
   private readonly receiving = new Set<string>();
   private readonly sharded: boolean;
+  private readonly options: RedisPubSubOptions<M>;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
-    private readonly options: RedisPubSubOptions<M> = PROFILE_UPDATED_CHANNELS as unknown as RedisPubSubOptions<M>,
+    /** May be left out only for ProfileUpdated messages (a channel per user). */
+    ...[options]: [M] extends [ProfileUpdated] ? [options?: RedisPubSubOptions<M>] : [options: RedisPubSubOptions<M>]
   ) {
+    this.options = options ?? (PROFILE_UPDATED_CHANNELS as unknown as RedisPubSubOptions<M>);
     this.sharded = isCluster(redis);
   }
 

@@ -36,4 +36,13 @@ describe('the event log and the pub/sub are generic over their payloads', () => 
     expect(got).toEqual(['m1']);
     await pubsub.close();
   });
+
+  it('keys and topics may be left out only for the profile payloads they default to (checked by tsc)', () => {
+    // @ts-expect-error: another entry type needs its EntryKeys.
+    expect(() => new MemoryEventLog<Membership>()).not.toThrow();
+    // @ts-expect-error: another message type needs its topicOf.
+    expect(() => new MemoryPubSub<Membership>()).not.toThrow();
+    expect(new MemoryEventLog()).toBeInstanceOf(MemoryEventLog);
+    expect(new MemoryPubSub()).toBeInstanceOf(MemoryPubSub);
+  });
 });
