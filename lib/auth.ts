@@ -60,6 +60,8 @@ export interface AuthConfig {
   internalTokenTtlS: number;
   /** True when the development default secrets are in use. */
   developmentSecrets: boolean;
+  /** The clock tokens are signed and checked with (epoch ms; Date.now unless a test injects one). */
+  clock?: () => number;
 }
 
 const secretBytes = (name: string, value: string) => {
@@ -121,11 +123,14 @@ function identityOf(payload: JWTPayload): Identity {
 /** Verified tokens by their text, kept until they expire (bounded): a hot token is checked once. */
 class VerifiedCache {
   private readonly entries = new Map<string, { identity: Identity; until: number }>();
-  constructor(private readonly max = 10_000) {}
+  constructor(
+    private readonly now: () => number,
+    private readonly max = 10_000,
+  ) {}
   get(token: string): Identity | undefined {
     const hit = this.entries.get(token);
     if (!hit) return undefined;
-    if (Date.now() >= hit.until) {
+    if (this.now() >= hit.until) {
       this.entries.delete(token);
       return undefined;
     }
@@ -134,7 +139,7 @@ class VerifiedCache {
   set(token: string, identity: Identity, exp: number | undefined) {
     if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
     // Tokens without exp are re-verified every minute.
-    this.entries.set(token, { identity, until: Math.min(exp ? exp * 1000 : Infinity, Date.now() + 60_000) });
+    this.entries.set(token, { identity, until: Math.min(exp ? exp * 1000 : Infinity, this.now() + 60_000) });
   }
 }
 
@@ -147,10 +152,13 @@ function bearer(value: string | undefined): string | null {
 
 /** Verifies callers' JWTs. */
 export class TokenVerifier {
-  private readonly cache = new VerifiedCache();
+  private readonly cache: VerifiedCache;
   private readonly jwks?: JWTVerifyGetKey;
+  private readonly now: () => number;
 
   constructor(private readonly config: AuthConfig) {
+    this.now = config.clock ?? Date.now;
+    this.cache = new VerifiedCache(this.now);
     if (config.jwksUrl) this.jwks = createRemoteJWKSet(new URL(config.jwksUrl));
   }
 
@@ -165,6 +173,7 @@ export class TokenVerifier {
     const cached = this.cache.get(token);
     if (cached) return cached;
     const options = {
+      currentDate: new Date(this.now()),
       ...(this.config.issuer ? { issuer: this.config.issuer } : {}),
       ...(this.config.audience ? { audience: this.config.audience } : {}),
     };
@@ -199,26 +208,30 @@ export const identityKey = (identity: Identity): string => `${identity.roles.joi
 /** Gateway → subgraph identity tokens: signed once per identity and reused until near expiry. */
 export class InternalTokens {
   private readonly signed = new Map<string, { token: string; refreshAt: number }>();
-  private readonly verified = new VerifiedCache();
+  private readonly verified: VerifiedCache;
+  private readonly now: () => number;
 
-  constructor(private readonly config: AuthConfig) {}
+  constructor(private readonly config: AuthConfig) {
+    this.now = config.clock ?? Date.now;
+    this.verified = new VerifiedCache(this.now);
+  }
 
   async sign(identity: Identity): Promise<string> {
     const key = identityKey(identity);
     const hit = this.signed.get(key);
-    if (hit && Date.now() < hit.refreshAt) return hit.token;
+    if (hit && this.now() < hit.refreshAt) return hit.token;
     const token = await new SignJWT({ roles: [...identity.roles] })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(identity.sub)
       .setIssuer(INTERNAL_ISSUER)
       .setAudience(INTERNAL_AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime(`${this.config.internalTokenTtlS}s`)
+      .setIssuedAt(Math.floor(this.now() / 1000))
+      .setExpirationTime(Math.floor(this.now() / 1000) + this.config.internalTokenTtlS)
       .sign(this.config.internalSecret);
     if (this.signed.size >= 10_000) this.signed.delete(this.signed.keys().next().value!);
     // Reused until its last minute (or last half, for short lifetimes).
     const ttlMs = this.config.internalTokenTtlS * 1000;
-    this.signed.set(key, { token, refreshAt: Date.now() + ttlMs - Math.min(60_000, ttlMs / 2) });
+    this.signed.set(key, { token, refreshAt: this.now() + ttlMs - Math.min(60_000, ttlMs / 2) });
     return token;
   }
 
@@ -240,6 +253,7 @@ export class InternalTokens {
         requiredClaims: ['exp', 'iat'],
         maxTokenAge: ttlS + INTERNAL_SKEW_S,
         clockTolerance: INTERNAL_SKEW_S,
+        currentDate: new Date(this.now()),
       }));
     } catch (err) {
       throw unauthenticated(`invalid gateway identity: ${describe(err)}`, 401);

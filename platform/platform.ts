@@ -19,6 +19,7 @@ import type { RecommendationsServer } from '../subgraphs/recommendations/src/ser
 import { createBackends } from './backends.js';
 import { seedServices } from './seed.js';
 import { envBool } from '../lib/env.js';
+import type { AuthConfig } from '../lib/auth.js';
 import type { Backends } from './backends.js';
 
 export interface Platform {
@@ -42,6 +43,13 @@ export interface PlatformOptions {
   profileStores?: ProfileStores;
   /** Rewrites the profile subgraph URL the gateway uses (tests that put a proxy in between). */
   profileUrl?: (url: string) => string;
+  /** The clock every service signs and checks tokens with (tests move it instead of waiting). */
+  authClock?: () => number;
+}
+
+/** A service configuration with the platform's auth clock, when one is given. */
+function clocked<T extends { auth: AuthConfig }>(config: T, options: PlatformOptions): T {
+  return options.authClock ? { ...config, auth: { ...config.auth, clock: options.authClock } } : config;
 }
 
 /** The subgraphs only, on shared backends (the gateway runs elsewhere). */
@@ -49,12 +57,12 @@ export async function startSubgraphs(options: PlatformOptions = {}) {
   const env = options.env ?? process.env;
   const backends = options.backends ?? createBackends(env);
   const { eventLog, pubsub } = backends;
-  const recommendationsConfig = loadRecommendationsConfig(env);
+  const recommendationsConfig = clocked(loadRecommendationsConfig(env), options);
   const recommendations = await startRecommendationsServer(recommendationsConfig, {
     eventLog,
     catalogStore: backends.catalogStore,
   });
-  const experiments = await startExperimentsServer(loadExperimentsConfig(env), { stores: backends.experimentStores });
+  const experiments = await startExperimentsServer(clocked(loadExperimentsConfig(env), options), { stores: backends.experimentStores });
   try {
     await seedServices(env, { config: recommendationsConfig, service: recommendations.service }, experiments.service);
   } catch (err) {
@@ -64,7 +72,7 @@ export async function startSubgraphs(options: PlatformOptions = {}) {
     throw err;
   }
   const profile = await startProfileServer(
-    { ...loadProfileConfig(env), ...options.profileConfig },
+    clocked({ ...loadProfileConfig(env), ...options.profileConfig }, options),
     {
       eventLog,
       pubsub,
@@ -98,7 +106,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const subgraphs = await startSubgraphs(options);
   const urls = subgraphs.subgraphUrls;
   const gateway = await startGateway({
-    ...loadGatewayConfig(env),
+    ...clocked(loadGatewayConfig(env), options),
     subgraphUrls: { ...urls, profile: options.profileUrl ? options.profileUrl(urls.profile) : urls.profile },
   });
   return {

@@ -11,7 +11,7 @@ import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoItemRef } from '../../demo/catalog.js';
 import { IDENTITY_HEADER, InternalTokens, loadAuthConfig } from '../../lib/auth.js';
 import { ConfigError } from '../../lib/env.js';
@@ -187,19 +187,28 @@ describe('authentication and authorization through the gateway', () => {
     });
 
     it('keeps delivering rows after the gateway identity tokens it started with expired (INTERNAL_TOKEN_TTL=2)', async () => {
-      const sub = collect(ws(bearer(alice)), LIVE, { id: 'alice' });
-      await subscribed(p, 'alice');
-      // Every identity token signed for alice so far has expired once one signed now (same code,
-      // same configuration, so it expires no earlier) is refused by the subgraphs' verifier.
-      const config = loadAuthConfig(AUTH_ON);
-      const latest = await new InternalTokens(config).sign({ sub: 'alice', roles: ['user'] });
-      const verifier = new InternalTokens(config);
-      await vi.waitFor(() => expect(verifier.verify(latest)).rejects.toThrow(/expired/), { timeout: 10_000, interval: 100 });
-      await p.query(INGEST, { events: [play('alice')] }, bearer(service));
-      await sub.until(() => sub.messages.length > 0);
-      expect(sub.messages[0].errors).toBeUndefined();
-      expect(sub.messages[0].data.profileUpdated.user.recommendedFor.items.length).toBeGreaterThan(0);
-      sub.unsubscribe();
+      // A platform of its own, whose auth clock the test moves instead of waiting for expiry.
+      let ahead = 0;
+      const authClock = () => Date.now() + ahead;
+      const own = await startTestPlatform({ env: AUTH_ON, authClock });
+      const client = createClient({ url: own.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: bearer(alice) });
+      try {
+        const sub = collect(client, LIVE, { id: 'alice' });
+        await subscribed(own, 'alice');
+        // Every identity token signed for alice so far is refused by the subgraphs' verifier once
+        // the clock is past their lifetime and the allowed skew.
+        const config = { ...loadAuthConfig(AUTH_ON), clock: authClock };
+        const started = await new InternalTokens(config).sign({ sub: 'alice', roles: ['user'] });
+        ahead = 10_000;
+        await expect(new InternalTokens(config).verify(started)).rejects.toThrow(/expired/);
+        await own.query(INGEST, { events: [play('alice')] }, bearer(service));
+        await sub.until(() => sub.messages.length > 0);
+        expect(sub.messages[0].errors).toBeUndefined();
+        expect(sub.messages[0].data.profileUpdated.user.recommendedFor.items.length).toBeGreaterThan(0);
+      } finally {
+        await client.dispose();
+        await own.close();
+      }
     });
 
     it("a user cannot follow another user's profile (FORBIDDEN)", async () => {
