@@ -15,7 +15,7 @@ const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor',
 
 export const isPrototypeKey = (key: string): boolean => PROTOTYPE_KEYS.has(key);
 
-export type JsonProblem = { kind: 'too-deep'; maxDepth: number } | { kind: 'prototype-key'; path: string; key: string };
+export type JsonProblem = { kind: 'too-deep'; maxDepth: number } | { kind: 'prototype-key'; path: string; key: string } | { kind: 'non-finite'; path: string };
 
 /** Where a nested value sits, for the path in a refusal (one per object or array walked). */
 interface Place {
@@ -31,9 +31,11 @@ const pathOf = (place: Place, key: string): string => {
 
 /**
  * The first problem of a JSON value: nested more than `maxDepth` levels (the value itself is
- * level 1), or a key that names a prototype (with its path, `a.b[0].c`); null when it has none.
+ * level 1), a key that names a prototype (with its path, `a.b[0].c`), or, with `finite`, a number
+ * that is not finite (JSON.parse reads 1e400 as Infinity, which JSON.stringify forwards as null);
+ * null when it has none.
  */
-export function inspectJson(value: unknown, maxDepth = Infinity): JsonProblem | null {
+export function inspectJson(value: unknown, maxDepth = Infinity, finite = false): JsonProblem | null {
   if (typeof value !== 'object' || value === null) return null;
   const stack: Array<[object, number, Place]> = [[value, 1, { parent: null, step: '' }]];
   while (stack.length > 0) {
@@ -43,6 +45,7 @@ export function inspectJson(value: unknown, maxDepth = Infinity): JsonProblem | 
       for (let i = 0; i < v.length; i++) {
         const child: unknown = v[i];
         if (typeof child === 'object' && child !== null) stack.push([child, depth + 1, { parent: place, step: `[${i}]` }]);
+        else if (finite && typeof child === 'number' && !Number.isFinite(child)) return { kind: 'non-finite', path: pathOf(place, `[${i}]`) };
       }
       continue;
     }
@@ -50,6 +53,7 @@ export function inspectJson(value: unknown, maxDepth = Infinity): JsonProblem | 
       if (PROTOTYPE_KEYS.has(key)) return { kind: 'prototype-key', key, path: pathOf(place, key) };
       const child = (v as Record<string, unknown>)[key];
       if (typeof child === 'object' && child !== null) stack.push([child, depth + 1, { parent: place, step: key }]);
+      else if (finite && typeof child === 'number' && !Number.isFinite(child)) return { kind: 'non-finite', path: pathOf(place, key) };
     }
   }
   return null;
@@ -66,4 +70,28 @@ export function withoutPrototypeKeys<T>(value: T): T {
     return out;
   };
   return copy(value) as T;
+}
+
+/**
+ * The path of a key that would poison a prototype when the value is assigned into objects:
+ * `__proto__` anywhere, or a `constructor` object holding `prototype` (what secure-json-parse,
+ * Fastify's JSON parser, refuses). Null when there is none.
+ */
+export function poisoningKeyPath(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const stack: Array<[unknown, Place]> = [[value, { parent: null, step: '' }]];
+  while (stack.length > 0) {
+    const [v, place] = stack.pop()!;
+    if (Array.isArray(v)) {
+      v.forEach((child, i) => typeof child === 'object' && child !== null && stack.push([child, { parent: place, step: `[${i}]` }]));
+      continue;
+    }
+    for (const key of Object.keys(v as object)) {
+      const child = (v as Record<string, unknown>)[key];
+      if (key === '__proto__') return pathOf(place, key);
+      if (key === 'constructor' && typeof child === 'object' && child !== null && Object.hasOwn(child, 'prototype')) return pathOf(place, 'constructor.prototype');
+      if (typeof child === 'object' && child !== null) stack.push([child, { parent: place, step: key }]);
+    }
+  }
+  return null;
 }

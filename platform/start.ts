@@ -45,7 +45,7 @@ const demo = await seedDemo();
 console.log(`
 Real-time personalization platform (${backends.kind === 'memory' ? 'embedded in-memory stores' : `${backends.kind} at ${env['REDIS_URL'] ?? env['REDIS_CLUSTER_NODES']}`})
 
-  Gateway + Apollo Sandbox   ${gateway.url}/graphql
+  ${production ? 'Gateway                 ' : 'Gateway + Apollo Sandbox'}   ${gateway.url}/graphql
   Profile subgraph           ${profile.url}/graphql
   Recommendations subgraph   ${recommendations.url}/graphql  (${recommendations.service.catalog.size} catalog items, model ${recommendations.service.config.defaultModel})
   Experiments subgraph       ${experiments.url}/graphql  (running: ${(await experiments.service.list('RUNNING')).map((e) => e.key).join(', ') || 'none'})

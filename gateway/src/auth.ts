@@ -47,13 +47,15 @@ export function needsCaller(caller: Caller, operation: OperationDefinitionNode |
  * development), and those that select a field the caller's roles do not open (scopes.ts), before
  * anything is fetched.
  */
-export function requireCallerPlugin(scopes: RequiredScopes): ApolloServerPlugin<Caller> {
+export function requireCallerPlugin(scopes: RequiredScopes, production: boolean): ApolloServerPlugin<Caller> {
+  // Demo tokens exist only in development (npm start prints them there).
+  const refusal = `authentication required: send Authorization: Bearer <JWT>${production ? '' : ' (npm start prints demo tokens)'}`;
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ contextValue, operation, document, schema }) {
           if (needsCaller(contextValue, operation)) {
-            throw unauthenticated('authentication required: send Authorization: Bearer <JWT> (npm start prints demo tokens)', 401);
+            throw unauthenticated(refusal, 401);
           }
           const refused = operation && scopes.refusal(schema, document, operation, contextValue.identity);
           if (refused) throw refused;

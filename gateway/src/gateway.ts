@@ -78,7 +78,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     plugins: [
       landingPagePlugin(config.production),
       ApolloServerPluginCacheControlDisabled(),
-      requireCallerPlugin(scopes),
+      requireCallerPlugin(scopes, config.production),
       // GraphQL Armor's types name @apollo/server's CommonJS build; the plugins are the same objects.
       ...(protection.plugins as unknown as ApolloServerPlugin<GatewayContext>[]),
     ],

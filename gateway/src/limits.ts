@@ -23,6 +23,7 @@ import type {
   ValidationRule,
 } from 'graphql';
 import { envInt } from '../../lib/env.js';
+import { isPrototypeKey } from '../../lib/json-shape.js';
 
 export interface QueryLimits {
   maxDepth: number;
@@ -166,6 +167,20 @@ function costLimitPlugin(limits: CostLimits): ApolloServerPlugin {
   };
 }
 
+/**
+ * Input literals whose object keys name a prototype (`{ __proto__: … }`) are refused here, before
+ * any subgraph is called: the one JSON-key rule of lib/json-shape.ts, which the subgraphs' JSON
+ * scalars and the variables check apply too.
+ */
+const noPrototypeKeys: ValidationRule = (context) => ({
+  ObjectField(node) {
+    if (!isPrototypeKey(node.name.value)) return;
+    context.reportError(
+      new GraphQLError(`input must not use the key "${node.name.value}": keys __proto__, constructor and prototype are refused`, { nodes: [node] }),
+    );
+  },
+});
+
 export function queryProtection(limits: QueryLimits, production: boolean) {
   const protection = new ApolloArmor({
     maxDepth: { n: limits.maxDepth },
@@ -182,7 +197,7 @@ export function queryProtection(limits: QueryLimits, production: boolean) {
     // GraphQL Armor's types name @apollo/server's CommonJS build; the plugins are the same objects.
     plugins: [...(protection.plugins as unknown as ApolloServerPlugin[]), costLimitPlugin(limits)],
     // The same rules serve graphql-ws operations, which do not pass Apollo Server's pipeline.
-    validationRules: protection.validationRules as ValidationRule[],
+    validationRules: [...(protection.validationRules as ValidationRule[]), noPrototypeKeys],
     parseOptions: { maxTokens: limits.maxTokens },
     cost: (schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown> | undefined) =>
       costRefusal(limits, schema, document, operation, variables),

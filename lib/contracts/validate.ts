@@ -214,8 +214,9 @@ function validateObject(
   if (!isPlainObject(value)) throw new Invalid(code, `${field} must be an object`);
   // Past a few thousand levels JSON.stringify overflows the stack: such a value must not be
   // accepted, or every later serialization of the profile (store, event stream) would fail.
-  const problem = inspectJson(value, limits.maxJsonDepth);
+  const problem = inspectJson(value, limits.maxJsonDepth, true);
   if (problem?.kind === 'too-deep') throw new Invalid(code, `${field} is nested more than ${limits.maxJsonDepth} levels deep`);
+  if (problem?.kind === 'non-finite') throw new Invalid(code, `${field}.${problem.path} is not a finite number`);
   if (problem) throw new Invalid(code, `${field}.${problem.path} is refused: keys __proto__, constructor and prototype are not allowed`);
   if (jsonBytes(value) > maxBytes) throw new Invalid(code, `${field} is larger than ${maxBytes} bytes`);
   return value;

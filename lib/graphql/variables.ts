@@ -6,16 +6,19 @@ import { inspectJson } from '../json-shape.js';
 const MAX_VARIABLES_DEPTH = 64;
 
 /**
- * Variables nested deeper than JSON.stringify can serialize again, or with a key that names a
+ * Variables nested deeper than JSON.stringify can serialize again, with a key that names a
  * prototype (lib/json-shape.ts; over HTTP the JSON body parser already refuses `__proto__`, over
- * graphql-ws JSON.parse keeps it as an own key): refused, on HTTP and graphql-ws alike.
+ * graphql-ws JSON.parse keeps it as an own key), or with a number that is not finite (1e400 reads
+ * as Infinity and would reach a subgraph as null): refused, on HTTP and graphql-ws alike.
  */
 export function badVariables(variables: unknown): GraphQLError | undefined {
-  const problem = inspectJson(variables, MAX_VARIABLES_DEPTH);
+  const problem = inspectJson(variables, MAX_VARIABLES_DEPTH, true);
   if (!problem) return undefined;
   const message =
     problem.kind === 'too-deep'
       ? `variables are nested more than ${MAX_VARIABLES_DEPTH} levels deep`
-      : `variables must not use the key at ${problem.path}: keys __proto__, constructor and prototype are refused`;
+      : problem.kind === 'non-finite'
+        ? `the variable $${problem.path} holds a number that is not finite`
+        : `variables must not use the key at $${problem.path}: keys __proto__, constructor and prototype are refused`;
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
 }

@@ -15,6 +15,7 @@ import { httpLimits } from '../env.js';
 import type { HttpLimits, ServiceBasics } from '../env.js';
 import { requestErrorsPlugin } from '../graphql/plugins.js';
 import { drainKeepAliveOnClose } from './drain.js';
+import { poisoningKeyPath } from '../json-shape.js';
 
 export interface ServiceAppOptions<Ctx extends BaseContext> {
   name: string;
@@ -44,6 +45,32 @@ function requestIdOf(header: string | string[] | undefined): string {
  * (Node's maxConnections closes the ones beyond it at once) and per client address, so that slow
  * or idle clients from one place cannot take every file descriptor.
  */
+/**
+ * JSON bodies parsed with JSON.parse, refused whole (400 MALFORMED_JSON) when they are not JSON
+ * or when a key would poison a prototype (`__proto__`, `constructor.prototype`, as Fastify's own
+ * parser refuses them), with a message that says which and where. Keys merely named
+ * `constructor` or `prototype` pass here and are refused by the validators, per event or per
+ * variable (lib/json-shape.ts).
+ */
+function parseJsonBodies(app: FastifyInstance): void {
+  const refuse = (code: string, message: string) => Object.assign(new Error(message), { code, statusCode: 400 });
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(refuse('FST_ERR_CTP_EMPTY_JSON_BODY', 'the request body is empty; send a JSON object'), undefined);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      return done(refuse('FST_ERR_CTP_INVALID_JSON_BODY', (err as Error).message), undefined);
+    }
+    const poisoning = poisoningKeyPath(value);
+    if (poisoning !== null) {
+      return done(refuse('FST_ERR_CTP_POISONED_JSON_BODY', `request body is refused: the key at ${poisoning} would poison a prototype (keys __proto__ and constructor.prototype are not allowed)`), undefined);
+    }
+    done(null, value);
+  });
+}
+
 function capConnections(server: Server, limits: HttpLimits): void {
   server.maxConnections = limits.maxConnections;
   const perClient = new Map<string, number>();
@@ -69,6 +96,7 @@ const ERROR_CODES: Record<string, { status: number; code: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'MALFORMED_JSON' },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'MALFORMED_JSON' },
+  FST_ERR_CTP_POISONED_JSON_BODY: { status: 400, code: 'MALFORMED_JSON' },
 };
 
 export function errorBody(code: string, message: string, extra: Record<string, unknown> = {}) {
@@ -97,11 +125,12 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
     },
   });
   capConnections(app.server, limits);
+  parseJsonBodies(app);
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     const known = err.code ? ERROR_CODES[err.code] : undefined;
     if (known) {
-      const message = known.code === 'MALFORMED_JSON' ? `request body is not valid JSON: ${err.message}` : err.message;
+      const message = err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? `request body is not valid JSON: ${err.message}` : err.message;
       return reply.code(known.status).send(errorBody(known.code, message));
     }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;

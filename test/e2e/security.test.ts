@@ -324,3 +324,77 @@ describe('npm start in production', () => {
     }
   }, 90_000);
 });
+
+describe('findings of the probe of main after issue 14 (a JSON body, literals, non-finite numbers)', () => {
+  let p: TestPlatform;
+  let service: string;
+  beforeAll(async () => {
+    p = await startTestPlatform({ env: AUTH_ON });
+    service = await tokenFor('backend', 'service');
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+  const post = (url: string, body: string, headers: Record<string, string> = {}) =>
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(service), ...headers }, body });
+
+  it('a body with a key that would poison a prototype is refused whole, saying so and where (not "not valid JSON")', async () => {
+    const events = `{"events":[${JSON.stringify(play('poison-body'))},{"eventId":"pb-2","userId":"poison-body","type":"PLAY","occurredAt":${Date.now()},"item":${JSON.stringify(demoItemRef('m-laugh-track'))},"properties":{"__proto__":1}}]}`;
+    const res = await post(`${p.profile.url}/v1/events`, events);
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('MALFORMED_JSON');
+    expect(body.error.message).toContain('events[1].properties.__proto__');
+    expect(body.error.message).not.toMatch(/not valid JSON/);
+    const gateway = await post(p.gatewayUrl, '{"query":"{ me { id } }","variables":{"x":{"constructor":{"prototype":{}}}}}');
+    expect(gateway.status).toBe(400);
+    expect(JSON.stringify(await gateway.json())).toContain('variables.x.constructor.prototype');
+    // Broken JSON still says what is broken.
+    const broken = await post(`${p.profile.url}/v1/events`, '{"events": [');
+    expect(((await broken.json()) as { error: { message: string } }).error.message).toMatch(/not valid JSON/);
+  });
+
+  it('a literal with such a key is refused by the gateway itself (400), before any subgraph', async () => {
+    const res = await post(p.gatewayUrl, JSON.stringify({ query: 'mutation { identify(userId: "p1", traits: { __proto__: { admin: true } }) { accepted } }' }));
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { errors: Array<{ extensions: Record<string, unknown>; message: string }> };
+    expect(body.errors[0]!.extensions['code']).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(body.errors[0]!.extensions['serviceName']).toBeUndefined();
+    expect(body.errors[0]!.message).toContain('__proto__');
+  });
+
+  it('a number that is not finite in graphql-ws variables (1e400 reads as Infinity) is BAD_USER_INPUT, not forwarded as null', async () => {
+    // The probe's case: over graphql-ws the variables reach the plan uncoerced, and JSON.stringify
+    // turned Infinity into null on the way to the subgraph. Sent raw: a client library would
+    // serialize Infinity as null itself.
+    const socket = new WebSocket(p.gatewayUrl.replace('http', 'ws'), 'graphql-transport-ws');
+    const messages: Array<{ type: string; payload?: unknown }> = [];
+    socket.on('message', (data) => void messages.push(JSON.parse(String(data))));
+    await new Promise<void>((resolve, reject) => socket.once('open', () => resolve()).once('error', reject));
+    try {
+      socket.send(JSON.stringify({ type: 'connection_init', payload: bearer(service) }));
+      await until(() => messages.some((m) => m.type === 'connection_ack'), 5_000, 'connection_ack');
+      socket.send(
+        '{"id":"1","type":"subscribe","payload":{"query":"mutation ($e: [UnitEventInput!]!) { trackUnitEvents(events: $e) { accepted } }","variables":{"e":[{"eventId":"nf-1","impressionId":"x","type":"PURCHASE","position":1,"itemId":"a","value":1e400}]}}}',
+      );
+      await until(() => messages.some((m) => m.type === 'error' || m.type === 'next'), 5_000, 'an answer');
+      const answer = JSON.stringify(messages.filter((m) => m.type === 'error' || m.type === 'next'));
+      expect(answer).toContain('BAD_USER_INPUT');
+      expect(answer).toContain('$e[0].value');
+      expect(answer).not.toContain('accepted');
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('in production, a request without a token is not told about demo tokens that are not printed', async () => {
+    const prod = await startTestPlatform({ env: { NODE_ENV: 'production', AUTH_DISABLED: '0', JWT_SECRET: 'j'.repeat(40), INTERNAL_AUTH_SECRET: 'i'.repeat(40), IMPRESSION_SECRET: 's'.repeat(40) } });
+    try {
+      const res = await fetch(prod.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ me { id } }"}' });
+      expect(res.status).toBe(401);
+      expect(await res.text()).not.toContain('demo tokens');
+    } finally {
+      await prod.close();
+    }
+  });
+});
