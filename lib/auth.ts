@@ -357,7 +357,7 @@ export type GuardedField<Res> = {
 export type RuleMap<Res, Ctx> = { readonly [P in GuardedField<Res>]: Rule<Ctx> };
 
 /** Root fields buildSubgraphSchema adds: `_entities` runs the entities' __resolveReference (guarded
- * there), `_service` (the SDL) serves the gateway only (the subgraphs' gatewayOnlyPlugin). */
+ * there), `_service` (the SDL) serves the gateway only (the subgraphs' requireIdentityPlugin). */
 const FEDERATION_ROOT_FIELDS: ReadonlySet<string> = new Set(['_entities', '_service']);
 
 /** What must have a rule in a (subgraph) schema: every root field and every entity's __resolveReference. */

@@ -14,7 +14,7 @@ import { guardResolvers, InternalTokens } from './auth.js';
 import type { AuthConfig, Identity, Rule } from './auth.js';
 import type { ServiceBasics } from './env.js';
 import { apolloErrorSettings } from './graphql/errors.js';
-import { gatewayOnlyPlugin, landingPagePlugin } from './graphql/plugins.js';
+import { landingPagePlugin, requireIdentityPlugin } from './graphql/plugins.js';
 import { serveGraphqlWs } from './graphql/ws.js';
 import type { WsLimits } from './graphql/ws.js';
 import { createServiceApp, listenService } from './http/server.js';
@@ -69,7 +69,7 @@ export async function startSubgraphService<Ctx extends BaseContext>(o: SubgraphS
   const schema = subgraphSchema(o.schemaFile, resolvers);
   const apollo = createSubgraphApollo<Ctx>(schema, o.config.production);
   const auth = new InternalTokens(o.config.auth);
-  apollo.addPlugin(gatewayOnlyPlugin());
+  apollo.addPlugin(requireIdentityPlugin('this subgraph serves the gateway only: the gateway identity is missing'));
   const app = await createServiceApp<Ctx>({
     name: o.name,
     apollo,

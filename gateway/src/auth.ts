@@ -5,8 +5,8 @@
  * and fields that need a role are also refused here (scopes.ts).
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { OperationDefinitionNode } from 'graphql';
-import { InternalTokens, isIntrospection, TokenVerifier, unauthenticated } from '../../lib/auth.js';
+import { InternalTokens, TokenVerifier } from '../../lib/auth.js';
+import { requireIdentityPlugin } from '../../lib/graphql/plugins.js';
 import type { AuthConfig, Identity } from '../../lib/auth.js';
 import type { RequiredScopes } from './scopes.js';
 
@@ -25,6 +25,18 @@ export class GatewayAuth {
     this.internal = new InternalTokens(config);
   }
 
+  private readonly callers = new WeakMap<object, Promise<Caller>>();
+
+  /**
+   * The caller of an HTTP request, verified once per request however many steps ask (the rate
+   * limit before the body is read, then the operation's context).
+   */
+  callerOf(req: { raw: object; headers: { authorization?: string | undefined } }): Promise<Caller> {
+    let caller = this.callers.get(req.raw);
+    if (!caller) this.callers.set(req.raw, (caller = this.caller(req.headers.authorization)));
+    return caller;
+  }
+
   /** The caller behind an Authorization value; throws UNAUTHENTICATED / FORBIDDEN for bad tokens. */
   async caller(authorization: string | undefined): Promise<Caller> {
     const identity = await this.verifier.verify(authorization);
@@ -37,30 +49,25 @@ export class GatewayAuth {
   }
 }
 
-/** An operation needs a verified caller unless it only asks for introspection. */
-export function needsCaller(caller: Caller, operation: OperationDefinitionNode | null | undefined): boolean {
-  return !caller.identity && (!operation || !isIntrospection(operation));
-}
-
 /**
  * Refuses operations without a verified caller (introspection excepted, for Sandbox in
  * development), and those that select a field the caller's roles do not open (scopes.ts), before
  * anything is fetched.
  */
-export function requireCallerPlugin(scopes: RequiredScopes, production: boolean): ApolloServerPlugin<Caller> {
+export function requireCallerPlugins(scopes: RequiredScopes, production: boolean): ApolloServerPlugin<Caller>[] {
   // Demo tokens exist only in development (npm start prints them there).
   const refusal = `authentication required: send Authorization: Bearer <JWT>${production ? '' : ' (npm start prints demo tokens)'}`;
-  return {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ contextValue, operation, document, schema }) {
-          if (needsCaller(contextValue, operation)) {
-            throw unauthenticated(refusal, 401);
-          }
-          const refused = operation && scopes.refusal(schema, document, operation, contextValue.identity);
-          if (refused) throw refused;
-        },
-      };
+  return [
+    requireIdentityPlugin<Caller>(refusal),
+    {
+      async requestDidStart() {
+        return {
+          async didResolveOperation({ contextValue, operation, document, schema }) {
+            const refused = operation && scopes.refusal(schema, document, operation, contextValue.identity);
+            if (refused) throw refused;
+          },
+        };
+      },
     },
-  };
+  ];
 }

@@ -98,8 +98,8 @@ export class CallerLimits {
     app.addHook('onRequest', async (req, reply) => {
       if (req.method === 'OPTIONS' || req.routeOptions.url !== '/graphql') return;
       // A bad token is refused later (401); until then it counts for its address.
-      const identity = await auth.verifier.verify(req.headers.authorization).catch(() => null);
-      const refused = this.rateLimited(callerKey(identity, req.ip));
+      const caller = await auth.callerOf(req).catch(() => null);
+      const refused = this.rateLimited(callerKey(caller?.identity ?? null, req.ip));
       if (!refused) return;
       const retryAfterMs = refused.extensions['retryAfterMs'] as number;
       return reply

@@ -13,7 +13,7 @@ import type { GatewayConfig } from './config.js';
 import { SubscriptionGateway } from './subscriptions.js';
 import { SubgraphSource } from './subgraph-source.js';
 import { EntityBatcher } from './entity-batcher.js';
-import { GatewayAuth, requireCallerPlugin } from './auth.js';
+import { GatewayAuth, requireCallerPlugins } from './auth.js';
 import { queryProtection } from './limits.js';
 import { CallerLimits, callerKey } from './caller-limits.js';
 import { RequiredScopes } from './scopes.js';
@@ -60,7 +60,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
   const auth = new GatewayAuth(config.auth);
   // With AUTH_DISABLED every call is the same identity: no callers to tell apart.
   const callers = new CallerLimits(config.callers, !config.auth.disabled);
-  const protection = queryProtection(config.limits, config.production);
+  const protection = queryProtection(config.limits);
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     introspection: !config.production,
@@ -78,7 +78,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     plugins: [
       landingPagePlugin(config.production),
       ApolloServerPluginCacheControlDisabled(),
-      requireCallerPlugin(scopes, config.production),
+      ...requireCallerPlugins(scopes, config.production),
       // GraphQL Armor's types name @apollo/server's CommonJS build; the plugins are the same objects.
       ...(protection.plugins as unknown as ApolloServerPlugin<GatewayContext>[]),
     ],
@@ -86,7 +86,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
   const app = await createServiceApp<GatewayContext>({
     name: 'gateway',
     apollo,
-    context: async (req) => ({ requestId: req.id, ...(await auth.caller(req.headers.authorization)) }),
+    context: async (req) => ({ requestId: req.id, ...(await auth.callerOf(req)) }),
     bodyLimit: config.bodyLimit,
     corsOrigins: config.corsOrigins,
     logLevel: config.logLevel,

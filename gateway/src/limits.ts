@@ -181,7 +181,7 @@ const noPrototypeKeys: ValidationRule = (context) => ({
   },
 });
 
-export function queryProtection(limits: QueryLimits, production: boolean) {
+export function queryProtection(limits: QueryLimits) {
   const protection = new ApolloArmor({
     maxDepth: { n: limits.maxDepth },
     // Armor's cost limit counts only literal `first` / `last`: costRefusal above replaces it.
@@ -190,8 +190,9 @@ export function queryProtection(limits: QueryLimits, production: boolean) {
     maxDirectives: { n: limits.maxDirectives },
     // Tokens are limited by the parser itself (parseOptions below): a clean GRAPHQL_PARSE_FAILED.
     maxTokens: { enabled: false },
-    // "Did you mean …?" suggestions leak the schema when introspection is off.
-    blockFieldSuggestion: { enabled: production },
+    // "Did you mean …?" suggestions are dropped from every error in production by the shared
+    // error settings (lib/graphql/errors.ts), over HTTP and graphql-ws alike.
+    blockFieldSuggestion: { enabled: false },
   }).protect();
   return {
     // GraphQL Armor's types name @apollo/server's CommonJS build; the plugins are the same objects.

@@ -48,18 +48,20 @@ export function requestErrorsPlugin<Ctx extends BaseContext>(): ApolloServerPlug
 }
 
 /**
- * A subgraph serves the gateway: an operation without its identity is refused before it runs
- * (introspection excepted, in development, for Sandbox on the subgraph), _service and _entities
- * included, so the composed schema is not handed to whoever reaches the port.
+ * Refuses an operation whose context has no verified identity (401 UNAUTHENTICATED, `refusal` as
+ * the message) before it runs, introspection excepted (introspection itself is off in production).
+ * The gateway refuses callers without a token with it; a subgraph, operations without the
+ * gateway's identity (_service and _entities included, so the composed schema is not handed to
+ * whoever reaches the port).
  */
-export function gatewayOnlyPlugin<Ctx extends BaseContext>(): ApolloServerPlugin<Ctx> {
+export function requireIdentityPlugin<Ctx extends BaseContext>(refusal: string): ApolloServerPlugin<Ctx> {
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ contextValue, operation }) {
           if ((contextValue as { identity?: Identity | null }).identity) return;
           if (operation && isIntrospection(operation)) return;
-          throw unauthenticated('this subgraph serves the gateway only: the gateway identity is missing', 401);
+          throw unauthenticated(refusal, 401);
         },
       };
     },

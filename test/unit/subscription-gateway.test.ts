@@ -113,7 +113,7 @@ const allRequests = () => SUBGRAPHS.flatMap((name) => fakes[name].requests.map((
 
 const authConfig = loadAuthConfig({});
 const auth = new GatewayAuth(authConfig);
-const protection = queryProtection(loadQueryLimits({}), false);
+const protection = queryProtection(loadQueryLimits({}));
 const scopes = new RequiredScopes(readFileSync(new URL('../../schema/supergraph.graphql', import.meta.url), 'utf8'));
 
 let gateway: ApolloGateway;
