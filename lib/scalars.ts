@@ -38,16 +38,21 @@ function literalToJson(node: ValueNode, variables?: Record<string, unknown> | nu
   }
 }
 
-/** A JSON scalar: any JSON value in, and out without prototype keys (stored data never breaks a read). */
-export const JSONObjectScalar = (name: string) =>
+/**
+ * A JSON scalar: any JSON value in (keys that name prototypes refused). `cleanOutput`: out without
+ * such keys, for values that carry stored client data (traits, written before the rule existed),
+ * so it never breaks a read; documents the platform builds itself (RankingFeatures, whose object
+ * keys are fixed names and configured facets) go out as they are, without a walk per response.
+ */
+export const JSONObjectScalar = (name: string, cleanOutput = false) =>
   new GraphQLScalarType({
     name,
-    serialize: (v) => withoutPrototypeKeys(v),
+    serialize: cleanOutput ? (v) => withoutPrototypeKeys(v) : (v) => v,
     parseValue: (v) => checkedJson(v, name),
     parseLiteral: (node, variables) => checkedJson(literalToJson(node, variables), name),
   });
 
-export const JSONScalar = JSONObjectScalar('JSON');
+export const JSONScalar = JSONObjectScalar('JSON', true);
 
 function toIso(value: unknown): string {
   const d = value instanceof Date ? value : new Date(value as string | number);

@@ -103,7 +103,7 @@ function optionalText(value: unknown, field: string, limits: ValidationLimits): 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 
 /** Largest epoch milliseconds a Date can hold (±100,000,000 days). */
-const MAX_EPOCH_MS = 8.64e15;
+export const MAX_EPOCH_MS = 8.64e15;
 
 /** Parses ISO-8601 date-times with an offset (`Z` or `+02:00`) or epoch milliseconds. */
 export function parseTime(value: unknown): number | null {

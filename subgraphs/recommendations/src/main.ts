@@ -6,12 +6,13 @@ import { startRecommendationsServer } from './server.js';
 import { selectCatalogStore } from './store/select.js';
 
 const infrastructure = createInfrastructure(process.env);
-const server = await startRecommendationsServer(loadRecommendationsConfig(), {
+const config = loadRecommendationsConfig();
+const server = await startRecommendationsServer(config, {
   catalogStore: selectCatalogStore(infrastructure.redis),
   // On the embedded stores a separate process has no event stream to follow.
   ...(infrastructure.kind !== 'memory' ? { eventLog: infrastructure.eventLog } : {}),
 });
-if (server.service.catalog.size === 0 && loadRecommendationsConfig().catalogSource === 'demo') {
+if (server.service.catalog.size === 0 && config.catalogSource === 'demo') {
   console.warn('the catalog is empty: the demo catalog (CATALOG_SOURCE=demo) is seeded by `npm start` (platform/seed.ts), not by this service alone; set CATALOG_SOURCE to a MovieLens directory or upsert items');
 }
 console.log(`recommendations subgraph ready at ${server.url}/graphql (${server.service.catalog.size} catalog items; stores: ${infrastructure.kind})`);

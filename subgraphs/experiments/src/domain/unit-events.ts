@@ -8,7 +8,7 @@
  * (UnitMetricsStore.record), decided atomically there.
  */
 import type { ImpressionClaims } from '../../../../lib/contracts/impression.js';
-import { parseTime } from '../../../../lib/contracts/validate.js';
+import { parseTime, MAX_EPOCH_MS } from '../../../../lib/contracts/validate.js';
 import { UNIT_EVENT_TYPES } from './metrics.js';
 import type { UnitEventType } from './metrics.js';
 
@@ -54,7 +54,7 @@ export interface UnitEventRefusal {
   message: string;
 }
 
-const iso = (ms: number) => (Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms));
+const iso = (ms: number) => (Number.isFinite(ms) && Math.abs(ms) <= MAX_EPOCH_MS ? new Date(ms).toISOString() : String(ms));
 
 /**
  * Checks one unit event against its (verified) impression. Codes: IMPRESSION_EXPIRED, TYPE_INVALID,

@@ -269,8 +269,8 @@ export class ProfileService {
 
   private async mergeAlias(anonymousId: string, userId: string) {
     const limits = this.options.validation;
-    const anon = this.checkId(anonymousId, 'anonymousId', limits);
-    const [target] = await this.stores.identities.resolve([this.checkId(userId, 'userId', limits)]);
+    const anon = validateId(anonymousId, 'anonymousId', 'USER_ID_INVALID', limits);
+    const [target] = await this.stores.identities.resolve([validateId(userId, 'userId', 'USER_ID_INVALID', limits)]);
     if (anon === target) throw new CodedError('ALIAS_INVALID', 'anonymousId and userId must differ');
     const linkedTo = await this.stores.identities.link(anon, target!);
     if (linkedTo !== target) {
@@ -302,7 +302,7 @@ export class ProfileService {
 
   /** Removes the profile, its snapshot and its aliases. */
   async deleteUser(id: string): Promise<{ id: string; deleted: boolean }> {
-    const userId = this.checkId(id, 'id', this.options.validation);
+    const userId = validateId(id, 'id', 'USER_ID_INVALID', this.options.validation);
     const [linkedTo] = await this.stores.identities.resolve([userId], { fresh: true });
     const deleted = await this.stores.profiles.delete(userId);
     await this.stores.snapshots.delete(userId);
@@ -328,11 +328,6 @@ export class ProfileService {
 
   async loadSnapshots(ids: readonly string[]): Promise<(ProfileSnapshot | null)[]> {
     return this.stores.snapshots.getMany(ids);
-  }
-
-  /** The shared id rule; its refusal is a CodedError (USER_ID_INVALID). */
-  private checkId(value: string, field: string, limits: ValidationLimits): string {
-    return validateId(value, field, 'USER_ID_INVALID', limits);
   }
 
   private emit(change: ProfileChange): void {
