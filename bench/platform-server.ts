@@ -23,7 +23,7 @@ if (process.env['BENCH_LOOP_DELAY'] === '1') {
 }
 
 // Loopback only, ephemeral ports, quiet logs; NODE_ENV and secrets come from the parent.
-const env = { ...process.env, HOST: '127.0.0.1', GATEWAY_PORT: '0', PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', LOG_LEVEL: 'error' };
+const env = { ...process.env, HOST: '127.0.0.1', GATEWAY_PORT: '0', PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', AUDIENCES_PORT: '0', LOG_LEVEL: 'error' };
 if (role === 'gateway') {
   const gateway = await startGateway({ ...loadGatewayConfig(env), subgraphUrls: JSON.parse(process.env['BENCH_SUBGRAPH_URLS']!) });
   process.stdout.write(`${JSON.stringify({ url: `${gateway.url}/graphql` })}\n`);

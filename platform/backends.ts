@@ -4,7 +4,16 @@
  * Cluster) when REDIS_URL (or REDIS_CLUSTER_NODES) is set. Each service chooses its own stores
  * (`store/select.ts`); this only puts them side by side.
  */
-import { createInfrastructure } from '../lib/infrastructure.js';
+import { createInfrastructure, PROFILE_CHANGE_KEYS, PROFILE_CHANGES_LOG } from '../lib/infrastructure.js';
+import type { AudienceChange } from '../lib/contracts/audience.js';
+import type { ProfileUpdated, PubSub } from '../lib/pubsub/port.js';
+import { MemoryPubSub } from '../lib/pubsub/memory.js';
+import { RedisPubSub } from '../lib/pubsub/redis.js';
+import { audienceChannel } from '../subgraphs/audiences/src/app/audience-service.js';
+import type { AudienceChangeMessage } from '../subgraphs/audiences/src/app/audience-service.js';
+import { AUDIENCE_CHANGE_KEYS, AUDIENCE_CHANGES_LOG } from '../subgraphs/audiences/src/server.js';
+import type { AudienceStores } from '../subgraphs/audiences/src/store/ports.js';
+import { selectAudienceStores } from '../subgraphs/audiences/src/store/select.js';
 import type { EventLog } from '../lib/eventlog/port.js';
 import type { ProfilePubSub } from '../lib/pubsub/port.js';
 import type { RedisClient } from '../lib/redis/connection.js';
@@ -26,6 +35,12 @@ export interface Backends {
   pubsub: ProfilePubSub;
   catalogStore: CatalogStore;
   experimentStores: ExperimentStores;
+  audienceStores: AudienceStores;
+  /** The profile's change notices (read by the audiences subgraph's consumer group). */
+  profileChanges: EventLog<ProfileUpdated>;
+  /** AudienceEntered / AudienceExited for other consumers (webhook destinations included). */
+  audienceChanges: EventLog<AudienceChange>;
+  audiencePubsub: PubSub<AudienceChangeMessage>;
   redis: RedisClient | null;
   close(): Promise<void>;
 }
@@ -34,6 +49,8 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
   // Accepted events are never trimmed before the profile updater group applied them.
   const infrastructure = createInfrastructure(env, { protectedGroup: PROFILE_UPDATER_GROUP, onError });
   const { redis } = infrastructure;
+  const topicOf = (m: AudienceChangeMessage) => m.topic;
+  const audiencePubsub = redis ? new RedisPubSub(redis.client, redis.prefix, { topicOf, channel: audienceChannel }) : new MemoryPubSub(topicOf);
   return {
     kind: infrastructure.kind,
     ingestMode: ingestModeFor(infrastructure),
@@ -42,7 +59,14 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
     pubsub: infrastructure.pubsub,
     catalogStore: selectCatalogStore(redis),
     experimentStores: selectExperimentStores(redis),
+    audienceStores: selectAudienceStores(redis),
+    profileChanges: infrastructure.log(PROFILE_CHANGES_LOG, PROFILE_CHANGE_KEYS),
+    audienceChanges: infrastructure.log(AUDIENCE_CHANGES_LOG, AUDIENCE_CHANGE_KEYS),
+    audiencePubsub,
     redis: redis?.client ?? null,
-    close: () => infrastructure.close(),
+    close: async () => {
+      await audiencePubsub.close();
+      await infrastructure.close();
+    },
   };
 }

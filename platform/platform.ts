@@ -16,6 +16,9 @@ import type { ProfileStores } from '../subgraphs/profile/src/store/ports.js';
 import { loadRecommendationsConfig } from '../subgraphs/recommendations/src/config.js';
 import { startRecommendationsServer } from '../subgraphs/recommendations/src/server.js';
 import type { RecommendationsServer } from '../subgraphs/recommendations/src/server.js';
+import { loadAudiencesConfig } from '../subgraphs/audiences/src/config.js';
+import { startAudiencesServer } from '../subgraphs/audiences/src/server.js';
+import type { AudiencesServer } from '../subgraphs/audiences/src/server.js';
 import { createBackends } from './backends.js';
 import { seedServices } from './seed.js';
 import { envBool } from '../lib/env.js';
@@ -27,6 +30,7 @@ export interface Platform {
   profile: ProfileServer;
   recommendations: RecommendationsServer;
   experiments: ExperimentsServer;
+  audiences: AudiencesServer;
   gateway: GatewayServer;
   gatewayUrl: string;
   /** Stops the services; the backends too when the platform created them. */
@@ -80,19 +84,27 @@ export async function startSubgraphs(options: PlatformOptions = {}) {
       mode: backends.ingestMode,
       // PROFILE_RUN_UPDATER=false: the updater group runs only in `npm run start:profile-updater` processes.
       runUpdater: envBool(env, 'PROFILE_RUN_UPDATER', true),
+      changes: backends.profileChanges,
     },
+  );
+  const audiences = await startAudiencesServer(
+    clocked({ ...loadAudiencesConfig(env), profileUrl: `${profile.url}/graphql` }, options),
+    { stores: backends.audienceStores, profileChanges: backends.profileChanges, changes: backends.audienceChanges, pubsub: backends.audiencePubsub },
   );
   return {
     backends,
     profile,
     recommendations,
     experiments,
+    audiences,
     subgraphUrls: {
       profile: `${profile.url}/graphql`,
       recommendations: `${recommendations.url}/graphql`,
       experiments: `${experiments.url}/graphql`,
+      audiences: `${audiences.url}/graphql`,
     },
     close: async () => {
+      await audiences.close();
       await profile.close();
       await recommendations.close();
       await experiments.close();

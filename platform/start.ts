@@ -7,6 +7,7 @@ import { onShutdown } from '../lib/shutdown.js';
 import { loadAuthConfig, mintToken } from '../lib/auth.js';
 import { envBool, isProduction } from '../lib/env.js';
 import { DEMO_USERS, demoHistory } from '../demo/history.js';
+import { seedDemoAudiences } from '../demo/audiences.js';
 import { startPlatform } from './platform.js';
 
 const env = process.env;
@@ -31,14 +32,16 @@ The events API takes the service token:  curl -H 'authorization: Bearer <service
 // Embedded stores by default (one process: the subgraphs share an in-memory event log);
 // Redis or Redis Cluster when REDIS_URL / REDIS_CLUSTER_NODES is set.
 const platform = await startPlatform({ env });
-const { backends, gateway, profile, recommendations, experiments } = platform;
+const { backends, gateway, profile, recommendations, experiments, audiences } = platform;
 // Demo events have fixed ids, so seeding again after a restart on Redis changes nothing.
 async function seedDemo(): Promise<string> {
   if (!envBool(env, 'DEMO_DATA', !production)) return 'Demo data: none (DEMO_DATA=false, the default in production).';
+  // Before the events: the computed traits of their windows count the events applied after them.
+  const audienceIds = await seedDemoAudiences(audiences.service);
   const seeded = await profile.service.ingest(demoHistory(Date.now()), { waitApplied: true });
   if (seeded.rejected.length > 0) throw new Error(`demo seed rejected: ${JSON.stringify(seeded.rejected)}`);
   const snapshot = await profile.snapshots.run();
-  return `Demo data: ${seeded.accepted} new events (${seeded.duplicates} already there) for ${DEMO_USERS.map((u) => u.id).join(', ')}; batch snapshot of ${snapshot.profiles} profiles taken.`;
+  return `Demo data: ${seeded.accepted} new events (${seeded.duplicates} already there) for ${DEMO_USERS.map((u) => u.id).join(', ')}; batch snapshot of ${snapshot.profiles} profiles taken; audiences ${audienceIds.join(', ')}.`;
 }
 const demo = await seedDemo();
 
@@ -49,10 +52,13 @@ Real-time personalization platform (${backends.kind === 'memory' ? 'embedded in-
   Profile subgraph           ${profile.url}/graphql
   Recommendations subgraph   ${recommendations.url}/graphql  (${recommendations.service.catalog.size} catalog items, model ${recommendations.service.config.defaultModel})
   Experiments subgraph       ${experiments.url}/graphql  (running: ${(await experiments.service.list('RUNNING')).map((e) => e.key).join(', ') || 'none'})
+  Audiences subgraph         ${audiences.url}/graphql  (${(await audiences.service.list()).length} audiences)
   Events API                 POST ${profile.url}/v1/events
 
 ${demo}
 Try:  { user(id: "u1") { profile { version genreAffinities { key score } } assignments { experimentKey variant } recommendedFor(limit: 5) { model variant items { position reasons item { title } } } } }
+Audiences (service token):  { user(id: "u1") { id audiences { since audience { id name } } } }
+Live membership (service token, over ws://):  subscription { audienceMembershipChanged(audienceId: "crime-bingers") { entered reason at user { id profile { version } } } }
 ${await authHelp()}
 Ctrl-C stops everything.
 `);

@@ -10,4 +10,5 @@ export const SUBGRAPHS: readonly SubgraphInfo[] = [
   { name: 'profile', defaultPort: 4001, portEnv: 'PROFILE_PORT', urlEnv: 'PROFILE_URL' },
   { name: 'recommendations', defaultPort: 4002, portEnv: 'RECOMMENDATIONS_PORT', urlEnv: 'RECOMMENDATIONS_URL' },
   { name: 'experiments', defaultPort: 4003, portEnv: 'EXPERIMENTS_PORT', urlEnv: 'EXPERIMENTS_URL' },
+  { name: 'audiences', defaultPort: 4004, portEnv: 'AUDIENCES_PORT', urlEnv: 'AUDIENCES_URL' },
 ];

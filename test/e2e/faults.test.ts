@@ -157,7 +157,7 @@ describe('faults: a subgraph hangs (accepts, never answers)', () => {
     });
     await new Promise<void>((resolve) => hang.listen(0, '127.0.0.1', resolve));
     const hangUrl = `http://127.0.0.1:${(hang.address() as AddressInfo).port}/graphql`;
-    const env = { ...TEST_ENV, PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0' };
+    const env = { ...TEST_ENV, PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', AUDIENCES_PORT: '0' };
     subgraphs = await startSubgraphs({ env });
     await subgraphs.profile.service.ingest([play('fault-hang', 1), play('fault-hang', 2), play('fault-hang', 3)]);
     // The config object is what SUBGRAPH_TIMEOUT_MS sets; a small value keeps the test short.

@@ -31,7 +31,7 @@ describe('replicas on Redis pub/sub', () => {
       replicas.push(
         await startPlatform({
           backends: b,
-          env: { ...TEST_ENV, PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', SEED_RANKING_EXPERIMENT: 'false' },
+          env: { ...TEST_ENV, PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', AUDIENCES_PORT: '0', SEED_RANKING_EXPERIMENT: 'false' },
         }),
       );
     }

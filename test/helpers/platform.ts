@@ -52,7 +52,7 @@ export async function startTestPlatform(options: Omit<PlatformOptions, 'env'> & 
   const { env, ...rest } = options;
   const platform = await startPlatform({
     ...rest,
-    env: { ...TEST_ENV, PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', ...env },
+    env: { ...TEST_ENV, PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', AUDIENCES_PORT: '0', ...env },
   });
   return { ...platform, query: (q, v, h) => graphql(platform.gatewayUrl, q, v, h) };
 }

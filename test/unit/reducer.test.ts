@@ -378,6 +378,8 @@ describe('bounds', () => {
       recentItems: 5,
       consumedItems: 10,
       skus: 5,
+      computedTraitEntries: 4,
+      computedTraits: 3,
       series: 3,
       episodesPerSeries: 4,
       appliedEventIds: 8,

@@ -31,7 +31,7 @@ import type { Identity } from '../../lib/auth.js';
 /** What subscribe's second parameter is (ConnectionState, not exported). */
 type ConnectionState = Parameters<SubscriptionGateway['subscribe']>[1];
 
-const SUBGRAPHS = ['profile', 'recommendations', 'experiments'] as const;
+const SUBGRAPHS = ['profile', 'recommendations', 'experiments', 'audiences'] as const;
 type SubgraphName = (typeof SUBGRAPHS)[number];
 
 /** One request a fake subgraph received. */
@@ -83,6 +83,10 @@ const RESOLVERS: Record<SubgraphName, Record<string, Record<string, unknown>>> =
       }),
     },
     Item: { __resolveReference: (ref: { id: string }) => ({ id: ref.id, kind: 'MOVIE', genres: [], trendingScore: 0, popularity: 0 }) },
+  },
+  // Assignments @require the user's audiences too.
+  audiences: {
+    User: { __resolveReference: (ref: { id: string }) => ({ id: ref.id, audiences: [] }) },
   },
 };
 
@@ -210,11 +214,15 @@ describe('SubscriptionGateway with Apollo’s query planner and fake subgraphs',
     expect(userFetch!.query).toMatch(/\brankingFeatures\b/);
     expect(userFetch!.variables).toEqual({ id: USER_ID });
 
-    // experiments: the User entity with the profile traits `assignments` requires.
+    // audiences: the User entity, for the memberships `assignments` requires.
+    expect(fakes.audiences.requests).toHaveLength(1);
+    expect(fakes.audiences.requests[0]!.query).toMatch(/\baudiences\b/);
+
+    // experiments: the User entity with the profile traits and audiences `assignments` requires.
     expect(fakes.experiments.requests).toHaveLength(1);
     const [assignmentsFetch] = fakes.experiments.requests;
     expect(assignmentsFetch!.query).toMatch(/_entities\(representations: ?\$representations\)/);
-    expect(assignmentsFetch!.variables['representations']).toEqual([{ __typename: 'User', id: USER_ID, profile: { traits: TRAITS } }]);
+    expect(assignmentsFetch!.variables['representations']).toEqual([{ __typename: 'User', id: USER_ID, profile: { traits: TRAITS }, audiences: [] }]);
 
     // recommendations: the User entity with profile features and assignments, and the row's limit.
     expect(fakes.recommendations.requests).toHaveLength(1);

@@ -34,6 +34,7 @@ export function loadProfileConfig(env: NodeJS.ProcessEnv = process.env): Profile
       halfLifeMs: envDuration(env, 'AFFINITY_HALF_LIFE', '14d'),
       facets: profileFacets(env),
       limits: DEFAULT_LIMITS,
+      computedTraits: [],
     },
     validation: {
       ...DEFAULT_VALIDATION_LIMITS,

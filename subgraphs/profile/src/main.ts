@@ -1,7 +1,7 @@
 /** Starts the profile subgraph alone (`npm run start:profile`): embedded stores, or Redis with REDIS_URL. */
 import { onShutdown } from '../../../lib/shutdown.js';
 import { envBool } from '../../../lib/env.js';
-import { createInfrastructure } from '../../../lib/infrastructure.js';
+import { createInfrastructure, PROFILE_CHANGE_KEYS, PROFILE_CHANGES_LOG } from '../../../lib/infrastructure.js';
 import { PROFILE_UPDATER_GROUP } from './app/profile-service.js';
 import { loadProfileConfig } from './config.js';
 import { startProfileServer } from './server.js';
@@ -15,6 +15,7 @@ const server = await startProfileServer(config, {
   pubsub: infrastructure.pubsub,
   mode: ingestModeFor(infrastructure),
   runUpdater: envBool(process.env, 'PROFILE_RUN_UPDATER', true),
+  changes: infrastructure.log(PROFILE_CHANGES_LOG, PROFILE_CHANGE_KEYS),
 });
 console.log(`profile subgraph ready at ${server.url}/graphql (events: POST ${server.url}/v1/events; stores: ${infrastructure.kind})`);
 onShutdown(async () => {

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { startSubgraphService } from '../../../lib/subgraph-service.js';
 import type { SubgraphResolvers } from '../../../lib/subgraph-service.js';
 import { ProfileService, startProfileUpdater } from './app/profile-service.js';
-import type { ProfilePubSub } from '../../../lib/pubsub/port.js';
+import type { ProfilePubSub, ProfileUpdated } from '../../../lib/pubsub/port.js';
 import { MemoryPubSub } from '../../../lib/pubsub/memory.js';
 import { publishChanges } from './app/publish.js';
 import { SnapshotJob } from './app/snapshot-job.js';
@@ -42,6 +42,8 @@ export interface ProfileServerDeps {
   pubsub?: ProfilePubSub;
   /** Run the profile updater consumer in this process (stream mode; default true). */
   runUpdater?: boolean;
+  /** Where change notices go for consumers that must see every change (the audiences subgraph). */
+  changes?: EventLog<ProfileUpdated>;
 }
 
 export async function startProfileServer(config: ProfileConfig, deps: ProfileServerDeps = {}): Promise<ProfileServer> {
@@ -75,7 +77,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
   });
   const { url, app } = server;
   snapshots.schedule(config.snapshotIntervalMs, (err) => app.log.error(err, 'batch snapshot failed'));
-  publishChanges(service, pubsub, (err) => app.log.warn(err, 'ProfileUpdated publish failed'));
+  publishChanges(service, pubsub, (err) => app.log.warn(err, 'ProfileUpdated publish failed'), deps.changes);
   const updater =
     mode === 'stream' && deps.runUpdater !== false ? startProfileUpdater(service, eventLog) : undefined;
 

@@ -30,6 +30,16 @@ export type Assignment = {
   variant: Scalars['String']['output'];
 };
 
+export type Audience = {
+  __typename?: 'Audience';
+  id: Scalars['ID']['output'];
+};
+
+export type AudienceMembership = {
+  __typename?: 'AudienceMembership';
+  audience: Audience;
+};
+
 export type CreateExperimentInput = {
   condition?: InputMaybe<Scalars['JSON']['input']>;
   coverage?: InputMaybe<Scalars['Float']['input']>;
@@ -43,7 +53,11 @@ export type CreateExperimentInput = {
 
 export type Experiment = {
   __typename?: 'Experiment';
-  /** Optional GrowthBook targeting condition evaluated on the user's profile traits (plus id). */
+  /**
+   * Optional GrowthBook targeting condition evaluated on the user's profile traits, plus `id` and
+   * `audiences` (the ids of the audiences the user is in now, for example
+   * `{ "audiences": { "$elemMatch": { "$eq": "crime-bingers" } } }`).
+   */
   condition: Maybe<Scalars['JSON']['output']>;
   /** Share of eligible users included (0 to 1); the rest are not in the experiment. */
   coverage: Scalars['Float']['output'];
@@ -234,6 +248,7 @@ export type User = {
   assignment: Maybe<Assignment>;
   /** The user's assignments in every running experiment. */
   assignments: Array<Assignment>;
+  audiences: Array<AudienceMembership>;
   id: Scalars['ID']['output'];
   profile: Profile;
 };
@@ -375,9 +390,9 @@ export type FederationReferenceTypes = ResolversObject<{
     ( { __typename: 'User' }
     & GraphQLRecursivePick<FederationTypes['User'], {"id":true}>
     & ( Record<PropertyKey, never>
-        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true}}>
-        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true}}>
-        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true}}> ) );
+        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true},"audiences":{"audience":{"id":true}}}>
+        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true},"audiences":{"audience":{"id":true}}}>
+        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true},"audiences":{"audience":{"id":true}}}> ) );
 }>;
 
 
@@ -387,6 +402,9 @@ export type ResolversTypes = ResolversObject<{
   Assignment: ResolverTypeWrapper<AssignmentModel>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Audience: ResolverTypeWrapper<Audience>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  AudienceMembership: ResolverTypeWrapper<AudienceMembership>;
   CreateExperimentInput: CreateExperimentInput;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
@@ -404,7 +422,6 @@ export type ResolversTypes = ResolversObject<{
   SrmCheck: ResolverTypeWrapper<SrmCheck>;
   TrackUnitEventsResult: ResolverTypeWrapper<TrackUnitEventsResult>;
   UnitEventInput: UnitEventInput;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   UnitEventType: UnitEventType;
   User: ResolverTypeWrapper<UserRepresentationModel>;
   Variant: ResolverTypeWrapper<Variant>;
@@ -418,6 +435,9 @@ export type ResolversParentTypes = ResolversObject<{
   Assignment: AssignmentModel;
   String: Scalars['String']['output'];
   Boolean: Scalars['Boolean']['output'];
+  Audience: Audience;
+  ID: Scalars['ID']['output'];
+  AudienceMembership: AudienceMembership;
   CreateExperimentInput: CreateExperimentInput;
   Float: Scalars['Float']['output'];
   Int: Scalars['Int']['output'];
@@ -434,7 +454,6 @@ export type ResolversParentTypes = ResolversObject<{
   SrmCheck: SrmCheck;
   TrackUnitEventsResult: TrackUnitEventsResult;
   UnitEventInput: UnitEventInput;
-  ID: Scalars['ID']['output'];
   User: UserRepresentationModel;
   Variant: Variant;
   VariantComparison: VariantComparisonModel;
@@ -447,6 +466,10 @@ export type AssignmentResolvers<ContextType = ExperimentsContext, ParentType ext
   inExperiment?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   variant?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type AudienceResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['Audience'] = ResolversParentTypes['Audience']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -570,6 +593,7 @@ export type VariantResultResolvers<ContextType = ExperimentsContext, ParentType 
 
 export type Resolvers<ContextType = ExperimentsContext> = ResolversObject<{
   Assignment?: AssignmentResolvers<ContextType>;
+  Audience?: AudienceResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Experiment?: ExperimentResolvers<ContextType>;
   ExperimentResults?: ExperimentResultsResolvers<ContextType>;

@@ -5,13 +5,13 @@
  * misspelt or removed field does not compile) and the subgraph refuses to start without one.
  */
 import { anyIdentity, selfOrService, serviceOnly } from '../../../../lib/auth.js';
-import type { RuleMap } from '../../../../lib/auth.js';
+import type { Rule, RuleMap } from '../../../../lib/auth.js';
 import type { Resolvers } from '../__generated__/resolvers-types.js';
 import type { ExperimentsContext } from './context.js';
 
 const service = serviceOnly('managing experiments');
 
-export const EXPERIMENTS_RULES: RuleMap<Resolvers, ExperimentsContext> = {
+export const EXPERIMENTS_RULES: RuleMap<Resolvers, ExperimentsContext> & Record<string, Rule<ExperimentsContext>> = {
   'Query.experiment': service,
   'Query.experiments': service,
   'Experiment.__resolveReference': service,
@@ -22,4 +22,6 @@ export const EXPERIMENTS_RULES: RuleMap<Resolvers, ExperimentsContext> = {
   // Any token; a user's events must be on its own rows (checked per event in the service).
   'Mutation.trackUnitEvents': anyIdentity,
   'User.__resolveReference': selfOrService('id'),
+  // A stub of the audiences subgraph's entity (resolvable: false): nothing fetches it here.
+  'Audience.__resolveReference': service,
 };

@@ -15,9 +15,15 @@ export interface ExperimentsContext {
   unitEventLimiter: RateLimiter;
 }
 
+/**
+ * The attributes targeting conditions read: the profile's traits, and `audiences`, the ids of the
+ * audiences the user is in (it takes the place of a trait of that name).
+ */
 function traitsOf(user: UserRepresentation): Record<string, unknown> {
   const traits = user.profile?.traits;
-  return typeof traits === 'object' && traits !== null && !Array.isArray(traits) ? (traits as Record<string, unknown>) : {};
+  const own = typeof traits === 'object' && traits !== null && !Array.isArray(traits) ? (traits as Record<string, unknown>) : {};
+  const audiences = (user.audiences ?? []).map((m) => m?.audience?.id).filter((id): id is string => typeof id === 'string');
+  return { ...own, audiences };
 }
 
 export function createContext(service: ExperimentService, identity: Identity | null, unitEventLimiter: RateLimiter): ExperimentsContext {

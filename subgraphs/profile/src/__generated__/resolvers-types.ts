@@ -3,7 +3,8 @@ import type { RankingFeatures } from '../../../../lib/contracts/ranking-features
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { User as UserModel, AliasResult as AliasResultModel, ProfileUpdate as ProfileUpdateModel } from '../schema/models.js';
 import type { Profile as ProfileModel } from '../domain/profile.js';
-import type { ProfileSnapshot as ProfileSnapshotModel } from '../store/ports.js';
+import type { ProfileSnapshot as ProfileSnapshotModel, StoredTraitDefinition as StoredTraitDefinitionModel } from '../store/ports.js';
+import type { ComputedTraitValueView as ComputedTraitValueViewModel } from '../../../../lib/contracts/computed-traits.js';
 import type { ItemRef as ItemRefModel } from '../../../../lib/contracts/event.js';
 import type { ProfileContext } from '../schema/context.js';
 export type Maybe<T> = T | null;
@@ -59,6 +60,78 @@ export type AliasResult = {
   userId: Scalars['ID']['output'];
 };
 
+/** A computed trait's value now. */
+export type ComputedTrait = {
+  __typename?: 'ComputedTrait';
+  name: Scalars['String']['output'];
+  /** When the value changes next with no new event (a windowed event dropping out); null: not by time alone. */
+  nextChangeAt: Maybe<Scalars['DateTime']['output']>;
+  /** A number (COUNT, SUM, DISTINCT), an epoch-ms time (FIRST_SEEN, LAST_SEEN), a string (MOST_FREQUENT), or null. */
+  value: Maybe<Scalars['JSON']['output']>;
+};
+
+/**
+ * A computed trait: an aggregation over the user's events that every profile keeps up to date as
+ * events are applied (Segment's computed traits). It counts the events applied after it was
+ * defined.
+ */
+export type ComputedTraitDefinition = {
+  __typename?: 'ComputedTraitDefinition';
+  createdAt: Scalars['DateTime']['output'];
+  /** Event types that count; empty means every type except IDENTIFY. */
+  eventTypes: Array<EventType>;
+  facetName: Maybe<Scalars['String']['output']>;
+  /** Which events count (JSON: genre, category, kind, seriesId, sku, facet { name value }). */
+  filter: Scalars['JSON']['output'];
+  kind: ComputedTraitKind;
+  name: Scalars['String']['output'];
+  /** DISTINCT / MOST_FREQUENT: what is counted. */
+  of: Maybe<ComputedTraitOf>;
+  /** SUM: the event property summed (absent: 1 per event). */
+  property: Maybe<Scalars['String']['output']>;
+  /** Only events within this long before now count (milliseconds); null: all time. */
+  windowMs: Maybe<Scalars['Float']['output']>;
+};
+
+export type ComputedTraitFilterInput = {
+  category?: InputMaybe<Scalars['String']['input']>;
+  facet?: InputMaybe<FacetFilterInput>;
+  genre?: InputMaybe<Scalars['String']['input']>;
+  kind?: InputMaybe<ItemKind>;
+  seriesId?: InputMaybe<Scalars['ID']['input']>;
+  sku?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type ComputedTraitInput = {
+  eventTypes: Array<EventType>;
+  facetName?: InputMaybe<Scalars['String']['input']>;
+  filter?: InputMaybe<ComputedTraitFilterInput>;
+  kind: ComputedTraitKind;
+  /** `[a-z0-9][a-z0-9_-]{0,63}`. */
+  name: Scalars['String']['input'];
+  of?: InputMaybe<ComputedTraitOf>;
+  property?: InputMaybe<Scalars['String']['input']>;
+  /** A duration such as `30m`, `24h`, `7d`; absent: all time. */
+  window?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type ComputedTraitKind =
+  | 'COUNT'
+  | 'DISTINCT'
+  | 'FIRST_SEEN'
+  | 'LAST_SEEN'
+  | 'MOST_FREQUENT'
+  | 'SUM';
+
+export type ComputedTraitOf =
+  | 'CATEGORY'
+  | 'FACET'
+  | 'GENRE'
+  | 'ITEM'
+  | 'KIND'
+  | 'SERIES'
+  | 'SKU';
+
 export type DeleteUserResult = {
   __typename?: 'DeleteUserResult';
   deleted: Scalars['Boolean']['output'];
@@ -99,6 +172,11 @@ export type FacetAffinities = {
   facet: Scalars['String']['output'];
 };
 
+export type FacetFilterInput = {
+  name: Scalars['String']['input'];
+  value: Scalars['String']['input'];
+};
+
 export type IngestResult = {
   __typename?: 'IngestResult';
   accepted: Scalars['Int']['output'];
@@ -137,6 +215,13 @@ export type Mutation = {
    * id apply to the known user. Merging again is a no-op; no event is counted twice.
    */
   alias: AliasResult;
+  /**
+   * Define a computed trait every profile keeps from now on. Defining the same trait again is a
+   * no-op; a different definition under a taken name is refused (COMPUTED_TRAIT_EXISTS).
+   */
+  defineComputedTrait: ComputedTraitDefinition;
+  /** Remove a computed trait definition (profiles stop showing it). */
+  deleteComputedTrait: Scalars['Boolean']['output'];
   /** Remove everything stored for a user: profile, batch snapshot and aliases. */
   deleteUser: DeleteUserResult;
   /** Set traits on a user. Recorded as an IDENTIFY event (one version step). */
@@ -159,6 +244,16 @@ export type Mutation = {
 export type MutationAliasArgs = {
   anonymousId: Scalars['ID']['input'];
   userId: Scalars['ID']['input'];
+};
+
+
+export type MutationDefineComputedTraitArgs = {
+  input: ComputedTraitInput;
+};
+
+
+export type MutationDeleteComputedTraitArgs = {
+  name: Scalars['String']['input'];
 };
 
 
@@ -187,6 +282,8 @@ export type Profile = {
   batchSnapshot: Maybe<ProfileSnapshot>;
   /** Product categories ranked by decayed score. */
   categoryAffinities: Array<Affinity>;
+  /** Computed traits as of now (all defined ones, or those named). */
+  computedTraits: Array<ComputedTrait>;
   eventCount: Scalars['Int']['output'];
   /** Affinities for configured metadata facets (for example director, brand). */
   facetAffinities: Array<FacetAffinities>;
@@ -218,6 +315,12 @@ export type Profile = {
 /** The streaming profile: every applied event updates it immediately. */
 export type ProfileCategoryAffinitiesArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/** The streaming profile: every applied event updates it immediately. */
+export type ProfileComputedTraitsArgs = {
+  names?: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
 
@@ -289,6 +392,8 @@ export type ProfileUpdate = {
 
 export type Query = {
   __typename?: 'Query';
+  /** The computed traits every profile keeps (service only). */
+  computedTraitDefinitions: Array<ComputedTraitDefinition>;
   /** The caller: the user behind the token (its subject). */
   me: Maybe<User>;
   /**
@@ -296,11 +401,23 @@ export type Query = {
    * only its own id (FORBIDDEN otherwise); a service token reads anyone.
    */
   user: Maybe<User>;
+  /**
+   * Every stored user, in pages (service only): what the audiences subgraph backfills a new
+   * audience from. `after` is the previous page's `endCursor`; a page may hold a few more or fewer
+   * than `first` users on Redis. Users created during the listing may or may not be listed.
+   */
+  users: UserConnection;
 };
 
 
 export type QueryUserArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type QueryUsersArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type RecentItem = {
@@ -368,6 +485,24 @@ export type User = {
   __typename?: 'User';
   id: Scalars['ID']['output'];
   profile: Profile;
+};
+
+/**
+ * A page of users. A page resumes where the previous one ended (`pageInfo.endCursor`), not at a
+ * given user (a Redis SCAN cannot), so there are no per-node cursors.
+ */
+export type UserConnection = {
+  __typename?: 'UserConnection';
+  nodes: Array<User>;
+  pageInfo: UserPageInfo;
+  /** How many users are stored, when the store knows it without a scan (embedded stores); null on Redis. */
+  totalCount: Maybe<Scalars['Int']['output']>;
+};
+
+export type UserPageInfo = {
+  __typename?: 'UserPageInfo';
+  endCursor: Maybe<Scalars['String']['output']>;
+  hasNextPage: Scalars['Boolean']['output'];
 };
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
@@ -472,11 +607,18 @@ export type ResolversTypes = ResolversObject<{
   AliasResult: ResolverTypeWrapper<AliasResultModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  ComputedTrait: ResolverTypeWrapper<ComputedTraitValueViewModel>;
+  ComputedTraitDefinition: ResolverTypeWrapper<StoredTraitDefinitionModel>;
+  ComputedTraitFilterInput: ComputedTraitFilterInput;
+  ComputedTraitInput: ComputedTraitInput;
+  ComputedTraitKind: ComputedTraitKind;
+  ComputedTraitOf: ComputedTraitOf;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   DeleteUserResult: ResolverTypeWrapper<DeleteUserResult>;
   EventInput: EventInput;
   EventType: EventType;
   FacetAffinities: ResolverTypeWrapper<FacetAffinities>;
+  FacetFilterInput: FacetFilterInput;
   IngestResult: ResolverTypeWrapper<IngestResult>;
   ItemInput: ItemInput;
   ItemKind: ItemKind;
@@ -495,6 +637,8 @@ export type ResolversTypes = ResolversObject<{
   SnapshotRun: ResolverTypeWrapper<SnapshotRun>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   User: ResolverTypeWrapper<UserModel>;
+  UserConnection: ResolverTypeWrapper<Omit<UserConnection, 'nodes'> & { nodes: Array<ResolversTypes['User']> }>;
+  UserPageInfo: ResolverTypeWrapper<UserPageInfo>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -506,10 +650,15 @@ export type ResolversParentTypes = ResolversObject<{
   AliasResult: AliasResultModel;
   ID: Scalars['ID']['output'];
   Boolean: Scalars['Boolean']['output'];
+  ComputedTrait: ComputedTraitValueViewModel;
+  ComputedTraitDefinition: StoredTraitDefinitionModel;
+  ComputedTraitFilterInput: ComputedTraitFilterInput;
+  ComputedTraitInput: ComputedTraitInput;
   DateTime: Scalars['DateTime']['output'];
   DeleteUserResult: DeleteUserResult;
   EventInput: EventInput;
   FacetAffinities: FacetAffinities;
+  FacetFilterInput: FacetFilterInput;
   IngestResult: IngestResult;
   ItemInput: ItemInput;
   JSON: Scalars['JSON']['output'];
@@ -527,6 +676,8 @@ export type ResolversParentTypes = ResolversObject<{
   SnapshotRun: SnapshotRun;
   Subscription: Record<PropertyKey, never>;
   User: UserModel;
+  UserConnection: Omit<UserConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['User']> };
+  UserPageInfo: UserPageInfo;
 }>;
 
 export type AffinityResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['Affinity'] = ResolversParentTypes['Affinity']> = ResolversObject<{
@@ -542,6 +693,24 @@ export type AliasResultResolvers<ContextType = ProfileContext, ParentType extend
   merged?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   profile?: Resolver<ResolversTypes['Profile'], ParentType, ContextType>;
   userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
+export type ComputedTraitResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['ComputedTrait'] = ResolversParentTypes['ComputedTrait']> = ResolversObject<{
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  nextChangeAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  value?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+}>;
+
+export type ComputedTraitDefinitionResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['ComputedTraitDefinition'] = ResolversParentTypes['ComputedTraitDefinition']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  eventTypes?: Resolver<Array<ResolversTypes['EventType']>, ParentType, ContextType>;
+  facetName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  filter?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['ComputedTraitKind'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  of?: Resolver<Maybe<ResolversTypes['ComputedTraitOf']>, ParentType, ContextType>;
+  property?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  windowMs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -571,6 +740,8 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
 
 export type MutationResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   alias?: Resolver<ResolversTypes['AliasResult'], ParentType, ContextType, RequireFields<MutationAliasArgs, 'anonymousId' | 'userId'>>;
+  defineComputedTrait?: Resolver<ResolversTypes['ComputedTraitDefinition'], ParentType, ContextType, RequireFields<MutationDefineComputedTraitArgs, 'input'>>;
+  deleteComputedTrait?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteComputedTraitArgs, 'name'>>;
   deleteUser?: Resolver<ResolversTypes['DeleteUserResult'], ParentType, ContextType, RequireFields<MutationDeleteUserArgs, 'id'>>;
   identify?: Resolver<ResolversTypes['IngestResult'], ParentType, ContextType, RequireFields<MutationIdentifyArgs, 'traits' | 'userId'>>;
   ingestEvents?: Resolver<ResolversTypes['IngestResult'], ParentType, ContextType, RequireFields<MutationIngestEventsArgs, 'events' | 'wait'>>;
@@ -580,6 +751,7 @@ export type MutationResolvers<ContextType = ProfileContext, ParentType extends R
 export type ProfileResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['Profile'] = ResolversParentTypes['Profile']> = ResolversObject<{
   batchSnapshot?: Resolver<Maybe<ResolversTypes['ProfileSnapshot']>, ParentType, ContextType>;
   categoryAffinities?: Resolver<Array<ResolversTypes['Affinity']>, ParentType, ContextType, RequireFields<ProfileCategoryAffinitiesArgs, 'limit'>>;
+  computedTraits?: Resolver<Array<ResolversTypes['ComputedTrait']>, ParentType, ContextType, Partial<ProfileComputedTraitsArgs>>;
   eventCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   facetAffinities?: Resolver<Array<ResolversTypes['FacetAffinities']>, ParentType, ContextType, RequireFields<ProfileFacetAffinitiesArgs, 'limit'>>;
   firstSeenAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
@@ -623,8 +795,10 @@ export type ProfileUpdateResolvers<ContextType = ProfileContext, ParentType exte
 }>;
 
 export type QueryResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  computedTraitDefinitions?: Resolver<Array<ResolversTypes['ComputedTraitDefinition']>, ParentType, ContextType>;
   me?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
+  users?: Resolver<ResolversTypes['UserConnection'], ParentType, ContextType, RequireFields<QueryUsersArgs, 'first'>>;
 }>;
 
 export interface RankingFeaturesScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['RankingFeatures'], any> {
@@ -678,9 +852,22 @@ export type UserResolvers<ContextType = ProfileContext, ParentType extends Resol
   profile?: Resolver<ResolversTypes['Profile'], ParentType, ContextType>;
 }>;
 
+export type UserConnectionResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['UserConnection'] = ResolversParentTypes['UserConnection']> = ResolversObject<{
+  nodes?: Resolver<Array<ResolversTypes['User']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['UserPageInfo'], ParentType, ContextType>;
+  totalCount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
+export type UserPageInfoResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['UserPageInfo'] = ResolversParentTypes['UserPageInfo']> = ResolversObject<{
+  endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
 export type Resolvers<ContextType = ProfileContext> = ResolversObject<{
   Affinity?: AffinityResolvers<ContextType>;
   AliasResult?: AliasResultResolvers<ContextType>;
+  ComputedTrait?: ComputedTraitResolvers<ContextType>;
+  ComputedTraitDefinition?: ComputedTraitDefinitionResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   DeleteUserResult?: DeleteUserResultResolvers<ContextType>;
   FacetAffinities?: FacetAffinitiesResolvers<ContextType>;
@@ -700,5 +887,7 @@ export type Resolvers<ContextType = ProfileContext> = ResolversObject<{
   SnapshotRun?: SnapshotRunResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
+  UserConnection?: UserConnectionResolvers<ContextType>;
+  UserPageInfo?: UserPageInfoResolvers<ContextType>;
 }>;
 

@@ -12,11 +12,12 @@ import { applyEvents, changedFields, mergeProfiles } from '../domain/reducer.js'
 import { checkBatch, validateEvent, validateId } from '../../../../lib/contracts/validate.js';
 import type { Rejection, ValidationLimits } from '../../../../lib/contracts/validate.js';
 import { AliasedProfileError } from '../store/ports.js';
-import type { ProfileSnapshot, ProfileStores } from '../store/ports.js';
+import type { ProfileSnapshot, ProfileStore, ProfileStores } from '../store/ports.js';
 import { PartialAppendError } from '../../../../lib/eventlog/port.js';
 import type { EventLog } from '../../../../lib/eventlog/port.js';
 import { CodedError, StoreUnavailableError } from '../../../../lib/contracts/errors.js';
 import { KeyedQueue } from '../../../../lib/keyed-queue.js';
+import { TraitDefinitions } from './trait-definitions.js';
 
 export interface IngestResult {
   accepted: number;
@@ -33,7 +34,10 @@ export interface IngestOptions {
   waitApplied?: boolean;
 }
 
-const ALL_FIELDS = ['categoryAffinities', 'eventCount', 'facetAffinities', 'genreAffinities', 'lastEventAt', 'rankingFeatures', 'recentItems', 'series', 'skus', 'traits', 'version'];
+const ALL_FIELDS = ['categoryAffinities', 'computedTraits', 'eventCount', 'facetAffinities', 'genreAffinities', 'lastEventAt', 'rankingFeatures', 'recentItems', 'series', 'skus', 'traits', 'version'];
+
+/** The largest page of Query.users. */
+const MAX_USERS_PAGE = 1000;
 
 /** Consumer group of the profile updater on the event log. */
 export const PROFILE_UPDATER_GROUP = 'profile-updater';
@@ -69,6 +73,8 @@ export interface ProfileServiceOptions {
    */
   mode?: 'inline' | 'stream';
   now?: () => number;
+  /** How old the computed-trait definitions a write folds with may be (TRAIT_DEFINITIONS_REFRESH). */
+  traitRefreshMs?: number;
 }
 
 
@@ -82,16 +88,38 @@ export class ProfileService {
    */
   private readonly writing = new KeyedQueue();
   private readonly now: () => number;
+  readonly traits: TraitDefinitions;
 
   constructor(
     private readonly stores: ProfileStores,
     readonly options: ProfileServiceOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.traits = new TraitDefinitions(stores.traitDefinitions, options.reducer, options.traitRefreshMs, this.now);
   }
 
+  /** The reducer configuration, computed-trait definitions included (see trait-definitions.ts). */
   get reducerConfig(): ReducerConfig {
-    return this.options.reducer;
+    return this.traits.config;
+  }
+
+  /** A page of stored users with their profiles (Query.users): the audiences backfill reads it. */
+  async listUsers(cursor: string | null, first: number) {
+    if (!Number.isInteger(first) || first < 1 || first > MAX_USERS_PAGE) {
+      throw new CodedError('BAD_USER_INPUT', `first must be between 1 and ${MAX_USERS_PAGE}`);
+    }
+    let page: Awaited<ReturnType<ProfileStore['page']>>;
+    try {
+      page = await this.stores.profiles.page(cursor, first);
+    } catch (err) {
+      if (err instanceof RangeError) throw new CodedError('BAD_USER_INPUT', 'after is not a cursor this listing returned');
+      throw err;
+    }
+    return {
+      nodes: page.profiles.map((p) => ({ id: p.userId, loadedProfile: p })),
+      pageInfo: { hasNextPage: page.cursor !== null, endCursor: page.cursor },
+      totalCount: await this.stores.profiles.count(),
+    };
   }
 
   /** Subscribes to profile changes; returns the unsubscribe function. */
@@ -228,7 +256,8 @@ export class ProfileService {
 
   private async applyToUser(userId: string, userEvents: ProfileEvent[]): Promise<void> {
     if (userEvents.length === 0) return;
-    const cfg = this.options.reducer;
+    await this.traits.fresh();
+    const cfg = this.reducerConfig;
     let appliedNow = 0;
     // The store leaves out the events its ledger lists (applied before, however long ago within
     // DEDUPE_TTL) and writes the ledger with the profile: a redelivery never counts twice.
@@ -281,7 +310,8 @@ export class ProfileService {
       const [profile] = await this.loadProfiles([target!]);
       return { anonymousId: anon, userId: target!, merged: false, eventsMerged: 0, profile: profile! };
     }
-    const cfg = this.options.reducer;
+    await this.traits.fresh();
+    const cfg = this.reducerConfig;
     // The anonymous profile's ledger moves with it: its events, redelivered later under the
     // anonymous id, resolve to the known user and must find themselves applied there. The merge
     // is recorded with the known profile in the same write (a once-change), so a retried alias,

@@ -1,11 +1,25 @@
-/** Publishes every profile change as a ProfileUpdated message (for subscriptions, other replicas). */
-import type { ProfilePubSub } from '../../../../lib/pubsub/port.js';
+/**
+ * Publishes every profile change as a ProfileUpdated message: on pub/sub (subscriptions, other
+ * replicas) and, when given, on the change-notice log, which consumers that must not miss a
+ * change read with a consumer group (the audiences subgraph). Notices of one turn of the event
+ * loop go to the log in one append.
+ */
+import type { EventLog } from '../../../../lib/eventlog/port.js';
+import type { ProfilePubSub, ProfileUpdated } from '../../../../lib/pubsub/port.js';
 import type { ProfileService } from './profile-service.js';
 
-export function publishChanges(service: ProfileService, pubsub: ProfilePubSub, onError: (err: unknown) => void): () => void {
+export function publishChanges(service: ProfileService, pubsub: ProfilePubSub, onError: (err: unknown) => void, changes?: EventLog<ProfileUpdated>): () => void {
+  let pending: ProfileUpdated[] = [];
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    changes!.append(batch).catch(onError);
+  };
   return service.onChange((c) => {
-    pubsub
-      .publish({ userId: c.userId, version: c.version, cause: c.cause, eventIds: c.eventIds, changed: c.changed, at: Date.now() })
-      .catch(onError);
+    const message: ProfileUpdated = { userId: c.userId, version: c.version, cause: c.cause, eventIds: c.eventIds, changed: c.changed, at: Date.now() };
+    pubsub.publish(message).catch(onError);
+    if (!changes) return;
+    if (pending.length === 0) setImmediate(flush);
+    pending.push(message);
   });
 }

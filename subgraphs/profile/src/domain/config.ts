@@ -1,4 +1,6 @@
 /** Reducer configuration: pure data, passed explicitly so services, replay and tests agree. */
+import { MAX_COMPUTED_TRAITS } from '../../../../lib/contracts/computed-traits.js';
+import type { ComputedTraitDefinition } from '../../../../lib/contracts/computed-traits.js';
 import { DEFAULT_PROFILE_FACETS } from '../../../../lib/contracts/ranking-features.js';
 
 export interface ProfileLimits {
@@ -14,6 +16,13 @@ export interface ProfileLimits {
   /** Event ids remembered in the profile so a redelivered event is a no-op. */
   appliedEventIds: number;
   traitKeys: number;
+  /**
+   * Per computed trait: contributions a windowed one keeps (the newest), values an all-time
+   * DISTINCT or MOST_FREQUENT one counts. Values beyond it are approximate (computed-traits.ts).
+   */
+  computedTraitEntries: number;
+  /** Computed-trait states per profile: the defined traits first, then the latest contributed to. */
+  computedTraits: number;
 }
 
 export interface ReducerConfig {
@@ -21,6 +30,8 @@ export interface ReducerConfig {
   /** Metadata keys whose values get their own affinities, for example director or brand. */
   facets: readonly string[];
   limits: ProfileLimits;
+  /** Computed traits kept up to date. A new array per set: the reducer caches its matchers per array. */
+  computedTraits: readonly ComputedTraitDefinition[];
 }
 
 export const DAY_MS = 86_400_000;
@@ -37,12 +48,15 @@ export const DEFAULT_LIMITS: ProfileLimits = {
   // store covers producers' retries for DEDUPE_TTL).
   appliedEventIds: 64,
   traitKeys: 100,
+  computedTraitEntries: 256,
+  computedTraits: MAX_COMPUTED_TRAITS,
 };
 
 export const DEFAULT_REDUCER_CONFIG: ReducerConfig = {
   halfLifeMs: 14 * DAY_MS,
   facets: DEFAULT_PROFILE_FACETS,
   limits: DEFAULT_LIMITS,
+  computedTraits: [],
 };
 
 /**

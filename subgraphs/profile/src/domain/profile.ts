@@ -33,6 +33,42 @@ export interface TraitState {
   at: number;
 }
 
+/**
+ * One event's part in a windowed computed trait: its event time and the amount summed (COUNT,
+ * FIRST_SEEN and LAST_SEEN count 1) or the value counted (DISTINCT, MOST_FREQUENT: one entry per
+ * distinct value the event has).
+ */
+export type Contribution = [t: number, value: number | string];
+
+/** Common to every computed-trait state. */
+interface TraitStateBase {
+  /**
+   * The definition the state was built by (computed-traits.ts: traitSignature). A name deleted and
+   * defined again differently starts over instead of reading the old definition's state.
+   */
+  sig: string;
+}
+
+/** A windowed computed trait keeps its recent contributions; the value is computed when read. */
+export interface WindowedTraitState extends TraitStateBase {
+  /** Ascending by time, then value: those within the window of the newest, at most `computedTraitEntries`. */
+  entries: Contribution[];
+}
+
+/** An all-time computed trait keeps running aggregates. */
+export interface AllTimeTraitState extends TraitStateBase {
+  /** Contributing events, and the first and last of their times. */
+  count: number;
+  first: number;
+  last: number;
+  /** SUM only. */
+  sum?: number;
+  /** DISTINCT and MOST_FREQUENT only: value → events with it, at most `computedTraitEntries` values. */
+  counts?: Record<string, number>;
+}
+
+export type ComputedState = WindowedTraitState | AllTimeTraitState;
+
 export interface Profile {
   userId: string;
   version: number;
@@ -52,6 +88,11 @@ export interface Profile {
   series: Record<string, SeriesState>;
   /** Recently applied event ids → event time, so redelivery is a no-op. */
   appliedEventIds: Record<string, number>;
+  /**
+   * Computed-trait name → state. Profiles stored before computed traits have none: adoptProfile
+   * and cloneProfile give them an empty record.
+   */
+  computed: Record<string, ComputedState>;
 }
 
 /**
@@ -90,6 +131,7 @@ export function emptyProfile(userId: string): Profile {
     skus: dict(),
     series: dict(),
     appliedEventIds: dict(),
+    computed: dict(),
   };
 }
 
@@ -101,10 +143,12 @@ export function adoptProfile(p: Profile): Profile {
   const orphan = (rec: object | undefined) => {
     if (rec) Object.setPrototypeOf(rec, null);
   };
-  for (const rec of [p.traits, p.genres, p.categories, p.facets, p.recentItems, p.consumed, p.skus, p.series, p.appliedEventIds]) {
+  p.computed ??= dict();
+  for (const rec of [p.traits, p.genres, p.categories, p.facets, p.recentItems, p.consumed, p.skus, p.series, p.appliedEventIds, p.computed]) {
     orphan(rec);
   }
   for (const facet of Object.values(p.facets)) orphan(facet);
+  for (const state of Object.values(p.computed)) if ('counts' in state) orphan(state.counts);
   return p;
 }
 
@@ -126,5 +170,12 @@ export function cloneProfile(p: Profile): Profile {
     skus: copyDict(p.skus, shallow),
     series: copyDict(p.series, (s) => ({ ...s, episodes: [...s.episodes] })),
     appliedEventIds: copyDict(p.appliedEventIds, same),
+    computed: copyDict(p.computed, copyComputedState),
   };
+}
+
+/** Copies what the reducer mutates: the entry list (its tuples are never changed) or the counts. */
+export function copyComputedState(s: ComputedState): ComputedState {
+  if ('entries' in s) return { sig: s.sig, entries: [...s.entries] };
+  return s.counts ? { ...s, counts: copyDict(s.counts, same) } : { ...s };
 }

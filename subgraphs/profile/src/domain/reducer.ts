@@ -12,6 +12,7 @@ import { addContribution, combine, scoreAt } from '../../../../lib/contracts/dec
 import type { DecayedScore } from '../../../../lib/contracts/decay.js';
 import { CONSUMING_EVENT_TYPES, eventKey } from '../../../../lib/contracts/event.js';
 import type { ItemRef, ProfileEvent } from '../../../../lib/contracts/event.js';
+import { computedStateRank, contributesToComputedTraits, foldComputedTraits, mergeComputedTraits } from './computed-traits.js';
 import { cloneProfile, dict, emptyProfile } from './profile.js';
 import type { AffinityMap, Profile } from './profile.js';
 
@@ -60,6 +61,7 @@ function foldEvent(p: Profile, e: ProfileEvent, key: string, config: ReducerConf
     for (const [key, value] of Object.entries(e.traits ?? {})) setTrait(p, key, value, t);
     return;
   }
+  foldComputedTraits(p, e, config.computedTraits, config.limits);
   const item = e.item;
   if (!item) return;
 
@@ -155,10 +157,10 @@ function setTrait(p: Profile, key: string, value: unknown, t: number): void {
 }
 
 /** Keeps the `limit` entries that `rank` orders first (descending), breaking ties by key. */
-function keepTop<V>(rec: Record<string, V>, limit: number, rank: (v: V) => number): Record<string, V> {
+function keepTop<V>(rec: Record<string, V>, limit: number, rank: (v: V, key: string) => number): Record<string, V> {
   const keys = Object.keys(rec);
   if (keys.length <= limit) return rec;
-  keys.sort((a, b) => rank(rec[b] as V) - rank(rec[a] as V) || (a < b ? -1 : a > b ? 1 : 0));
+  keys.sort((a, b) => rank(rec[b] as V, b) - rank(rec[a] as V, a) || (a < b ? -1 : a > b ? 1 : 0));
   return dict(keys.slice(0, limit).map((k) => [k, rec[k] as V] as const));
 }
 
@@ -178,6 +180,8 @@ function enforceLimits(p: Profile, config: ReducerConfig): void {
   }
   p.appliedEventIds = keepTop(p.appliedEventIds, limits.appliedEventIds, (t) => t);
   p.traits = keepTop(p.traits, limits.traitKeys, (tr) => tr.at);
+  // Names the config lacks keep their state (another process may have newer definitions).
+  p.computed = keepTop(p.computed, limits.computedTraits, computedStateRank(config.computedTraits));
 }
 
 /**
@@ -235,6 +239,7 @@ export function mergeProfiles(target: Profile, source: Profile, config: ReducerC
     };
   }
   for (const [id, t] of Object.entries(source.appliedEventIds)) m.appliedEventIds[id] = t;
+  mergeComputedTraits(m, source, config.computedTraits, config.limits);
   enforceLimits(m, config);
   return m;
 }
@@ -251,6 +256,7 @@ export function changedFields(events: readonly ProfileEvent[], config: ReducerCo
   const changed = new Set(['version', 'eventCount', 'lastEventAt', 'rankingFeatures']);
   for (const e of events) {
     if (e.type === 'IDENTIFY') changed.add('traits');
+    if (contributesToComputedTraits(e, config.computedTraits)) changed.add('computedTraits');
     const item = e.item;
     if (!item) continue;
     changed.add('recentItems');

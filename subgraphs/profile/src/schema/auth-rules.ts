@@ -12,6 +12,10 @@ import type { ProfileContext } from './context.js';
 export const PROFILE_RULES: RuleMap<Resolvers, ProfileContext> = {
   'Query.user': selfOrService('id'),
   'Query.me': anyIdentity,
+  'Query.users': serviceOnly('listing users'),
+  'Query.computedTraitDefinitions': serviceOnly('computedTraitDefinitions'),
+  'Mutation.defineComputedTrait': serviceOnly('defineComputedTrait'),
+  'Mutation.deleteComputedTrait': serviceOnly('deleteComputedTrait'),
   'User.__resolveReference': selfOrService('id'),
   'Subscription.profileUpdated': selfOrService('userId'),
   'Mutation.ingestEvents': serviceOnly('ingesting events'),

@@ -1,5 +1,8 @@
 import { DateTimeScalar, JSONObjectScalar, JSONScalar } from '../../../../lib/scalars.js';
-import type { Resolvers } from '../__generated__/resolvers-types.js';
+import type { ComputedTraitInput, Resolvers } from '../__generated__/resolvers-types.js';
+import { parseWindow } from '../../../../lib/contracts/computed-traits.js';
+import type { ComputedTraitDefinition } from '../../../../lib/contracts/computed-traits.js';
+import { computedTraitValues } from '../domain/computed-traits.js';
 import { rankAffinities } from '../domain/features.js';
 import { toRankingFeatures } from '../domain/features.js';
 import type { Profile } from '../domain/profile.js';
@@ -14,6 +17,30 @@ import { selectsField } from '../../../../lib/selection.js';
 import { requireIdentity } from '../../../../lib/auth.js';
 
 const MAX_LIST = 100;
+
+/** The GraphQL input → the contract's definition (checked by definitionProblems when defined). */
+function traitDefinitionOf(input: ComputedTraitInput): ComputedTraitDefinition {
+  const windowMs = input.window == null ? null : parseWindow(input.window);
+  if (input.window != null && windowMs === null) throw badInput('window must be a duration such as 30m, 24h or 7d');
+  const f = input.filter ?? {};
+  return {
+    name: input.name,
+    kind: input.kind,
+    eventTypes: input.eventTypes,
+    filter: {
+      ...(f.genre != null ? { genre: f.genre } : {}),
+      ...(f.category != null ? { category: f.category } : {}),
+      ...(f.kind != null ? { kind: f.kind } : {}),
+      ...(f.seriesId != null ? { seriesId: f.seriesId } : {}),
+      ...(f.sku != null ? { sku: f.sku } : {}),
+      ...(f.facet != null ? { facet: { name: f.facet.name, value: f.facet.value } } : {}),
+    },
+    windowMs,
+    ...(input.property != null ? { property: input.property } : {}),
+    ...(input.of != null ? { of: input.of } : {}),
+    ...(input.facetName != null ? { facetName: input.facetName } : {}),
+  };
+}
 
 /** The shared id rule (lib/contracts/validate.ts), as the events API applies it. */
 function checkUserId(id: string): string {
@@ -64,6 +91,11 @@ export const resolvers: Resolvers = {
   Query: {
     user: (_root, { id }) => ({ id: checkUserId(id) }),
     me: (_root, _args, ctx) => ({ id: checkUserId(requireIdentity(ctx.identity).sub) }),
+    users: (_root, { first, after }, ctx) => withCodedErrors(() => ctx.service.listUsers(after ?? null, first)),
+    computedTraitDefinitions: (_root, _args, ctx) => withCodedErrors(async () => {
+      await ctx.service.traits.fresh();
+      return [...ctx.service.traits.list()];
+    }),
   },
 
   Mutation: {
@@ -76,6 +108,8 @@ export const resolvers: Resolvers = {
       withCodedErrors(() => ctx.service.identify(args.userId, args.traits, args.eventId, args.occurredAt)),
     alias: (_root, { anonymousId, userId }, ctx) => withCodedErrors(() => ctx.service.alias(anonymousId, userId)),
     deleteUser: (_root, { id }, ctx) => withCodedErrors(() => ctx.service.deleteUser(id)),
+    defineComputedTrait: (_root, { input }, ctx) => withCodedErrors(() => ctx.service.traits.define(traitDefinitionOf(input))),
+    deleteComputedTrait: (_root, { name }, ctx) => withCodedErrors(() => ctx.service.traits.remove(name)),
     runBatchSnapshot: (_root, _args, ctx) => ctx.snapshots.run(),
   },
 
@@ -130,6 +164,13 @@ export const resolvers: Resolvers = {
           watchedCount: s.episodes.length,
           lastWatchedAt: s.lastWatchedAt,
         })),
+    computedTraits: async (p, { names }, ctx) => {
+      // A process that has not written yet may not have loaded the definitions.
+      await ctx.service.traits.fresh();
+      const defs = ctx.service.reducerConfig.computedTraits;
+      const wanted = names ? new Set(names) : null;
+      return computedTraitValues(p, wanted ? defs.filter((d) => wanted.has(d.name)) : defs, ctx.now);
+    },
     rankingFeatures: (p, _args, ctx) => toRankingFeatures(p, ctx.service.reducerConfig),
     batchSnapshot: (p, _args, ctx) => withCodedErrors(() => ctx.batchSnapshots.load(p.userId)),
   },

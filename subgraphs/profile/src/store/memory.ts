@@ -3,7 +3,7 @@ import { closable } from '../../../../lib/dispose.js';
 import { eventKey } from '../../../../lib/contracts/event.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { Profile } from '../domain/profile.js';
-import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore } from './ports.js';
+import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore, StoredTraitDefinition, TraitDefinitionStore } from './ports.js';
 
 /**
  * Profiles expire `ttlMs` after their last write (0: never), like the Redis adapter; ledger
@@ -107,6 +107,56 @@ export class MemoryProfileStore implements ProfileStore {
     }
     if (page.length > 0) yield page;
   }
+
+  /** The cursor is the last listed id: insertion order puts later-created profiles after it. */
+  async page(cursor: string | null, limit: number): Promise<{ profiles: Profile[]; cursor: string | null }> {
+    const ids = [...this.profiles.keys()];
+    let start = 0;
+    if (cursor !== null) {
+      const at = ids.indexOf(cursor);
+      // The cursor's profile was deleted meanwhile: its position is lost, so list from the start
+      // again (a listing may repeat profiles, never miss one).
+      start = at === -1 ? 0 : at + 1;
+    }
+    const profiles: Profile[] = [];
+    let i = start;
+    for (; i < ids.length && profiles.length < limit; i++) {
+      const profile = this.live(ids[i]!);
+      if (profile) profiles.push(profile);
+    }
+    return { profiles, cursor: i < ids.length ? ids[i - 1]! : null };
+  }
+
+  async count(): Promise<number> {
+    return this.profiles.size;
+  }
+}
+
+export class MemoryTraitDefinitionStore implements TraitDefinitionStore {
+  private readonly definitions = new Map<string, StoredTraitDefinition>();
+  private changes = 0;
+
+  async list() {
+    return { version: this.changes, definitions: [...this.definitions.values()] };
+  }
+
+  async version(): Promise<number> {
+    return this.changes;
+  }
+
+  async putIfAbsent(definition: StoredTraitDefinition): Promise<StoredTraitDefinition> {
+    const existing = this.definitions.get(definition.name);
+    if (existing) return existing;
+    this.definitions.set(definition.name, definition);
+    this.changes++;
+    return definition;
+  }
+
+  async delete(name: string): Promise<boolean> {
+    const existed = this.definitions.delete(name);
+    if (existed) this.changes++;
+    return existed;
+  }
 }
 
 export class MemorySnapshotStore implements SnapshotStore {
@@ -154,6 +204,7 @@ export function createMemoryStores(options: { dedupeTtlMs: number; profileTtlMs?
     profiles: new MemoryProfileStore(options.profileTtlMs ?? 0, Date.now, options.dedupeTtlMs),
     snapshots: new MemorySnapshotStore(),
     identities: new MemoryIdentityStore(),
+    traitDefinitions: new MemoryTraitDefinitionStore(),
     close: async () => {},
   });
 }

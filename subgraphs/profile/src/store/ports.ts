@@ -5,6 +5,7 @@
 import type { Closable } from '../../../../lib/dispose.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { RankingFeatures } from '../../../../lib/contracts/ranking-features.js';
+import type { ComputedTraitDefinition } from '../../../../lib/contracts/computed-traits.js';
 import type { Profile } from '../domain/profile.js';
 
 /** The user id became an alias while a write was in flight: resolve it again and retry. */
@@ -58,6 +59,32 @@ export interface ProfileStore {
   delete(userId: string): Promise<boolean>;
   /** Every stored profile, in pages (for the batch snapshot job). */
   scan(pageSize?: number): AsyncIterable<Profile[]>;
+  /**
+   * One page of the stored profiles, resumable across requests: `cursor` is what the previous
+   * page returned (null: from the start; a returned null: no more). About `limit` profiles (a
+   * Redis SCAN page may be a little shorter or longer); profiles written meanwhile may or may not
+   * be listed, but none stored for the whole listing is missed.
+   */
+  page(cursor: string | null, limit: number): Promise<{ profiles: Profile[]; cursor: string | null }>;
+  /** How many profiles are stored, when the adapter knows it cheaply (null otherwise). */
+  count(): Promise<number | null>;
+}
+
+/** A stored computed-trait definition. */
+export interface StoredTraitDefinition extends ComputedTraitDefinition {
+  createdAt: number;
+}
+
+/** Computed-trait definitions, shared by every process of the profile service. */
+export interface TraitDefinitionStore {
+  /** Every definition, oldest first, and the version of the set (it grows with every change). */
+  list(): Promise<{ version: number; definitions: StoredTraitDefinition[] }>;
+  /** The version of the set, cheaply (processes poll it). */
+  version(): Promise<number>;
+  /** Stores a definition unless one has its name; returns the stored one (the existing one if so). */
+  putIfAbsent(definition: StoredTraitDefinition): Promise<StoredTraitDefinition>;
+  /** Removes a definition; true when one existed. */
+  delete(name: string): Promise<boolean>;
 }
 
 /** A profile's ranking features as copied by the batch job: the legacy baseline. */
@@ -93,4 +120,5 @@ export interface ProfileStores extends Closable {
   profiles: ProfileStore;
   snapshots: SnapshotStore;
   identities: IdentityStore;
+  traitDefinitions: TraitDefinitionStore;
 }

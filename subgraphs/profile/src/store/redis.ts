@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
-import { isCluster, scanKeys, userKey } from '../../../../lib/redis/connection.js';
+import { isCluster, scanKeys, scanTargets, userKey } from '../../../../lib/redis/connection.js';
 import { eventKey } from '../../../../lib/contracts/event.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { Profile } from '../domain/profile.js';
 import { adoptProfile } from '../domain/profile.js';
 import { AliasedProfileError } from './ports.js';
-import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore } from './ports.js';
+import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore, StoredTraitDefinition, TraitDefinitionStore } from './ports.js';
 
 const CAS_LUA = readFileSync(new URL('./lua/profile-cas.lua', import.meta.url), 'utf8');
 const DELETE_LUA = readFileSync(new URL('./lua/profile-delete.lua', import.meta.url), 'utf8');
@@ -230,6 +230,77 @@ export class RedisProfileStore implements ProfileStore {
       if (page.length > 0) yield page;
     }
   }
+
+  /** The cursor names the (cluster) node and its SCAN cursor: `<node index>:<scan cursor>`. */
+  async page(cursor: string | null, limit: number): Promise<{ profiles: Profile[]; cursor: string | null }> {
+    const nodes = scanTargets(this.redis);
+    let [node, scan] = cursor === null ? [0, '0'] : parseScanCursor(cursor, nodes.length);
+    const profiles: Profile[] = [];
+    // Keep scanning while pages come back empty (a keyspace mostly of other keys), up to a budget.
+    for (let rounds = 0; node < nodes.length && profiles.length === 0 && rounds < 50; rounds++) {
+      const [next, keys] = await nodes[node]!.scan(scan, 'MATCH', this.keys.profilePattern(), 'COUNT', Math.max(10, limit));
+      const docs = await Promise.all(keys.map((k) => this.redis.hget(k, 'doc')));
+      for (const d of docs) if (d !== null) profiles.push(parseProfile(d));
+      if (next === '0') [node, scan] = [node + 1, '0'];
+      else scan = next;
+    }
+    return { profiles, cursor: node < nodes.length ? `${node}:${scan}` : null };
+  }
+
+  /** Unknown without a full scan of the keyspace. */
+  async count(): Promise<null> {
+    return null;
+  }
+}
+
+function parseScanCursor(cursor: string, nodes: number): [number, string] {
+  const m = /^(\d{1,4}):(\d{1,20})$/.exec(cursor);
+  if (!m || Number(m[1]) >= nodes) throw new RangeError('invalid cursor');
+  return [Number(m[1]), m[2]!];
+}
+
+/**
+ * Computed-trait definitions in one hash (so a change and its version move together): a field
+ * per name, and `#version` counting the changes.
+ */
+export class RedisTraitDefinitionStore implements TraitDefinitionStore {
+  private readonly key: string;
+
+  constructor(
+    private readonly redis: RedisClient,
+    prefix: string,
+  ) {
+    this.key = `${prefix}traits:definitions`;
+  }
+
+  async list() {
+    const all = await this.redis.hgetall(this.key);
+    const definitions = Object.entries(all)
+      .filter(([field]) => field !== '#version')
+      .map(([, doc]) => JSON.parse(doc) as StoredTraitDefinition)
+      .sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : 1));
+    return { version: Number(all['#version'] ?? 0), definitions };
+  }
+
+  async version(): Promise<number> {
+    return Number((await this.redis.hget(this.key, '#version')) ?? 0);
+  }
+
+  async putIfAbsent(definition: StoredTraitDefinition): Promise<StoredTraitDefinition> {
+    const created = await this.redis.hsetnx(this.key, definition.name, JSON.stringify(definition));
+    if (created === 1) {
+      await this.redis.hincrby(this.key, '#version', 1);
+      return definition;
+    }
+    const existing = await this.redis.hget(this.key, definition.name);
+    return existing ? (JSON.parse(existing) as StoredTraitDefinition) : this.putIfAbsent(definition);
+  }
+
+  async delete(name: string): Promise<boolean> {
+    const removed = await this.redis.hdel(this.key, name);
+    if (removed > 0) await this.redis.hincrby(this.key, '#version', 1);
+    return removed > 0;
+  }
 }
 
 export class RedisSnapshotStore implements SnapshotStore {
@@ -359,6 +430,7 @@ export function createRedisProfileStores(redis: RedisClient, options: RedisProfi
     profiles: new RedisProfileStore(redis, keys, options.profileTtlMs, options.dedupeTtlMs, options.writeCache),
     snapshots: new RedisSnapshotStore(redis, keys, options.profileTtlMs),
     identities: new RedisIdentityStore(redis, keys),
+    traitDefinitions: new RedisTraitDefinitionStore(redis, options.prefix),
     close: async () => {
       if (ownsConnection) await redis.quit();
     },

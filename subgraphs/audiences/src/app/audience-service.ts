@@ -1,0 +1,549 @@
+/**
+ * Use cases of the audiences subgraph: managing audiences, and keeping membership exact in real
+ * time. Three paths decide membership, all through the same evaluation (evaluateUsers):
+ * - profile changes: the change-notice log of the profile (a consumer group of our own, so a
+ *   restart resumes where it stopped) → only the audiences whose rules read what changed, plus
+ *   the audiences that depend on those;
+ * - time: each evaluation of a time-dependent rule schedules the moment its truth can next change
+ *   with no event (rules.ts nextChangeAt) in the due store; a timer takes what is due (no scan);
+ * - backfill: a new or edited audience is evaluated over every stored profile, page by page
+ *   through the graph, while the other two paths already count.
+ * Profiles are read through the graph (profile-source.ts) at the moment of evaluation; the
+ * membership store applies one user's decisions atomically and ignores decisions read from an
+ * older profile than the newest already decided on.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AudienceChange, MembershipReason } from '../../../../lib/contracts/audience.js';
+import { CodedError } from '../../../../lib/contracts/errors.js';
+import type { EventLog } from '../../../../lib/eventlog/port.js';
+import type { ProfileUpdated } from '../../../../lib/pubsub/port.js';
+import type { PubSub } from '../../../../lib/pubsub/port.js';
+import { KeyedQueue } from '../../../../lib/keyed-queue.js';
+import { userKey } from '../../../../lib/redis/connection.js';
+import { checkAudienceId, checkDescription, checkName, freshBackfill } from '../domain/audience.js';
+import type { Audience } from '../domain/audience.js';
+import { compileRule, evaluateRule, nextChangeAt } from '../domain/rules.js';
+import type { CompiledRule, ProfileView } from '../domain/rules.js';
+import type { AudienceStores, MembershipDecision } from '../store/ports.js';
+import type { ProfileSource } from './profile-source.js';
+
+/** Consumer group of the audiences subgraph on the profile's change-notice log. */
+export const AUDIENCES_GROUP = 'audiences';
+
+/** A membership change on pub/sub: once under the audience's topic and once under the user's. */
+export interface AudienceChangeMessage extends AudienceChange {
+  topic: string;
+}
+export const audienceTopic = (audienceId: string) => `a:${audienceId}`;
+export const userTopic = (userId: string) => `u:${userId}`;
+/** Redis channels of the topics: an audience's in the audience's slot, a user's in the user's. */
+export const audienceChannel = (prefix: string, topic: string): string =>
+  topic.startsWith('u:') ? userKey(prefix, topic.slice(2), 'aud-changes') : `${prefix}aud:{a:${topic.slice(2)}}:changes`;
+
+export interface AudienceServiceOptions {
+  /** Profiles read per entity fetch and per backfill page. */
+  pageSize: number;
+  /** How often the due store is polled for pairs other replicas scheduled (ms). */
+  duePollMs: number;
+  /** How long a claimed due pair or a backfill lease is held before another replica may take it. */
+  leaseMs: number;
+  /** How old the set of audiences an evaluation uses may be (ms). */
+  refreshMs: number;
+  /** At most this many audiences. */
+  maxAudiences: number;
+  now?: () => number;
+  onError?: (err: unknown) => void;
+}
+
+export const DEFAULT_AUDIENCE_OPTIONS: AudienceServiceOptions = {
+  pageSize: 500,
+  duePollMs: 250,
+  leaseMs: 30_000,
+  refreshMs: 1000,
+  maxAudiences: 1000,
+};
+
+interface Live {
+  audience: Audience;
+  rule: CompiledRule;
+}
+
+export interface AudienceInput {
+  id: string;
+  name: string;
+  description?: string | null;
+  rule: unknown;
+}
+
+export class AudienceService {
+  private live = new Map<string, Live>();
+  /** Audiences in an order where every audience comes after those its rule reads. */
+  private order: Live[] = [];
+  /** Audience → audiences whose rules read its membership. */
+  private dependents = new Map<string, Set<string>>();
+  private traitNames: string[] = [];
+  private version = -1;
+  private checkedAt = -Infinity;
+  private refreshing: Promise<void> | null = null;
+  private readonly users = new KeyedQueue();
+  private readonly holder = randomUUID();
+  private readonly backfills = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private wakeAt = Infinity;
+  private ticking: Promise<void> | null = null;
+  private stopped = false;
+  private readonly now: () => number;
+  private readonly onError: (err: unknown) => void;
+
+  constructor(
+    private readonly stores: AudienceStores,
+    private readonly source: ProfileSource,
+    private readonly outputs: { changes: EventLog<AudienceChange>; pubsub: PubSub<AudienceChangeMessage> },
+    private readonly options: AudienceServiceOptions = DEFAULT_AUDIENCE_OPTIONS,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.onError = options.onError ?? ((err) => console.error('audiences:', err));
+  }
+
+  // --- the set of audiences -------------------------------------------------------------
+
+  /** Resolves once the audiences in use are at most refreshMs old. */
+  fresh(): Promise<void> {
+    if (this.now() - this.checkedAt < this.options.refreshMs) return Promise.resolve();
+    return (this.refreshing ??= this.check().finally(() => (this.refreshing = null)));
+  }
+
+  private async check(): Promise<void> {
+    const version = await this.stores.audiences.version();
+    if (version !== this.version) await this.reload(version);
+    this.checkedAt = this.now();
+  }
+
+  private async reload(version?: number): Promise<void> {
+    const v = version ?? (await this.stores.audiences.version());
+    const audiences = await this.stores.audiences.list();
+    const live = new Map<string, Live>();
+    for (const audience of audiences) {
+      try {
+        live.set(audience.id, { audience, rule: compileRule(audience.rule) });
+      } catch (err) {
+        this.onError(err); // stored rules were valid when stored; a newer language may refuse one
+      }
+    }
+    this.live = live;
+    this.order = topological(live);
+    this.dependents = new Map();
+    for (const l of live.values()) {
+      for (const ref of l.rule.audiences) {
+        let set = this.dependents.get(ref);
+        if (!set) this.dependents.set(ref, (set = new Set()));
+        set.add(l.audience.id);
+      }
+    }
+    this.traitNames = [...new Set([...live.values()].flatMap((l) => l.rule.traitNames))];
+    this.version = v;
+  }
+
+  async get(ids: readonly string[]): Promise<(Audience | null)[]> {
+    return this.stores.audiences.get(ids);
+  }
+
+  async list(): Promise<Audience[]> {
+    return this.stores.audiences.list();
+  }
+
+  /** Compiles a rule and checks what it refers to: audiences that exist, without cycles; computed traits that are defined. */
+  private async compile(id: string, rule: unknown): Promise<CompiledRule> {
+    const compiled = compileRule(rule);
+    await this.reload();
+    for (const ref of compiled.audiences) {
+      if (ref === id) throw new CodedError('AUDIENCE_CYCLE', `the rule of ${id} refers to ${id} itself`);
+      if (!this.live.has(ref)) throw new CodedError('AUDIENCE_NOT_FOUND', `the rule refers to audience ${ref}, which does not exist`);
+      const path = cyclePath(ref, id, this.live);
+      if (path) throw new CodedError('AUDIENCE_CYCLE', `the rule would make a cycle: ${[id, ...path].join(' → ')}`);
+    }
+    const inline = new Set(compiled.inlineTraits.map((d) => d.name));
+    const named = compiled.traitNames.filter((n) => !inline.has(n));
+    if (named.length > 0) {
+      const defined = await this.source.definedTraits();
+      const missing = named.filter((n) => !defined.has(n));
+      if (missing.length > 0) throw new CodedError('COMPUTED_TRAIT_NOT_FOUND', `no computed trait is defined as ${missing.join(', ')} (defineComputedTrait on the profile)`);
+    }
+    return compiled;
+  }
+
+  async create(input: AudienceInput): Promise<Audience> {
+    const id = checkAudienceId(input.id);
+    const name = checkName(input.name);
+    const description = checkDescription(input.description);
+    const rule = await this.compile(id, input.rule);
+    if (this.live.size >= this.options.maxAudiences) throw new CodedError('AUDIENCE_LIMIT', `at most ${this.options.maxAudiences} audiences`);
+    await this.source.ensureTraits(rule.inlineTraits);
+    const now = this.now();
+    const audience: Audience = { id, name, description, rule: rule.source, status: 'BUILDING', revision: 1, backfill: freshBackfill(now), createdAt: now, updatedAt: now };
+    if (!(await this.stores.audiences.create(audience))) throw new CodedError('AUDIENCE_EXISTS', `an audience ${id} exists already`);
+    await this.reload();
+    this.startBackfill(id);
+    return audience;
+  }
+
+  async update(id: string, input: { name?: string | null; description?: string | null; rule?: unknown }): Promise<Audience> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const [current] = await this.stores.audiences.get([id]);
+      if (!current) throw new CodedError('AUDIENCE_NOT_FOUND', `no audience ${id}`);
+      const ruleChanged = input.rule != null && JSON.stringify(input.rule) !== JSON.stringify(current.rule);
+      const rule = ruleChanged ? await this.compile(id, input.rule) : null;
+      if (rule) await this.source.ensureTraits(rule.inlineTraits);
+      const now = this.now();
+      const next: Audience = {
+        ...current,
+        name: input.name != null ? checkName(input.name) : current.name,
+        description: input.description !== undefined ? checkDescription(input.description) : current.description,
+        ...(rule ? { rule: rule.source, status: 'BUILDING' as const, backfill: freshBackfill(now) } : {}),
+        revision: current.revision + 1,
+        updatedAt: now,
+      };
+      if (await this.stores.audiences.replace(next, current.revision)) {
+        await this.reload();
+        if (rule) this.startBackfill(id);
+        return next;
+      }
+    }
+    throw new CodedError('AUDIENCE_CONFLICT', `audience ${id} is being changed concurrently; retry`, { retryable: true });
+  }
+
+  async delete(id: string): Promise<boolean> {
+    await this.reload();
+    const dependents = [...(this.dependents.get(id) ?? [])];
+    if (dependents.length > 0) throw new CodedError('AUDIENCE_IN_USE', `audiences ${dependents.join(', ')} refer to ${id}; change them first`);
+    if (!(await this.stores.audiences.delete(id))) return false;
+    await this.reload();
+    // Every member exits (an event each, for destinations and subscribers), page by page.
+    for (let cursor: string | null = null; ; ) {
+      const page: Awaited<ReturnType<AudienceStores['memberships']['members']>> = await this.stores.memberships.members(id, 500, cursor);
+      await Promise.all(page.members.map((m) => this.decide(m.userId, null, [{ audienceId: id, member: false }], 'AUDIENCE_CHANGED', 0)));
+      if (page.cursor === null) break;
+      cursor = page.cursor;
+    }
+    await Promise.all([this.stores.memberships.dropAudience(id), this.stores.due.dropAudience(id)]);
+    for (const d of await this.stores.destinations.list()) if (d.audienceId === id) await this.stores.destinations.delete(d.id);
+    return true;
+  }
+
+  // --- reads ----------------------------------------------------------------------------
+
+  async membershipsOf(userIds: readonly string[]) {
+    await this.fresh();
+    const all = await this.stores.memberships.ofMany(userIds);
+    return all.map((ms) => ms.filter((m) => this.live.has(m.audienceId)).map((m) => ({ audience: this.live.get(m.audienceId)!.audience, since: m.since })));
+  }
+
+  async members(audienceId: string, first: number, after: string | null) {
+    if (!Number.isInteger(first) || first < 0 || first > 500) throw new CodedError('BAD_USER_INPUT', 'first must be between 0 and 500');
+    try {
+      return await this.stores.memberships.members(audienceId, first, after);
+    } catch (err) {
+      if (err instanceof RangeError) throw new CodedError('BAD_USER_INPUT', 'after is not a cursor this connection returned');
+      throw err;
+    }
+  }
+
+  sizes(ids: readonly string[]): Promise<number[]> {
+    return this.stores.memberships.size(ids);
+  }
+
+  /**
+   * Evaluates a rule over up to `sampleSize` stored profiles, without storing anything: matched
+   * share × stored profiles is the estimate (exact when every profile was evaluated).
+   */
+  async preview(rule: unknown, sampleSize: number) {
+    if (!Number.isInteger(sampleSize) || sampleSize < 1 || sampleSize > 100_000) throw new CodedError('BAD_USER_INPUT', 'sampleSize must be between 1 and 100000');
+    const compiled = await this.compile('', rule);
+    let sampled = 0;
+    let total: number | null = null;
+    let exhausted = false;
+    const matched: string[] = [];
+    for (let cursor: string | null = null; sampled < sampleSize; ) {
+      const page: Awaited<ReturnType<ProfileSource['page']>> = await this.source.page(cursor, Math.min(this.options.pageSize, sampleSize - sampled), compiled.traitNames);
+      total = page.total;
+      const memberships = await this.stores.memberships.ofMany(page.views.map((v) => v.userId));
+      const now = this.now();
+      page.views.forEach((view, i) => {
+        const member = new Set(memberships[i]!.map((m) => m.audienceId));
+        if (evaluateRule(compiled, view, now, { isMember: (a) => member.has(a) })) matched.push(view.userId);
+      });
+      sampled += page.views.length;
+      if (page.cursor === null) {
+        exhausted = true;
+        break;
+      }
+      cursor = page.cursor;
+    }
+    const estimatedSize = exhausted ? matched.length : total !== null && sampled > 0 ? Math.round((matched.length / sampled) * total) : null;
+    return { estimatedSize, exact: exhausted, sampled, matched: matched.length, sample: matched.slice(0, 20).map((id) => ({ id })) };
+  }
+
+  // --- real time ------------------------------------------------------------------------
+
+  /** The consumer of the profile's change notices: one batch at a time, users side by side. */
+  async handleNotices(notices: readonly ProfileUpdated[]): Promise<void> {
+    await this.fresh();
+    const changed = new Map<string, Set<string> | 'all'>();
+    const deleted: string[] = [];
+    for (const n of notices) {
+      if (n.cause === 'delete') {
+        deleted.push(n.userId);
+        changed.delete(n.userId);
+        continue;
+      }
+      const prev = changed.get(n.userId);
+      if (n.cause === 'alias' || prev === 'all') changed.set(n.userId, 'all');
+      else changed.set(n.userId, new Set([...(prev ?? []), ...n.changed]));
+    }
+    await Promise.all(deleted.map((id) => this.users.run(id, () => this.forgetUser(id))));
+    const byUser = new Map<string, Set<string>>();
+    for (const [userId, fields] of changed) {
+      const audiences = this.affected(fields);
+      if (audiences.size > 0) byUser.set(userId, audiences);
+    }
+    await this.evaluateUsers(byUser, 'PROFILE_CHANGED');
+  }
+
+  /** Audiences whose rules read any of the fields, and those that depend on them. */
+  private affected(fields: Set<string> | 'all'): Set<string> {
+    const out = new Set<string>();
+    for (const l of this.order) if (fields === 'all' || [...l.rule.reads].some((f) => fields.has(f))) out.add(l.audience.id);
+    const stack = [...out];
+    while (stack.length > 0) {
+      for (const d of this.dependents.get(stack.pop()!) ?? []) {
+        if (!out.has(d)) {
+          out.add(d);
+          stack.push(d);
+        }
+      }
+    }
+    return out;
+  }
+
+  private async forgetUser(userId: string): Promise<void> {
+    const left = await this.stores.memberships.forgetUser(userId);
+    const at = this.now();
+    await this.emit(left.map((audienceId) => ({ changeId: `${audienceId}:${userId}:deleted:${at}`, audienceId, userId, entered: false, at, reason: 'USER_DELETED' as const, profileVersion: 0 })));
+    await this.stores.due.schedule([...this.live.keys()].map((audienceId) => ({ audienceId, userId, at: null })));
+  }
+
+  /**
+   * Evaluates the given audiences for each user on the profile as it is now (fetched through the
+   * graph in pages), applies the decisions, schedules the time-driven re-evaluations and emits
+   * the transitions. One evaluation per user at a time in this process.
+   */
+  async evaluateUsers(byUser: ReadonlyMap<string, ReadonlySet<string>>, reason: MembershipReason): Promise<void> {
+    const ids = [...byUser.keys()];
+    for (let i = 0; i < ids.length; i += this.options.pageSize) {
+      const page = ids.slice(i, i + this.options.pageSize);
+      const now = this.now();
+      const views = await this.source.profiles(page, this.traitNames, now);
+      await Promise.all(views.map((view) => this.users.run(view.userId, () => this.evaluateView(view, byUser.get(view.userId)!, reason, now))));
+    }
+  }
+
+  private async evaluateView(view: ProfileView, audienceIds: ReadonlySet<string>, reason: MembershipReason, now: number): Promise<void> {
+    const current = new Set((await this.stores.memberships.of(view.userId)).map((m) => m.audienceId));
+    const decisions: MembershipDecision[] = [];
+    const due: { audienceId: string; userId: string; at: number | null }[] = [];
+    const ctx = { isMember: (a: string) => current.has(a) };
+    // In dependency order, so a rule reading another audience sees this evaluation's decision.
+    for (const l of this.order) {
+      const id = l.audience.id;
+      if (!audienceIds.has(id)) continue;
+      const member = evaluateRule(l.rule, view, now, ctx);
+      decisions.push({ audienceId: id, member });
+      if (member) current.add(id);
+      else current.delete(id);
+      if (l.rule.timeDependent) due.push({ audienceId: id, userId: view.userId, at: nextChangeAt(l.rule, view, now, ctx) });
+    }
+    await this.decide(view.userId, view.version, decisions, reason, now);
+    if (due.length > 0) {
+      await this.stores.due.schedule(due);
+      const soonest = Math.min(...due.map((d) => d.at ?? Infinity));
+      if (soonest < Infinity) this.wake(soonest);
+    }
+  }
+
+  private async decide(userId: string, version: number | null, decisions: MembershipDecision[], reason: MembershipReason, at: number): Promise<void> {
+    const when = at || this.now();
+    const transitions = await this.stores.memberships.apply(userId, version, when, decisions);
+    await this.emit(
+      transitions.map((t) => ({ changeId: `${t.audienceId}:${userId}:${t.seq}`, audienceId: t.audienceId, userId, entered: t.entered, at: when, reason, profileVersion: version ?? 0 })),
+    );
+  }
+
+  /** AudienceEntered / AudienceExited on the log (destinations, other consumers) and on pub/sub (subscriptions). */
+  private async emit(changes: AudienceChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    await this.outputs.changes.append(changes);
+    await Promise.all(
+      changes.flatMap((c) => [
+        this.outputs.pubsub.publish({ ...c, topic: audienceTopic(c.audienceId) }),
+        this.outputs.pubsub.publish({ ...c, topic: userTopic(c.userId) }),
+      ]),
+    ).catch(this.onError);
+  }
+
+  // --- time -----------------------------------------------------------------------------
+
+  /** Starts the timer of time-driven transitions and resumes unfinished backfills. */
+  async start(): Promise<void> {
+    await this.reload();
+    for (const l of this.live.values()) if (l.audience.status === 'BUILDING') this.startBackfill(l.audience.id);
+    this.arm(0);
+  }
+
+  private wake(at: number): void {
+    if (at < this.wakeAt) this.arm(Math.max(0, at - this.now()));
+  }
+
+  private arm(delayMs: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.wakeAt = this.now() + delayMs;
+    this.timer = setTimeout(() => void this.tick(), Math.min(delayMs, this.options.duePollMs));
+    this.timer.unref();
+  }
+
+  /** Takes what is due, evaluates it, and sleeps until the next due time (or the next poll). */
+  private tick(): Promise<void> {
+    return (this.ticking ??= (async () => {
+      try {
+        for (;;) {
+          const due = await this.stores.due.claim(this.now(), this.options.pageSize, this.options.leaseMs);
+          if (due.length === 0) break;
+          await this.fresh();
+          const byUser = new Map<string, Set<string>>();
+          for (const d of due) {
+            if (!this.live.has(d.audienceId)) {
+              await this.stores.due.schedule([{ audienceId: d.audienceId, userId: d.userId, at: null }]);
+              continue;
+            }
+            let set = byUser.get(d.userId);
+            if (!set) byUser.set(d.userId, (set = new Set()));
+            set.add(d.audienceId);
+          }
+          await this.evaluateUsers(byUser, 'TIME');
+        }
+      } catch (err) {
+        this.onError(err);
+      } finally {
+        this.ticking = null;
+      }
+      const next = await this.stores.due.next().catch(() => null);
+      this.wakeAt = Infinity;
+      this.arm(next === null ? this.options.duePollMs : Math.max(0, next - this.now()));
+    })());
+  }
+
+  // --- backfill -------------------------------------------------------------------------
+
+  private startBackfill(id: string): void {
+    if (this.backfills.has(id) || this.stopped) return;
+    const run = this.backfill(id)
+      .catch((err) => this.onError(err))
+      .finally(() => this.backfills.delete(id));
+    this.backfills.set(id, run);
+  }
+
+  /** Waits for the backfills this process runs (tests, benchmarks). */
+  async settled(): Promise<void> {
+    while (this.backfills.size > 0) await Promise.all(this.backfills.values());
+  }
+
+  /**
+   * Evaluates one audience over every stored profile, resuming from the stored cursor, under a
+   * lease (one replica at a time). Progress is stored per page; an edit of the rule (a new
+   * revision) ends this run and starts another.
+   */
+  private async backfill(id: string): Promise<void> {
+    if (!(await this.stores.audiences.lease(id, this.holder, this.options.leaseMs))) return;
+    try {
+      for (;;) {
+        if (this.stopped) return;
+        const [audience] = await this.stores.audiences.get([id]);
+        if (!audience || audience.status !== 'BUILDING') return;
+        const rule = compileRule(audience.rule);
+        const now = this.now();
+        const page = await this.source.page(audience.backfill.cursor, this.options.pageSize, rule.traitNames, now);
+        const memberships = await this.stores.memberships.ofMany(page.views.map((v) => v.userId));
+        await Promise.all(
+          page.views.map((view, i) =>
+            this.users.run(view.userId, async () => {
+              const member = new Set(memberships[i]!.map((m) => m.audienceId));
+              const ctx = { isMember: (a: string) => member.has(a) };
+              await this.decide(view.userId, view.version, [{ audienceId: id, member: evaluateRule(rule, view, now, ctx) }], 'BACKFILL', now);
+              if (rule.timeDependent) {
+                const at = nextChangeAt(rule, view, now, ctx);
+                await this.stores.due.schedule([{ audienceId: id, userId: view.userId, at }]);
+                if (at !== null) this.wake(at);
+              }
+            }),
+          ),
+        );
+        const done = page.cursor === null;
+        const scanned = audience.backfill.scanned + page.views.length;
+        const next: Audience = {
+          ...audience,
+          status: done ? 'LIVE' : 'BUILDING',
+          revision: audience.revision + 1,
+          backfill: { ...audience.backfill, scanned, total: done ? scanned : page.total, cursor: page.cursor, finishedAt: done ? this.now() : null },
+          updatedAt: audience.updatedAt,
+        };
+        if (!(await this.stores.audiences.replace(next, audience.revision))) {
+          // Edited meanwhile: a new revision starts its own backfill (or this one reads it next).
+          continue;
+        }
+        await this.stores.audiences.lease(id, this.holder, this.options.leaseMs);
+        if (done) {
+          await this.reload();
+          return;
+        }
+      }
+    } finally {
+      await this.stores.audiences.release(id, this.holder);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await Promise.allSettled([...this.backfills.values(), this.ticking]);
+  }
+}
+
+/** Audiences ordered so that each comes after the audiences its rule reads. */
+function topological(live: ReadonlyMap<string, Live>): Live[] {
+  const out: Live[] = [];
+  const seen = new Set<string>();
+  const visit = (id: string) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    const l = live.get(id);
+    if (!l) return;
+    for (const ref of l.rule.audiences) visit(ref);
+    out.push(l);
+  };
+  for (const id of live.keys()) visit(id);
+  return out;
+}
+
+/** The path from `from` to `to` through rule references, when there is one (a cycle if `to` then refers to `from`). */
+function cyclePath(from: string, to: string, live: ReadonlyMap<string, Live>): string[] | null {
+  const stack: [string, string[]][] = [[from, [from]]];
+  const seen = new Set<string>();
+  while (stack.length > 0) {
+    const [id, path] = stack.pop()!;
+    if (id === to) return path;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const ref of live.get(id)?.rule.audiences ?? []) stack.push([ref, [...path, ref]]);
+  }
+  return null;
+}

@@ -1,0 +1,142 @@
+/**
+ * The profile, read through the graph: entity fetches (`_entities`) and the service-only user
+ * listing of the profile subgraph, with this service's own identity (a service token signed as
+ * the gateway signs callers'). The audiences subgraph keeps no copy of a profile: it reads what
+ * a rule needs when it evaluates, and the computed traits its rules need are defined on the
+ * profile (defineComputedTrait).
+ */
+import type { AuthConfig, Identity } from '../../../../lib/auth.js';
+import { IDENTITY_HEADER, InternalTokens } from '../../../../lib/auth.js';
+import type { ComputedTraitDefinition, ComputedTraitValueView } from '../../../../lib/contracts/computed-traits.js';
+import { CodedError, StoreUnavailableError } from '../../../../lib/contracts/errors.js';
+import type { RankingFeatures } from '../../../../lib/contracts/ranking-features.js';
+import type { ProfileView } from '../domain/rules.js';
+
+const PROFILE_FIELDS = `
+fragment AudienceProfile on Profile {
+  version lastEventAt traits rankingFeatures
+  computedTraits(names: $traits) { name value nextChangeAt }
+  skus(limit: 100) { sku purchased addedToCart viewed lastSeenAt }
+}`;
+
+const ENTITIES = `query AudienceProfiles($representations: [_Any!]!, $traits: [String!]) {
+  _entities(representations: $representations) { ... on User { id profile { ...AudienceProfile } } }
+}
+${PROFILE_FIELDS}`;
+
+const USERS = `query AudienceBackfill($first: Int!, $after: String, $traits: [String!]) {
+  users(first: $first, after: $after) { nodes { id profile { ...AudienceProfile } } pageInfo { hasNextPage endCursor } totalCount }
+}
+${PROFILE_FIELDS}`;
+
+const DEFINE = `mutation AudienceTrait($input: ComputedTraitInput!) { defineComputedTrait(input: $input) { name } }`;
+const DEFINED = `query AudienceTraits { computedTraitDefinitions { name } }`;
+
+interface ProfileJson {
+  version: number;
+  lastEventAt: string | null;
+  traits: Record<string, unknown>;
+  rankingFeatures: RankingFeatures;
+  computedTraits: { name: string; value: number | string | null; nextChangeAt: string | null }[];
+  skus: { sku: string; purchased: number; addedToCart: number; viewed: number; lastSeenAt: string }[];
+}
+
+const SELF: Identity = Object.freeze({ sub: 'audiences-subgraph', roles: Object.freeze(['service'] as const) as Identity['roles'] });
+
+export interface ProfileSourceOptions {
+  /** The profile subgraph's GraphQL URL. */
+  url: string;
+  auth: AuthConfig;
+  timeoutMs?: number;
+}
+
+export class ProfileSource {
+  private readonly tokens: InternalTokens;
+
+  constructor(private readonly options: ProfileSourceOptions) {
+    this.tokens = new InternalTokens(options.auth);
+  }
+
+  /** The profiles of the users (null for none stored: version 0), with the named computed traits. */
+  async profiles(userIds: readonly string[], traits: readonly string[], now = Date.now()): Promise<ProfileView[]> {
+    if (userIds.length === 0) return [];
+    const data = await this.request<{ _entities: ({ id: string; profile: ProfileJson } | null)[] }>(ENTITIES, {
+      representations: userIds.map((id) => ({ __typename: 'User', id })),
+      traits,
+    });
+    return data._entities.map((e, i) => viewOf(e?.id ?? userIds[i]!, e?.profile ?? null, now));
+  }
+
+  /** One page of the stored users with their profiles (a backfill's step). */
+  async page(cursor: string | null, first: number, traits: readonly string[], now = Date.now()) {
+    const data = await this.request<{ users: { nodes: { id: string; profile: ProfileJson }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null }; totalCount: number | null } }>(USERS, {
+      first,
+      after: cursor,
+      traits,
+    });
+    const { nodes, pageInfo, totalCount } = data.users;
+    return { views: nodes.map((n) => viewOf(n.id, n.profile, now)), cursor: pageInfo.hasNextPage ? pageInfo.endCursor : null, total: totalCount };
+  }
+
+  /** Makes sure the profile keeps these computed traits (defining one again is a no-op). */
+  async ensureTraits(definitions: readonly ComputedTraitDefinition[]): Promise<void> {
+    for (const d of definitions) {
+      const { windowMs, filter, ...rest } = d;
+      await this.request(DEFINE, { input: { ...rest, filter, ...(windowMs === null ? {} : { window: windowText(windowMs) }) } });
+    }
+  }
+
+  async definedTraits(): Promise<Set<string>> {
+    const data = await this.request<{ computedTraitDefinitions: { name: string }[] }>(DEFINED, {});
+    return new Set(data.computedTraitDefinitions.map((d) => d.name));
+  }
+
+  private async request<T>(query: string, variables: Record<string, unknown>): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(this.options.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [IDENTITY_HEADER]: await this.tokens.sign(SELF) },
+        body: JSON.stringify({ query, variables }),
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
+      });
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
+    const body = (await response.json().catch(() => null)) as { data?: T; errors?: { message: string; extensions?: { code?: string } }[] } | null;
+    const error = body?.errors?.[0];
+    if (error) {
+      // The profile's own input errors (an invalid definition) reach the caller as they are.
+      const code = error.extensions?.code;
+      if (code && code !== 'INTERNAL_SERVER_ERROR') throw new CodedError(code, error.message);
+      throw new StoreUnavailableError(new Error(`the profile subgraph failed: ${error.message}`));
+    }
+    if (!response.ok || !body?.data) throw new StoreUnavailableError(new Error(`the profile subgraph answered HTTP ${response.status}`));
+    return body.data;
+  }
+}
+
+const time = (iso: string | null): number | null => (iso === null ? null : Date.parse(iso));
+
+function viewOf(userId: string, p: ProfileJson | null, now: number): ProfileView {
+  const computed: Record<string, ComputedTraitValueView> = Object.create(null);
+  for (const t of p?.computedTraits ?? []) computed[t.name] = { name: t.name, value: t.value, nextChangeAt: time(t.nextChangeAt) };
+  return {
+    userId,
+    version: p?.version ?? 0,
+    lastEventAt: time(p?.lastEventAt ?? null),
+    traits: p?.traits ?? {},
+    features: p?.rankingFeatures ?? { v: 1, userId, version: 0, asOf: null, halfLifeMs: 14 * 86_400_000, genres: [], categories: [], facets: {}, series: [], consumed: [], recent: [] },
+    computed,
+    asOf: now,
+    skus: (p?.skus ?? []).map((s) => ({ ...s, lastSeenAt: Date.parse(s.lastSeenAt) })),
+  };
+}
+
+/** Milliseconds as the largest whole duration unit the profile's window parser reads. */
+export function windowText(ms: number): string {
+  for (const [unit, size] of [['w', 604_800_000], ['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${Math.ceil(ms / 1000)}s`;
+}
