@@ -88,6 +88,8 @@ export function scanTargets(client: RedisClient): Redis[] {
 
 /** Every key matching `pattern`, page by page. */
 export async function* scanKeys(client: RedisClient, pattern: string, count = 500): AsyncIterable<string[]> {
+  // A cluster client learns its masters once connected: before that it would list none.
+  if (isCluster(client) && client.status !== 'ready') await client.ping();
   for (const node of scanTargets(client)) {
     let cursor = '0';
     do {

@@ -73,7 +73,10 @@ export interface DueStore {
   claim(now: number, limit: number, leaseMs: number): Promise<{ audienceId: string; userId: string; at: number }[]>;
   /** The earliest due time (null: nothing scheduled). */
   next(): Promise<number | null>;
-  /** Removes every pair of the audience. */
+  /**
+   * Forgets the audience's pairs. An adapter may drop them lazily instead (Redis: without a scan,
+   * as they come due), since the service skips pairs of audiences that no longer exist.
+   */
   dropAudience(audienceId: string): Promise<void>;
 }
 

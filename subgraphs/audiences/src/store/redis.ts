@@ -21,6 +21,7 @@ declare module 'ioredis' {
     audienceMembershipApply(key: string, version: string, at: string, ...decisions: string[]): Result<string[], Context>;
     audienceReplace(key: string, id: string, revision: string, doc: string): Result<number, Context>;
     audienceLease(key: string, holder: string, ttlMs: string): Result<number, Context>;
+    audienceRelease(key: string, holder: string): Result<number, Context>;
     audienceDueClaim(key: string, now: string, limit: string, until: string): Result<string[], Context>;
   }
 }
@@ -77,6 +78,12 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `;
 
+/** KEYS[1] the lease; removed only when ARGV[1] still holds it. */
+const RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
 /** KEYS[1] the due set: takes up to ARGV[2] members due by ARGV[1], leaving them due at ARGV[3]. */
 const CLAIM_LUA = `
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
@@ -111,6 +118,7 @@ function define(redis: RedisClient): void {
   redis.defineCommand('audienceMembershipApply', { numberOfKeys: 1, lua: APPLY_LUA });
   redis.defineCommand('audienceReplace', { numberOfKeys: 1, lua: REPLACE_LUA });
   redis.defineCommand('audienceLease', { numberOfKeys: 1, lua: LEASE_LUA });
+  redis.defineCommand('audienceRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   redis.defineCommand('audienceDueClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
 }
 
@@ -151,8 +159,7 @@ export class RedisAudienceStore implements AudienceStore {
     return (await this.redis.audienceLease(this.keys.lease(audienceId), holder, String(ttlMs))) === 1;
   }
   async release(audienceId: string, holder: string) {
-    const key = this.keys.lease(audienceId);
-    if ((await this.redis.get(key)) === holder) await this.redis.del(key);
+    await this.redis.audienceRelease(this.keys.lease(audienceId), holder);
   }
 }
 

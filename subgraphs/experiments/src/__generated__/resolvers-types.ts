@@ -67,7 +67,11 @@ export type Experiment = {
   hashVersion: Scalars['Int']['output'];
   key: Scalars['String']['output'];
   name: Scalars['String']['output'];
-  /** Per-variant metrics and lifts against the first (control) variant; unitId null means all units. */
+  /**
+   * Per-variant metrics and lifts against the first (control) variant; unitId null means all units.
+   * With audienceId: only the users who were in that audience when they were assigned (before
+   * their first exposure, so membership the treatment caused cannot bias the comparison).
+   */
   results: ExperimentResults;
   /** Hash seed (defaults to the key), as in GrowthBook. */
   seed: Scalars['String']['output'];
@@ -82,11 +86,14 @@ export type Experiment = {
 
 
 export type ExperimentResultsArgs = {
+  audienceId?: InputMaybe<Scalars['ID']['input']>;
   unitId?: InputMaybe<Scalars['String']['input']>;
 };
 
 export type ExperimentResults = {
   __typename?: 'ExperimentResults';
+  /** The cohort these results are for (the audience at assignment); null: every user. */
+  audienceId: Maybe<Scalars['ID']['output']>;
   /** Each treatment variant against the control (first) variant. */
   comparisons: Array<VariantComparison>;
   experimentKey: Scalars['String']['output'];
@@ -496,6 +503,7 @@ export type ExperimentResolvers<ContextType = ExperimentsContext, ParentType ext
 }>;
 
 export type ExperimentResultsResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['ExperimentResults'] = ResolversParentTypes['ExperimentResults']> = ResolversObject<{
+  audienceId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   comparisons?: Resolver<Array<ResolversTypes['VariantComparison']>, ParentType, ContextType>;
   experimentKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   generatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;

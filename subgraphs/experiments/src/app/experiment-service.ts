@@ -9,7 +9,7 @@ import type { Assignment } from '../domain/assign.js';
 import { newExperiment, reweight, start, stop } from '../domain/experiment.js';
 import { CodedError } from '../../../../lib/contracts/errors.js';
 import type { Experiment, ExperimentInput, ExperimentStatus } from '../domain/experiment.js';
-import { ALL_UNITS, emptyAggregate } from '../domain/metrics.js';
+import { ALL_UNITS, emptyAggregate, shiftAggregate } from '../domain/metrics.js';
 import type { RecordedUnitEvent, VariantAggregate } from '../domain/metrics.js';
 import { DEFAULT_UNIT_EVENT_LIMITS, checkUnitEvent } from '../domain/unit-events.js';
 import type { UnitEventLimits } from '../domain/unit-events.js';
@@ -20,6 +20,12 @@ import type { ExperimentStores } from '../store/ports.js';
 export interface UserTraits {
   userId: string;
   traits: Record<string, unknown>;
+}
+
+/** The audiences the user is in, as the targeting attributes carry them (`audiences`). */
+function audiencesOf(attributes: Record<string, unknown>): string[] {
+  const a = attributes['audiences'];
+  return Array.isArray(a) ? a.filter((id): id is string => typeof id === 'string') : [];
 }
 
 export interface UnitEventRejection {
@@ -56,6 +62,8 @@ export interface VariantComparison {
 export interface ExperimentResults {
   experimentKey: string;
   unitId: string | null;
+  /** The cohort (audience at assignment) the results are for; null: every user. */
+  audienceId: string | null;
   generatedAt: number;
   variants: VariantResult[];
   comparisons: VariantComparison[];
@@ -162,7 +170,9 @@ export class ExperimentService {
         }
         const a = evaluate(e, u.userId, u.traits);
         if (a.inExperiment) {
-          recorded.push(this.stores.assignments.putIfAbsent(u.userId, e.key, a.variant, e.weightsVersion).then((variant) => void (a.variant = variant)));
+          recorded.push(
+            this.stores.assignments.putIfAbsent(u.userId, e.key, a.variant, e.weightsVersion, audiencesOf(u.traits)).then((variant) => void (a.variant = variant)),
+          );
         }
         row.push(a);
       }
@@ -263,14 +273,23 @@ export class ExperimentService {
     return this.stores.metrics.units(key);
   }
 
-  async results(key: string, unitId: string | null): Promise<ExperimentResults> {
+  /**
+   * Per-variant results and comparisons against control, for one unit (null: all units), and
+   * optionally for one cohort: the users who were in `audienceId` when they were assigned, that
+   * is before their first exposure, so that membership the treatment caused does not bias the
+   * comparison. Cohort results are computed on request from the users' totals.
+   */
+  async results(key: string, unitId: string | null, audienceId: string | null = null): Promise<ExperimentResults> {
     if (unitId !== null && !UNIT_ID.test(unitId)) throw new CodedError('BAD_USER_INPUT', 'unitId is not a valid unit id');
+    if (audienceId !== null && !UNIT_ID.test(audienceId)) throw new CodedError('BAD_USER_INPUT', 'audienceId is not a valid audience id');
     const e = await this.mustGet(key);
-    const [aggs, assigned, sinceReweight] = await Promise.all([
-      this.stores.metrics.aggregates(key, unitId ?? ALL_UNITS),
-      this.stores.assignments.counts(key),
-      this.stores.assignments.counts(key, e.weightsVersion),
-    ]);
+    const [aggs, assigned, sinceReweight] = audienceId
+      ? await this.cohortResults(key, unitId ?? ALL_UNITS, audienceId)
+      : await Promise.all([
+          this.stores.metrics.aggregates(key, unitId ?? ALL_UNITS),
+          this.stores.assignments.counts(key),
+          this.stores.assignments.counts(key, e.weightsVersion),
+        ]);
     const agg = (variant: string): VariantAggregate => aggs[variant] ?? emptyAggregate();
     const variants = e.variants.map((v) => {
       const a = agg(v.key);
@@ -306,10 +325,28 @@ export class ExperimentService {
     return {
       experimentKey: key,
       unitId,
+      audienceId,
       generatedAt: this.now(),
       variants,
       comparisons,
       srm: { ...srmTest(observed, expectedShares), observed, expectedShares },
     };
   }
+
+  /** Aggregates and assigned counts of one cohort, from its users' totals (SRM: over the cohort). */
+  private async cohortResults(key: string, unitId: string, audienceId: string): Promise<[Record<string, VariantAggregate>, Record<string, number>, Record<string, number>]> {
+    const cohort = await this.stores.assignments.cohort(key, audienceId);
+    const users = [...cohort.keys()];
+    const totals = await this.stores.metrics.userTotals(key, unitId, users);
+    const aggs: Record<string, VariantAggregate> = {};
+    const assigned: Record<string, number> = {};
+    users.forEach((userId, i) => {
+      const variant = cohort.get(userId)!;
+      assigned[variant] = (assigned[variant] ?? 0) + 1;
+      const t = totals[i];
+      if (t) aggs[variant] = shiftAggregate(aggs[variant] ?? emptyAggregate(), undefined, t);
+    });
+    return [aggs, assigned, assigned];
+  }
+
 }

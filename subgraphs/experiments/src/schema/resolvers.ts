@@ -36,7 +36,7 @@ export const resolvers: Resolvers = {
   Experiment: {
     __resolveReference: (ref, ctx) => ctx.service.get(ref.key),
     units: (e, _args, ctx) => ctx.service.units(e.key),
-    results: (e, { unitId }, ctx) => withCodedErrors(() => ctx.service.results(e.key, unitId ?? null)),
+    results: (e, { unitId, audienceId }, ctx) => withCodedErrors(() => ctx.service.results(e.key, unitId ?? null, audienceId ?? null)),
   },
 
   User: {

@@ -26,15 +26,27 @@ export class MemoryExperimentStore implements ExperimentStore {
 export class MemoryAssignmentStore implements AssignmentStore {
   private readonly variants = new Map<string, string>();
   private readonly perVariant = new Map<string, Record<string, number>>();
+  /** experiment + audience → user → variant, for the users in the audience when assigned. */
+  private readonly cohorts = new Map<string, Map<string, string>>();
+
+  async cohort(experimentKey: string, audienceId: string) {
+    return new Map(this.cohorts.get(`${experimentKey}\u0000${audienceId}`) ?? []);
+  }
 
   async getMany(pairs: ReadonlyArray<readonly [string, string]>) {
     return pairs.map(([user, key]) => this.variants.get(`${key}\u0000${user}`) ?? null);
   }
-  async putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number) {
+  async putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number, audiences: readonly string[] = []) {
     const id = `${experimentKey}\u0000${userId}`;
     const existing = this.variants.get(id);
     if (existing !== undefined) return existing;
     this.variants.set(id, variant);
+    for (const audienceId of audiences) {
+      const cohortKey = `${experimentKey}\u0000${audienceId}`;
+      let cohort = this.cohorts.get(cohortKey);
+      if (!cohort) this.cohorts.set(cohortKey, (cohort = new Map()));
+      cohort.set(userId, variant);
+    }
     for (const key of [experimentKey, `${experimentKey}\u0000${weightsVersion}`]) {
       const counts = this.perVariant.get(key) ?? {};
       counts[variant] = (counts[variant] ?? 0) + 1;
@@ -188,6 +200,10 @@ export class MemoryUnitMetricsStore implements UnitMetricsStore {
 
   async units(experimentKey: string) {
     return [...(this.unitsByExperiment.get(experimentKey) ?? [])].sort();
+  }
+
+  async userTotals(experimentKey: string, unitId: string, userIds: readonly string[]) {
+    return userIds.map((u) => this.totals.get(`${experimentKey}\u0000${unitId}\u0000${u}`) ?? null);
   }
 
   /** Rows and event ids held for dedupe and caps (rows still alive, plus expired ones not swept by a write yet). */

@@ -1,7 +1,7 @@
 /** Storage ports of the experiments service (memory adapters here, Redis with the Redis issue). */
 import type { Closable } from '../../../../lib/dispose.js';
 import type { Experiment } from '../domain/experiment.js';
-import type { RecordedUnitEvent, VariantAggregate } from '../domain/metrics.js';
+import type { RecordedUnitEvent, UserTotals, VariantAggregate } from '../domain/metrics.js';
 
 export interface ExperimentStore {
   get(key: string): Promise<Experiment | null>;
@@ -17,9 +17,12 @@ export interface AssignmentStore {
   getMany(pairs: ReadonlyArray<readonly [userId: string, experimentKey: string]>): Promise<(string | null)[]>;
   /**
    * Records the variant unless one is recorded already; returns the recorded variant. New
-   * assignments are also counted under `weightsVersion`.
+   * assignments are also counted under `weightsVersion`, and recorded with `audiences`: the
+   * audiences the user was in when assigned, before any exposure (its cohorts), in the same step.
    */
-  putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number): Promise<string>;
+  putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number, audiences?: readonly string[]): Promise<string>;
+  /** The users that were in the audience when assigned, with their variants. */
+  cohort(experimentKey: string, audienceId: string): Promise<Map<string, string>>;
   /** Assigned users per variant: all of them, or those assigned under one weights version. */
   counts(experimentKey: string, weightsVersion?: number): Promise<Record<string, number>>;
 }
@@ -42,6 +45,8 @@ export interface UnitMetricsStore {
   aggregates(experimentKey: string, unitId: string): Promise<Record<string, VariantAggregate>>;
   /** Unit ids with events for the experiment. */
   units(experimentKey: string): Promise<string[]>;
+  /** Users' totals in a unit (ALL_UNITS: all); null for a user with no event there (not exposed). */
+  userTotals(experimentKey: string, unitId: string, userIds: readonly string[]): Promise<(UserTotals | null)[]>;
 }
 
 export interface ExperimentStores extends Closable {

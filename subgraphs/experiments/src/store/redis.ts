@@ -8,14 +8,14 @@ import type { Result } from 'ioredis';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
 import type { Experiment } from '../domain/experiment.js';
 import { ALL_UNITS, emptyAggregate, unitEventSlot } from '../domain/metrics.js';
-import type { RecordedUnitEvent, VariantAggregate } from '../domain/metrics.js';
+import type { RecordedUnitEvent, UserTotals, VariantAggregate } from '../domain/metrics.js';
 import type { AssignmentStore, ExperimentStore, ExperimentStores, RecordOutcome, UnitMetricsStore } from './ports.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    experimentAssign(k1: string, k2: string, k3: string, user: string, variant: string): Result<string, Context>;
+    experimentAssign(k1: string, k2: string, k3: string, k4: string, user: string, variant: string, cohorts: string): Result<string, Context>;
     recordUnitEvent(
       k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, k7: string,
       eventId: string, user: string, variant: string, type: string, value: string, completed: string, unit: string,
@@ -55,6 +55,9 @@ export class ExperimentKeys {
   units(key: string) {
     return `${this.x(key)}:units`;
   }
+  cohorts(key: string) {
+    return `${this.x(key)}:cohorts`;
+  }
 }
 
 export class RedisExperimentStore implements ExperimentStore {
@@ -82,14 +85,23 @@ export class RedisAssignmentStore implements AssignmentStore {
     private readonly redis: RedisClient,
     private readonly keys: ExperimentKeys,
   ) {
-    redis.defineCommand('experimentAssign', { numberOfKeys: 3, lua: lua('assign.lua') });
+    redis.defineCommand('experimentAssign', { numberOfKeys: 4, lua: lua('assign.lua') });
   }
   async getMany(pairs: ReadonlyArray<readonly [string, string]>) {
     return Promise.all(pairs.map(([user, key]) => this.redis.hget(this.keys.assignments(key), user)));
   }
-  async putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number) {
+  async putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number, audiences: readonly string[] = []) {
     const k = this.keys;
-    return this.redis.experimentAssign(k.assignments(experimentKey), k.counts(experimentKey), k.counts(experimentKey, weightsVersion), userId, variant);
+    const cohorts = audiences.length > 0 ? JSON.stringify({ v: variant, a: audiences }) : '';
+    return this.redis.experimentAssign(k.assignments(experimentKey), k.counts(experimentKey), k.counts(experimentKey, weightsVersion), k.cohorts(experimentKey), userId, variant, cohorts);
+  }
+  async cohort(experimentKey: string, audienceId: string) {
+    const out = new Map<string, string>();
+    for (const [userId, doc] of Object.entries(await this.redis.hgetall(this.keys.cohorts(experimentKey)))) {
+      const { v, a } = JSON.parse(doc) as { v: string; a: string[] };
+      if (a.includes(audienceId)) out.set(userId, v);
+    }
+    return out;
   }
   async counts(experimentKey: string, weightsVersion?: number) {
     const raw = await this.redis.hgetall(this.keys.counts(experimentKey, weightsVersion));
@@ -146,6 +158,11 @@ export class RedisUnitMetricsStore implements UnitMetricsStore {
   }
   async units(experimentKey: string) {
     return (await this.redis.smembers(this.keys.units(experimentKey))).sort();
+  }
+  async userTotals(experimentKey: string, unitId: string, userIds: readonly string[]) {
+    if (userIds.length === 0) return [];
+    const docs = await this.redis.hmget(this.keys.totals(experimentKey, unitId), ...userIds);
+    return docs.map((d) => (d ? (JSON.parse(d) as UserTotals) : null));
   }
 }
 

@@ -10,8 +10,12 @@ import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStore
  * entries `ledgerTtlMs` after they were written. Ledgers outlive a deleted profile, as on Redis.
  */
 export class MemoryProfileStore implements ProfileStore {
-  /** `done`: the once-changes (merges) made to the profile; they go with it. */
-  private readonly profiles = new Map<string, { profile: Profile; expiresAt: number; done?: Set<string> }>();
+  /**
+   * `done`: the once-changes (merges) made to the profile; they go with it. `seq`: when the entry
+   * was added (a counter): the Map keeps entries in that order, and listing cursors are positions in it.
+   */
+  private readonly profiles = new Map<string, { profile: Profile; expiresAt: number; seq: number; done?: Set<string> }>();
+  private added = 0;
   /** Per user: event id → when applied, in the order written. */
   private readonly ledgers = new Map<string, Map<string, number>>();
 
@@ -34,8 +38,11 @@ export class MemoryProfileStore implements ProfileStore {
 
   /** Stores the profile with ledger entries `add` and, when given, the once-change `once`. */
   private store(userId: string, profile: Profile, ledger: Map<string, number>, add: Iterable<readonly [string, number]>, once?: string): void {
-    const done = once ? new Set([...(this.profiles.get(userId)?.done ?? []), once]) : this.profiles.get(userId)?.done;
-    this.profiles.set(userId, { profile, expiresAt: this.ttlMs > 0 ? this.now() + this.ttlMs : Infinity, ...(done ? { done } : {}) });
+    const prev = this.profiles.get(userId);
+    const done = once ? new Set([...(prev?.done ?? []), once]) : prev?.done;
+    // A Map.set of a present key keeps its place, so it keeps its seq; a new entry goes last.
+    const seq = prev?.seq ?? ++this.added;
+    this.profiles.set(userId, { profile, expiresAt: this.ttlMs > 0 ? this.now() + this.ttlMs : Infinity, seq, ...(done ? { done } : {}) });
     for (const [id, at] of add) ledger.set(id, at);
     if (ledger.size > 0) this.ledgers.set(userId, ledger);
   }
@@ -108,28 +115,43 @@ export class MemoryProfileStore implements ProfileStore {
     if (page.length > 0) yield page;
   }
 
-  /** The cursor is the last listed id: insertion order puts later-created profiles after it. */
+  /**
+   * The cursor is the seq of the last entry looked at: entries are in seq order, and one added
+   * later (a new profile, or one deleted and written again) gets a higher seq, so it is listed
+   * after the cursor (not before it, where the listing has passed), and none is missed.
+   */
   async page(cursor: string | null, limit: number): Promise<{ profiles: Profile[]; cursor: string | null }> {
-    const ids = [...this.profiles.keys()];
-    let start = 0;
-    if (cursor !== null) {
-      const at = ids.indexOf(cursor);
-      // The cursor's profile was deleted meanwhile: its position is lost, so list from the start
-      // again (a listing may repeat profiles, never miss one).
-      start = at === -1 ? 0 : at + 1;
+    const after = cursor === null ? 0 : parseSeqCursor(cursor);
+    const entries = [...this.profiles];
+    // The first entry past the cursor (entries are sorted by seq).
+    let lo = 0;
+    for (let hi = entries.length; lo < hi; ) {
+      const mid = (lo + hi) >> 1;
+      if (entries[mid]![1].seq <= after) lo = mid + 1;
+      else hi = mid;
     }
     const profiles: Profile[] = [];
-    let i = start;
-    for (; i < ids.length && profiles.length < limit; i++) {
-      const profile = this.live(ids[i]!);
+    let i = lo;
+    for (; i < entries.length && profiles.length < limit; i++) {
+      const profile = this.live(entries[i]![0]);
       if (profile) profiles.push(profile);
     }
-    return { profiles, cursor: i < ids.length ? ids[i - 1]! : null };
+    return { profiles, cursor: i < entries.length ? String(i > lo ? entries[i - 1]![1].seq : after) : null };
   }
 
+  /** Profiles that have not expired. */
   async count(): Promise<number> {
-    return this.profiles.size;
+    if (this.ttlMs <= 0) return this.profiles.size;
+    const now = this.now();
+    let live = 0;
+    for (const entry of this.profiles.values()) if (entry.expiresAt > now) live++;
+    return live;
   }
+}
+
+function parseSeqCursor(cursor: string): number {
+  if (!/^\d{1,15}$/.test(cursor)) throw new RangeError('invalid cursor');
+  return Number(cursor);
 }
 
 export class MemoryTraitDefinitionStore implements TraitDefinitionStore {

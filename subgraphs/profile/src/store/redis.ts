@@ -231,9 +231,16 @@ export class RedisProfileStore implements ProfileStore {
     }
   }
 
-  /** The cursor names the (cluster) node and its SCAN cursor: `<node index>:<scan cursor>`. */
+  /**
+   * The cursor names the (cluster) node and its SCAN cursor: `<node index>:<scan cursor>`, the
+   * index into the masters sorted by address, so it names the same node on every connection (the
+   * client's own order follows the startup nodes it was given).
+   */
   async page(cursor: string | null, limit: number): Promise<{ profiles: Profile[]; cursor: string | null }> {
-    const nodes = scanTargets(this.redis);
+    // A cluster client learns its masters once it is connected (before, it lists none).
+    if (isCluster(this.redis) && this.redis.status !== 'ready') await this.redis.ping();
+    const address = (n: { options: { host?: string | undefined; port?: number | undefined } }) => `${n.options.host}:${n.options.port}`;
+    const nodes = scanTargets(this.redis).sort((a, b) => (address(a) < address(b) ? -1 : address(a) > address(b) ? 1 : 0));
     let [node, scan] = cursor === null ? [0, '0'] : parseScanCursor(cursor, nodes.length);
     const profiles: Profile[] = [];
     // Keep scanning while pages come back empty (a keyspace mostly of other keys), up to a budget.
