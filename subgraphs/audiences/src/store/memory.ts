@@ -1,4 +1,5 @@
 /** Embedded in-memory adapters of the audiences stores (the default: nothing to install). */
+import TinyQueue from 'tinyqueue';
 import { closable } from '../../../../lib/dispose.js';
 import type { Destination } from '../app/destinations.js';
 import type { Audience } from '../domain/audience.js';
@@ -143,10 +144,10 @@ export function parseMemberCursor(cursor: string): { since: number; userId: stri
   throw new RangeError('invalid cursor');
 }
 
-/** A binary heap of due times with lazy deletion: the entry map says which heap entries are current. */
+/** A heap of due times with lazy deletion: the entry map says which heap entries are current. */
 export class MemoryDueStore implements DueStore {
   private readonly due = new Map<string, number>();
-  private heap: { key: string; at: number }[] = [];
+  private heap = new TinyQueue<{ key: string; at: number }>([], (a, b) => a.at - b.at);
 
   async schedule(entries: readonly { audienceId: string; userId: string; at: number | null }[]) {
     for (const e of entries) {
@@ -154,63 +155,38 @@ export class MemoryDueStore implements DueStore {
       if (e.at === null) this.due.delete(key);
       else {
         this.due.set(key, e.at);
-        this.push({ key, at: e.at });
+        this.heap.push({ key, at: e.at });
       }
+    }
+    // Moved pairs leave their old entries behind: rebuild once those outnumber the live ones.
+    if (this.heap.length > 2 * this.due.size + 1024) {
+      this.heap = new TinyQueue([...this.due].map(([key, at]) => ({ key, at })), (a, b) => a.at - b.at);
     }
   }
 
   async claim(now: number, limit: number, leaseMs: number) {
     const out: { audienceId: string; userId: string; at: number }[] = [];
-    while (out.length < limit && this.heap.length > 0 && this.heap[0]!.at <= now) {
-      const top = this.pop()!;
+    while (out.length < limit && this.heap.length > 0 && this.heap.peek()!.at <= now) {
+      const top = this.heap.pop()!;
       if (this.due.get(top.key) !== top.at) continue; // moved or removed since
       const [audienceId, userId] = splitDueKey(top.key);
       out.push({ audienceId, userId, at: top.at });
       this.due.set(top.key, now + leaseMs);
-      this.push({ key: top.key, at: now + leaseMs });
+      this.heap.push({ key: top.key, at: now + leaseMs });
     }
     return out;
   }
 
   async next() {
-    while (this.heap.length > 0 && this.due.get(this.heap[0]!.key) !== this.heap[0]!.at) this.pop();
-    return this.heap[0]?.at ?? null;
+    while (this.heap.length > 0 && this.due.get(this.heap.peek()!.key) !== this.heap.peek()!.at) this.heap.pop();
+    return this.heap.peek()?.at ?? null;
   }
 
   async dropAudience(audienceId: string) {
     for (const key of this.due.keys()) if (splitDueKey(key)[0] === audienceId) this.due.delete(key);
   }
 
-  private push(e: { key: string; at: number }) {
-    const h = this.heap;
-    h.push(e);
-    for (let i = h.length - 1; i > 0; ) {
-      const p = (i - 1) >> 1;
-      if (h[p]!.at <= h[i]!.at) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
-  }
 
-  private pop() {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && h[l]!.at < h[m]!.at) m = l;
-        if (r < h.length && h[r]!.at < h[m]!.at) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
 }
 
 export const dueKey = (audienceId: string, userId: string) => `${audienceId}\u0000${userId}`;

@@ -1,4 +1,5 @@
 /** Embedded in-memory adapters of the experiments stores. */
+import TinyQueue from 'tinyqueue';
 import { closable } from '../../../../lib/dispose.js';
 import type { Experiment } from '../domain/experiment.js';
 import { ALL_UNITS, addEvent, emptyAggregate, shiftAggregate, unitEventSlot, ZERO_TOTALS } from '../domain/metrics.js';
@@ -74,7 +75,7 @@ interface HeldImpression {
  */
 class ExpiringImpressions {
   private readonly rows = new Map<string, HeldImpression>();
-  private readonly heap: Array<{ at: number; key: string }> = [];
+  private readonly heap = new TinyQueue<{ at: number; key: string }>([], (a, b) => a.at - b.at);
   private eventIds = 0;
 
   /** The row's held state while it lives. */
@@ -90,10 +91,10 @@ class ExpiringImpressions {
       this.drop(key);
       row = { expiresAt, eventIds: new Set(), slots: new Set() };
       this.rows.set(key, row);
-      this.push({ at: expiresAt, key });
+      this.heap.push({ at: expiresAt, key });
     } else if (expiresAt > row.expiresAt) {
       row.expiresAt = expiresAt;
-      this.push({ at: expiresAt, key });
+      this.heap.push({ at: expiresAt, key });
     }
     return row;
   }
@@ -105,8 +106,8 @@ class ExpiringImpressions {
 
   /** Drops every row that has expired by `now`. */
   sweep(now: number) {
-    while (this.heap.length > 0 && this.heap[0]!.at <= now) {
-      const { key } = this.pop();
+    while (this.heap.length > 0 && this.heap.peek()!.at <= now) {
+      const { key } = this.heap.pop()!;
       const row = this.rows.get(key);
       if (row && row.expiresAt <= now) this.drop(key);
     }
@@ -123,36 +124,7 @@ class ExpiringImpressions {
     this.rows.delete(key);
   }
 
-  private push(node: { at: number; key: string }) {
-    const h = this.heap;
-    h.push(node);
-    for (let i = h.length - 1; i > 0; ) {
-      const parent = (i - 1) >> 1;
-      if (h[parent]!.at <= h[i]!.at) break;
-      [h[parent], h[i]] = [h[i]!, h[parent]!];
-      i = parent;
-    }
-  }
 
-  private pop(): { at: number; key: string } {
-    const h = this.heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && h[l]!.at < h[m]!.at) m = l;
-        if (r < h.length && h[r]!.at < h[m]!.at) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
 }
 
 export class MemoryUnitMetricsStore implements UnitMetricsStore {
