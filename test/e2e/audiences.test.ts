@@ -218,6 +218,12 @@ describe.each(TARGETS)('audiences through the gateway ($name)', ({ name, env, ta
     expect(oversized.errors?.[0]?.extensions?.code).toBe('RULE_INVALID');
     const missing = await p.query(`query { audience(id: "nope") { id } }`);
     expect(missing.data.audience).toBeNull();
+    const unknownUpdate = await p.query(`mutation { updateAudience(id: "nope", input: { name: "x" }) { id } }`);
+    expect(unknownUpdate.errors?.[0]?.extensions?.code).toBe('AUDIENCE_NOT_FOUND');
+    const sub = collect(client, CHANGES, { audienceId: 'nope' });
+    await sub.until(() => sub.error() !== undefined || sub.messages.some((m) => m.errors));
+    const refused = sub.messages.find((m) => m.errors)?.errors ?? (sub.error() as { extensions?: unknown }[]);
+    expect(JSON.stringify(refused)).toContain('AUDIENCE_NOT_FOUND');
   });
 
   it('a user token reads its own memberships only', async () => {

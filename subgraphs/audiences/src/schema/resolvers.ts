@@ -81,7 +81,11 @@ export const resolvers: Resolvers = {
     audienceMembershipChanged: {
       subscribe: (_root, { audienceId, userId }, ctx) =>
         withCodedErrors(async () => {
-          if (audienceId != null) checkAudienceId(audienceId);
+          if (audienceId != null) {
+            checkAudienceId(audienceId);
+            const [audience] = await ctx.service.get([audienceId]);
+            if (!audience) throw new CodedError('AUDIENCE_NOT_FOUND', `no audience ${audienceId}`);
+          }
           if (userId != null) return changes(ctx, userTopic(userId), (m) => audienceId == null || m.audienceId === audienceId);
           if (audienceId != null) return changes(ctx, audienceTopic(audienceId), () => true);
           throw new CodedError('BAD_USER_INPUT', 'give audienceId, userId or both');

@@ -1,0 +1,146 @@
+/**
+ * AudienceService over the in-memory stores with an in-process profile source (the graph is
+ * tested end to end in test/e2e/audiences.test.ts): stale reads never override newer decisions
+ * (a backfill page read before a real-time change, reordered notices), audiences that read
+ * another are re-evaluated with it, deletions exit members with events.
+ */
+import { describe, expect, it } from 'vitest';
+import type { AudienceChange } from '../../lib/contracts/audience.js';
+import { MemoryEventLog } from '../../lib/eventlog/memory.js';
+import { MemoryPubSub } from '../../lib/pubsub/memory.js';
+import type { ProfileUpdated } from '../../lib/pubsub/port.js';
+import { AudienceService, DEFAULT_AUDIENCE_OPTIONS } from '../../subgraphs/audiences/src/app/audience-service.js';
+import type { AudienceChangeMessage } from '../../subgraphs/audiences/src/app/audience-service.js';
+import type { ProfileSource } from '../../subgraphs/audiences/src/app/profile-source.js';
+import type { ProfileView } from '../../subgraphs/audiences/src/domain/rules.js';
+import { AUDIENCE_CHANGE_KEYS } from '../../subgraphs/audiences/src/server.js';
+import { createMemoryAudienceStores } from '../../subgraphs/audiences/src/store/memory.js';
+
+function view(userId: string, version: number, traits: Record<string, unknown>): ProfileView {
+  return {
+    userId,
+    version,
+    lastEventAt: Date.now(),
+    traits,
+    features: { v: 1, userId, version, asOf: Date.now(), halfLifeMs: 1e9, genres: [], categories: [], facets: {}, series: [], consumed: [], recent: [] },
+    computed: {},
+    asOf: Date.now(),
+    skus: [],
+  };
+}
+
+/** Profiles as the graph would serve them; `hold` makes the next listing page wait. */
+class FakeSource {
+  readonly profiles = new Map<string, ProfileView>();
+  private gate: Promise<void> | null = null;
+  private release: (() => void) | null = null;
+  private listed: (() => void) | null = null;
+  /** Resolves once a listing page has read the profiles (and waits at the gate). */
+  pageRead: Promise<void> = new Promise((r) => (this.listed = r));
+
+  hold(): void {
+    this.gate = new Promise((r) => (this.release = r));
+  }
+  open(): void {
+    this.release?.();
+    this.gate = null;
+  }
+  async profiles_(ids: readonly string[]) {
+    return ids.map((id) => this.profiles.get(id) ?? view(id, 0, {}));
+  }
+  async page(cursor: string | null) {
+    if (cursor !== null) return { views: [], cursor: null, total: this.profiles.size };
+    const views = [...this.profiles.values()].map((v) => structuredClone(v));
+    this.listed?.();
+    if (this.gate) await this.gate;
+    return { views, cursor: null, total: views.length };
+  }
+  async ensureTraits() {}
+  async definedTraits() {
+    return new Set<string>();
+  }
+  asSource(): ProfileSource {
+    return { profiles: (ids: readonly string[]) => this.profiles_(ids), page: (c: string | null) => this.page(c), ensureTraits: () => this.ensureTraits(), definedTraits: () => this.definedTraits() } as unknown as ProfileSource;
+  }
+}
+
+function setup() {
+  const stores = createMemoryAudienceStores();
+  const source = new FakeSource();
+  const changes = new MemoryEventLog<AudienceChange>({ keys: AUDIENCE_CHANGE_KEYS, dedupeTtlMs: 0 });
+  const pubsub = new MemoryPubSub<AudienceChangeMessage>((m) => m.topic);
+  const emitted: AudienceChange[] = [];
+  changes.consume('test', (batch) => void emitted.push(...batch));
+  const service = new AudienceService(stores, source.asSource(), { changes, pubsub }, { ...DEFAULT_AUDIENCE_OPTIONS, refreshMs: 0 });
+  const notice = (userId: string, version: number): ProfileUpdated => ({ userId, version, cause: 'events', eventIds: [], changed: ['traits'], at: Date.now() });
+  const member = async (userId: string) => (await stores.memberships.of(userId)).map((m) => m.audienceId).sort();
+  return { stores, source, service, emitted, notice, member };
+}
+
+describe('AudienceService', () => {
+  it('a backfill page read before a real-time change does not override it', async () => {
+    const { source, service, notice, member } = setup();
+    source.profiles.set('u1', view('u1', 1, { plan: 'basic' }));
+    source.hold();
+    await service.create({ id: 'premium', name: 'Premium', rule: { traits: { plan: 'premium' } } });
+    await source.pageRead; // the backfill holds u1 at version 1 (not premium)
+    source.profiles.set('u1', view('u1', 2, { plan: 'premium' }));
+    await service.handleNotices([notice('u1', 2)]);
+    expect(await member('u1')).toEqual(['premium']);
+    source.open();
+    await service.settled();
+    // The backfill's decision read version 1: stale, ignored.
+    expect(await member('u1')).toEqual(['premium']);
+    expect((await service.get(['premium']))[0]!.status).toBe('LIVE');
+    await service.stop();
+  });
+
+  it('an older notice after a newer one changes nothing, and a repeated one emits nothing', async () => {
+    const { source, service, notice, member, emitted } = setup();
+    await service.create({ id: 'premium', name: 'Premium', rule: { traits: { plan: 'premium' } } });
+    await service.settled();
+    source.profiles.set('u1', view('u1', 5, { plan: 'premium' }));
+    await service.handleNotices([notice('u1', 5)]);
+    await service.handleNotices([notice('u1', 5)]);
+    expect(await member('u1')).toEqual(['premium']);
+    expect(emitted.filter((c) => c.userId === 'u1')).toHaveLength(1);
+    // The graph answers with an older profile (a lagging replica): the stale decision is ignored.
+    source.profiles.set('u1', view('u1', 4, { plan: 'basic' }));
+    await service.handleNotices([notice('u1', 4)]);
+    expect(await member('u1')).toEqual(['premium']);
+    expect(emitted.filter((c) => c.userId === 'u1')).toHaveLength(1);
+    await service.stop();
+  });
+
+  it('re-evaluates an audience that reads another when that one changes', async () => {
+    const { source, service, notice, member } = setup();
+    await service.create({ id: 'premium', name: 'Premium', rule: { traits: { plan: 'premium' } } });
+    await service.create({ id: 'premium-se', name: 'Premium in SE', rule: { all: [{ audience: 'premium' }, { traits: { country: 'SE' } }] } });
+    await service.settled();
+    source.profiles.set('u1', view('u1', 1, { plan: 'premium', country: 'SE' }));
+    await service.handleNotices([notice('u1', 1)]);
+    expect(await member('u1')).toEqual(['premium', 'premium-se']);
+    source.profiles.set('u1', view('u1', 2, { plan: 'basic', country: 'SE' }));
+    await service.handleNotices([notice('u1', 2)]);
+    expect(await member('u1')).toEqual([]);
+    await expect(service.delete('premium')).rejects.toMatchObject({ code: 'AUDIENCE_IN_USE' });
+    await service.stop();
+  });
+
+  it('deleting an audience exits its members with events; deleting a user exits it everywhere', async () => {
+    const { source, service, notice, member, emitted, stores } = setup();
+    await service.create({ id: 'premium', name: 'Premium', rule: { traits: { plan: 'premium' } } });
+    await service.create({ id: 'anyone', name: 'Anyone', rule: { not: { traits: { plan: 'none' } } } });
+    await service.settled();
+    for (const id of ['u1', 'u2']) source.profiles.set(id, view(id, 1, { plan: 'premium' }));
+    await service.handleNotices([notice('u1', 1), notice('u2', 1)]);
+    expect(await stores.memberships.size(['premium'])).toEqual([2]);
+    expect(await service.delete('premium')).toBe(true);
+    expect(await member('u1')).toEqual(['anyone']);
+    expect(emitted.filter((c) => c.audienceId === 'premium' && !c.entered).map((c) => c.reason)).toEqual(['AUDIENCE_CHANGED', 'AUDIENCE_CHANGED']);
+    await service.handleNotices([{ ...notice('u2', 0), cause: 'delete' }]);
+    expect(await member('u2')).toEqual([]);
+    expect(emitted.find((c) => c.userId === 'u2' && c.audienceId === 'anyone' && !c.entered)?.reason).toBe('USER_DELETED');
+    await service.stop();
+  });
+});
