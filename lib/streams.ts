@@ -12,6 +12,14 @@ import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
  * source comes after the value still waiting, once, and then the end.
  */
 export function latest<T>(source: AsyncIterator<T>): Repeater<T> {
+  return buffered(source, 1);
+}
+
+/**
+ * Reads `source` as fast as it delivers and keeps the newest `size` values for the reader (the
+ * oldest are dropped beyond that); otherwise as `latest`.
+ */
+export function buffered<T>(source: AsyncIterator<T>, size: number): Repeater<T> {
   return new Repeater<T>(async (push, stop) => {
     let ended = false;
     let stopped = false;
@@ -31,7 +39,7 @@ export function latest<T>(source: AsyncIterator<T>): Repeater<T> {
     await stop;
     stopped = true;
     if (!ended) await source.return?.();
-  }, new SlidingBuffer(1));
+  }, new SlidingBuffer(size));
 }
 
 /**

@@ -8,10 +8,16 @@
  * next() is pending, or before their first next()); the last one to leave closes the upstream.
  * When the upstream ends or fails, or a step says it was the last, every subscriber gets that
  * final result and then ends.
+ *
+ * That is for subscriptions whose every message carries the whole current state (profileUpdated).
+ * For streams of distinct events (audienceMembershipChanged) `everyEvent` keeps up to `buffer`
+ * events, upstream and per subscriber, instead of the newest one (beyond that the oldest are
+ * dropped, so a stalled reader holds bounded memory), and a late joiner is not sent an event that
+ * happened before it joined.
  */
 import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
 import type { Push, RepeaterExecutor, Stop } from '@repeaterjs/repeater';
-import { latest } from '../../lib/streams.js';
+import { buffered } from '../../lib/streams.js';
 
 export interface SharedSubscriptionHooks<E, R> {
   /** Opens the upstream subscription (once, for the first subscriber). */
@@ -42,8 +48,9 @@ class SubscriberRepeater<R> extends Repeater<R> {
   constructor(
     executor: RepeaterExecutor<R>,
     private readonly leave: () => Promise<void>,
+    size: number,
   ) {
-    super(executor, new SlidingBuffer(1));
+    super(executor, new SlidingBuffer(size));
   }
 
   override async return(value?: unknown): Promise<IteratorResult<R>> {
@@ -61,7 +68,14 @@ export class SharedSubscription<E, R> {
   /** How it ended (after `newest`): a subscriber that reads from now on ends so at once. */
   private ended?: { error?: unknown };
 
-  constructor(private readonly hooks: SharedSubscriptionHooks<E, R>) {}
+  private readonly buffer: number;
+
+  constructor(
+    private readonly hooks: SharedSubscriptionHooks<E, R>,
+    private readonly options: { everyEvent?: boolean; buffer?: number } = {},
+  ) {
+    this.buffer = options.everyEvent ? (options.buffer ?? 1000) : 1;
+  }
 
   get size(): number {
     return this.subscribers.size;
@@ -73,7 +87,7 @@ export class SharedSubscription<E, R> {
     if (!this.events) {
       // Opened by the first subscriber; if that fails nobody has joined and nothing stays behind.
       try {
-        this.events = latest(this.hooks.open());
+        this.events = buffered(this.hooks.open(), this.buffer);
       } catch (err) {
         void this.close();
         throw err;
@@ -92,13 +106,13 @@ export class SharedSubscription<E, R> {
     };
     return new SubscriberRepeater<R>(async (push, stop) => {
       // Starts at its first next(): the newest result it has not had yet, or the end.
-      if (this.newest && this.newest.number > subscriber.joined) void push(this.newest.value);
+      if (!this.options.everyEvent && this.newest && this.newest.number > subscriber.joined) void push(this.newest.value);
       if (this.ended) stop(this.ended.error);
       else subscriber.reading = { push, stop };
       // Stopped by return(), or at the end (then after what it has not read yet).
       await stop;
       await leave();
-    }, leave);
+    }, leave, this.buffer);
   }
 
   private async pump(events: Repeater<E>): Promise<void> {

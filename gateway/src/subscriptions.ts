@@ -121,6 +121,18 @@ function callAt(at: number, fn: () => void): () => void {
   return () => clearTimeout(timer);
 }
 
+/**
+ * Subscriptions whose every message carries the whole current state: under bursts only the newest
+ * matters, so they are coalesced. Every other subscription (audienceMembershipChanged) is a stream
+ * of distinct events and delivers each one (shared-subscription.ts).
+ */
+const STATE_SUBSCRIPTIONS: ReadonlySet<string> = new Set(['profileUpdated']);
+
+function coalesced(operation: OperationDefinitionNode | null | undefined): boolean {
+  const first = operation?.selectionSet.selections[0];
+  return first?.kind === 'Field' && STATE_SUBSCRIPTIONS.has(first.name.value);
+}
+
 /** Live subscriptions one upstream graphql-ws connection carries at most. */
 const UPSTREAM_SUBSCRIPTIONS = 100;
 
@@ -295,7 +307,7 @@ export class SubscriptionGateway {
     const key = [identityKey(identity), args.operationName ?? '', prepared.query, JSON.stringify(variables)].join('\u0000');
     try {
       let shared = this.live.get(key);
-      if (!shared) this.live.set(key, (shared = this.share(key, args, identity, prepared, node)));
+      if (!shared) this.live.set(key, (shared = this.share(key, args, identity, prepared, node, !coalesced(operation))));
       return shared.join(() => subscriptions.remove(state.key));
     } catch (err) {
       // Never joined (the upstream could not be opened): the slot it took is free again.
@@ -311,6 +323,7 @@ export class SubscriptionGateway {
     identity: Identity,
     prepared: Prepared,
     node: Extract<QueryPlan['node'], { kind: 'Subscription' }>,
+    everyEvent: boolean,
   ): SharedSubscription<UpstreamEvent, ExecutionResult> {
     const primary: FetchNode = node.primary;
     const variables = (args.variableValues ?? {}) as Record<string, unknown>;
@@ -344,7 +357,7 @@ export class SubscriptionGateway {
       failed: (err) => upstreamFailure(primary.serviceName, err),
       over: () => void this.live.delete(key),
       closed: async () => release?.(),
-    });
+    }, { everyEvent });
   }
 
   /** Serves graphql-ws on the gateway's HTTP server at /graphql. */

@@ -5,6 +5,7 @@
  * another are re-evaluated with it, deletions exit members with events.
  */
 import { describe, expect, it } from 'vitest';
+import { until } from '../helpers/wait.js';
 import type { AudienceChange } from '../../lib/contracts/audience.js';
 import { MemoryEventLog } from '../../lib/eventlog/memory.js';
 import { MemoryPubSub } from '../../lib/pubsub/memory.js';
@@ -72,7 +73,7 @@ function setup() {
   const emitted: AudienceChange[] = [];
   changes.consume('test', (batch) => void emitted.push(...batch));
   const service = new AudienceService(stores, source.asSource(), { changes, pubsub }, { ...DEFAULT_AUDIENCE_OPTIONS, refreshMs: 0 });
-  const notice = (userId: string, version: number): ProfileUpdated => ({ userId, version, cause: 'events', eventIds: [], changed: ['traits'], at: Date.now() });
+  const notice = (userId: string, version: number): ProfileUpdated => ({ userId, version, cause: 'events', eventIds: [], changed: ['lastEventAt', 'traits', 'version'], at: Date.now() });
   const member = async (userId: string) => (await stores.memberships.of(userId)).map((m) => m.audienceId).sort();
   return { stores, source, service, emitted, notice, member };
 }
@@ -141,6 +142,20 @@ describe('AudienceService', () => {
     await service.handleNotices([{ ...notice('u2', 0), cause: 'delete' }]);
     expect(await member('u2')).toEqual([]);
     expect(emitted.find((c) => c.userId === 'u2' && c.audienceId === 'anyone' && !c.entered)?.reason).toBe('USER_DELETED');
+    await service.stop();
+  });
+
+  it('when time changes an audience, the audiences that read it follow at once', async () => {
+    const { source, service, notice, member } = setup();
+    await service.start();
+    await service.create({ id: 'recent', name: 'Active in the last 2 s', rule: { lastEventWithin: '2s' } });
+    await service.create({ id: 'recent-premium', name: 'Recent and premium', rule: { all: [{ audience: 'recent' }, { traits: { plan: 'premium' } }] } });
+    await service.settled();
+    source.profiles.set('u1', { ...view('u1', 1, { plan: 'premium' }), lastEventAt: Date.now() - 1800 });
+    await service.handleNotices([notice('u1', 1)]);
+    expect(await member('u1')).toEqual(['recent', 'recent-premium']);
+    // No event: at lastEventAt + 2 s `recent` is due, and `recent-premium` goes with it.
+    await until(async () => (await member('u1')).length === 0, 5000, 'the time-driven exits');
     await service.stop();
   });
 });

@@ -105,3 +105,51 @@ describe('SharedSubscription', () => {
     expect((await a.next()).done).toBe(true);
   });
 });
+
+describe('SharedSubscription of distinct events (everyEvent)', () => {
+  it('delivers every event, in order, to a subscriber that reads late; a late joiner gets none from before', async () => {
+    const events: number[] = [];
+    const queue: number[] = [];
+    let wake: (() => void) | undefined;
+    const push = (n: number) => {
+      queue.push(n);
+      wake?.();
+    };
+    const shared = new SharedSubscription<number, string>(
+      {
+        open: () => {
+          const it: AsyncIterableIterator<number> = {
+            next: async () => {
+              while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+              return { done: false, value: queue.shift()! };
+            },
+            return: async () => ({ done: true, value: undefined }),
+            [Symbol.asyncIterator]: () => it,
+          };
+          return it;
+        },
+        step: async (n) => {
+          events.push(n);
+          return { value: `change ${n}` };
+        },
+        failed: (err) => `failed: ${String(err)}`,
+        over: () => undefined,
+        closed: async () => undefined,
+      },
+      { everyEvent: true },
+    );
+    const reader = shared.join(() => undefined);
+    const first = reader.next();
+    for (const n of [1, 2, 3, 4, 5]) push(n);
+    await until(() => events.length === 5);
+    const late = shared.join(() => undefined);
+    const got = [(await first).value, ...(await Promise.all([reader.next(), reader.next(), reader.next(), reader.next()])).map((r) => r.value)];
+    expect(got).toEqual(['change 1', 'change 2', 'change 3', 'change 4', 'change 5']);
+    const lateNext = late.next();
+    push(6);
+    expect((await lateNext).value).toBe('change 6');
+    expect((await reader.next()).value).toBe('change 6');
+    await reader.return!();
+    await late.return!();
+  });
+});

@@ -162,7 +162,7 @@ export type Mutation = {
    */
   addAudienceDestination: AudienceDestination;
   /**
-   * Create an audience. The rule is validated (errors name the bad node: AUDIENCE_RULE_INVALID);
+   * Create an audience. The rule is validated (errors name the bad node: RULE_INVALID);
    * inline event windows create the computed traits they need on the profile. The audience is
    * BUILDING while existing profiles are evaluated (backfill), then LIVE.
    */

@@ -91,6 +91,7 @@ export class AudienceService {
   private timer: NodeJS.Timeout | undefined;
   private wakeAt = Infinity;
   private ticking: Promise<void> | null = null;
+  private resumedAt = -Infinity;
   private stopped = false;
   private readonly now: () => number;
   private readonly onError: (err: unknown) => void;
@@ -313,6 +314,12 @@ export class AudienceService {
   private affected(fields: Set<string> | 'all'): Set<string> {
     const out = new Set<string>();
     for (const l of this.order) if (fields === 'all' || [...l.rule.reads].some((f) => fields.has(f))) out.add(l.audience.id);
+    return this.withDependents(out);
+  }
+
+  /** The audiences and every audience whose rule reads one of them, transitively. */
+  private withDependents(audiences: Iterable<string>): Set<string> {
+    const out = new Set(audiences);
     const stack = [...out];
     while (stack.length > 0) {
       for (const d of this.dependents.get(stack.pop()!) ?? []) {
@@ -370,12 +377,14 @@ export class AudienceService {
     }
   }
 
-  private async decide(userId: string, version: number | null, decisions: MembershipDecision[], reason: MembershipReason, at: number): Promise<void> {
+  /** Applies one user's decisions and emits the transitions; returns how many there were. */
+  private async decide(userId: string, version: number | null, decisions: MembershipDecision[], reason: MembershipReason, at: number): Promise<number> {
     const when = at || this.now();
     const transitions = await this.stores.memberships.apply(userId, version, when, decisions);
     await this.emit(
       transitions.map((t) => ({ changeId: `${t.audienceId}:${userId}:${t.seq}`, audienceId: t.audienceId, userId, entered: t.entered, at: when, reason, profileVersion: version ?? 0 })),
     );
+    return transitions.length;
   }
 
   /** AudienceEntered / AudienceExited on the log (destinations, other consumers) and on pub/sub (subscriptions). */
@@ -415,6 +424,7 @@ export class AudienceService {
   private tick(): Promise<void> {
     return (this.ticking ??= (async () => {
       try {
+        this.resumeBackfills();
         for (;;) {
           const due = await this.stores.due.claim(this.now(), this.options.pageSize, this.options.leaseMs);
           if (due.length === 0) break;
@@ -429,6 +439,8 @@ export class AudienceService {
             if (!set) byUser.set(d.userId, (set = new Set()));
             set.add(d.audienceId);
           }
+          // An audience that reads a due one may change with it.
+          for (const [userId, set] of byUser) byUser.set(userId, this.withDependents(set));
           await this.evaluateUsers(byUser, 'TIME');
         }
       } catch (err) {
@@ -443,6 +455,21 @@ export class AudienceService {
   }
 
   // --- backfill -------------------------------------------------------------------------
+
+  /**
+   * Every lease period, tries the backfills of BUILDING audiences this process does not run: a
+   * replica that died holding one left its lease to run out, and someone must finish it.
+   */
+  private resumeBackfills(): void {
+    const now = this.now();
+    if (now - this.resumedAt < this.options.leaseMs) return;
+    this.resumedAt = now;
+    void this.fresh()
+      .then(() => {
+        for (const l of this.live.values()) if (l.audience.status === 'BUILDING') this.startBackfill(l.audience.id);
+      })
+      .catch(this.onError);
+  }
 
   private startBackfill(id: string): void {
     if (this.backfills.has(id) || this.stopped) return;
@@ -472,13 +499,17 @@ export class AudienceService {
         const rule = compileRule(audience.rule);
         const now = this.now();
         const page = await this.source.page(audience.backfill.cursor, this.options.pageSize, rule.traitNames, now);
+        // Audiences that read this one, for the users whose membership the page changed.
+        const dependents = this.withDependents(this.dependents.get(id) ?? []);
+        const followUp = new Map<string, Set<string>>();
         const memberships = await this.stores.memberships.ofMany(page.views.map((v) => v.userId));
         await Promise.all(
           page.views.map((view, i) =>
             this.users.run(view.userId, async () => {
               const member = new Set(memberships[i]!.map((m) => m.audienceId));
               const ctx = { isMember: (a: string) => member.has(a) };
-              await this.decide(view.userId, view.version, [{ audienceId: id, member: evaluateRule(rule, view, now, ctx) }], 'BACKFILL', now);
+              const changed = await this.decide(view.userId, view.version, [{ audienceId: id, member: evaluateRule(rule, view, now, ctx) }], 'BACKFILL', now);
+              if (changed > 0 && dependents.size > 0) followUp.set(view.userId, dependents);
               if (rule.timeDependent) {
                 const at = nextChangeAt(rule, view, now, ctx);
                 await this.stores.due.schedule([{ audienceId: id, userId: view.userId, at }]);
@@ -487,6 +518,7 @@ export class AudienceService {
             }),
           ),
         );
+        if (followUp.size > 0) await this.evaluateUsers(followUp, 'BACKFILL');
         const done = page.cursor === null;
         const scanned = audience.backfill.scanned + page.views.length;
         const next: Audience = {

@@ -1,6 +1,6 @@
 /**
  * Webhook destinations of audiences (what Segment and Amplitude call syncing an audience to a
- * destination): an audience may have destinations, each an HTTPS endpoint that receives the
+ * destination): an audience may have destinations, each an HTTP(S) endpoint that receives the
  * audience's AudienceEntered / AudienceExited changes in signed JSON batches.
  *
  * Delivery guarantees:

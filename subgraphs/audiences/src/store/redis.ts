@@ -3,7 +3,8 @@
  * memberships are one hash in the user's slot (`{u:<id>}:aud`, the same hash tag as the profile),
  * changed by one script per evaluation: atomic and idempotent per user on a cluster too. Each
  * audience's member index (a sorted set by entry time) is in the audience's own slot and follows
- * the user's hash (ZADD / ZREM are idempotent; see README for the window in between).
+ * the user's hash on each transition (ZADD / ZREM are idempotent). A crash between the two leaves
+ * the index behind until that user's next transition in the audience (README, Guarantees).
  */
 import { closable } from '../../../../lib/dispose.js';
 import type { RedisClient } from '../../../../lib/redis/connection.js';

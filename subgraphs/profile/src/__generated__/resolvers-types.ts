@@ -278,6 +278,8 @@ export type MutationIngestEventsArgs = {
 /** The streaming profile: every applied event updates it immediately. */
 export type Profile = {
   __typename?: 'Profile';
+  /** The half-life affinity scores decay with (milliseconds; AFFINITY_HALF_LIFE). */
+  affinityHalfLifeMs: Scalars['Float']['output'];
   /** Ranking features as of the last batch snapshot (the legacy baseline); null before the first run. */
   batchSnapshot: Maybe<ProfileSnapshot>;
   /** Product categories ranked by decayed score. */
@@ -749,6 +751,7 @@ export type MutationResolvers<ContextType = ProfileContext, ParentType extends R
 }>;
 
 export type ProfileResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['Profile'] = ResolversParentTypes['Profile']> = ResolversObject<{
+  affinityHalfLifeMs?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   batchSnapshot?: Resolver<Maybe<ResolversTypes['ProfileSnapshot']>, ParentType, ContextType>;
   categoryAffinities?: Resolver<Array<ResolversTypes['Affinity']>, ParentType, ContextType, RequireFields<ProfileCategoryAffinitiesArgs, 'limit'>>;
   computedTraits?: Resolver<Array<ResolversTypes['ComputedTrait']>, ParentType, ContextType, Partial<ProfileComputedTraitsArgs>>;

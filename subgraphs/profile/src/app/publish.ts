@@ -8,12 +8,21 @@ import type { EventLog } from '../../../../lib/eventlog/port.js';
 import type { ProfilePubSub, ProfileUpdated } from '../../../../lib/pubsub/port.js';
 import type { ProfileService } from './profile-service.js';
 
+const NOTICE_RETRIES = 4;
+
 export function publishChanges(service: ProfileService, pubsub: ProfilePubSub, onError: (err: unknown) => void, changes?: EventLog<ProfileUpdated>): () => void {
   let pending: ProfileUpdated[] = [];
+  /** A failed append is retried a few times (Redis failing over), then reported. */
+  const append = (batch: ProfileUpdated[], attempt = 0): void => {
+    changes!.append(batch).catch((err) => {
+      if (attempt >= NOTICE_RETRIES) return onError(err);
+      setTimeout(() => append(batch, attempt + 1), 100 * 4 ** attempt).unref();
+    });
+  };
   const flush = () => {
     const batch = pending;
     pending = [];
-    changes!.append(batch).catch(onError);
+    append(batch);
   };
   return service.onChange((c) => {
     const message: ProfileUpdated = { userId: c.userId, version: c.version, cause: c.cause, eventIds: c.eventIds, changed: c.changed, at: Date.now() };

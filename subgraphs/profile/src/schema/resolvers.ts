@@ -137,6 +137,7 @@ export const resolvers: Resolvers = {
     updatedAt: (p) => p.updatedAt,
     freshnessMs: (p, _args, ctx) => (p.updatedAt === null ? null : Math.max(0, ctx.now - p.updatedAt)),
     traits: (p) => Object.fromEntries(Object.entries(p.traits).map(([k, t]) => [k, t.value])),
+    affinityHalfLifeMs: (_p, _args, ctx) => ctx.service.reducerConfig.halfLifeMs,
     genreAffinities: (p, { limit }, ctx) => affinities(p, p.genres, limit, ctx.service.reducerConfig.halfLifeMs),
     categoryAffinities: (p, { limit }, ctx) => affinities(p, p.categories, limit, ctx.service.reducerConfig.halfLifeMs),
     facetAffinities: (p, { facet, limit }, ctx) =>
