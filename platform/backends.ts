@@ -18,7 +18,8 @@ import type { EventLog } from '../lib/eventlog/port.js';
 import type { ProfilePubSub } from '../lib/pubsub/port.js';
 import type { RedisClient } from '../lib/redis/connection.js';
 import type { ExperimentStores } from '../subgraphs/experiments/src/store/ports.js';
-import { selectExperimentStores } from '../subgraphs/experiments/src/store/select.js';
+import { selectExperimentPubSub, selectExperimentStores } from '../subgraphs/experiments/src/store/select.js';
+import type { ExperimentResultsChanged } from '../subgraphs/experiments/src/app/results-feed.js';
 import { PROFILE_UPDATER_GROUP } from '../subgraphs/profile/src/app/profile-service.js';
 import { loadProfileConfig } from '../subgraphs/profile/src/config.js';
 import type { ProfileStores } from '../subgraphs/profile/src/store/ports.js';
@@ -41,6 +42,8 @@ export interface Backends {
   /** AudienceEntered / AudienceExited for other consumers (webhook destinations included). */
   audienceChanges: EventLog<AudienceChange>;
   audiencePubsub: PubSub<AudienceChangeMessage>;
+  /** Unit events recorded: live experiment results recompute (any replica's subscribers). */
+  experimentPubsub: PubSub<ExperimentResultsChanged>;
   redis: RedisClient | null;
   close(): Promise<void>;
 }
@@ -51,6 +54,7 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
   const { redis } = infrastructure;
   const topicOf = (m: AudienceChangeMessage) => m.topic;
   const audiencePubsub = redis ? new RedisPubSub(redis.client, redis.prefix, { topicOf, channel: audienceChannel }) : new MemoryPubSub(topicOf);
+  const experimentPubsub = selectExperimentPubSub(redis);
   return {
     kind: infrastructure.kind,
     ingestMode: ingestModeFor(infrastructure),
@@ -63,9 +67,11 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
     profileChanges: infrastructure.log(PROFILE_CHANGES_LOG, PROFILE_CHANGE_KEYS),
     audienceChanges: infrastructure.log(AUDIENCE_CHANGES_LOG, AUDIENCE_CHANGE_KEYS),
     audiencePubsub,
+    experimentPubsub,
     redis: redis?.client ?? null,
     close: async () => {
       await audiencePubsub.close();
+      await experimentPubsub.close();
       await infrastructure.close();
     },
   };

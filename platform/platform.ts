@@ -66,7 +66,7 @@ export async function startSubgraphs(options: PlatformOptions = {}) {
     eventLog,
     catalogStore: backends.catalogStore,
   });
-  const experiments = await startExperimentsServer(clocked(loadExperimentsConfig(env), options), { stores: backends.experimentStores });
+  const experiments = await startExperimentsServer(clocked(loadExperimentsConfig(env), options), { stores: backends.experimentStores, pubsub: backends.experimentPubsub });
   try {
     await seedServices(env, { config: recommendationsConfig, service: recommendations.service }, experiments.service);
   } catch (err) {

@@ -126,7 +126,7 @@ function callAt(at: number, fn: () => void): () => void {
  * matters, so they are coalesced. Every other subscription (audienceMembershipChanged) is a stream
  * of distinct events and delivers each one (shared-subscription.ts).
  */
-const STATE_SUBSCRIPTIONS: ReadonlySet<string> = new Set(['profileUpdated']);
+const STATE_SUBSCRIPTIONS: ReadonlySet<string> = new Set(['profileUpdated', 'experimentResultsUpdated']);
 
 function coalesced(operation: OperationDefinitionNode | null | undefined): boolean {
   const first = operation?.selectionSet.selections[0];

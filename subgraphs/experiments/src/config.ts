@@ -17,6 +17,8 @@ export interface ExperimentsConfig extends ServiceBasics {
   /** Unit events per second one token may record (0: unlimited), and the burst. */
   unitEventRateLimit: number;
   unitEventBurst: number;
+  /** Live results are computed at most this often per experiment and unit (EXPERIMENT_RESULTS_THROTTLE). */
+  resultsThrottleMs: number;
 }
 
 export function loadExperimentsConfig(env: NodeJS.ProcessEnv = process.env): ExperimentsConfig {
@@ -33,5 +35,6 @@ export function loadExperimentsConfig(env: NodeJS.ProcessEnv = process.env): Exp
     },
     unitEventRateLimit: envInt(env, 'UNIT_EVENT_RATE_LIMIT', 1000, 0),
     unitEventBurst: envInt(env, 'UNIT_EVENT_BURST', 2000, 1),
+    resultsThrottleMs: envDuration(env, 'EXPERIMENT_RESULTS_THROTTLE', '250ms'),
   };
 }

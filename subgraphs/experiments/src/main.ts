@@ -3,10 +3,10 @@ import { onShutdown } from '../../../lib/shutdown.js';
 import { createInfrastructure } from '../../../lib/infrastructure.js';
 import { loadExperimentsConfig } from './config.js';
 import { startExperimentsServer } from './server.js';
-import { selectExperimentStores } from './store/select.js';
+import { selectExperimentPubSub, selectExperimentStores } from './store/select.js';
 
 const infrastructure = createInfrastructure(process.env);
-const server = await startExperimentsServer(loadExperimentsConfig(), { stores: selectExperimentStores(infrastructure.redis) });
+const server = await startExperimentsServer(loadExperimentsConfig(), { stores: selectExperimentStores(infrastructure.redis), pubsub: selectExperimentPubSub(infrastructure.redis) });
 console.log(`experiments subgraph ready at ${server.url}/graphql (stores: ${infrastructure.kind})`);
 onShutdown(async () => {
   await server.close();

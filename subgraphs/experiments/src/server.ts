@@ -10,6 +10,10 @@ import { createContext } from './schema/context.js';
 import type { ExperimentsContext } from './schema/context.js';
 import { resolvers } from './schema/resolvers.js';
 import { createMemoryExperimentStores } from './store/memory.js';
+import { ResultsFeeds } from './app/results-feed.js';
+import type { ExperimentResultsChanged } from './app/results-feed.js';
+import type { PubSub } from '../../../lib/pubsub/port.js';
+import { MemoryPubSub } from '../../../lib/pubsub/memory.js';
 import type { ExperimentStores } from './store/ports.js';
 
 export const EXPERIMENTS_SCHEMA_PATH = new URL('../../../schema/experiments.graphql', import.meta.url);
@@ -21,19 +25,31 @@ export interface ExperimentsServer {
   close(): Promise<void>;
 }
 
-export async function startExperimentsServer(config: ExperimentsConfig, deps: { stores?: ExperimentStores } = {}): Promise<ExperimentsServer> {
+export interface ExperimentsServerDeps {
+  stores?: ExperimentStores;
+  /** Where recordings announce that results moved (other replicas' subscribers listen here). */
+  pubsub?: PubSub<ExperimentResultsChanged>;
+}
+
+export async function startExperimentsServer(config: ExperimentsConfig, deps: ExperimentsServerDeps = {}): Promise<ExperimentsServer> {
   const stores = deps.stores ?? createMemoryExperimentStores();
+  const pubsub = deps.pubsub ?? new MemoryPubSub<ExperimentResultsChanged>((m) => m.experimentKey);
   const service = new ExperimentService(stores, config.impressionSecret, Date.now, config.definitionsCacheMs, config.unitEvents);
   const unitEventLimiter = new RateLimiter(config.unitEventRateLimit, config.unitEventBurst, undefined, { name: 'trackUnitEvents', unit: 'unit events' });
+  let log: FastifyInstance['log'] | undefined;
+  const feeds = new ResultsFeeds(service, pubsub, config.resultsThrottleMs, (err) => log?.warn(err, 'live experiment results failed'));
+  service.onRecorded((c) => void pubsub.publish({ ...c, at: Date.now() }).catch((err) => log?.warn(err, 'ExperimentResultsChanged publish failed')));
   const server = await startSubgraphService<ExperimentsContext>({
     name: 'experiments',
     config,
     schemaFile: EXPERIMENTS_SCHEMA_PATH,
     resolvers: resolvers as SubgraphResolvers,
     rules: EXPERIMENTS_RULES,
-    context: (identity) => createContext(service, identity, unitEventLimiter),
+    context: (identity) => createContext(service, identity, unitEventLimiter, feeds),
+    subscriptionContext: (identity) => createContext(service, identity, unitEventLimiter, feeds),
     bodyLimit: 2 * 1024 * 1024,
   });
+  log = server.app.log;
   return {
     url: server.url,
     app: server.app,
@@ -41,6 +57,7 @@ export async function startExperimentsServer(config: ExperimentsConfig, deps: { 
     close: async () => {
       await server.close();
       if (!deps.stores) await stores.close();
+      if (!deps.pubsub) await pubsub.close();
     },
   };
 }

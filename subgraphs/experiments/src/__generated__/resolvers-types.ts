@@ -221,6 +221,23 @@ export type SrmCheck = {
   pValue: Maybe<Scalars['Float']['output']>;
 };
 
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * An experiment's results (of one unit, or of all units) now, and again whenever unit events move
+   * its aggregates: at most once per EXPERIMENT_RESULTS_THROTTLE (250 ms by default), one
+   * computation shared by every subscriber of the same experiment and unit. Under bursts only the
+   * newest results are delivered.
+   */
+  experimentResultsUpdated: ExperimentResults;
+};
+
+
+export type SubscriptionExperimentResultsUpdatedArgs = {
+  key: Scalars['String']['input'];
+  unitId?: InputMaybe<Scalars['String']['input']>;
+};
+
 export type TrackUnitEventsResult = {
   __typename?: 'TrackUnitEventsResult';
   accepted: Scalars['Int']['output'];
@@ -427,6 +444,7 @@ export type ResolversTypes = ResolversObject<{
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RejectedUnitEvent: ResolverTypeWrapper<RejectedUnitEvent>;
   SrmCheck: ResolverTypeWrapper<SrmCheck>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   TrackUnitEventsResult: ResolverTypeWrapper<TrackUnitEventsResult>;
   UnitEventInput: UnitEventInput;
   UnitEventType: UnitEventType;
@@ -459,6 +477,7 @@ export type ResolversParentTypes = ResolversObject<{
   Query: Record<PropertyKey, never>;
   RejectedUnitEvent: RejectedUnitEvent;
   SrmCheck: SrmCheck;
+  Subscription: Record<PropertyKey, never>;
   TrackUnitEventsResult: TrackUnitEventsResult;
   UnitEventInput: UnitEventInput;
   User: UserRepresentationModel;
@@ -561,6 +580,10 @@ export type SrmCheckResolvers<ContextType = ExperimentsContext, ParentType exten
   pValue?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
 }>;
 
+export type SubscriptionResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  experimentResultsUpdated?: SubscriptionResolver<ResolversTypes['ExperimentResults'], "experimentResultsUpdated", ParentType, ContextType, RequireFields<SubscriptionExperimentResultsUpdatedArgs, 'key'>>;
+}>;
+
 export type TrackUnitEventsResultResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['TrackUnitEventsResult'] = ResolversParentTypes['TrackUnitEventsResult']> = ResolversObject<{
   accepted?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   duplicates?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -612,6 +635,7 @@ export type Resolvers<ContextType = ExperimentsContext> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   RejectedUnitEvent?: RejectedUnitEventResolvers<ContextType>;
   SrmCheck?: SrmCheckResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   TrackUnitEventsResult?: TrackUnitEventsResultResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   Variant?: VariantResolvers<ContextType>;

@@ -91,6 +91,25 @@ export class ExperimentService {
     private readonly unitEventLimits: UnitEventLimits = DEFAULT_UNIT_EVENT_LIMITS,
   ) {}
 
+  private readonly listeners = new Set<(changed: { experimentKey: string; unitIds: string[] }) => void>();
+
+  /** Called after unit events were recorded, once per experiment they moved. */
+  onRecorded(listener: (changed: { experimentKey: string; unitIds: string[] }) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private announce(recorded: readonly RecordedUnitEvent[]): void {
+    if (recorded.length === 0 || this.listeners.size === 0) return;
+    const byExperiment = new Map<string, Set<string>>();
+    for (const e of recorded) {
+      let units = byExperiment.get(e.experimentKey);
+      if (!units) byExperiment.set(e.experimentKey, (units = new Set()));
+      units.add(e.unitId);
+    }
+    for (const [experimentKey, units] of byExperiment) for (const l of this.listeners) l({ experimentKey, unitIds: [...units] });
+  }
+
   /** Every experiment, as the hot assignment path reads them: cached briefly, one read per period. */
   private allDefinitions(): Promise<Experiment[]> {
     const t = performance.now();
@@ -247,6 +266,7 @@ export class ExperimentService {
       validIndex.push(index);
     }
     const outcomes = valid.length > 0 ? await this.stores.metrics.record(valid) : [];
+    this.announce(valid.filter((_, i) => outcomes[i] === 'RECORDED'));
     let accepted = unattributed;
     let duplicates = 0;
     outcomes.forEach((outcome, i) => {

@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import type { ExperimentService } from '../app/experiment-service.js';
+import type { ResultsFeeds } from '../app/results-feed.js';
 import type { Assignment } from '../domain/assign.js';
 import type { UserRepresentation } from './models.js';
 import type { Identity } from '../../../../lib/auth.js';
@@ -13,6 +14,8 @@ export interface ExperimentsContext {
   assignments: DataLoader<UserRepresentation, Assignment[], string>;
   /** trackUnitEvents per token (subject), in events: shared by every request of this replica. */
   unitEventLimiter: RateLimiter;
+  /** Live results, one computation per experiment and unit (experimentResultsUpdated). */
+  feeds: ResultsFeeds;
 }
 
 /**
@@ -26,11 +29,12 @@ function traitsOf(user: UserRepresentation): Record<string, unknown> {
   return { ...own, audiences };
 }
 
-export function createContext(service: ExperimentService, identity: Identity | null, unitEventLimiter: RateLimiter): ExperimentsContext {
+export function createContext(service: ExperimentService, identity: Identity | null, unitEventLimiter: RateLimiter, feeds: ResultsFeeds): ExperimentsContext {
   return {
     identity,
     service,
     unitEventLimiter,
+    feeds,
     assignments: new DataLoader(
       (users) => service.assignMany(users.map((u) => ({ userId: u.id, traits: traitsOf(u) }))),
       { cacheKeyFn: (u) => u.id },

@@ -5,9 +5,18 @@ import type { Interval } from '../domain/stats.js';
 import { traitsOf } from './context.js';
 import { isService, requireIdentity } from '../../../../lib/auth.js';
 import { checkUnitEventBatch } from '../app/experiment-service.js';
+import type { ExperimentResults } from '../app/experiment-service.js';
 
 
 const interval = (i: Interval | null) => i;
+
+async function* mapResults(results: AsyncIterableIterator<ExperimentResults>): AsyncGenerator<{ experimentResultsUpdated: ExperimentResults }> {
+  try {
+    for await (const r of results) yield { experimentResultsUpdated: r };
+  } finally {
+    await results.return?.();
+  }
+}
 
 export const resolvers: Resolvers = {
   JSON: JSONScalar,
@@ -31,6 +40,17 @@ export const resolvers: Resolvers = {
         if (limited) throw limited;
         return ctx.service.track(events as unknown as Record<string, unknown>[], isService(identity) ? undefined : identity.sub);
       }),
+  },
+
+  Subscription: {
+    experimentResultsUpdated: {
+      subscribe: (_root, { key, unitId }, ctx) =>
+        withCodedErrors(async () => {
+          await ctx.service.results(key, unitId ?? null); // an unknown experiment or unit id is refused here
+          return mapResults(ctx.feeds.subscribe(key, unitId ?? null));
+        }),
+      resolve: (payload: { experimentResultsUpdated: ExperimentResults }) => payload.experimentResultsUpdated,
+    },
   },
 
   Experiment: {

@@ -1,0 +1,93 @@
+/**
+ * experimentResultsUpdated through the gateway: the current results at once, then new results
+ * within a second of unit events, one computation shared by every subscriber (embedded stores and
+ * Redis).
+ */
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createBackends } from '../../platform/backends.js';
+import type { Backends } from '../../platform/backends.js';
+import { startTestPlatform } from '../helpers/platform.js';
+import type { TestPlatform } from '../helpers/platform.js';
+import { REDIS_URL, deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
+import { collect } from '../helpers/subscriptions.js';
+
+const LIVE = `subscription Live($key: String!, $unitId: String) {
+  experimentResultsUpdated(key: $key, unitId: $unitId) { experimentKey unitId generatedAt variants { variant exposedUsers clicks } }
+}`;
+const ROW = `query Row($id: ID!) { user(id: $id) { recommendedFor(unitId: "home", limit: 3) { impressionId items { item { id } } } } }`;
+const TRACK = `mutation Track($events: [UnitEventInput!]!) { trackUnitEvents(events: $events) { accepted rejected { code } } }`;
+
+describe.each([
+  { name: 'embedded stores', redis: false },
+  { name: 'Redis', redis: true },
+])('live experiment results ($name)', ({ redis }) => {
+  let p: TestPlatform;
+  let backends: Backends | undefined;
+  const prefix = freshPrefix();
+  let available = true;
+  let note = '';
+  beforeEach(({ skip }) => {
+    if (!available) skip(note);
+  });
+  beforeAll(async () => {
+    if (redis && !(await requireTarget(redisTargets()[0]!, (n) => (note = n)))) {
+      available = false;
+      return;
+    }
+    backends = redis ? createBackends({ REDIS_URL, REDIS_PREFIX: prefix }) : undefined;
+    p = await startTestPlatform({ ...(backends ? { backends } : {}) });
+  });
+  afterAll(async () => {
+    await p?.close();
+    if (backends) {
+      await deleteByPrefix(backends.redis!, prefix);
+      await backends.close();
+    }
+  });
+
+  it('sends the results at once and again within a second of unit events, to every subscriber', async () => {
+    const client = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+    const other = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+    try {
+      const key = 'realtime-ranking';
+      const a = collect(client, LIVE, { key, unitId: 'home' });
+      const b = collect(other, LIVE, { key, unitId: 'home' });
+      await a.until(() => a.messages.length >= 1);
+      await b.until(() => b.messages.length >= 1);
+      const exposed = (m: any) => m.data.experimentResultsUpdated.variants.reduce((n: number, v: { exposedUsers: number }) => n + v.exposedUsers, 0);
+      expect(exposed(a.messages[0])).toBe(0);
+      const row = (await p.query(ROW, { id: 'live-1' })).data.user.recommendedFor;
+      const sentAt = Date.now();
+      const tracked = await p.query(TRACK, {
+        events: [
+          { eventId: 'l-imp', impressionId: row.impressionId, type: 'IMPRESSION' },
+          { eventId: 'l-clk', impressionId: row.impressionId, type: 'CLICK', position: 1, itemId: row.items[0].item.id },
+        ],
+      });
+      expect(tracked.data.trackUnitEvents.accepted).toBe(2);
+      await a.until(() => a.messages.some((m) => exposed(m) === 1), 1000);
+      expect(Date.now() - sentAt).toBeLessThan(1000);
+      await b.until(() => b.messages.some((m) => exposed(m) === 1), 1000);
+      const last = a.messages.at(-1).data.experimentResultsUpdated;
+      expect(last.variants.reduce((n: number, v: { clicks: number }) => n + v.clicks, 0)).toBe(1);
+      // Both subscribers got the same computation.
+      expect(b.messages.at(-1).data.experimentResultsUpdated.generatedAt).toBe(last.generatedAt);
+    } finally {
+      await client.dispose();
+      await other.dispose();
+    }
+  });
+
+  it('refuses an unknown experiment', async () => {
+    const client = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+    try {
+      const s = collect(client, LIVE, { key: 'nope' });
+      await s.until(() => s.error() !== undefined || s.messages.some((m) => m.errors));
+      expect(JSON.stringify(s.messages.find((m) => m.errors)?.errors ?? s.error())).toContain('EXPERIMENT_NOT_FOUND');
+    } finally {
+      await client.dispose();
+    }
+  });
+});
