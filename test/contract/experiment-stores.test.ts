@@ -44,6 +44,8 @@ function unitEvents(seed: number): RecordedUnitEvent[] {
       value: type === 'CONSUME' ? Math.round(r() * 3000) : type === 'PURCHASE' ? Math.round(r() * 100) / 4 : 0,
       completed: type === 'CONSUME' && r() < 0.3,
       occurredAt: 0,
+      // A pre-exposure covariate per user (CUPED sums), the same for each of the user's events.
+      covariate: user % 7,
     });
   }
   return [...out, ...out.slice(0, 50)]; // redelivered duplicates
@@ -51,7 +53,7 @@ function unitEvents(seed: number): RecordedUnitEvent[] {
 
 /** One unit event on impression `impressionKey` of user u1 (control, unit home). */
 function ev(eventId: string, impressionKey: string, type: UnitEventType, position: number | null, expiresAt: number, value = 0): RecordedUnitEvent {
-  return { eventId, experimentKey: 'exp', variant: 'control', unitId: 'home', userId: 'u1', impressionKey, expiresAt, type, position, value, completed: false, occurredAt: 0 };
+  return { eventId, experimentKey: 'exp', variant: 'control', unitId: 'home', userId: 'u1', impressionKey, expiresAt, type, position, value, completed: false, occurredAt: 0, covariate: 0 };
 }
 
 function rounded(aggs: Record<string, VariantAggregate>) {

@@ -222,7 +222,7 @@ describe('SubscriptionGateway with Apollo’s query planner and fake subgraphs',
     expect(fakes.experiments.requests).toHaveLength(1);
     const [assignmentsFetch] = fakes.experiments.requests;
     expect(assignmentsFetch!.query).toMatch(/_entities\(representations: ?\$representations\)/);
-    expect(assignmentsFetch!.variables['representations']).toEqual([{ __typename: 'User', id: USER_ID, profile: { traits: TRAITS }, audiences: [] }]);
+    expect(assignmentsFetch!.variables['representations']).toEqual([{ __typename: 'User', id: USER_ID, profile: { traits: TRAITS, eventCount: 7 }, audiences: [] }]);
 
     // recommendations: the User entity with profile features and assignments, and the row's limit.
     expect(fakes.recommendations.requests).toHaveLength(1);

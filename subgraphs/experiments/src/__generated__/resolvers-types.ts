@@ -183,6 +183,8 @@ export type MutationTrackUnitEventsArgs = {
 
 export type Profile = {
   __typename?: 'Profile';
+  /** Events applied before the assignment: the CUPED covariate recorded with a new assignment. */
+  eventCount: Scalars['Int']['output'];
   traits: Scalars['JSON']['output'];
 };
 
@@ -414,9 +416,9 @@ export type FederationReferenceTypes = ResolversObject<{
     ( { __typename: 'User' }
     & GraphQLRecursivePick<FederationTypes['User'], {"id":true}>
     & ( Record<PropertyKey, never>
-        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true},"audiences":{"audience":{"id":true}}}>
-        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true},"audiences":{"audience":{"id":true}}}>
-        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true},"audiences":{"audience":{"id":true}}}> ) );
+        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true,"eventCount":true},"audiences":{"audience":{"id":true}}}>
+        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true,"eventCount":true},"audiences":{"audience":{"id":true}}}>
+        | GraphQLRecursivePick<FederationTypes['User'], {"profile":{"traits":true,"eventCount":true},"audiences":{"audience":{"id":true}}}> ) );
 }>;
 
 

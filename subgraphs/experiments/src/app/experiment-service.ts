@@ -20,6 +20,8 @@ import type { ExperimentStores } from '../store/ports.js';
 export interface UserTraits {
   userId: string;
   traits: Record<string, unknown>;
+  /** The user's pre-exposure covariate (CUPED), recorded with a new assignment. */
+  covariate?: number | null;
 }
 
 /** The audiences the user is in, as the targeting attributes carry them (`audiences`). */
@@ -97,6 +99,24 @@ export class ExperimentService {
   onRecorded(listener: (changed: { experimentKey: string; unitIds: string[] }) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Each event's user covariate, as its assignment recorded it (one read per experiment). */
+  private async withCovariates(events: RecordedUnitEvent[]): Promise<void> {
+    const byExperiment = new Map<string, RecordedUnitEvent[]>();
+    for (const e of events) {
+      let list = byExperiment.get(e.experimentKey);
+      if (!list) byExperiment.set(e.experimentKey, (list = []));
+      list.push(e);
+    }
+    await Promise.all(
+      [...byExperiment].map(async ([key, list]) => {
+        const users = [...new Set(list.map((e) => e.userId))];
+        const covariates = await this.stores.assignments.covariates(key, users);
+        const of = new Map(users.map((u, i) => [u, covariates[i] ?? 0]));
+        for (const e of list) e.covariate = of.get(e.userId) ?? 0;
+      }),
+    );
   }
 
   private announce(recorded: readonly RecordedUnitEvent[]): void {
@@ -190,7 +210,9 @@ export class ExperimentService {
         const a = evaluate(e, u.userId, u.traits);
         if (a.inExperiment) {
           recorded.push(
-            this.stores.assignments.putIfAbsent(u.userId, e.key, a.variant, e.weightsVersion, audiencesOf(u.traits)).then((variant) => void (a.variant = variant)),
+            this.stores.assignments
+              .putIfAbsent(u.userId, e.key, a.variant, e.weightsVersion, { audiences: audiencesOf(u.traits), covariate: u.covariate ?? null })
+              .then((variant) => void (a.variant = variant)),
           );
         }
         row.push(a);
@@ -262,9 +284,11 @@ export class ExperimentService {
         value: checked.value,
         completed: checked.completed,
         occurredAt: checked.occurredAt,
+        covariate: 0, // set from the assignment below
       });
       validIndex.push(index);
     }
+    await this.withCovariates(valid);
     const outcomes = valid.length > 0 ? await this.stores.metrics.record(valid) : [];
     this.announce(valid.filter((_, i) => outcomes[i] === 'RECORDED'));
     let accepted = unattributed;

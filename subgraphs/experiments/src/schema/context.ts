@@ -36,10 +36,16 @@ export function createContext(service: ExperimentService, identity: Identity | n
     unitEventLimiter,
     feeds,
     assignments: new DataLoader(
-      (users) => service.assignMany(users.map((u) => ({ userId: u.id, traits: traitsOf(u) }))),
+      (users) => service.assignMany(users.map((u) => ({ userId: u.id, traits: traitsOf(u), covariate: covariateOf(u) }))),
       { cacheKeyFn: (u) => u.id },
     ),
   };
 }
 
-export { traitsOf };
+/** The user's activity before assignment (events applied so far): the CUPED covariate. */
+function covariateOf(user: UserRepresentation): number | null {
+  const n = user.profile?.eventCount;
+  return typeof n === 'number' && Number.isFinite(n) ? n : null;
+}
+
+export { covariateOf, traitsOf };

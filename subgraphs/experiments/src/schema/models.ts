@@ -4,6 +4,6 @@
  */
 export interface UserRepresentation {
   id: string;
-  profile?: { traits?: unknown } | null;
+  profile?: { traits?: unknown; eventCount?: unknown } | null;
   audiences?: readonly ({ audience?: { id?: unknown } | null } | null)[] | null;
 }

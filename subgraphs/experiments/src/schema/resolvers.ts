@@ -2,7 +2,7 @@ import { DateTimeScalar, JSONScalar } from '../../../../lib/scalars.js';
 import type { Resolvers } from '../__generated__/resolvers-types.js';
 import { withCodedErrors } from '../../../../lib/graphql/errors.js';
 import type { Interval } from '../domain/stats.js';
-import { traitsOf } from './context.js';
+import { covariateOf, traitsOf } from './context.js';
 import { isService, requireIdentity } from '../../../../lib/auth.js';
 import { checkUnitEventBatch } from '../app/experiment-service.js';
 import type { ExperimentResults } from '../app/experiment-service.js';
@@ -63,7 +63,7 @@ export const resolvers: Resolvers = {
     __resolveReference: (ref) => ref,
     assignments: (user, _args, ctx) => ctx.assignments.load(user),
     assignment: async (user, { experimentKey }, ctx) => {
-      const [row] = await ctx.service.assignMany([{ userId: user.id, traits: traitsOf(user) }], [experimentKey]);
+      const [row] = await ctx.service.assignMany([{ userId: user.id, traits: traitsOf(user), covariate: covariateOf(user) }], [experimentKey]);
       return row?.[0] ?? null;
     },
   },

@@ -4,7 +4,7 @@ import { closable } from '../../../../lib/dispose.js';
 import type { Experiment } from '../domain/experiment.js';
 import { ALL_UNITS, addEvent, emptyAggregate, shiftAggregate, unitEventSlot, ZERO_TOTALS } from '../domain/metrics.js';
 import type { RecordedUnitEvent, UserTotals, VariantAggregate } from '../domain/metrics.js';
-import type { AssignmentStore, ExperimentStore, ExperimentStores, RecordOutcome, UnitMetricsStore } from './ports.js';
+import type { AssignmentFacts, AssignmentStore, ExperimentStore, ExperimentStores, RecordOutcome, UnitMetricsStore } from './ports.js';
 
 export class MemoryExperimentStore implements ExperimentStore {
   private readonly experiments = new Map<string, Experiment>();
@@ -29,20 +29,27 @@ export class MemoryAssignmentStore implements AssignmentStore {
   private readonly perVariant = new Map<string, Record<string, number>>();
   /** experiment + audience → user → variant, for the users in the audience when assigned. */
   private readonly cohorts = new Map<string, Map<string, string>>();
+  /** experiment + user → pre-exposure covariate. */
+  private readonly covariateOf = new Map<string, number>();
 
   async cohort(experimentKey: string, audienceId: string) {
     return new Map(this.cohorts.get(`${experimentKey}\u0000${audienceId}`) ?? []);
   }
 
+  async covariates(experimentKey: string, userIds: readonly string[]) {
+    return userIds.map((u) => this.covariateOf.get(`${experimentKey}\u0000${u}`) ?? null);
+  }
+
   async getMany(pairs: ReadonlyArray<readonly [string, string]>) {
     return pairs.map(([user, key]) => this.variants.get(`${key}\u0000${user}`) ?? null);
   }
-  async putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number, audiences: readonly string[] = []) {
+  async putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number, facts: AssignmentFacts = { audiences: [], covariate: null }) {
     const id = `${experimentKey}\u0000${userId}`;
     const existing = this.variants.get(id);
     if (existing !== undefined) return existing;
     this.variants.set(id, variant);
-    for (const audienceId of audiences) {
+    if (facts.covariate !== null) this.covariateOf.set(id, facts.covariate);
+    for (const audienceId of facts.audiences) {
       const cohortKey = `${experimentKey}\u0000${audienceId}`;
       let cohort = this.cohorts.get(cohortKey);
       if (!cohort) this.cohorts.set(cohortKey, (cohort = new Map()));
@@ -154,7 +161,7 @@ export class MemoryUnitMetricsStore implements UnitMetricsStore {
         const after = addEvent(before ?? ZERO_TOTALS, e);
         this.totals.set(userKey, after);
         const aggKey = `${e.experimentKey}\u0000${unit}\u0000${e.variant}`;
-        this.aggs.set(aggKey, shiftAggregate(this.aggs.get(aggKey) ?? emptyAggregate(), before, after));
+        this.aggs.set(aggKey, shiftAggregate(this.aggs.get(aggKey) ?? emptyAggregate(), before, after, e.covariate));
       }
       let units = this.unitsByExperiment.get(e.experimentKey);
       if (!units) this.unitsByExperiment.set(e.experimentKey, (units = new Set()));

@@ -12,17 +12,27 @@ export interface ExperimentStore {
   save(experiment: Experiment): Promise<void>;
 }
 
+/** What the assignment records of the user as it was before any exposure. */
+export interface AssignmentFacts {
+  /** The audiences the user was in: its cohorts. */
+  audiences: readonly string[];
+  /** The pre-exposure covariate for CUPED (the profile's activity before assignment). */
+  covariate: number | null;
+}
+
 export interface AssignmentStore {
   /** Sticky variants for (userId, experimentKey) pairs, null where none. */
   getMany(pairs: ReadonlyArray<readonly [userId: string, experimentKey: string]>): Promise<(string | null)[]>;
   /**
    * Records the variant unless one is recorded already; returns the recorded variant. New
-   * assignments are also counted under `weightsVersion`, and recorded with `audiences`: the
-   * audiences the user was in when assigned, before any exposure (its cohorts), in the same step.
+   * assignments are also counted under `weightsVersion`, and recorded with what was known of the
+   * user when assigned, before any exposure (`facts`), in the same step.
    */
-  putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number, audiences?: readonly string[]): Promise<string>;
+  putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number, facts?: AssignmentFacts): Promise<string>;
   /** The users that were in the audience when assigned, with their variants. */
   cohort(experimentKey: string, audienceId: string): Promise<Map<string, string>>;
+  /** The users' pre-exposure covariates as recorded with their assignments (null: none recorded). */
+  covariates(experimentKey: string, userIds: readonly string[]): Promise<(number | null)[]>;
   /** Assigned users per variant: all of them, or those assigned under one weights version. */
   counts(experimentKey: string, weightsVersion?: number): Promise<Record<string, number>>;
 }

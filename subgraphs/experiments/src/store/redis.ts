@@ -9,7 +9,7 @@ import type { RedisClient } from '../../../../lib/redis/connection.js';
 import type { Experiment } from '../domain/experiment.js';
 import { ALL_UNITS, emptyAggregate, unitEventSlot } from '../domain/metrics.js';
 import type { RecordedUnitEvent, UserTotals, VariantAggregate } from '../domain/metrics.js';
-import type { AssignmentStore, ExperimentStore, ExperimentStores, RecordOutcome, UnitMetricsStore } from './ports.js';
+import type { AssignmentFacts, AssignmentStore, ExperimentStore, ExperimentStores, RecordOutcome, UnitMetricsStore } from './ports.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
 
@@ -19,7 +19,7 @@ declare module 'ioredis' {
     recordUnitEvent(
       k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, k7: string,
       eventId: string, user: string, variant: string, type: string, value: string, completed: string, unit: string,
-      slot: string, lifetimeMs: string,
+      slot: string, lifetimeMs: string, covariate: string, position: string,
     ): Result<number, Context>;
   }
 }
@@ -55,8 +55,9 @@ export class ExperimentKeys {
   units(key: string) {
     return `${this.x(key)}:units`;
   }
-  cohorts(key: string) {
-    return `${this.x(key)}:cohorts`;
+  /** What each assignment recorded of its user before exposure: variant, audiences, covariate. */
+  facts(key: string) {
+    return `${this.x(key)}:facts`;
   }
 }
 
@@ -90,18 +91,24 @@ export class RedisAssignmentStore implements AssignmentStore {
   async getMany(pairs: ReadonlyArray<readonly [string, string]>) {
     return Promise.all(pairs.map(([user, key]) => this.redis.hget(this.keys.assignments(key), user)));
   }
-  async putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number, audiences: readonly string[] = []) {
+  async putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number, facts: AssignmentFacts = { audiences: [], covariate: null }) {
     const k = this.keys;
-    const cohorts = audiences.length > 0 ? JSON.stringify({ v: variant, a: audiences }) : '';
-    return this.redis.experimentAssign(k.assignments(experimentKey), k.counts(experimentKey), k.counts(experimentKey, weightsVersion), k.cohorts(experimentKey), userId, variant, cohorts);
+    const known = facts.audiences.length > 0 || facts.covariate !== null;
+    const doc = known ? JSON.stringify({ v: variant, a: facts.audiences, ...(facts.covariate !== null ? { c: facts.covariate } : {}) }) : '';
+    return this.redis.experimentAssign(k.assignments(experimentKey), k.counts(experimentKey), k.counts(experimentKey, weightsVersion), k.facts(experimentKey), userId, variant, doc);
   }
   async cohort(experimentKey: string, audienceId: string) {
     const out = new Map<string, string>();
-    for (const [userId, doc] of Object.entries(await this.redis.hgetall(this.keys.cohorts(experimentKey)))) {
+    for (const [userId, doc] of Object.entries(await this.redis.hgetall(this.keys.facts(experimentKey)))) {
       const { v, a } = JSON.parse(doc) as { v: string; a: string[] };
       if (a.includes(audienceId)) out.set(userId, v);
     }
     return out;
+  }
+  async covariates(experimentKey: string, userIds: readonly string[]) {
+    if (userIds.length === 0) return [];
+    const docs = await this.redis.hmget(this.keys.facts(experimentKey), ...userIds);
+    return docs.map((d) => (d ? ((JSON.parse(d) as { c?: number }).c ?? null) : null));
   }
   async counts(experimentKey: string, weightsVersion?: number) {
     const raw = await this.redis.hgetall(this.keys.counts(experimentKey, weightsVersion));
@@ -109,15 +116,24 @@ export class RedisAssignmentStore implements AssignmentStore {
   }
 }
 
+/** `<variant>|<field>` → aggregates: `impressions`, `ctr.sumX`, `covariate.sum`, `slot.<position>.clicks.sumXY`. */
 function parseAggregates(raw: Record<string, string>): Record<string, VariantAggregate> {
   const out: Record<string, VariantAggregate> = {};
   for (const [field, value] of Object.entries(raw)) {
     const bar = field.lastIndexOf('|');
     const variant = field.slice(0, bar);
-    const [group, stat] = field.slice(bar + 1).split('.') as [string, string | undefined];
-    const agg = (out[variant] ??= emptyAggregate()) as unknown as Record<string, number | Record<string, number>>;
-    if (stat === undefined) agg[group] = Number(value);
-    else (agg[group] as Record<string, number>)[stat] = Number(value);
+    const parts = field.slice(bar + 1).split('.');
+    const agg = (out[variant] ??= emptyAggregate());
+    if (parts[0] === 'slot' && parts.length === 4) {
+      const [, position, metric, stat] = parts as [string, string, 'clicks' | 'consumption', 'sumX' | 'sumX2' | 'sumXY'];
+      const slot = (agg.slots[position] ??= { clicks: { sumX: 0, sumX2: 0, sumXY: 0 }, consumption: { sumX: 0, sumX2: 0, sumXY: 0 } });
+      if (metric === 'clicks' || metric === 'consumption') slot[metric][stat] = Number(value);
+      continue;
+    }
+    const [group, stat] = parts as [string, string | undefined];
+    const target = agg as unknown as Record<string, number | Record<string, number>>;
+    if (stat === undefined) target[group] = Number(value);
+    else (target[group] as Record<string, number>)[stat] = Number(value);
   }
   return out;
 }
@@ -147,7 +163,7 @@ export class RedisUnitMetricsStore implements UnitMetricsStore {
           k.units(e.experimentKey),
           k.legacySeen(e.experimentKey),
           e.eventId, e.userId, e.variant, e.type, String(e.value), e.completed ? '1' : '0', e.unitId,
-          unitEventSlot(e), String(Math.max(1, Math.ceil(e.expiresAt - now))),
+          unitEventSlot(e), String(Math.max(1, Math.ceil(e.expiresAt - now))), String(e.covariate), e.position === null ? '' : String(e.position),
         ),
       ),
     );

@@ -16,6 +16,8 @@
 -- ARGV[5]  value         ARGV[6] completed ("1" or "0")    ARGV[7] unit id
 -- ARGV[8]  slot in the row (domain/metrics.ts unitEventSlot)
 -- ARGV[9]  remaining lifetime of the row's impression id, in ms (at least 1)
+-- ARGV[10] the user's pre-exposure covariate (CUPED; 0 when none was recorded)
+-- ARGV[11] 1-based position in the row, or '' (per-slot aggregates)
 -- Returns  1 when recorded, 0 for a duplicate event id (on this row), 2 when the slot is taken
 if redis.call('HEXISTS', KEYS[1], 'e:' .. ARGV[1]) == 1 then
   return 0
@@ -34,6 +36,7 @@ redis.call('HSET', KEYS[1], 'e:' .. ARGV[1], '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[9])
 local user, variant, kind = ARGV[2], ARGV[3], ARGV[4]
 local value, completed = tonumber(ARGV[5]), ARGV[6] == '1'
+local c, position = tonumber(ARGV[10]), ARGV[11]
 
 local function shift(totalsKey, aggKey)
   local raw = redis.call('HGET', totalsKey, user)
@@ -41,14 +44,26 @@ local function shift(totalsKey, aggKey)
   local b = new_user and { impressions = 0, clicks = 0, consumption = 0, completions = 0, revenue = 0, engaged = 0 } or cjson.decode(raw)
   local a = { impressions = b.impressions, clicks = b.clicks, consumption = b.consumption,
               completions = b.completions, revenue = b.revenue, engaged = b.engaged }
+  -- Per position: { clicks, consumption } before (bs) and after (as) this event.
+  local bs = b.slots or {}
+  local as = {}
+  for p, t in pairs(bs) do as[p] = { clicks = t.clicks, consumption = t.consumption } end
+  local function slot()
+    as[position] = as[position] or { clicks = 0, consumption = 0 }
+    return as[position]
+  end
   if kind == 'IMPRESSION' then a.impressions = a.impressions + 1
-  elseif kind == 'CLICK' then a.clicks = a.clicks + 1; a.engaged = 1
+  elseif kind == 'CLICK' then
+    a.clicks = a.clicks + 1; a.engaged = 1
+    if position ~= '' then slot().clicks = slot().clicks + 1 end
   elseif kind == 'CONSUME' then
     a.consumption = a.consumption + value
     if completed then a.completions = a.completions + 1 end
     a.engaged = 1
+    if position ~= '' then slot().consumption = slot().consumption + value end
   elseif kind == 'PURCHASE' then a.revenue = a.revenue + value; a.engaged = 1
   end
+  if next(as) ~= nil then a.slots = as end
   redis.call('HSET', totalsKey, user, cjson.encode(a))
   local n = new_user and 1 or 0
   local function inc(field, delta)
@@ -68,6 +83,22 @@ local function shift(totalsKey, aggKey)
     inc(m .. '.n', n)
     inc(m .. '.sum', a[m] - b[m])
     inc(m .. '.sumSq', a[m] * a[m] - b[m] * b[m])
+  end
+  -- CUPED: the covariate's sums, and each metric's cross products with it.
+  inc('covariate.sum', n * c)
+  inc('covariate.sumSq', n * c * c)
+  for _, m in ipairs({ 'consumption', 'engaged', 'revenue', 'clicks' }) do
+    inc('covariate.' .. m, (a[m] - b[m]) * c)
+  end
+  -- Per slot: x (clicks or seconds at the position) against the user's impressions y.
+  for p, t in pairs(as) do
+    local t0 = bs[p] or { clicks = 0, consumption = 0 }
+    for _, m in ipairs({ 'clicks', 'consumption' }) do
+      local f = 'slot.' .. p .. '.' .. m .. '.'
+      inc(f .. 'sumX', t[m] - t0[m])
+      inc(f .. 'sumX2', t[m] * t[m] - t0[m] * t0[m])
+      inc(f .. 'sumXY', t[m] * a.impressions - t0[m] * b.impressions)
+    end
   end
 end
 
