@@ -12,6 +12,9 @@
  * The prior is on the relative lift by default (gbstats prior_type "relative", as gbstats.py
  * configures it) and is rescaled by the control mean for the absolute difference.
  * Defaults follow GrowthBook's metric defaults: proper prior off, mean 0, stddev 0.3.
+ * Version: the EffectMoments-based one that tests/bayesian/test_tests.py (EffectBayesianABTest with
+ * a list of statistic pairs, risk_type, error_message) and the newest gbstats.py use; the data
+ * variance is frequentist_variance_all_cases, so relative CUPED uses the CUPED delta method.
  */
 import normalCdf from '@stdlib/stats-base-dists-normal-cdf';
 import normalQuantile from '@stdlib/stats-base-dists-normal-quantile';

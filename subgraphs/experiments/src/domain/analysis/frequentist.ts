@@ -1,13 +1,17 @@
 /**
  * Frequentist tests, reimplementing gbstats frequentist/tests.py (growthbook/growthbook,
- * packages/stats/gbstats; post-stratification-era version where TTest builds on
- * models/tests.BaseABTest + EffectMoments and SequentialTTest takes a rho):
+ * packages/stats/gbstats):
  *   - TwoSidedTTest: Welch t-test on the absolute or relative difference. The interval and the
  *     p-value both use Student's t at the Welch–Satterthwaite degrees of freedom, for the relative
  *     difference too (its standard error is the delta-method one).
  *   - SequentialTwoSidedTTest: asymptotic confidence sequence of Waudby-Smith et al. 2023
  *     (arXiv:2103.06476v7, eq. 9 for the half-width, eq. 161 for rho, eq. 155 for the p-value),
  *     tuned by the sequential tuning parameter (gbstats default 5000).
+ * Version: the newest tests/frequentist/test_tests.py (with the SequentialOneSided* tests and
+ * pValueErrorMessage) is what this is checked against; the newest Python source of this file was
+ * not readable, so the formulas come from the readable gbstats versions (TTest / TwoSidedTTest /
+ * SequentialTwoSidedTTest with rho, sequential_interval_halfwidth, the e-value p-value) and agree
+ * with every case of that newest test file. One-sided tests are not implemented.
  * Degenerate inputs return nulls and gbstats' error message instead of gbstats' placeholder
  * (expected 0, ci [0, 0], p 1).
  */
@@ -110,7 +114,7 @@ export function sequentialIntervalHalfwidth(s2: number, n: number, rho: number, 
 /**
  * gbstats SequentialTwoSidedTTest.compute_result: the same estimate as the fixed-horizon test with
  * the confidence-sequence half-width, and the always-valid p-value min(1, 1/e) with
- * e = exp(ρ² S / (2(nρ² + 1))) / √(nρ² + 1), S = n·estimate²/se²·… (eq. 155 reparameterised).
+ * e = exp(ρ²·S / (2(nρ² + 1))) / √(nρ² + 1) and S = n·estimate²/se² (eq. 155 reparameterised).
  */
 export function sequentialTwoSidedTTest(control: TestStatistic, treatment: TestStatistic, config: SequentialConfig = {}): FrequentistResult {
   const alpha = config.alpha ?? DEFAULT_ALPHA;

@@ -4,20 +4,24 @@
  * frequentist and Bayesian engines.
  *
  * Reimplements GrowthBook's stats engine (gbstats, Python, growthbook/growthbook repository,
- * packages/stats/gbstats). Version matched: the post-stratification era of gbstats (frozen
- * pydantic dataclasses, `create_theta_adjusted_statistics`, `TestStatistic` union that includes
- * `QuantileClusteredStatistic`, `EffectMoments` with `pairwise_sample_size`), i.e.
- *   - models/statistics.py   SampleMeanStatistic, ProportionStatistic, RatioStatistic,
- *                            RegressionAdjustedStatistic, RegressionAdjustedRatioStatistic,
- *                            compute_covariance, compute_theta, create_joint_statistic,
- *                            compute_theta_regression_adjusted_ratio,
- *                            create_theta_adjusted_statistics
- *   - models/tests.py        EffectMoments, frequentist_variance_all_cases,
+ * packages/stats/gbstats). Version matched: the newest readable one, the post-stratification era:
+ *   - models/statistics.py   frozen pydantic dataclasses, `TestStatistic` union including
+ *                            QuantileClusteredStatistic, BanditPeriodData*, and
+ *                            `create_theta_adjusted_statistics`: SampleMeanStatistic,
+ *                            ProportionStatistic, RatioStatistic, RegressionAdjustedStatistic,
+ *                            RegressionAdjustedRatioStatistic, compute_covariance, compute_theta,
+ *                            create_joint_statistic, compute_theta_regression_adjusted_ratio
+ *   - models/tests.py        EffectMoments (with pairwise_sample_size, theta set beforehand by
+ *                            BaseABTest), frequentist_variance_all_cases,
  *                            frequentist_variance_relative_cuped(_ratio)
- *   - utils.py               frequentist_diff, frequentist_variance, variance_of_ratios
+ *   - utils.py               (with multinomial_covariance / invert_symmetric_matrix)
+ *                            frequentist_diff, frequentist_variance, variance_of_ratios, check_srm
  *   - messages.py            error message constants
+ *   - gbstats.py             get_configured_test (prior N(prior_mean, prior_stddev²) of type
+ *                            "relative"; TwoSidedTTest / SequentialTwoSidedTTest / EffectBayesianABTest)
+ * checked against tests/test_gbstats.py at commit 01d75aeffaf1c616823c5dc3c56d2b3252cc1c22.
  * Written from the reference, not copied; each function names the gbstats function it mirrors.
- * Quantile statistics and post-stratification are not implemented.
+ * Quantile statistics, post-stratification and one-sided tests are not implemented.
  */
 
 // ---------------------------------------------------------------------------------------------
