@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { issueImpression } from '../../lib/contracts/impression.js';
 import type { ImpressionClaims } from '../../lib/contracts/impression.js';
 import { ExperimentService, MAX_UNIT_EVENTS } from '../../subgraphs/experiments/src/app/experiment-service.js';
-import type { ExperimentResults, VariantComparison } from '../../subgraphs/experiments/src/app/experiment-service.js';
+import type { ExperimentResults } from '../../subgraphs/experiments/src/app/experiment-service.js';
 import type { ExperimentInput } from '../../subgraphs/experiments/src/domain/experiment.js';
-import { ratioTest, srmTest, welchTest } from '../../subgraphs/experiments/src/domain/stats.js';
+import { analyze, sampleRatioMismatch } from '../../subgraphs/experiments/src/domain/analysis/index.js';
 import type { MeanStats, RatioStats } from '../../subgraphs/experiments/src/domain/stats.js';
 import { DEFAULT_UNIT_EVENT_LIMITS } from '../../subgraphs/experiments/src/domain/unit-events.js';
 import type { UnitEventLimits } from '../../subgraphs/experiments/src/domain/unit-events.js';
@@ -691,16 +691,31 @@ function bruteForce(events: readonly SentEvent[], assigned: ReadonlyMap<string, 
     };
   });
   const [a, b] = variants as [(typeof variants)[0], (typeof variants)[0]];
-  const comparisons: VariantComparison[] = [
+  // The engine (gbstats' tests, test/unit/analysis-gbstats.test.ts) on sufficient statistics
+  // recomputed from the raw events: the running aggregates must give the same answers.
+  const compare = (metric: string, kind: 'mean' | 'proportion' | 'ratio', x: MeanStats | RatioStats, y: MeanStats | RatioStats) => {
+    const input = (st: MeanStats | RatioStats) =>
+      'sumX' in st
+        ? { n: st.n, sum: st.sumX, sumSquares: st.sumX2, denominatorSum: st.sumY, denominatorSumSquares: st.sumY2, sumProducts: st.sumXY }
+        : kind === 'proportion'
+          ? { n: st.n, sum: st.sum }
+          : { n: st.n, sum: st.sum, sumSquares: st.sumSq };
+    const [c] = analyze({ engine: 'frequentist', metric: kind, variants: [input(x), input(y)] }).comparisons;
+    const interval = (d: { estimate: number | null; low: number | null; high: number | null }) => (d.estimate === null ? null : d);
+    const { pValue: _rel, ...relative } = c!.relative;
+    const { pValue, ...absolute } = c!.absolute;
+    return { metric, control: c!.controlMean, treatment: c!.treatmentMean, absolute: interval(absolute), relative: interval(relative), pValue, relativePValue: c!.relative.pValue };
+  };
+  const comparisons = [
     {
       variant: 'treatment',
       control: 'control',
       metrics: [
-        { metric: 'ctr', ...ratioTest(a.stats.ctr, b.stats.ctr) },
-        { metric: 'consumption_per_exposed_user', ...welchTest(a.stats.consumption, b.stats.consumption) },
-        { metric: 'engaged_user_rate', ...welchTest(a.stats.engaged, b.stats.engaged) },
-        { metric: 'revenue_per_exposed_user', ...welchTest(a.stats.revenue, b.stats.revenue) },
-      ].map((m) => ({ ...m, significant: m.pValue !== null && m.pValue < 0.05 })),
+        compare('ctr', 'ratio', a.stats.ctr, b.stats.ctr),
+        compare('consumption_per_exposed_user', 'mean', a.stats.consumption, b.stats.consumption),
+        compare('engaged_user_rate', 'proportion', a.stats.engaged, b.stats.engaged),
+        compare('revenue_per_exposed_user', 'mean', a.stats.revenue, b.stats.revenue),
+      ],
     },
   ];
   return { variants, comparisons };
@@ -764,9 +779,16 @@ describe('results', () => {
         const { stats: _stats, ...e } = expected.variants[i]!;
         expectDeepClose(v, { ...e, weight: 0.5, assignedUsers: counts[e.variant] ?? 0 }, `variants[${i}]`);
       });
-      expectDeepClose(res.comparisons, expected.comparisons, 'comparisons');
+      // The fields the engine computes (the rest, verdicts and settings, are tested on their own).
+      const picked = res.comparisons.map((c) => ({
+        variant: c.variant,
+        control: c.control,
+        metrics: c.metrics.map((m) => ({ metric: m.metric, control: m.control, treatment: m.treatment, absolute: m.absolute, relative: m.relative, pValue: m.pValue, relativePValue: m.relativePValue })),
+      }));
+      expectDeepClose(picked, expected.comparisons, 'comparisons');
       const observed = [counts['control'] ?? 0, counts['treatment'] ?? 0];
-      expect(res.srm).toEqual({ ...srmTest(observed, [0.5, 0.5]), observed, expectedShares: [0.5, 0.5] });
+      const srm = sampleRatioMismatch(observed, [0.5, 0.5]);
+      expect(res.srm).toEqual({ ...srm, flagged: srm.pValue < 0.001, observed, expectedShares: [0.5, 0.5] });
       // Sanity of the scenario: every metric has a p-value.
       for (const m of res.comparisons[0]!.metrics) expect(m.pValue, m.metric).not.toBeNull();
     }

@@ -10,6 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { evaluate } from '../../subgraphs/experiments/src/domain/assign.js';
+import { DEFAULT_ANALYSIS } from '../../subgraphs/experiments/src/domain/experiment.js';
 import type { Experiment, ExperimentStatus } from '../../subgraphs/experiments/src/domain/experiment.js';
 import { mulberry32 } from './fixtures.js';
 
@@ -98,6 +99,7 @@ function experiment(spec: ExperimentSpec): Experiment {
     description: null,
     status: spec.status ?? 'RUNNING',
     weightsVersion: 1,
+    analysis: DEFAULT_ANALYSIS,
     variants: weights.map((weight, i) => ({ key: `v${i}`, name: `variation ${i}`, weight })),
     coverage: spec.coverage ?? 1,
     seed: spec.seed ?? spec.key,

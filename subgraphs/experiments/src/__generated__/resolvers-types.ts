@@ -7,6 +7,7 @@ import type { ExperimentResults as ExperimentResultsModel, VariantComparison as 
 import type { ExperimentsContext } from '../schema/context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -18,6 +19,41 @@ export type Scalars = {
   DateTime: { input: string | number; output: string | number; }
   JSON: { input: unknown; output: unknown; }
   _FieldSet: { input: unknown; output: unknown; }
+};
+
+export type AnalysisEngine =
+  /** gbstats' Bayesian engine: chance to beat control, risk, credible intervals. */
+  | 'BAYESIAN'
+  /** Welch t-tests (gbstats' two-sided t-test), optionally sequential. */
+  | 'FREQUENTIST';
+
+export type AnalysisSettings = {
+  __typename?: 'AnalysisSettings';
+  alpha: Scalars['Float']['output'];
+  /** How the goal metrics' p-values are adjusted across metrics and variants. */
+  correction: PValueCorrection;
+  /** Variance reduction with the pre-exposure covariate (the profile's event count when assigned). */
+  cuped: Scalars['Boolean']['output'];
+  engine: AnalysisEngine;
+  /** Metrics checked for harm only (verdict HARM), never corrected away. */
+  guardrails: Array<Scalars['String']['output']>;
+  /** Exposed users each arm needs before any verdict. */
+  minimumExposedUsers: Scalars['Int']['output'];
+  /** Frequentist: anytime-valid confidence sequences, so results may be watched continuously. */
+  sequential: Scalars['Boolean']['output'];
+  /** The sequential tuning parameter (the sample size the sequence is tuned for; gbstats' default 5000). */
+  sequentialTuning: Scalars['Int']['output'];
+};
+
+export type AnalysisSettingsInput = {
+  alpha?: InputMaybe<Scalars['Float']['input']>;
+  correction?: InputMaybe<PValueCorrection>;
+  cuped?: InputMaybe<Scalars['Boolean']['input']>;
+  engine?: InputMaybe<AnalysisEngine>;
+  guardrails?: InputMaybe<Array<Scalars['String']['input']>>;
+  minimumExposedUsers?: InputMaybe<Scalars['Int']['input']>;
+  sequential?: InputMaybe<Scalars['Boolean']['input']>;
+  sequentialTuning?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type Assignment = {
@@ -41,6 +77,8 @@ export type AudienceMembership = {
 };
 
 export type CreateExperimentInput = {
+  /** How results are analysed (defaults: FREQUENTIST, not sequential, CUPED on, no correction, 100 users per arm). */
+  analysis?: InputMaybe<AnalysisSettingsInput>;
   condition?: InputMaybe<Scalars['JSON']['input']>;
   coverage?: InputMaybe<Scalars['Float']['input']>;
   description?: InputMaybe<Scalars['String']['input']>;
@@ -51,8 +89,19 @@ export type CreateExperimentInput = {
   variants: Array<VariantInput>;
 };
 
+export type CupedResult = {
+  __typename?: 'CupedResult';
+  /** Whether the regression adjustment was applied (the covariate varied). */
+  applied: Scalars['Boolean']['output'];
+  theta: Maybe<Scalars['Float']['output']>;
+  /** 1 − adjusted variance / unadjusted variance of the difference. */
+  varianceReduction: Maybe<Scalars['Float']['output']>;
+};
+
 export type Experiment = {
   __typename?: 'Experiment';
+  /** How results are analysed. */
+  analysis: AnalysisSettings;
   /**
    * Optional GrowthBook targeting condition evaluated on the user's profile traits, plus `id` and
    * `audiences` (the ids of the audiences the user is in now, for example
@@ -87,17 +136,23 @@ export type Experiment = {
 
 export type ExperimentResultsArgs = {
   audienceId?: InputMaybe<Scalars['ID']['input']>;
+  targetEffect?: InputMaybe<Scalars['Float']['input']>;
   unitId?: InputMaybe<Scalars['String']['input']>;
 };
 
 export type ExperimentResults = {
   __typename?: 'ExperimentResults';
+  analysis: AnalysisSettings;
   /** The cohort these results are for (the audience at assignment); null: every user. */
   audienceId: Maybe<Scalars['ID']['output']>;
   /** Each treatment variant against the control (first) variant. */
   comparisons: Array<VariantComparison>;
   experimentKey: Scalars['String']['output'];
   generatedAt: Scalars['DateTime']['output'];
+  /** The minimum detectable effect now and the days still needed for the target effect, at 80% power. */
+  planning: Array<PlanningFigure>;
+  /** The same per position in the row: CTR and consumption by slot per variant. */
+  slots: Array<SlotResult>;
   srm: SrmCheck;
   /** null: all units together. */
   unitId: Maybe<Scalars['String']['output']>;
@@ -120,17 +175,37 @@ export type Interval = {
 export type MetricComparison = {
   __typename?: 'MetricComparison';
   absoluteLift: Maybe<Interval>;
+  /** The p-value after the experiment's correction (goal metrics; null without one). */
+  adjustedPValue: Maybe<Scalars['Float']['output']>;
+  /** Bayesian: the chance the treatment beats the control. */
+  chanceToWin: Maybe<Scalars['Float']['output']>;
   control: Maybe<Scalars['Float']['output']>;
-  /** welch (per-user means) or delta (ratio metric). */
+  cuped: CupedResult;
+  engine: AnalysisEngine;
+  /** A guardrail: checked for harm, never corrected. */
+  guardrail: Scalars['Boolean']['output'];
+  /** welch (per-user means and proportions) or delta (ratio metric). */
   method: Scalars['String']['output'];
-  /** ctr, consumption_per_exposed_user, engaged_user_rate or revenue_per_exposed_user. */
+  /** ctr, consumption_per_exposed_user, engaged_user_rate, revenue_per_exposed_user (slot_ctr, slot_consumption per slot). */
   metric: Scalars['String']['output'];
-  /** Two-sided p-value for no difference. */
+  /** mean, proportion or ratio. */
+  metricType: Scalars['String']['output'];
+  /** Why an estimate is missing, when it is. */
+  note: Maybe<Scalars['String']['output']>;
+  /** Frequentist: two-sided p-value of the absolute difference. */
   pValue: Maybe<Scalars['Float']['output']>;
+  /** Relative lift: the interval uses Student's t at the Welch degrees of freedom, as gbstats does. */
   relativeLift: Maybe<Interval>;
-  /** p-value below 0.05. */
+  /** Frequentist: p-value of the relative lift. */
+  relativePValue: Maybe<Scalars['Float']['output']>;
+  /** Bayesian: expected loss of shipping either arm. */
+  risk: Maybe<Risk>;
+  sequential: Scalars['Boolean']['output'];
+  /** Below alpha (adjusted when corrected), or a chance to win beyond 1 − alpha/2 or alpha/2, with enough data. */
   significant: Scalars['Boolean']['output'];
   treatment: Maybe<Scalars['Float']['output']>;
+  /** WIN, LOSE, INCONCLUSIVE, HARM (a guardrail significantly worse) or NOT_ENOUGH_DATA. */
+  verdict: Scalars['String']['output'];
 };
 
 export type Mutation = {
@@ -142,6 +217,8 @@ export type Mutation = {
    * (sticky assignment).
    */
   reweightExperiment: Experiment;
+  /** Change how results are analysed (engine, sequential, CUPED, correction, guardrails, minimum data); any time. */
+  setExperimentAnalysis: Experiment;
   /** Start assigning users (DRAFT or STOPPED → RUNNING). */
   startExperiment: Experiment;
   /** Stop assigning users (RUNNING → STOPPED); results stay readable. */
@@ -167,6 +244,12 @@ export type MutationReweightExperimentArgs = {
 };
 
 
+export type MutationSetExperimentAnalysisArgs = {
+  analysis: AnalysisSettingsInput;
+  key: Scalars['String']['input'];
+};
+
+
 export type MutationStartExperimentArgs = {
   key: Scalars['String']['input'];
 };
@@ -179,6 +262,23 @@ export type MutationStopExperimentArgs = {
 
 export type MutationTrackUnitEventsArgs = {
   events: Array<UnitEventInput>;
+};
+
+export type PValueCorrection =
+  | 'BENJAMINI_HOCHBERG'
+  | 'HOLM_BONFERRONI'
+  | 'NONE';
+
+export type PlanningFigure = {
+  __typename?: 'PlanningFigure';
+  /** Days still needed for the target effect at the exposure rate so far. */
+  daysNeeded: Maybe<Scalars['Float']['output']>;
+  exposedUsersPerDay: Maybe<Scalars['Float']['output']>;
+  metric: Scalars['String']['output'];
+  /** The relative lift detectable with 80% power at the exposed users so far. */
+  minimumDetectableEffect: Maybe<Scalars['Float']['output']>;
+  targetEffect: Scalars['Float']['output'];
+  usersNeededPerVariant: Maybe<Scalars['Int']['output']>;
 };
 
 export type Profile = {
@@ -210,6 +310,31 @@ export type RejectedUnitEvent = {
   eventId: Maybe<Scalars['String']['output']>;
   index: Scalars['Int']['output'];
   message: Scalars['String']['output'];
+};
+
+export type Risk = {
+  __typename?: 'Risk';
+  /** Expected loss of shipping the control. */
+  control: Scalars['Float']['output'];
+  /** Expected loss of shipping the treatment. */
+  treatment: Scalars['Float']['output'];
+};
+
+export type SlotResult = {
+  __typename?: 'SlotResult';
+  /** slot_ctr (clicks there per row impression) and slot_consumption (seconds there per row impression), per treatment. */
+  comparisons: Array<VariantComparison>;
+  /** 1-based position in the row. */
+  position: Scalars['Int']['output'];
+  variants: Array<SlotVariant>;
+};
+
+export type SlotVariant = {
+  __typename?: 'SlotVariant';
+  clicks: Scalars['Float']['output'];
+  consumptionPerImpression: Maybe<Scalars['Float']['output']>;
+  ctr: Maybe<Scalars['Float']['output']>;
+  variant: Scalars['String']['output'];
 };
 
 /** Sample ratio mismatch: chi-square of assigned users against the configured weights. */
@@ -425,15 +550,19 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
-  Assignment: ResolverTypeWrapper<AssignmentModel>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
+  AnalysisEngine: AnalysisEngine;
+  AnalysisSettings: ResolverTypeWrapper<AnalysisSettings>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  AnalysisSettingsInput: AnalysisSettingsInput;
+  Assignment: ResolverTypeWrapper<AssignmentModel>;
   Audience: ResolverTypeWrapper<Audience>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   AudienceMembership: ResolverTypeWrapper<AudienceMembership>;
   CreateExperimentInput: CreateExperimentInput;
-  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  CupedResult: ResolverTypeWrapper<CupedResult>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Experiment: ResolverTypeWrapper<ExperimentModel>;
   ExperimentResults: ResolverTypeWrapper<ExperimentResultsModel>;
@@ -442,9 +571,14 @@ export type ResolversTypes = ResolversObject<{
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   MetricComparison: ResolverTypeWrapper<MetricComparisonModel>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  PValueCorrection: PValueCorrection;
+  PlanningFigure: ResolverTypeWrapper<PlanningFigure>;
   Profile: ResolverTypeWrapper<Profile>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RejectedUnitEvent: ResolverTypeWrapper<RejectedUnitEvent>;
+  Risk: ResolverTypeWrapper<Risk>;
+  SlotResult: ResolverTypeWrapper<Omit<SlotResult, 'comparisons'> & { comparisons: Array<ResolversTypes['VariantComparison']> }>;
+  SlotVariant: ResolverTypeWrapper<SlotVariant>;
   SrmCheck: ResolverTypeWrapper<SrmCheck>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   TrackUnitEventsResult: ResolverTypeWrapper<TrackUnitEventsResult>;
@@ -459,15 +593,18 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
-  Assignment: AssignmentModel;
-  String: Scalars['String']['output'];
+  AnalysisSettings: AnalysisSettings;
+  Float: Scalars['Float']['output'];
   Boolean: Scalars['Boolean']['output'];
+  String: Scalars['String']['output'];
+  Int: Scalars['Int']['output'];
+  AnalysisSettingsInput: AnalysisSettingsInput;
+  Assignment: AssignmentModel;
   Audience: Audience;
   ID: Scalars['ID']['output'];
   AudienceMembership: AudienceMembership;
   CreateExperimentInput: CreateExperimentInput;
-  Float: Scalars['Float']['output'];
-  Int: Scalars['Int']['output'];
+  CupedResult: CupedResult;
   DateTime: Scalars['DateTime']['output'];
   Experiment: ExperimentModel;
   ExperimentResults: ExperimentResultsModel;
@@ -475,9 +612,13 @@ export type ResolversParentTypes = ResolversObject<{
   JSON: Scalars['JSON']['output'];
   MetricComparison: MetricComparisonModel;
   Mutation: Record<PropertyKey, never>;
+  PlanningFigure: PlanningFigure;
   Profile: Profile;
   Query: Record<PropertyKey, never>;
   RejectedUnitEvent: RejectedUnitEvent;
+  Risk: Risk;
+  SlotResult: Omit<SlotResult, 'comparisons'> & { comparisons: Array<ResolversParentTypes['VariantComparison']> };
+  SlotVariant: SlotVariant;
   SrmCheck: SrmCheck;
   Subscription: Record<PropertyKey, never>;
   TrackUnitEventsResult: TrackUnitEventsResult;
@@ -487,6 +628,17 @@ export type ResolversParentTypes = ResolversObject<{
   VariantComparison: VariantComparisonModel;
   VariantInput: VariantInput;
   VariantResult: VariantResult;
+}>;
+
+export type AnalysisSettingsResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['AnalysisSettings'] = ResolversParentTypes['AnalysisSettings']> = ResolversObject<{
+  alpha?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  correction?: Resolver<ResolversTypes['PValueCorrection'], ParentType, ContextType>;
+  cuped?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  engine?: Resolver<ResolversTypes['AnalysisEngine'], ParentType, ContextType>;
+  guardrails?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  minimumExposedUsers?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sequential?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  sequentialTuning?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type AssignmentResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['Assignment'] = ResolversParentTypes['Assignment']> = ResolversObject<{
@@ -500,12 +652,19 @@ export type AudienceResolvers<ContextType = ExperimentsContext, ParentType exten
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
+export type CupedResultResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['CupedResult'] = ResolversParentTypes['CupedResult']> = ResolversObject<{
+  applied?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  theta?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  varianceReduction?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+}>;
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
 
 export type ExperimentResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['Experiment'] = ResolversParentTypes['Experiment'], FederationReferenceType extends FederationReferenceTypes['Experiment'] = FederationReferenceTypes['Experiment']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Experiment']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  analysis?: Resolver<ResolversTypes['AnalysisSettings'], ParentType, ContextType>;
   condition?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   coverage?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -513,7 +672,7 @@ export type ExperimentResolvers<ContextType = ExperimentsContext, ParentType ext
   hashVersion?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   key?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  results?: Resolver<ResolversTypes['ExperimentResults'], ParentType, ContextType, Partial<ExperimentResultsArgs>>;
+  results?: Resolver<ResolversTypes['ExperimentResults'], ParentType, ContextType, RequireFields<ExperimentResultsArgs, 'targetEffect'>>;
   seed?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   startedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['ExperimentStatus'], ParentType, ContextType>;
@@ -524,10 +683,13 @@ export type ExperimentResolvers<ContextType = ExperimentsContext, ParentType ext
 }>;
 
 export type ExperimentResultsResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['ExperimentResults'] = ResolversParentTypes['ExperimentResults']> = ResolversObject<{
+  analysis?: Resolver<ResolversTypes['AnalysisSettings'], ParentType, ContextType>;
   audienceId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   comparisons?: Resolver<Array<ResolversTypes['VariantComparison']>, ParentType, ContextType>;
   experimentKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   generatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  planning?: Resolver<Array<ResolversTypes['PlanningFigure']>, ParentType, ContextType>;
+  slots?: Resolver<Array<ResolversTypes['SlotResult']>, ParentType, ContextType>;
   srm?: Resolver<ResolversTypes['SrmCheck'], ParentType, ContextType>;
   unitId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   variants?: Resolver<Array<ResolversTypes['VariantResult']>, ParentType, ContextType>;
@@ -545,21 +707,42 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
 
 export type MetricComparisonResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['MetricComparison'] = ResolversParentTypes['MetricComparison']> = ResolversObject<{
   absoluteLift?: Resolver<Maybe<ResolversTypes['Interval']>, ParentType, ContextType>;
+  adjustedPValue?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  chanceToWin?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   control?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  cuped?: Resolver<ResolversTypes['CupedResult'], ParentType, ContextType>;
+  engine?: Resolver<ResolversTypes['AnalysisEngine'], ParentType, ContextType>;
+  guardrail?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   method?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   metric?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  metricType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  note?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   pValue?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   relativeLift?: Resolver<Maybe<ResolversTypes['Interval']>, ParentType, ContextType>;
+  relativePValue?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  risk?: Resolver<Maybe<ResolversTypes['Risk']>, ParentType, ContextType>;
+  sequential?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   significant?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   treatment?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  verdict?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type MutationResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   createExperiment?: Resolver<ResolversTypes['Experiment'], ParentType, ContextType, RequireFields<MutationCreateExperimentArgs, 'input'>>;
   reweightExperiment?: Resolver<ResolversTypes['Experiment'], ParentType, ContextType, RequireFields<MutationReweightExperimentArgs, 'key' | 'weights'>>;
+  setExperimentAnalysis?: Resolver<ResolversTypes['Experiment'], ParentType, ContextType, RequireFields<MutationSetExperimentAnalysisArgs, 'analysis' | 'key'>>;
   startExperiment?: Resolver<ResolversTypes['Experiment'], ParentType, ContextType, RequireFields<MutationStartExperimentArgs, 'key'>>;
   stopExperiment?: Resolver<ResolversTypes['Experiment'], ParentType, ContextType, RequireFields<MutationStopExperimentArgs, 'key'>>;
   trackUnitEvents?: Resolver<ResolversTypes['TrackUnitEventsResult'], ParentType, ContextType, RequireFields<MutationTrackUnitEventsArgs, 'events'>>;
+}>;
+
+export type PlanningFigureResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['PlanningFigure'] = ResolversParentTypes['PlanningFigure']> = ResolversObject<{
+  daysNeeded?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  exposedUsersPerDay?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  metric?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  minimumDetectableEffect?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  targetEffect?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  usersNeededPerVariant?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
 }>;
 
 export type QueryResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
@@ -572,6 +755,24 @@ export type RejectedUnitEventResolvers<ContextType = ExperimentsContext, ParentT
   eventId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   index?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type RiskResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['Risk'] = ResolversParentTypes['Risk']> = ResolversObject<{
+  control?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  treatment?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+}>;
+
+export type SlotResultResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['SlotResult'] = ResolversParentTypes['SlotResult']> = ResolversObject<{
+  comparisons?: Resolver<Array<ResolversTypes['VariantComparison']>, ParentType, ContextType>;
+  position?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  variants?: Resolver<Array<ResolversTypes['SlotVariant']>, ParentType, ContextType>;
+}>;
+
+export type SlotVariantResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['SlotVariant'] = ResolversParentTypes['SlotVariant']> = ResolversObject<{
+  clicks?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  consumptionPerImpression?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  ctr?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  variant?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type SrmCheckResolvers<ContextType = ExperimentsContext, ParentType extends ResolversParentTypes['SrmCheck'] = ResolversParentTypes['SrmCheck']> = ResolversObject<{
@@ -625,8 +826,10 @@ export type VariantResultResolvers<ContextType = ExperimentsContext, ParentType 
 }>;
 
 export type Resolvers<ContextType = ExperimentsContext> = ResolversObject<{
+  AnalysisSettings?: AnalysisSettingsResolvers<ContextType>;
   Assignment?: AssignmentResolvers<ContextType>;
   Audience?: AudienceResolvers<ContextType>;
+  CupedResult?: CupedResultResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Experiment?: ExperimentResolvers<ContextType>;
   ExperimentResults?: ExperimentResultsResolvers<ContextType>;
@@ -634,8 +837,12 @@ export type Resolvers<ContextType = ExperimentsContext> = ResolversObject<{
   JSON?: GraphQLScalarType;
   MetricComparison?: MetricComparisonResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
+  PlanningFigure?: PlanningFigureResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   RejectedUnitEvent?: RejectedUnitEventResolvers<ContextType>;
+  Risk?: RiskResolvers<ContextType>;
+  SlotResult?: SlotResultResolvers<ContextType>;
+  SlotVariant?: SlotVariantResolvers<ContextType>;
   SrmCheck?: SrmCheckResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   TrackUnitEventsResult?: TrackUnitEventsResultResolvers<ContextType>;

@@ -6,15 +6,16 @@ import { UNIT_ID, impressionKey, verifyImpression } from '../../../../lib/contra
 import { validateId, DEFAULT_VALIDATION_LIMITS } from '../../../../lib/contracts/validate.js';
 import { evaluate } from '../domain/assign.js';
 import type { Assignment } from '../domain/assign.js';
-import { newExperiment, reweight, start, stop } from '../domain/experiment.js';
+import { checkAnalysis, DEFAULT_ANALYSIS, newExperiment, reweight, start, stop } from '../domain/experiment.js';
 import { CodedError } from '../../../../lib/contracts/errors.js';
-import type { Experiment, ExperimentInput, ExperimentStatus } from '../domain/experiment.js';
+import type { AnalysisSettings, Experiment, ExperimentInput, ExperimentStatus } from '../domain/experiment.js';
+import { computeResults } from '../domain/results.js';
+import type { ComputedResults, PlanningFigure, SlotResult, VariantComparison } from '../domain/results.js';
 import { ALL_UNITS, emptyAggregate, shiftAggregate } from '../domain/metrics.js';
 import type { RecordedUnitEvent, VariantAggregate } from '../domain/metrics.js';
 import { DEFAULT_UNIT_EVENT_LIMITS, checkUnitEvent } from '../domain/unit-events.js';
 import type { UnitEventLimits } from '../domain/unit-events.js';
-import { ratioOf, ratioTest, srmTest, welchTest, meanOf } from '../domain/stats.js';
-import type { Comparison, SrmResult } from '../domain/stats.js';
+import { ratioOf, meanOf } from '../domain/stats.js';
 import type { ExperimentStores } from '../store/ports.js';
 
 export interface UserTraits {
@@ -23,6 +24,9 @@ export interface UserTraits {
   /** The user's pre-exposure covariate (CUPED), recorded with a new assignment. */
   covariate?: number | null;
 }
+
+/** Experiments stored before analysis settings existed get the defaults. */
+const withAnalysis = (e: Experiment): Experiment => (e.analysis ? e : { ...e, analysis: DEFAULT_ANALYSIS });
 
 /** The audiences the user is in, as the targeting attributes carry them (`audiences`). */
 function audiencesOf(attributes: Record<string, unknown>): string[] {
@@ -50,16 +54,7 @@ export interface VariantResult {
   revenuePerExposedUser: number | null;
 }
 
-export interface MetricComparison extends Comparison {
-  metric: string;
-  significant: boolean;
-}
-
-export interface VariantComparison {
-  variant: string;
-  control: string;
-  metrics: MetricComparison[];
-}
+export type { MetricComparison, VariantComparison } from '../domain/results.js';
 
 export interface ExperimentResults {
   experimentKey: string;
@@ -67,9 +62,12 @@ export interface ExperimentResults {
   /** The cohort (audience at assignment) the results are for; null: every user. */
   audienceId: string | null;
   generatedAt: number;
+  analysis: AnalysisSettings;
   variants: VariantResult[];
   comparisons: VariantComparison[];
-  srm: SrmResult & { observed: number[]; expectedShares: number[] };
+  slots: SlotResult[];
+  planning: PlanningFigure[];
+  srm: ComputedResults['srm'];
 }
 
 export const MAX_UNIT_EVENTS = 1000;
@@ -144,18 +142,24 @@ export class ExperimentService {
   }
 
   async get(key: string): Promise<Experiment | null> {
-    return this.stores.experiments.get(key);
+    const e = await this.stores.experiments.get(key);
+    return e && withAnalysis(e);
   }
 
   async list(status?: ExperimentStatus | null): Promise<Experiment[]> {
-    const all = await this.stores.experiments.list();
+    const all = (await this.stores.experiments.list()).map(withAnalysis);
     return all.filter((e) => !status || e.status === status).sort((a, b) => a.createdAt - b.createdAt || (a.key < b.key ? -1 : 1));
   }
 
   private async mustGet(key: string): Promise<Experiment> {
-    const e = await this.stores.experiments.get(key);
+    const e = await this.get(key);
     if (!e) throw new CodedError('EXPERIMENT_NOT_FOUND', `no experiment with key "${key}"`);
     return e;
+  }
+
+  /** Changes how results are analysed (engine, sequential, CUPED, correction, guardrails, minimum data). */
+  async setAnalysis(key: string, analysis: Partial<Record<keyof AnalysisSettings, unknown>>): Promise<Experiment> {
+    return this.update(key, (e) => ({ ...e, analysis: checkAnalysis(analysis, e.analysis), updatedAt: this.now() }));
   }
 
   async create(input: ExperimentInput): Promise<Experiment> {
@@ -323,7 +327,10 @@ export class ExperimentService {
    * is before their first exposure, so that membership the treatment caused does not bias the
    * comparison. Cohort results are computed on request from the users' totals.
    */
-  async results(key: string, unitId: string | null, audienceId: string | null = null): Promise<ExperimentResults> {
+  async results(key: string, unitId: string | null, audienceId: string | null = null, options: { targetEffect?: number } = {}): Promise<ExperimentResults> {
+    if (options.targetEffect !== undefined && !(Number.isFinite(options.targetEffect) && options.targetEffect !== 0 && Math.abs(options.targetEffect) <= 10)) {
+      throw new CodedError('BAD_USER_INPUT', 'targetEffect must be a non-zero relative lift, for example 0.05 for +5%');
+    }
     if (unitId !== null && !UNIT_ID.test(unitId)) throw new CodedError('BAD_USER_INPUT', 'unitId is not a valid unit id');
     if (audienceId !== null && !UNIT_ID.test(audienceId)) throw new CodedError('BAD_USER_INPUT', 'audienceId is not a valid audience id');
     const e = await this.mustGet(key);
@@ -350,30 +357,16 @@ export class ExperimentService {
         revenuePerExposedUser: meanOf(a.revenue),
       };
     });
-    const control = e.variants[0]!.key;
-    const significant = (c: Comparison) => c.pValue !== null && c.pValue < 0.05;
-    const comparisons = e.variants.slice(1).map((v) => {
-      const a = agg(control);
-      const b = agg(v.key);
-      const metrics: MetricComparison[] = [
-        { metric: 'ctr', ...ratioTest(a.ctr, b.ctr) },
-        { metric: 'consumption_per_exposed_user', ...welchTest(a.consumption, b.consumption) },
-        { metric: 'engaged_user_rate', ...welchTest(a.engaged, b.engaged) },
-        { metric: 'revenue_per_exposed_user', ...welchTest(a.revenue, b.revenue) },
-      ].map((m) => ({ ...m, significant: significant(m) }));
-      return { variant: v.key, control, metrics };
-    });
-    // Sticky users assigned under earlier weights would skew the test: count those since the last re-weight.
-    const observed = e.variants.map((v) => sinceReweight[v.key] ?? 0);
-    const expectedShares = e.variants.map((v) => v.weight);
+    // Sticky users assigned under earlier weights would skew the SRM check: it counts those since the last re-weight.
+    const computed = computeResults({ experiment: e, aggregates: aggs, sinceReweight, now: this.now(), targetEffect: options.targetEffect ?? 0.05 });
     return {
       experimentKey: key,
       unitId,
       audienceId,
       generatedAt: this.now(),
+      analysis: e.analysis,
       variants,
-      comparisons,
-      srm: { ...srmTest(observed, expectedShares), observed, expectedShares },
+      ...computed,
     };
   }
 
@@ -381,14 +374,14 @@ export class ExperimentService {
   private async cohortResults(key: string, unitId: string, audienceId: string): Promise<[Record<string, VariantAggregate>, Record<string, number>, Record<string, number>]> {
     const cohort = await this.stores.assignments.cohort(key, audienceId);
     const users = [...cohort.keys()];
-    const totals = await this.stores.metrics.userTotals(key, unitId, users);
+    const [totals, covariates] = await Promise.all([this.stores.metrics.userTotals(key, unitId, users), this.stores.assignments.covariates(key, users)]);
     const aggs: Record<string, VariantAggregate> = {};
     const assigned: Record<string, number> = {};
     users.forEach((userId, i) => {
       const variant = cohort.get(userId)!;
       assigned[variant] = (assigned[variant] ?? 0) + 1;
       const t = totals[i];
-      if (t) aggs[variant] = shiftAggregate(aggs[variant] ?? emptyAggregate(), undefined, t);
+      if (t) aggs[variant] = shiftAggregate(aggs[variant] ?? emptyAggregate(), undefined, t, covariates[i] ?? 0);
     });
     return [aggs, assigned, assigned];
   }

@@ -9,6 +9,76 @@ export interface Variant {
   weight: number;
 }
 
+/** How results are analysed (GrowthBook's analysis settings); changeable while running. */
+export interface AnalysisSettings {
+  engine: 'FREQUENTIST' | 'BAYESIAN';
+  /** Frequentist: anytime-valid confidence sequences (results may be watched continuously). */
+  sequential: boolean;
+  /** The sequential tuning parameter (gbstats' default 5000: the sample size tuned for). */
+  sequentialTuning: number;
+  /** Significance level (frequentist) / 1 − credibility (Bayesian). */
+  alpha: number;
+  /** Variance reduction with the pre-exposure covariate recorded at assignment. */
+  cuped: boolean;
+  /** Adjustment of the goal metrics' p-values across metrics and variants. */
+  correction: 'NONE' | 'HOLM_BONFERRONI' | 'BENJAMINI_HOCHBERG';
+  /** Metrics checked for harm only, never corrected away. */
+  guardrails: string[];
+  /** Exposed users each arm needs before any verdict. */
+  minimumExposedUsers: number;
+}
+
+export const DEFAULT_ANALYSIS: AnalysisSettings = {
+  engine: 'FREQUENTIST',
+  sequential: false,
+  sequentialTuning: 5000,
+  alpha: 0.05,
+  cuped: true,
+  correction: 'NONE',
+  guardrails: [],
+  minimumExposedUsers: 100,
+};
+
+export const ANALYSIS_METRICS = ['ctr', 'consumption_per_exposed_user', 'engaged_user_rate', 'revenue_per_exposed_user'];
+
+/** Validates analysis settings over the current ones (or the defaults). */
+export function checkAnalysis(input: Partial<Record<keyof AnalysisSettings, unknown>> | null | undefined, base: AnalysisSettings = DEFAULT_ANALYSIS): AnalysisSettings {
+  const out = { ...base };
+  if (!input) return out;
+  const bad = (field: string, message: string) => new CodedError('ANALYSIS_SETTINGS_INVALID', `analysis.${field}: ${message}`);
+  if (input.engine != null) {
+    if (input.engine !== 'FREQUENTIST' && input.engine !== 'BAYESIAN') throw bad('engine', 'must be FREQUENTIST or BAYESIAN');
+    out.engine = input.engine;
+  }
+  if (input.sequential != null) out.sequential = input.sequential === true;
+  if (input.sequentialTuning != null) {
+    const t = input.sequentialTuning;
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 1e9) throw bad('sequentialTuning', 'must be a whole number from 1');
+    out.sequentialTuning = t;
+  }
+  if (input.alpha != null) {
+    const a = input.alpha;
+    if (typeof a !== 'number' || !(a > 0 && a < 0.5)) throw bad('alpha', 'must be between 0 and 0.5');
+    out.alpha = a;
+  }
+  if (input.cuped != null) out.cuped = input.cuped === true;
+  if (input.correction != null) {
+    if (!['NONE', 'HOLM_BONFERRONI', 'BENJAMINI_HOCHBERG'].includes(input.correction as string)) throw bad('correction', 'must be NONE, HOLM_BONFERRONI or BENJAMINI_HOCHBERG');
+    out.correction = input.correction as AnalysisSettings['correction'];
+  }
+  if (input.guardrails != null) {
+    const g = input.guardrails;
+    if (!Array.isArray(g) || g.some((m) => !ANALYSIS_METRICS.includes(m as string))) throw bad('guardrails', `must list metrics among ${ANALYSIS_METRICS.join(', ')}`);
+    out.guardrails = [...new Set(g as string[])];
+  }
+  if (input.minimumExposedUsers != null) {
+    const m = input.minimumExposedUsers;
+    if (typeof m !== 'number' || !Number.isInteger(m) || m < 0 || m > 1e9) throw bad('minimumExposedUsers', 'must be a whole number from 0');
+    out.minimumExposedUsers = m;
+  }
+  return out;
+}
+
 export interface Experiment {
   key: string;
   name: string;
@@ -21,6 +91,7 @@ export interface Experiment {
   condition: Record<string, unknown> | null;
   /** Bumped on every re-weight: the SRM check compares only users assigned under the current weights. */
   weightsVersion: number;
+  analysis: AnalysisSettings;
   createdAt: number;
   startedAt: number | null;
   stoppedAt: number | null;
@@ -36,6 +107,7 @@ export interface ExperimentInput {
   seed?: string | null;
   hashVersion?: number | null;
   condition?: unknown;
+  analysis?: Partial<Record<keyof AnalysisSettings, unknown>> | null;
 }
 
 
@@ -103,6 +175,7 @@ export function newExperiment(input: ExperimentInput, now: number): Experiment {
     hashVersion,
     condition: condition as Record<string, unknown> | null,
     weightsVersion: 1,
+    analysis: checkAnalysis(input.analysis),
     createdAt: now,
     startedAt: null,
     stoppedAt: null,

@@ -1,17 +1,10 @@
 /**
- * Experiment statistics from sufficient statistics only (n, sums, sums of squares and
- * cross-products), so results come from running aggregates, never from scanning events.
- * - Per-user means: Welch's t-test, with the Welch–Satterthwaite degrees of freedom.
- * - Ratio metrics (clicks / impressions over users): delta method.
- * - Relative lift: delta method on the ratio of the two estimates.
- * - Sample ratio mismatch: chi-square goodness of fit against the configured weights.
- * Distribution functions come from stdlib.
+ * Sufficient statistics of the running aggregates (n, sums, sums of squares and cross-products),
+ * so results come from aggregates, never from scanning events, and the sample ratio mismatch
+ * check (chi-square goodness of fit against the configured weights; users in an arm of weight 0
+ * flag it at once). The tests of differences are the analysis engine's (analysis/, gbstats).
  */
 import chisquareCdf from '@stdlib/stats-base-dists-chisquare-cdf';
-import normalCdf from '@stdlib/stats-base-dists-normal-cdf';
-import normalQuantile from '@stdlib/stats-base-dists-normal-quantile';
-import tCdf from '@stdlib/stats-base-dists-t-cdf';
-import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 
 /** Per-user values x_i: n users, Σx, Σx². */
 export interface MeanStats {
@@ -36,15 +29,6 @@ export interface Interval {
   high: number;
 }
 
-export interface Comparison {
-  method: 'welch' | 'delta';
-  control: number | null;
-  treatment: number | null;
-  absolute: Interval | null;
-  relative: Interval | null;
-  pValue: number | null;
-}
-
 export const CONFIDENCE = 0.95;
 export const SRM_THRESHOLD = 0.001;
 
@@ -60,88 +44,6 @@ export function varianceOf(s: MeanStats): number | null {
 
 export function ratioOf(s: RatioStats): number | null {
   return s.sumY > 0 ? s.sumX / s.sumY : null;
-}
-
-/** Delta-method variance of Σx/Σy. */
-export function ratioVariance(s: RatioStats): number | null {
-  if (s.n < 2 || s.sumY <= 0) return null;
-  const n = s.n;
-  const mx = s.sumX / n;
-  const my = s.sumY / n;
-  const r = s.sumX / s.sumY;
-  const sxx = (s.sumX2 - n * mx * mx) / (n - 1);
-  const syy = (s.sumY2 - n * my * my) / (n - 1);
-  const sxy = (s.sumXY - n * mx * my) / (n - 1);
-  return Math.max(0, (sxx - 2 * r * sxy + r * r * syy) / (n * my * my));
-}
-
-const zCritical = () => normalQuantile(1 - (1 - CONFIDENCE) / 2, 0, 1);
-
-function twoSidedZ(z: number): number {
-  return 2 * (1 - normalCdf(Math.abs(z), 0, 1));
-}
-
-/**
- * Relative lift b/a − 1 with the delta-method variance of the ratio of two independent
- * estimates: Var(b/a) ≈ Vb/a² + b²·Va/a⁴.
- */
-function relativeLift(a: number, varA: number, b: number, varB: number): Interval | null {
-  if (a === 0) return null;
-  const estimate = b / a - 1;
-  const se = Math.sqrt(varB / (a * a) + (b * b * varA) / (a * a * a * a));
-  const z = zCritical();
-  return { estimate, low: estimate - z * se, high: estimate + z * se };
-}
-
-/** Welch's t-test of the difference of per-user means (treatment − control). */
-export function welchTest(control: MeanStats, treatment: MeanStats): Comparison {
-  const ma = meanOf(control);
-  const mb = meanOf(treatment);
-  const va = varianceOf(control);
-  const vb = varianceOf(treatment);
-  const base: Comparison = { method: 'welch', control: ma, treatment: mb, absolute: null, relative: null, pValue: null };
-  if (ma === null || mb === null || va === null || vb === null) return base;
-  const ea = va / control.n;
-  const eb = vb / treatment.n;
-  const se = Math.sqrt(ea + eb);
-  const diff = mb - ma;
-  if (se === 0) {
-    return {
-      ...base,
-      absolute: { estimate: diff, low: diff, high: diff },
-      relative: relativeLift(ma, 0, mb, 0),
-      pValue: diff === 0 ? 1 : 0,
-    };
-  }
-  const df = (ea + eb) ** 2 / ((ea * ea) / (control.n - 1) + (eb * eb) / (treatment.n - 1));
-  const t = diff / se;
-  const crit = tQuantile(1 - (1 - CONFIDENCE) / 2, df);
-  return {
-    ...base,
-    absolute: { estimate: diff, low: diff - crit * se, high: diff + crit * se },
-    relative: relativeLift(ma, ea, mb, eb),
-    pValue: 2 * (1 - tCdf(Math.abs(t), df)),
-  };
-}
-
-/** Delta-method z-test of the difference of two ratio metrics (treatment − control). */
-export function ratioTest(control: RatioStats, treatment: RatioStats): Comparison {
-  const ra = ratioOf(control);
-  const rb = ratioOf(treatment);
-  const va = ratioVariance(control);
-  const vb = ratioVariance(treatment);
-  const base: Comparison = { method: 'delta', control: ra, treatment: rb, absolute: null, relative: null, pValue: null };
-  if (ra === null || rb === null || va === null || vb === null) return base;
-  const diff = rb - ra;
-  const se = Math.sqrt(va + vb);
-  if (se === 0) return { ...base, absolute: { estimate: diff, low: diff, high: diff }, pValue: diff === 0 ? 1 : 0 };
-  const z = zCritical();
-  return {
-    ...base,
-    absolute: { estimate: diff, low: diff - z * se, high: diff + z * se },
-    relative: relativeLift(ra, va, rb, vb),
-    pValue: twoSidedZ(diff / se),
-  };
 }
 
 export interface SrmResult {

@@ -19,6 +19,7 @@ export const EXPERIMENTS_RULES: RuleMap<Resolvers, ExperimentsContext> & Record<
   'Mutation.startExperiment': service,
   'Mutation.stopExperiment': service,
   'Mutation.reweightExperiment': service,
+  'Mutation.setExperimentAnalysis': service,
   'Subscription.experimentResultsUpdated': service,
   // Any token; a user's events must be on its own rows (checked per event in the service).
   'Mutation.trackUnitEvents': anyIdentity,

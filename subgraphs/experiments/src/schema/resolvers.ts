@@ -32,6 +32,7 @@ export const resolvers: Resolvers = {
     startExperiment: (_root, { key }, ctx) => withCodedErrors(() => ctx.service.start(key)),
     stopExperiment: (_root, { key }, ctx) => withCodedErrors(() => ctx.service.stop(key)),
     reweightExperiment: (_root, { key, weights, coverage }, ctx) => withCodedErrors(() => ctx.service.reweight(key, weights, coverage)),
+    setExperimentAnalysis: (_root, { key, analysis }, ctx) => withCodedErrors(() => ctx.service.setAnalysis(key, analysis)),
     trackUnitEvents: (_root, { events }, ctx) =>
       withCodedErrors(async () => {
         checkUnitEventBatch(events.length);
@@ -56,7 +57,7 @@ export const resolvers: Resolvers = {
   Experiment: {
     __resolveReference: (ref, ctx) => ctx.service.get(ref.key),
     units: (e, _args, ctx) => ctx.service.units(e.key),
-    results: (e, { unitId, audienceId }, ctx) => withCodedErrors(() => ctx.service.results(e.key, unitId ?? null, audienceId ?? null)),
+    results: (e, { unitId, audienceId, targetEffect }, ctx) => withCodedErrors(() => ctx.service.results(e.key, unitId ?? null, audienceId ?? null, { targetEffect })),
   },
 
   User: {
