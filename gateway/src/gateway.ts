@@ -14,7 +14,7 @@ import { SubscriptionGateway } from './subscriptions.js';
 import { SubgraphSource } from './subgraph-source.js';
 import { EntityBatcher } from './entity-batcher.js';
 import { GatewayAuth, requireCallerPlugins } from './auth.js';
-import { queryProtection } from './limits.js';
+import { assumedListSizes, queryProtection } from './limits.js';
 import { CallerLimits, callerKey } from './caller-limits.js';
 import { RequiredScopes } from './scopes.js';
 import type { Caller } from './auth.js';
@@ -60,7 +60,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
   const auth = new GatewayAuth(config.auth);
   // With AUTH_DISABLED every call is the same identity: no callers to tell apart.
   const callers = new CallerLimits(config.callers, !config.auth.disabled);
-  const protection = queryProtection(config.limits);
+  const protection = queryProtection(config.limits, assumedListSizes(scopes.gatewaySupergraph));
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     introspection: !config.production,

@@ -9,7 +9,7 @@
  * validation rather than as a validation rule (which sees no variables).
  */
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { getNamedType, getNullableType, GraphQLError, isInterfaceType, isListType, isObjectType, Kind } from 'graphql';
+import { getNamedType, getNullableType, GraphQLError, isInterfaceType, isListType, isObjectType, Kind, parse } from 'graphql';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type {
   DocumentNode,
@@ -59,7 +59,27 @@ const SCALAR_COST = 1;
 const OBJECT_COST = 2;
 const DEPTH_FACTOR = 1.5;
 
-type CostLimits = Pick<QueryLimits, 'maxCost' | 'listSize' | 'maxListSize'>;
+type CostLimits = Pick<QueryLimits, 'maxCost' | 'listSize' | 'maxListSize'> & {
+  /** `Type.field` → its size as the schema states it (`@listSize(assumedSize:)`), for lists without a size argument. */
+  assumedSizes?: ReadonlyMap<string, number>;
+};
+
+/**
+ * The list sizes the supergraph states with the cost spec's `@listSize(assumedSize: n)` (a
+ * subgraph links federation v2.9 to use it): fixed-length lists such as the metrics of a result.
+ */
+export function assumedListSizes(supergraphSdl: string): Map<string, number> {
+  const sizes = new Map<string, number>();
+  for (const def of parse(supergraphSdl).definitions) {
+    if (def.kind !== Kind.OBJECT_TYPE_DEFINITION && def.kind !== Kind.OBJECT_TYPE_EXTENSION) continue;
+    for (const field of def.fields ?? []) {
+      const directive = field.directives?.find((d) => d.name.value === 'listSize');
+      const arg = directive?.arguments?.find((a) => a.name.value === 'assumedSize');
+      if (arg?.value.kind === Kind.INT) sizes.set(`${def.name.value}.${field.name.value}`, Number(arg.value.value));
+    }
+  }
+  return sizes;
+}
 
 /**
  * The estimated cost of an operation with its variables. A field with a size argument multiplies
@@ -101,7 +121,8 @@ export function operationCost(
     const field = isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[node.name.value] : undefined;
     const list = !!field && isListType(getNullableType(field.type));
     const n = size(node, field);
-    const times = n ?? (list && !sized ? limits.listSize : 1);
+    const assumed = field && parent ? limits.assumedSizes?.get(`${parent.name}.${field.name}`) : undefined;
+    const times = n ?? (list && !sized ? (assumed ?? limits.listSize) : 1);
     // A sized field that is not a list itself sizes the list it selects.
     return (OBJECT_COST + DEPTH_FACTOR * selectionCost(node.selectionSet, field && getNamedType(field.type), n !== undefined && !list)) * times;
   };
@@ -181,7 +202,8 @@ const noPrototypeKeys: ValidationRule = (context) => ({
   },
 });
 
-export function queryProtection(limits: QueryLimits) {
+export function queryProtection(queryLimits: QueryLimits, assumedSizes: ReadonlyMap<string, number> = new Map()) {
+  const limits = { ...queryLimits, assumedSizes };
   const protection = new ApolloArmor({
     maxDepth: { n: limits.maxDepth },
     // Armor's cost limit counts only literal `first` / `last`: costRefusal above replaces it.

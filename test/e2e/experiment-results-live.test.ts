@@ -90,4 +90,34 @@ describe.each([
       await client.dispose();
     }
   });
+
+  it('serves every analysis field, and the engine can be changed while running', async () => {
+    const FULL = `query Full($key: String!) { experiment(key: $key) { analysis { engine sequential cuped correction minimumExposedUsers }
+      results(unitId: "home", targetEffect: 0.1) {
+        analysis { engine }
+        comparisons { variant metrics { metric metricType method engine sequential control treatment absoluteLift { estimate low high } relativeLift { estimate low high }
+          pValue relativePValue adjustedPValue chanceToWin risk { control treatment } cuped { applied theta varianceReduction } guardrail significant verdict note } }
+        slots { position variants { variant ctr consumptionPerImpression clicks } comparisons { metrics { metric verdict } } }
+        planning { metric minimumDetectableEffect targetEffect usersNeededPerVariant daysNeeded exposedUsersPerDay }
+        srm { pValue flagged } } } }`;
+    const key = 'realtime-ranking';
+    const before = await p.query(FULL, { key });
+    expect(before.errors).toBeUndefined();
+    expect(before.data.experiment.analysis).toEqual({ engine: 'FREQUENTIST', sequential: false, cuped: true, correction: 'NONE', minimumExposedUsers: 100 });
+    const results = before.data.experiment.results;
+    expect(results.comparisons[0].metrics.map((m: { metric: string }) => m.metric)).toEqual(['ctr', 'consumption_per_exposed_user', 'engaged_user_rate', 'revenue_per_exposed_user']);
+    expect(results.slots[0]?.position).toBe(1);
+    expect(results.planning.map((f: { targetEffect: number }) => f.targetEffect)).toEqual([0.1, 0.1, 0.1]);
+    const set = await p.query(`mutation Set($key: String!) { setExperimentAnalysis(key: $key, analysis: { engine: BAYESIAN, correction: HOLM_BONFERRONI, guardrails: ["revenue_per_exposed_user"] }) { analysis { engine correction guardrails } } }`, { key });
+    expect(set.data.setExperimentAnalysis.analysis).toEqual({ engine: 'BAYESIAN', correction: 'HOLM_BONFERRONI', guardrails: ['revenue_per_exposed_user'] });
+    const after = (await p.query(FULL, { key })).data.experiment.results;
+    expect(after.analysis.engine).toBe('BAYESIAN');
+    for (const m of after.comparisons[0].metrics) {
+      expect(m.engine).toBe('BAYESIAN');
+      expect(m.pValue).toBeNull();
+    }
+    const bad = await p.query(`mutation Bad($key: String!) { setExperimentAnalysis(key: $key, analysis: { alpha: 0.9 }) { key } }`, { key });
+    expect(bad.errors?.[0]?.extensions?.code).toBe('ANALYSIS_SETTINGS_INVALID');
+    expect(bad.errors?.[0]?.message).toContain('analysis.alpha');
+  });
 });
