@@ -3,6 +3,7 @@
  * within a second of unit events, one computation shared by every subscriber (embedded stores and
  * Redis).
  */
+import { spawn } from 'node:child_process';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { startTestPlatform } from '../helpers/platform.js';
 import type { TestPlatform } from '../helpers/platform.js';
 import { REDIS_URL, deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
 import { collect } from '../helpers/subscriptions.js';
+import { until } from '../helpers/wait.js';
 
 const LIVE = `subscription Live($key: String!, $unitId: String) {
   experimentResultsUpdated(key: $key, unitId: $unitId) { experimentKey unitId generatedAt variants { variant exposedUsers clicks } }
@@ -119,5 +121,38 @@ describe.each([
     const bad = await p.query(`mutation Bad($key: String!) { setExperimentAnalysis(key: $key, analysis: { alpha: 0.9 }) { key } }`, { key });
     expect(bad.errors?.[0]?.extensions?.code).toBe('ANALYSIS_SETTINGS_INVALID');
     expect(bad.errors?.[0]?.message).toContain('analysis.alpha');
+  });
+
+  it('under the simulator\'s load, results reflect a unit event within a second', async ({ skip }) => {
+    if (redis) return skip('the load runs once, on the embedded stores');
+    const sim = spawn(process.execPath, ['--import', 'tsx', 'simulator/main.ts', '--gateway', p.gatewayUrl, '--users', '150', '--minutes', '0.4', '--concurrency', '8', '--seed', '7'], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const client = createClient({ url: p.gatewayUrl.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+    try {
+      const key = 'realtime-ranking';
+      // The load is on: simulated users are being exposed on their home rows.
+      await until(async () => {
+        const r = await p.query(`query { experiment(key: "realtime-ranking") { results { variants { exposedUsers } } } }`);
+        return r.data.experiment.results.variants.reduce((n: number, v: { exposedUsers: number }) => n + v.exposedUsers, 0) > 20;
+      }, 30_000, 'the simulator to expose users');
+      const live = collect(client, LIVE, { key, unitId: 'probe' });
+      await live.until(() => live.messages.length >= 1);
+      const lags: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const row = (await p.query(`query { user(id: "probe-${i}") { recommendedFor(unitId: "probe", limit: 3) { impressionId } } }`)).data.user.recommendedFor;
+        const seen = live.messages.length;
+        const sentAt = Date.now();
+        await p.query(TRACK, { events: [{ eventId: `probe-${i}`, impressionId: row.impressionId, type: 'IMPRESSION' }] });
+        await live.until(() => live.messages.slice(seen).some((m) => m.data.experimentResultsUpdated.variants.reduce((n: number, v: { exposedUsers: number }) => n + v.exposedUsers, 0) === i + 1), 2000);
+        lags.push(Date.now() - sentAt);
+      }
+      expect(Math.max(...lags), `lags ${lags.join(', ')} ms`).toBeLessThan(1000);
+      expect(sim.exitCode).toBeNull(); // the load was still running throughout
+    } finally {
+      sim.kill('SIGTERM');
+      await client.dispose();
+    }
   });
 });
