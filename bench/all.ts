@@ -30,6 +30,7 @@ const STEPS: Step[] = [
   { name: 'live', script: 'bench:live', what: 'live updates through the gateway: 1,000 subscriptions at 500 events/s' },
   { name: 'freshness', script: 'bench:freshness', what: 'event → re-ranked row through the gateway, embedded and on Redis' },
   { name: 'gateway', script: 'bench:gateway', what: 'home-page query: our gateway against Hive Gateway, and the subgraphs directly' },
+  { name: 'experiments', script: 'bench:experiments', what: 'statistical validity of experiment analysis, seeded simulations: A/A peeking, interval coverage, CUPED, SRM' },
   {
     name: 'replay',
     script: 'bench:replay',

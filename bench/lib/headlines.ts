@@ -83,5 +83,17 @@ export function headlines(figures: Record<string, unknown>): Headline[] {
       value: `${[hr('POPULARITY'), hr('BASELINE'), hr('REALTIME')].map((v) => (v === undefined ? 'n/a' : v.toFixed(4))).join(' / ')}; REALTIME ÷ BASELINE ${x(get(replay, 'ratio', 'hitRate'))} HR, ${x(get(replay, 'ratio', 'ndcg'))} NDCG`,
     });
   }
+  const experiments = figures['experiments'];
+  if (experiments) {
+    const pct = (v: unknown) => (num(v) === undefined ? 'n/a' : `${(num(v)! * 100).toFixed(1)} %`);
+    const srmP = num(get(experiments, 'srm', 'split505', 'pValue'));
+    const goals = get(experiments, 'goals') as unknown[] | undefined;
+    const allMet = get(experiments, 'allGoalsMet');
+    out.push({
+      figure: `experiment statistics, seeded simulation: A/A ever significant over ${int(get(experiments, 'aaPeeking', 'days'))} daily peeks, sequential tuned to the final sample size (default tuning 5,000) / fixed-horizon; 95 % interval coverage of a +3 % effect; CUPED; SRM at 50.5 / 49.5 of 200,000`,
+      value: `${pct(get(experiments, 'aaPeeking', 'sequentialTuned', 'everSignificant', 'rate'))} (${pct(get(experiments, 'aaPeeking', 'sequentialDefault', 'everSignificant', 'rate'))}) / ${pct(get(experiments, 'aaPeeking', 'fixed', 'everSignificant', 'rate'))}; coverage ${pct(get(experiments, 'abCoverage', 'fixed', 'finalCoverage', 'relative', 'rate'))} (CUPED ${pct(get(experiments, 'cuped', 'cuped', 'coverage', 'relative', 'rate'))}, ${pct(get(experiments, 'cuped', 'widthReduction', 'relative'))} narrower); SRM p ${srmP === undefined ? 'n/a' : srmP.toExponential(1)}`,
+      goal: `sequential <= 5 %, coverage ≈ 95 %, CUPED >= 20 % narrower, SRM p < 0.001: ${int(get(experiments, 'goalsMet'))} of ${int(goals?.length)} goals${met(typeof allMet === 'boolean' ? allMet : undefined)}`,
+    });
+  }
   return out;
 }
