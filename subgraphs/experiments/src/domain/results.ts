@@ -6,7 +6,8 @@
  * goal metrics (guardrails are never corrected), a minimum of data before any verdict, the same
  * per position in the row, and planning figures. Pure: the service gives it what the stores hold.
  */
-import { adjustPValues, analyze, minimumDetectableEffect, sampleRatioMismatch, sampleSizeForEffect } from './analysis/index.js';
+import { adjustPValues, analyze, minimumDetectableEffect, sampleSizeForEffect } from './analysis/index.js';
+import { srmTest } from './stats.js';
 import type { AnalysisInput, ComparisonResult, MetricKind, VariantInput } from './analysis/index.js';
 import type { AnalysisSettings, Experiment } from './experiment.js';
 import { emptyAggregate } from './metrics.js';
@@ -96,8 +97,6 @@ export interface ComputedResults {
   planning: PlanningFigure[];
   srm: { chiSquare: number | null; pValue: number | null; flagged: boolean; observed: number[]; expectedShares: number[] };
 }
-
-export const SRM_THRESHOLD = 0.001;
 
 const mean = (s: MeanStats): VariantInput => ({ n: s.n, sum: s.sum, sumSquares: s.sumSq });
 const ratio = (s: RatioStats): VariantInput => ({ n: s.n, sum: s.sumX, sumSquares: s.sumX2, denominatorSum: s.sumY, denominatorSumSquares: s.sumY2, sumProducts: s.sumXY });
@@ -250,17 +249,17 @@ export function computeResults(input: ResultsInput): ComputedResults {
     };
   });
 
-  // SRM: users assigned under the current weights against the weights (gbstats check_srm).
+  // SRM: users assigned under the current weights against the weights. gbstats' check_srm skips
+  // arms of weight 0; here users in one flag the split at once (assignment put them where none belong).
   const observed = e.variants.map((v) => input.sinceReweight[v.key] ?? 0);
   const expectedShares = e.variants.map((v) => v.weight);
-  const total = observed.reduce((a, b) => a + b, 0);
-  const srm = total > 0 ? sampleRatioMismatch(observed, expectedShares) : null;
+  const srm = srmTest(observed, expectedShares);
 
   return {
     comparisons,
     slots,
     planning: planning(e, control, treatments, input.now, input.targetEffect ?? 0.05),
-    srm: { chiSquare: srm?.chiSquare ?? null, pValue: srm?.pValue ?? null, flagged: srm !== null && srm.pValue < SRM_THRESHOLD, observed, expectedShares },
+    srm: { ...srm, observed, expectedShares },
   };
 }
 
