@@ -5,7 +5,10 @@
  * coverage and users evaluated for POPULARITY, BASELINE (batch profile) and REALTIME.
  */
 import { saveReport } from '../bench/lib/report.js';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { definitionProblems } from '../lib/contracts/computed-traits.js';
+import type { ComputedTraitDefinition } from '../lib/contracts/computed-traits.js';
 import { parseDuration } from '../lib/env.js';
 import { DEFAULT_REDUCER_CONFIG, DAY_MS } from '../subgraphs/profile/src/domain/config.js';
 import { detectFormat, readMovies, readRatings } from '../subgraphs/recommendations/src/catalog/movielens.js';
@@ -36,6 +39,22 @@ function formatReport(report: ReplayReport, seconds: number): string {
   return lines.join('\n');
 }
 
+/** Definitions in the contract's shape (lib/contracts/computed-traits.ts), refused with the field at fault. */
+function readTraitDefinitions(path: string): ComputedTraitDefinition[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    fail(`--computed-traits: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(raw)) fail('--computed-traits must hold a JSON list of definitions');
+  (raw as unknown[]).forEach((d, i) => {
+    const problems = definitionProblems(d);
+    if (problems.length > 0) fail(`--computed-traits [${i}]: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+  });
+  return raw as ComputedTraitDefinition[];
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -47,6 +66,7 @@ async function main(): Promise<void> {
       threshold: { type: 'string', default: '4' },
       limit: { type: 'string' },
       json: { type: 'boolean', default: false },
+      'computed-traits': { type: 'string' },
     },
   });
   if (!values.data) fail('--data DIR is required (a MovieLens ml-latest or ml-100k directory)');
@@ -59,6 +79,9 @@ async function main(): Promise<void> {
   const threshold = Number(values.threshold);
   if (!(threshold > 0 && threshold <= 5)) fail('--threshold must be a rating between 0.5 and 5');
 
+  // The same computed-trait definitions the profile service folds (a JSON list, as defineComputedTrait takes them).
+  const computedTraits = values['computed-traits'] ? readTraitDefinitions(values['computed-traits']) : [];
+
   const started = Date.now();
   const catalog = readMovies(values.data, format);
   let ratings = readRatings(values.data, format);
@@ -68,7 +91,7 @@ async function main(): Promise<void> {
     k,
     batchEveryMs,
     positiveThreshold: threshold,
-    reducer: DEFAULT_REDUCER_CONFIG,
+    reducer: { ...DEFAULT_REDUCER_CONFIG, computedTraits },
     trendingHalfLifeMs: 7 * DAY_MS,
     // Popularity and trending orderings (shared by every model) are rebuilt every 6 h of event time.
     orderingRefreshMs: 6 * 3_600_000,
