@@ -22,6 +22,8 @@ const PROFILE_UPDATED_CHANNELS: RedisPubSubOptions<ProfileUpdated> = {
 
 export class RedisPubSub<M = ProfileUpdated> implements PubSub<M> {
   private subscriber: RedisClient | undefined;
+  /** Resolves once the subscriber connection is ready (its handshake and ready check done). */
+  private subscriberReady: Promise<void> | undefined;
   private readonly listeners = new Map<string, Set<(message: M) => void>>();
   /** SUBSCRIBE in flight (or done) per channel: every subscriber waits for it. */
   private readonly subscribed = new Map<string, Promise<unknown>>();
@@ -62,6 +64,9 @@ export class RedisPubSub<M = ProfileUpdated> implements PubSub<M> {
     };
     sub.on(this.sharded ? 'smessage' : 'message', deliver);
     this.subscriber = sub;
+    this.subscriberReady = whenReady(sub);
+    // A failed wait must not stick: the next subscribe waits again.
+    this.subscriberReady.catch(() => (this.subscriberReady = undefined));
     return sub;
   }
 
@@ -73,7 +78,10 @@ export class RedisPubSub<M = ProfileUpdated> implements PubSub<M> {
     let pending = this.subscribed.get(channel);
     if (!pending) {
       const sub = this.connection();
-      const request = (this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel)).then(() => {
+      // Not before the connection is ready: ioredis writes SUBSCRIBE during its handshake, and the
+      // ready check that follows (INFO) is then refused in subscriber mode and the connection reset.
+      const ready = this.subscriberReady ?? (this.subscriberReady = whenReady(sub));
+      const request = ready.then(() => (this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel))).then(() => {
         // Not if every listener left (and a later SUBSCRIBE took over) while this one was on its way.
         if (this.subscribed.get(channel) === request) this.receiving.add(channel);
       });
@@ -120,5 +128,28 @@ export class RedisPubSub<M = ProfileUpdated> implements PubSub<M> {
     this.receiving.clear();
     this.subscriber?.disconnect();
     this.subscriber = undefined;
+    this.subscriberReady = undefined;
   }
+}
+
+/** How long a subscription waits for its connection to be ready before it fails (Redis down). */
+const READY_TIMEOUT_MS = 10_000;
+
+function whenReady(client: RedisClient): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`the Redis subscriber connection was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    timer.unref();
+    const onReady = () => done();
+    const onEnd = () => done(new Error('the Redis subscriber connection closed'));
+    function done(err?: Error) {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('end', onEnd);
+      if (err) reject(err);
+      else resolve();
+    }
+    client.once('ready', onReady);
+    client.once('end', onEnd);
+  });
 }

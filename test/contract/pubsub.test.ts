@@ -56,6 +56,30 @@ for (const adapter of adapters) {
       pair = undefined;
     });
 
+    it('subscriptions made at once on a fresh connection all receive (none races the connection handshake)', async ({ skip }) => {
+      if (note) skip(note);
+      pair = adapter.make();
+      const { a, b } = pair;
+      const got = new Map<string, number>();
+      if (b instanceof RedisPubSub) {
+        // The race exactly: SUBSCRIBE issued when the subscriber connection is connected but its
+        // handshake (ready check) not done. ioredis writes it at once; INFO then fails in
+        // subscriber mode and the connection is reset, losing the subscription.
+        const sub = (b as unknown as { connection(): RedisClient }).connection();
+        const early = new Promise<void>((resolve, reject) => {
+          sub.once('connect', () => void b.subscribe('handshake', (m) => got.set(m.userId, 1)).then(() => resolve(), reject));
+        });
+        await early;
+        await a.publish(message('handshake', 1));
+        await eventually(() => expect(got.get('handshake')).toBe(1));
+      }
+      const users = Array.from({ length: 40 }, (_, i) => `burst-${i}`);
+      // All at once, before the subscriber connection is up.
+      await Promise.all(users.map((u) => b.subscribe(u, (m) => got.set(m.userId, (got.get(m.userId) ?? 0) + 1))));
+      await Promise.all(users.map((u) => a.publish(message(u, 1))));
+      await eventually(() => expect(users.every((u) => got.has(u))).toBe(true));
+    });
+
     it('delivers a user\'s messages in order to every subscriber, only for that user, until unsubscribed', async ({ skip }) => {
       if (note) skip(note);
       pair = adapter.make();
