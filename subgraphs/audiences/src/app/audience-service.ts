@@ -24,7 +24,7 @@ import { checkAudienceId, checkDescription, checkName, freshBackfill } from '../
 import type { Audience } from '../domain/audience.js';
 import { compileRule, evaluateRule, nextChangeAt } from '../domain/rules.js';
 import type { CompiledRule, ProfileView } from '../domain/rules.js';
-import type { AudienceStores, MembershipDecision } from '../store/ports.js';
+import type { AudienceStores, Membership, MembershipDecision } from '../store/ports.js';
 import type { ProfileSource } from './profile-source.js';
 
 /** Consumer group of the audiences subgraph on the profile's change-notice log. */
@@ -349,13 +349,14 @@ export class AudienceService {
     for (let i = 0; i < ids.length; i += this.options.pageSize) {
       const page = ids.slice(i, i + this.options.pageSize);
       const now = this.now();
-      const views = await this.source.profiles(page, this.traitNames, now);
-      await Promise.all(views.map((view) => this.users.run(view.userId, () => this.evaluateView(view, byUser.get(view.userId)!, reason, now))));
+      const [views, memberships] = await Promise.all([this.source.profiles(page, this.traitNames, now), this.stores.memberships.ofMany(page)]);
+      await Promise.all(views.map((view, i) => this.users.run(view.userId, () => this.evaluateView(view, byUser.get(view.userId)!, reason, now, memberships[i]!))));
     }
   }
 
-  private async evaluateView(view: ProfileView, audienceIds: ReadonlySet<string>, reason: MembershipReason, now: number): Promise<void> {
-    const current = new Set((await this.stores.memberships.of(view.userId)).map((m) => m.audienceId));
+  /** `memberships`: the user's, read with the page (audience references see them and this evaluation's decisions). */
+  private async evaluateView(view: ProfileView, audienceIds: ReadonlySet<string>, reason: MembershipReason, now: number, memberships: readonly Membership[]): Promise<void> {
+    const current = new Set(memberships.map((m) => m.audienceId));
     const decisions: MembershipDecision[] = [];
     const due: { audienceId: string; userId: string; at: number | null }[] = [];
     const ctx = { isMember: (a: string) => current.has(a) };
@@ -491,6 +492,9 @@ export class AudienceService {
    */
   private async backfill(id: string): Promise<void> {
     if (!(await this.stores.audiences.lease(id, this.holder, this.options.leaseMs))) return;
+    // The next page is read while this one is evaluated (for the same revision and cursor only).
+    type Page = Awaited<ReturnType<ProfileSource['page']>>;
+    let prefetched: { revision: number; cursor: string; page: Promise<Page> } | null = null;
     try {
       for (;;) {
         if (this.stopped) return;
@@ -498,11 +502,19 @@ export class AudienceService {
         if (!audience || audience.status !== 'BUILDING') return;
         const rule = compileRule(audience.rule);
         const now = this.now();
-        const page = await this.source.page(audience.backfill.cursor, this.options.pageSize, rule.traitNames, now);
+        const reuse: boolean = prefetched !== null && prefetched.revision === audience.revision && prefetched.cursor === audience.backfill.cursor;
+        const page: Page = await (reuse ? prefetched!.page : this.source.page(audience.backfill.cursor, this.options.pageSize, rule.traitNames, now));
+        prefetched = null;
+        if (page.cursor !== null) {
+          const nextPage = this.source.page(page.cursor, this.options.pageSize, rule.traitNames, this.now());
+          nextPage.catch(() => undefined); // a failed prefetch is read again, and fails, in its turn
+          prefetched = { revision: audience.revision + 1, cursor: page.cursor, page: nextPage };
+        }
         // Audiences that read this one, for the users whose membership the page changed.
         const dependents = this.withDependents(this.dependents.get(id) ?? []);
         const followUp = new Map<string, Set<string>>();
         const memberships = await this.stores.memberships.ofMany(page.views.map((v) => v.userId));
+        const due: { audienceId: string; userId: string; at: number | null }[] = [];
         await Promise.all(
           page.views.map((view, i) =>
             this.users.run(view.userId, async () => {
@@ -510,14 +522,16 @@ export class AudienceService {
               const ctx = { isMember: (a: string) => member.has(a) };
               const changed = await this.decide(view.userId, view.version, [{ audienceId: id, member: evaluateRule(rule, view, now, ctx) }], 'BACKFILL', now);
               if (changed > 0 && dependents.size > 0) followUp.set(view.userId, dependents);
-              if (rule.timeDependent) {
-                const at = nextChangeAt(rule, view, now, ctx);
-                await this.stores.due.schedule([{ audienceId: id, userId: view.userId, at }]);
-                if (at !== null) this.wake(at);
-              }
+              if (rule.timeDependent) due.push({ audienceId: id, userId: view.userId, at: nextChangeAt(rule, view, now, ctx) });
             }),
           ),
         );
+        // The page's due times in one write.
+        if (due.length > 0) {
+          await this.stores.due.schedule(due);
+          const soonest = Math.min(...due.map((d) => d.at ?? Infinity));
+          if (soonest < Infinity) this.wake(soonest);
+        }
         if (followUp.size > 0) await this.evaluateUsers(followUp, 'BACKFILL');
         const done = page.cursor === null;
         const scanned = audience.backfill.scanned + page.views.length;
@@ -525,7 +539,7 @@ export class AudienceService {
           ...audience,
           status: done ? 'LIVE' : 'BUILDING',
           revision: audience.revision + 1,
-          backfill: { ...audience.backfill, scanned, total: done ? scanned : page.total, cursor: page.cursor, finishedAt: done ? this.now() : null },
+          backfill: { ...audience.backfill, scanned, total: done ? scanned : (page.total ?? audience.backfill.total), cursor: page.cursor, finishedAt: done ? this.now() : null },
           updatedAt: audience.updatedAt,
         };
         if (!(await this.stores.audiences.replace(next, audience.revision))) {

@@ -497,7 +497,7 @@ export type UserConnection = {
   __typename?: 'UserConnection';
   nodes: Array<User>;
   pageInfo: UserPageInfo;
-  /** How many users are stored, when the store knows it without a scan (embedded stores); null on Redis. */
+  /** How many users are stored, on the first page (no after), when the store knows it without a scan (embedded stores); null on Redis. */
   totalCount: Maybe<Scalars['Int']['output']>;
 };
 

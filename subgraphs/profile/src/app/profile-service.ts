@@ -118,7 +118,8 @@ export class ProfileService {
     return {
       nodes: page.profiles.map((p) => ({ id: p.userId, loadedProfile: p })),
       pageInfo: { hasNextPage: page.cursor !== null, endCursor: page.cursor },
-      totalCount: await this.stores.profiles.count(),
+      // Counted once, with the first page: a listing reads it there (it is a scan on some stores).
+      totalCount: cursor === null ? await this.stores.profiles.count() : null,
     };
   }
 

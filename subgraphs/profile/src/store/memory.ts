@@ -15,6 +15,8 @@ export class MemoryProfileStore implements ProfileStore {
    * was added (a counter): the Map keeps entries in that order, and listing cursors are positions in it.
    */
   private readonly profiles = new Map<string, { profile: Profile; expiresAt: number; seq: number; done?: Set<string> }>();
+  /** Every entry's user and seq in seq order (entries of deleted profiles until compacted): what page() seeks in. */
+  private order: { userId: string; seq: number }[] = [];
   private added = 0;
   /** Per user: event id → when applied, in the order written. */
   private readonly ledgers = new Map<string, Map<string, number>>();
@@ -42,6 +44,7 @@ export class MemoryProfileStore implements ProfileStore {
     const done = once ? new Set([...(prev?.done ?? []), once]) : prev?.done;
     // A Map.set of a present key keeps its place, so it keeps its seq; a new entry goes last.
     const seq = prev?.seq ?? ++this.added;
+    if (!prev) this.order.push({ userId, seq });
     this.profiles.set(userId, { profile, expiresAt: this.ttlMs > 0 ? this.now() + this.ttlMs : Infinity, seq, ...(done ? { done } : {}) });
     for (const [id, at] of add) ledger.set(id, at);
     if (ledger.size > 0) this.ledgers.set(userId, ledger);
@@ -122,21 +125,31 @@ export class MemoryProfileStore implements ProfileStore {
    */
   async page(cursor: string | null, limit: number): Promise<{ profiles: Profile[]; cursor: string | null }> {
     const after = cursor === null ? 0 : parseSeqCursor(cursor);
-    const entries = [...this.profiles];
-    // The first entry past the cursor (entries are sorted by seq).
+    this.compactOrder();
+    const order = this.order;
+    // The first entry past the cursor (`order` is sorted by seq).
     let lo = 0;
-    for (let hi = entries.length; lo < hi; ) {
+    for (let hi = order.length; lo < hi; ) {
       const mid = (lo + hi) >> 1;
-      if (entries[mid]![1].seq <= after) lo = mid + 1;
+      if (order[mid]!.seq <= after) lo = mid + 1;
       else hi = mid;
     }
     const profiles: Profile[] = [];
     let i = lo;
-    for (; i < entries.length && profiles.length < limit; i++) {
-      const profile = this.live(entries[i]![0]);
+    for (; i < order.length && profiles.length < limit; i++) {
+      const { userId, seq } = order[i]!;
+      // An entry deleted since (or deleted and written again, listed later under its new seq).
+      if (this.profiles.get(userId)?.seq !== seq) continue;
+      const profile = this.live(userId);
       if (profile) profiles.push(profile);
     }
-    return { profiles, cursor: i < entries.length ? String(i > lo ? entries[i - 1]![1].seq : after) : null };
+    return { profiles, cursor: i < order.length ? String(i > lo ? order[i - 1]!.seq : after) : null };
+  }
+
+  /** Drops the entries of deleted profiles from `order` once they outnumber the live ones. */
+  private compactOrder(): void {
+    if (this.order.length <= 2 * this.profiles.size + 1024) return;
+    this.order = this.order.filter(({ userId, seq }) => this.profiles.get(userId)?.seq === seq);
   }
 
   /** Profiles that have not expired. */

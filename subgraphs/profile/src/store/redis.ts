@@ -245,7 +245,9 @@ export class RedisProfileStore implements ProfileStore {
     const profiles: Profile[] = [];
     // Keep scanning while pages come back empty (a keyspace mostly of other keys), up to a budget.
     for (let rounds = 0; node < nodes.length && profiles.length === 0 && rounds < 50; rounds++) {
-      const [next, keys] = await nodes[node]!.scan(scan, 'MATCH', this.keys.profilePattern(), 'COUNT', Math.max(10, limit));
+      // A user has several keys besides its profile (ledger, snapshot, memberships): scan a few
+      // times the page so a page holds about `limit` profiles.
+      const [next, keys] = await nodes[node]!.scan(scan, 'MATCH', this.keys.profilePattern(), 'COUNT', Math.max(10, 3 * limit));
       const docs = await Promise.all(keys.map((k) => this.redis.hget(k, 'doc')));
       for (const d of docs) if (d !== null) profiles.push(parseProfile(d));
       if (next === '0') [node, scan] = [node + 1, '0'];
