@@ -29,6 +29,11 @@ const STEPS: Step[] = [
   { name: 'takeover', script: 'bench:takeover', what: 'a profile updater killed with SIGKILL: kill → its entries applied by a live one, on Redis' },
   { name: 'live', script: 'bench:live', what: 'live updates through the gateway: 1,000 subscriptions at 500 events/s' },
   { name: 'freshness', script: 'bench:freshness', what: 'event → re-ranked row through the gateway, embedded and on Redis' },
+  {
+    name: 'audiences',
+    script: 'bench:audiences',
+    what: '100 live audiences under background load, embedded and on Redis: event → membership (query, subscription), time-driven exits, backfill, updater throughput, bytes per membership',
+  },
   { name: 'gateway', script: 'bench:gateway', what: 'home-page query: our gateway against Hive Gateway, and the subgraphs directly' },
   { name: 'experiments', script: 'bench:experiments', what: 'statistical validity of experiment analysis, seeded simulations: A/A peeking, interval coverage, CUPED, SRM' },
   {

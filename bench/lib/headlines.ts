@@ -49,6 +49,30 @@ export function headlines(figures: Record<string, unknown>): Headline[] {
       goal: `p99 <= 50 ms${met(p99 === undefined ? undefined : p99 <= 50)}`,
     });
   }
+  const audiences = figures['audiences'];
+  const audiencesRedis = ((get(audiences, 'modes') as Json[] | undefined) ?? []).find((m) => String(get(m, 'stores')).startsWith('redis'));
+  if (audiencesRedis) {
+    const query = num(get(audiencesRedis, 'membershipQueryMs', 'p99'));
+    const sub = num(get(audiencesRedis, 'subscriptionMs', 'p99'));
+    const exit = num(get(audiencesRedis, 'timeExits', 'latenessMs', 'p99'));
+    const backfill = num(get(audiencesRedis, 'backfill', 'profilesPerSecond'));
+    const ratio = num(get(audiencesRedis, 'throughput', 'ratio'));
+    out.push({
+      figure: `audiences on Redis (${int(get(audiences, 'audiences'))} live, ${int(get(audiences, 'backgroundEventsPerSecond'))} background events/s): event → membership by query / by subscription`,
+      value: `p50 ${ms(get(audiencesRedis, 'membershipQueryMs', 'p50'))} / ${ms(get(audiencesRedis, 'subscriptionMs', 'p50'))}, p99 ${ms(query)} / ${ms(sub)}`,
+      goal: `p99 <= 50 ms${met(query === undefined || sub === undefined ? undefined : query <= 50 && sub <= 50)}`,
+    });
+    out.push({
+      figure: 'audiences on Redis: time-driven exit, message − due time',
+      value: `p50 ${ms(get(audiencesRedis, 'timeExits', 'latenessMs', 'p50'))}, p99 ${ms(exit)}`,
+      goal: `p99 <= 1 s${met(exit === undefined ? undefined : exit <= 1000)}`,
+    });
+    out.push({
+      figure: `audiences on Redis: backfill of ${int(get(audiencesRedis, 'backfill', 'seededProfiles'))} profiles; updater events/s with 100 audiences ÷ with none; bytes per membership`,
+      value: `${int(backfill)} profiles/s; ${int(get(audiencesRedis, 'throughput', 'hundred', 'eventsPerSecond'))} ÷ ${int(get(audiencesRedis, 'throughput', 'zero', 'eventsPerSecond'))} = ${x(ratio)}; ${int(get(audiencesRedis, 'bytesPerMembership', 'bytesPerMembership'))} B`,
+      goal: `>= 5,000 profiles/s${met(backfill === undefined ? undefined : backfill >= 5000)}; >= 0.8x${met(ratio === undefined ? undefined : ratio >= 0.8)}`,
+    });
+  }
   const ingest = figures['ingest'];
   if (ingest) {
     const rate = num(get(ingest, 'endToEndEventsPerSecond'));
