@@ -272,7 +272,7 @@ const PROFILE = /* GraphQL */ `
         facetAffinities(limit: 30) { facet affinities { key score count lastSeenAt } }
         series(limit: 50) { seriesId title lastEpisode episodesWatched watchedCount lastWatchedAt }
         skus(limit: 100) { sku viewed addedToCart purchased lastSeenAt }
-        recentItems(limit: 50) { item { id kind title genres category sku seriesId episode metadata } lastEventType lastEventAt interactions }
+        recentItems(limit: 50) { item { itemId kind title genres category sku seriesId episode metadata } lastEventType lastEventAt interactions }
       }
     }
   }

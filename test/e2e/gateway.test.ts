@@ -92,6 +92,11 @@ describe('gateway end to end (embedded stores)', () => {
     expect(again.data.ingestEvents).toEqual({ accepted: 0, duplicates: 1, rejected: [] });
     const still = await p.query(PROFILE_QUERY, { id: 'e2e-new-user' });
     expect(still.data.user.profile.version).toBe(1);
+    // The user's view of the item (itemId, not id: client caches must not merge it across users)
+    // and the catalog's entity, resolved by the recommendations subgraph.
+    const items = await p.query(`query ($id: ID!) { user(id: $id) { profile { recentItems { item { itemId title catalogItem { id title } } } } } }`, { id: 'e2e-new-user' });
+    expect(items.errors).toBeUndefined();
+    expect(items.data.user.profile.recentItems[0].item).toEqual({ itemId: 'm-dead-drop', title: 'Dead Drop', catalogItem: { id: 'm-dead-drop', title: 'Dead Drop' } });
   });
 
   it('accepts the good events of a batch and explains each bad one', async () => {
@@ -142,8 +147,8 @@ describe('gateway end to end (embedded stores)', () => {
     const conflict = await p.query(`mutation { alias(anonymousId: "anon-123", userId: "someone-else") { merged } }`);
     expect(conflict.errors?.[0]?.extensions?.code).toBe('ALIAS_CONFLICT');
 
-    const del = await p.query(`mutation { deleteUser(id: "e2e-known") { id deleted } }`);
-    expect(del.data.deleteUser).toEqual({ id: 'e2e-known', deleted: true });
+    const del = await p.query(`mutation { deleteUser(id: "e2e-known") { userId deleted } }`);
+    expect(del.data.deleteUser).toEqual({ userId: 'e2e-known', deleted: true });
     const gone = await p.query(PROFILE_QUERY, { id: 'e2e-known' });
     expect(gone.data.user.profile).toMatchObject({ version: 0, eventCount: 0, genreAffinities: [] });
     const anonGone = await p.query(PROFILE_QUERY, { id: 'anon-123' });

@@ -135,7 +135,8 @@ export type ComputedTraitOf =
 export type DeleteUserResult = {
   __typename?: 'DeleteUserResult';
   deleted: Scalars['Boolean']['output'];
-  id: Scalars['ID']['output'];
+  /** The deleted user (named userId, not id: a result is not the user itself, for client caches). */
+  userId: Scalars['ID']['output'];
 };
 
 export type EventInput = {
@@ -184,6 +185,12 @@ export type IngestResult = {
   applied: Scalars['Boolean']['output'];
   duplicates: Scalars['Int']['output'];
   rejected: Array<RejectedEvent>;
+};
+
+/** The catalog's item entity (owned by the recommendations subgraph). */
+export type Item = {
+  __typename?: 'Item';
+  id: Scalars['ID']['output'];
 };
 
 export type ItemInput = {
@@ -356,13 +363,21 @@ export type ProfileSkusArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
 };
 
-/** Structured metadata of an item as carried by the event that referenced it. */
+/**
+ * Structured metadata of an item as carried by the user's latest event that referenced it. It has
+ * no `id` on purpose: it is one user's view of the item (another user's events may carry other
+ * metadata), so normalized client caches (Apollo Client, urql Graphcache, Relay), which merge
+ * objects of a type by `id`, must not merge it across users. `itemId` names the item;
+ * `catalogItem` is the catalog's own entity, the same for everyone.
+ */
 export type ProfileItem = {
   __typename?: 'ProfileItem';
+  /** The catalog's item (from the recommendations subgraph); null when the catalog does not hold it. */
+  catalogItem: Maybe<Item>;
   category: Maybe<Scalars['String']['output']>;
   episode: Maybe<Scalars['Int']['output']>;
   genres: Array<Scalars['String']['output']>;
-  id: Scalars['ID']['output'];
+  itemId: Scalars['ID']['output'];
   kind: ItemKind;
   metadata: Maybe<Scalars['JSON']['output']>;
   seriesId: Maybe<Scalars['ID']['output']>;
@@ -622,6 +637,7 @@ export type ResolversTypes = ResolversObject<{
   FacetAffinities: ResolverTypeWrapper<FacetAffinities>;
   FacetFilterInput: FacetFilterInput;
   IngestResult: ResolverTypeWrapper<IngestResult>;
+  Item: ResolverTypeWrapper<Item>;
   ItemInput: ItemInput;
   ItemKind: ItemKind;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
@@ -662,6 +678,7 @@ export type ResolversParentTypes = ResolversObject<{
   FacetAffinities: FacetAffinities;
   FacetFilterInput: FacetFilterInput;
   IngestResult: IngestResult;
+  Item: Item;
   ItemInput: ItemInput;
   JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
@@ -721,7 +738,7 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 
 export type DeleteUserResultResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['DeleteUserResult'] = ResolversParentTypes['DeleteUserResult']> = ResolversObject<{
   deleted?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
-  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export type FacetAffinitiesResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['FacetAffinities'] = ResolversParentTypes['FacetAffinities']> = ResolversObject<{
@@ -734,6 +751,10 @@ export type IngestResultResolvers<ContextType = ProfileContext, ParentType exten
   applied?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   duplicates?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   rejected?: Resolver<Array<ResolversTypes['RejectedEvent']>, ParentType, ContextType>;
+}>;
+
+export type ItemResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['Item'] = ResolversParentTypes['Item']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
@@ -771,10 +792,11 @@ export type ProfileResolvers<ContextType = ProfileContext, ParentType extends Re
 }>;
 
 export type ProfileItemResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['ProfileItem'] = ResolversParentTypes['ProfileItem']> = ResolversObject<{
+  catalogItem?: Resolver<Maybe<ResolversTypes['Item']>, ParentType, ContextType>;
   category?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   episode?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   genres?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
-  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  itemId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['ItemKind'], ParentType, ContextType>;
   metadata?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   seriesId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
@@ -875,6 +897,7 @@ export type Resolvers<ContextType = ProfileContext> = ResolversObject<{
   DeleteUserResult?: DeleteUserResultResolvers<ContextType>;
   FacetAffinities?: FacetAffinitiesResolvers<ContextType>;
   IngestResult?: IngestResultResolvers<ContextType>;
+  Item?: ItemResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
   Profile?: ProfileResolvers<ContextType>;

@@ -332,7 +332,7 @@ export class ProfileService {
   }
 
   /** Removes the profile, its snapshot and its aliases. */
-  async deleteUser(id: string): Promise<{ id: string; deleted: boolean }> {
+  async deleteUser(id: string): Promise<{ userId: string; deleted: boolean }> {
     const userId = validateId(id, 'id', 'USER_ID_INVALID', this.options.validation);
     const [linkedTo] = await this.stores.identities.resolve([userId], { fresh: true });
     const deleted = await this.stores.profiles.delete(userId);
@@ -341,7 +341,7 @@ export class ProfileService {
     if (linkedTo !== userId) await this.stores.profiles.forgetChange(linkedTo!, mergeKey(userId));
     await this.stores.identities.forget(userId);
     if (deleted) this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete', eventIds: [], changed: ALL_FIELDS });
-    return { id: userId, deleted };
+    return { userId, deleted };
   }
 
   /** Profiles by user id (aliases resolved); an empty profile where the user has none. */

@@ -5,11 +5,11 @@
  * misspelt or removed field does not compile) and the subgraph refuses to start without one.
  */
 import { anyIdentity, selfOrService, serviceOnly } from '../../../../lib/auth.js';
-import type { RuleMap } from '../../../../lib/auth.js';
+import type { Rule, RuleMap } from '../../../../lib/auth.js';
 import type { Resolvers } from '../__generated__/resolvers-types.js';
 import type { ProfileContext } from './context.js';
 
-export const PROFILE_RULES: RuleMap<Resolvers, ProfileContext> = {
+export const PROFILE_RULES: RuleMap<Resolvers, ProfileContext> & Record<string, Rule<ProfileContext>> = {
   'Query.user': selfOrService('id'),
   'Query.me': anyIdentity,
   'Query.users': serviceOnly('listing users'),
@@ -17,6 +17,8 @@ export const PROFILE_RULES: RuleMap<Resolvers, ProfileContext> = {
   'Mutation.defineComputedTrait': serviceOnly('defineComputedTrait'),
   'Mutation.deleteComputedTrait': serviceOnly('deleteComputedTrait'),
   'User.__resolveReference': selfOrService('id'),
+  // A stub of the catalog's entity (resolvable: false): nothing fetches it here.
+  'Item.__resolveReference': serviceOnly('Item references'),
   'Subscription.profileUpdated': selfOrService('userId'),
   'Mutation.ingestEvents': serviceOnly('ingesting events'),
   'Mutation.identify': serviceOnly('identify'),

@@ -176,6 +176,11 @@ export const resolvers: Resolvers = {
     batchSnapshot: (p, _args, ctx) => withCodedErrors(() => ctx.batchSnapshots.load(p.userId)),
   },
 
+  ProfileItem: {
+    itemId: (item) => item.id,
+    catalogItem: (item) => ({ id: item.id }),
+  },
+
   ProfileSnapshot: {
     rankingFeatures: (s) => s.features,
   },

@@ -175,8 +175,9 @@ export type RecommendedItem = {
 export type RejectedItem = {
   __typename?: 'RejectedItem';
   code: Scalars['String']['output'];
-  id: Maybe<Scalars['String']['output']>;
   index: Scalars['Int']['output'];
+  /** The item the rejected entry named, when it named one (itemId, not id: a rejection is not the item, for client caches). */
+  itemId: Maybe<Scalars['String']['output']>;
   message: Scalars['String']['output'];
 };
 
@@ -438,8 +439,8 @@ export type RecommendedItemResolvers<ContextType = RecommendationsContext, Paren
 
 export type RejectedItemResolvers<ContextType = RecommendationsContext, ParentType extends ResolversParentTypes['RejectedItem'] = ResolversParentTypes['RejectedItem']> = ResolversObject<{
   code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  id?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   index?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  itemId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 

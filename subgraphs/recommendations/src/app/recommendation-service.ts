@@ -67,7 +67,7 @@ export interface RowRequest {
 
 export interface ItemRejection {
   index: number;
-  id: string | null;
+  itemId: string | null;
   code: string;
   message: string;
 }
@@ -106,10 +106,10 @@ export class RecommendationService {
     raw.forEach((value, index) => {
       const id = typeof (value as { id?: unknown })?.id === 'string' ? (value as { id: string }).id : null;
       const checked = checkItem(value);
-      if (!checked.ok) return rejected.push({ index, id, code: checked.code, message: checked.message });
+      if (!checked.ok) return rejected.push({ index, itemId: id, code: checked.code, message: checked.message });
       const year = (value as { releaseYear?: unknown }).releaseYear;
       if (year !== undefined && year !== null && (!Number.isInteger(year) || (year as number) < 1800 || (year as number) > 2200)) {
-        return rejected.push({ index, id, code: 'ITEM_INVALID', message: 'releaseYear must be an integer between 1800 and 2200' });
+        return rejected.push({ index, itemId: id, code: 'ITEM_INVALID', message: 'releaseYear must be an integer between 1800 and 2200' });
       }
       valid.push(year == null ? checked.item : { ...checked.item, releaseYear: year as number });
     });
