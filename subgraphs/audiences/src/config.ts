@@ -26,6 +26,7 @@ export function loadAudiencesConfig(env: NodeJS.ProcessEnv = process.env): Audie
       leaseMs: envDuration(env, 'AUDIENCES_LEASE', '30s'),
       refreshMs: envDuration(env, 'AUDIENCES_REFRESH', '1s'),
       maxAudiences: envInt(env, 'AUDIENCES_MAX', 1000, 1, 100_000),
+      coalesceMs: envInt(env, 'AUDIENCES_COALESCE_MS', 5, 0, 1000),
     },
     destinations: {
       batchSize: envInt(env, 'AUDIENCE_DESTINATION_BATCH', 100, 1, 10_000),

@@ -51,6 +51,8 @@ export interface AudienceServiceOptions {
   refreshMs: number;
   /** At most this many audiences. */
   maxAudiences: number;
+  /** Notice batches arriving within this long of each other are evaluated together (0: each alone). */
+  coalesceMs: number;
   now?: () => number;
   onError?: (err: unknown) => void;
 }
@@ -61,6 +63,7 @@ export const DEFAULT_AUDIENCE_OPTIONS: AudienceServiceOptions = {
   leaseMs: 30_000,
   refreshMs: 1000,
   maxAudiences: 1000,
+  coalesceMs: 5,
 };
 
 interface Live {
@@ -92,6 +95,9 @@ export class AudienceService {
   private wakeAt = Infinity;
   private ticking: Promise<void> | null = null;
   private resumedAt = -Infinity;
+  private pendingNotices: ProfileUpdated[] = [];
+  private pendingFlush: Promise<void> | null = null;
+  private flushNow: (() => void) | null = null;
   private stopped = false;
   private readonly now: () => number;
   private readonly onError: (err: unknown) => void;
@@ -286,8 +292,39 @@ export class AudienceService {
 
   // --- real time ------------------------------------------------------------------------
 
-  /** The consumer of the profile's change notices: one batch at a time, users side by side. */
-  async handleNotices(notices: readonly ProfileUpdated[]): Promise<void> {
+  /**
+   * The consumer of the profile's change notices. Batches that arrive within `coalesceMs` of each
+   * other (the log hands several partitions' batches over at once) are evaluated together: one
+   * profile fetch through the graph serves all their users, which costs a fraction per user of a
+   * fetch for two or three. Each caller's promise settles with the evaluation that included its
+   * notices (a failure fails them all, and the log delivers them again).
+   */
+  handleNotices(notices: readonly ProfileUpdated[]): Promise<void> {
+    if (this.options.coalesceMs <= 0) return this.processNotices(notices);
+    this.pendingNotices.push(...notices);
+    if (!this.pendingFlush) {
+      let start!: () => void;
+      const due = new Promise<void>((resolve) => (start = resolve));
+      const timer = setTimeout(start, this.options.coalesceMs);
+      timer.unref();
+      this.flushNow = () => {
+        clearTimeout(timer);
+        start();
+      };
+      this.pendingFlush = due.then(() => {
+        const batch = this.pendingNotices;
+        this.pendingNotices = [];
+        this.pendingFlush = null;
+        this.flushNow = null;
+        return this.processNotices(batch);
+      });
+    }
+    // A full page of users need not wait.
+    if (this.pendingNotices.length >= this.options.pageSize) this.flushNow?.();
+    return this.pendingFlush;
+  }
+
+  private async processNotices(notices: readonly ProfileUpdated[]): Promise<void> {
     await this.fresh();
     const changed = new Map<string, Set<string> | 'all'>();
     const deleted: string[] = [];
