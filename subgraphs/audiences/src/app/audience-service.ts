@@ -407,12 +407,10 @@ export class AudienceService {
       else current.delete(id);
       if (l.rule.timeDependent) due.push({ audienceId: id, userId: view.userId, at: nextChangeAt(l.rule, view, now, ctx) });
     }
-    await this.decide(view.userId, view.version, decisions, reason, now);
-    if (due.length > 0) {
-      await this.stores.due.schedule(due);
-      const soonest = Math.min(...due.map((d) => d.at ?? Infinity));
-      if (soonest < Infinity) this.wake(soonest);
-    }
+    // The decision and the due times are independent writes: side by side.
+    await Promise.all([this.decide(view.userId, view.version, decisions, reason, now), due.length > 0 && this.stores.due.schedule(due)]);
+    const soonest = Math.min(...due.map((d) => d.at ?? Infinity));
+    if (soonest < Infinity) this.wake(soonest);
   }
 
   /** Applies one user's decisions and emits the transitions; returns how many there were. */
@@ -428,13 +426,15 @@ export class AudienceService {
   /** AudienceEntered / AudienceExited on the log (destinations, other consumers) and on pub/sub (subscriptions). */
   private async emit(changes: AudienceChange[]): Promise<void> {
     if (changes.length === 0) return;
-    await this.outputs.changes.append(changes);
-    await Promise.all(
+    // The log (durable: consumers, destinations) and pub/sub (live: subscriptions) side by side;
+    // only the log's append must succeed, a failed publish is reported.
+    const published = Promise.all(
       changes.flatMap((c) => [
         this.outputs.pubsub.publish({ ...c, topic: audienceTopic(c.audienceId) }),
         this.outputs.pubsub.publish({ ...c, topic: userTopic(c.userId) }),
       ]),
     ).catch(this.onError);
+    await Promise.all([this.outputs.changes.append(changes), published]);
   }
 
   // --- time -----------------------------------------------------------------------------
