@@ -16,7 +16,8 @@ const { values } = parseArgs({
   options: {
     users: { type: 'string', default: '200' },
     minutes: { type: 'string', default: '1' },
-    gateway: { type: 'string', default: process.env['GATEWAY_URL'] ?? 'http://127.0.0.1:4000/graphql' },
+    // GATEWAY_URL, else the gateway `npm start` runs on this machine (GATEWAY_PORT, default 4000).
+    gateway: { type: 'string', default: process.env['GATEWAY_URL'] ?? `http://127.0.0.1:${process.env['GATEWAY_PORT'] ?? '4000'}/graphql` },
     seed: { type: 'string', default: String(Date.now() % 100_000) },
     concurrency: { type: 'string', default: '8' },
     experiment: { type: 'string', default: 'realtime-ranking' },
