@@ -9,6 +9,7 @@ import { envBool, isProduction } from '../lib/env.js';
 import { DEMO_USERS, demoHistory } from '../demo/history.js';
 import { seedDemoAudiences } from '../demo/audiences.js';
 import { startPlatform } from './platform.js';
+import { evaluate } from '../subgraphs/experiments/src/domain/assign.js';
 
 const env = process.env;
 const production = isProduction(env);
@@ -22,13 +23,28 @@ async function authHelp(): Promise<string> {
   if (production) return 'Auth: every operation needs a JWT signed with JWT_SECRET (no demo tokens are printed in production).';
   const user = await mintToken(auth, { sub: 'u1', role: 'user' });
   const service = await mintToken(auth, { sub: 'demo-backend', role: 'service' });
+  // u1 may be in the control variant (the batch ranking): a treatment user shows the live one.
+  const live = await treatmentUser();
+  const liveLine = live && live !== 'u1' ? `
+  user ${live} (treatment: its row is ranked live)${' '.repeat(Math.max(1, 25 - live.length))}Bearer ${await mintToken(auth, { sub: live, role: 'user' })}` : '';
   return `Auth: every operation needs a JWT. Demo tokens (12 h, signed with ${auth.developmentSecrets ? 'the development JWT_SECRET' : 'JWT_SECRET'}):
-  user u1 (reads only u1, records its own unit events)   Bearer ${user}
+  user u1 (reads only u1, records its own unit events; ${live === 'u1' ? 'treatment: live row' : 'control: batch row'})   Bearer ${user}${liveLine}
   service (ingests, reads anyone, experiments, catalog)  Bearer ${service}
 In Sandbox open the Headers tab (or Settings → Shared headers) and set  Authorization: Bearer <token>;
 for subscriptions set the connection params to  {"authorization": "Bearer <token>"}.
 The events API takes the service token:  curl -H 'authorization: Bearer <service token>' -H 'content-type: application/json' -d '{"events":[...]}' ${profile.url}/v1/events`;
 }
+/** The first demo user the ranking experiment puts in a treatment variant (its assignment is GrowthBook's hash). */
+async function treatmentUser(): Promise<string | null> {
+  const experiment = await experiments.service.get(recommendations.service.config.rankingExperiment);
+  if (!experiment || experiment.status !== 'RUNNING') return null;
+  const control = experiment.variants[0]!.key;
+  return DEMO_USERS.map((u) => u.id).find((id) => {
+    const a = evaluate(experiment, id, {});
+    return a.inExperiment && a.variant !== control;
+  }) ?? null;
+}
+
 // Embedded stores by default (one process: the subgraphs share an in-memory event log);
 // Redis or Redis Cluster when REDIS_URL / REDIS_CLUSTER_NODES is set.
 const platform = await startPlatform({ env });
