@@ -95,7 +95,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     // Requests over the caller's rate are refused before their body is read.
     routes: (a) => callers.limitRequests(a, auth),
   });
-  new SubscriptionGateway(gateway, {
+  const subscriptions = new SubscriptionGateway(gateway, {
     subgraphUrls: config.subgraphUrls,
     auth,
     // Introspection is off in production over HTTP (Apollo); the same over graphql-ws.
@@ -107,7 +107,9 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     scopes,
     callers,
     initTimeoutMs: config.wsInitTimeoutMs,
-  }).attach(app);
+  });
+  subscriptions.attach(app);
+  subscriptions.attachSse(app);
   const server = await listenService(app, apollo, config);
   return {
     ...server,

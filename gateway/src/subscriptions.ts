@@ -34,6 +34,8 @@ import type { FastifyInstance } from 'fastify';
 import { getOperationAST, GraphQLError, print } from 'graphql';
 import type { DocumentNode, ExecutionArgs, ExecutionResult, FormattedExecutionResult, GraphQLSchema, OperationDefinitionNode, ValidationRule } from 'graphql';
 import { createClient } from 'graphql-ws';
+import { createHandler as createSseHandler } from 'graphql-sse/lib/use/fastify';
+import type { Response as SseResponse } from 'graphql-sse';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { cachedParse, cachedValidate } from '../../lib/graphql/documents.js';
@@ -358,6 +360,61 @@ export class SubscriptionGateway {
       over: () => void this.live.delete(key),
       closed: async () => release?.(),
     }, { everyEvent });
+  }
+
+  /**
+   * Serves GraphQL over Server-Sent Events (the graphql-sse protocol, distinct connections mode)
+   * at /graphql/stream: every request is one operation, authenticated by its Authorization header,
+   * with the same limits, role checks, plans and shared executions as over graphql-ws.
+   */
+  attachSse(app: FastifyInstance): void {
+    const { callers } = this.options;
+    const refuse = (status: 401 | 429, code: string, message: string): SseResponse => [
+      JSON.stringify({ errors: [{ message, extensions: { code } }] }),
+      { status, statusText: status === 401 ? 'Unauthorized' : 'Too Many Requests', headers: { 'content-type': 'application/json; charset=utf-8' } },
+    ];
+    const handler = createSseHandler<{ state: ConnectionState }>({
+      // The operation is parsed and validated here (the same caches and rules as graphql-ws), so
+      // the handler executes what this returns as it is.
+      onSubscribe: async (req, params) => {
+        let caller: Caller;
+        try {
+          caller = await this.options.auth.caller(req.headers.get('authorization') ?? undefined);
+        } catch (err) {
+          return refuse(401, 'UNAUTHENTICATED', err instanceof GraphQLError ? err.message : 'invalid token');
+        }
+        const { identity } = caller;
+        if (!identity) return refuse(401, 'UNAUTHENTICATED', 'authentication required: send Authorization: Bearer <JWT>');
+        const key = callerKey(identity);
+        const limited = callers.rateLimited(key);
+        if (limited) return refuse(429, 'RATE_LIMITED', limited.message);
+        let document: DocumentNode;
+        try {
+          document = cachedParse(params.query, this.options.maxTokens);
+        } catch (err) {
+          return { errors: [err instanceof GraphQLError ? err : new GraphQLError(String(err))] };
+        }
+        const schema = internals(this.gateway).schema;
+        const errors = cachedValidate(schema, document, this.options.validationRules);
+        if (errors.length > 0) return { errors: [...errors] };
+        return {
+          schema,
+          document,
+          ...(params.operationName ? { operationName: params.operationName } : {}),
+          ...(params.variables ? { variableValues: params.variables } : {}),
+          contextValue: { state: { caller: { ...caller, identity }, key, stopExpiry: () => undefined } },
+        };
+      },
+      execute: (args) => this.subscribe(args, args.contextValue.state),
+      subscribe: (args) => this.subscribe(args, args.contextValue.state),
+    });
+    app.route({
+      method: ['GET', 'POST'],
+      url: '/graphql/stream',
+      handler: async (req, reply) => {
+        await handler(req, reply);
+      },
+    });
   }
 
   /** Serves graphql-ws on the gateway's HTTP server at /graphql. */
