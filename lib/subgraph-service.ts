@@ -55,6 +55,7 @@ export interface SubgraphServiceOptions<Ctx extends BaseContext> {
   subscriptionContext?: (identity: Identity | null) => Ctx;
   bodyLimit: number;
   health?: ServiceAppOptions<Ctx>['health'];
+  ready?: ServiceAppOptions<Ctx>['ready'];
   routes?: ServiceAppOptions<Ctx>['routes'];
 }
 
@@ -82,6 +83,7 @@ export async function startSubgraphService<Ctx extends BaseContext>(o: SubgraphS
     corsOrigins: o.config.corsOrigins,
     logLevel: o.config.logLevel,
     ...(o.health ? { health: o.health } : {}),
+    ...(o.ready ? { ready: o.ready } : {}),
     ...(o.routes ? { routes: o.routes } : {}),
   });
   if (o.subscriptionContext) serveSubscriptions(app, schema, auth, o.subscriptionContext, { maxPayload: o.bodyLimit, hideSuggestions: o.config.production });

@@ -92,6 +92,12 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     logLevel: config.logLevel,
     http: config.http,
     health: () => ({ subgraphs: Object.keys(config.subgraphUrls) }),
+    ready: {
+      // The supergraph is composed into the gateway's schema (it is, once started).
+      supergraph: async () => {
+        if (!(gateway as unknown as { schema?: unknown }).schema) throw new Error('not loaded');
+      },
+    },
     // Requests over the caller's rate are refused before their body is read.
     routes: (a) => callers.limitRequests(a, auth),
   });

@@ -27,6 +27,12 @@ export interface ServiceAppOptions<Ctx extends BaseContext> {
   corsOrigins: true | string[];
   /** Extra fields for /health. */
   health?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  /**
+   * Readiness checks for /ready (for orchestrators): each resolves when its dependency answers
+   * (a store reachable, the supergraph loaded). /health says the process is alive; /ready that it
+   * can serve.
+   */
+  ready?: Record<string, () => Promise<unknown>>;
   /** Registers the service's own routes. */
   routes?: (app: FastifyInstance) => void | Promise<void>;
   logLevel?: string;
@@ -148,6 +154,11 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
 
   await app.register(cors, { origin: opts.corsOrigins, credentials: true, exposedHeaders: ['x-request-id'] });
   app.get('/health', async () => ({ status: 'ok', service: opts.name, ...(await opts.health?.()) }));
+  app.get('/ready', async (_req, reply) => {
+    const checks = await readiness(opts.ready ?? {});
+    const ok = Object.values(checks).every((c) => c === 'ok');
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', service: opts.name, checks });
+  });
   await opts.routes?.(app);
   opts.apollo.addPlugin(requestErrorsPlugin());
   await opts.apollo.start();
@@ -174,4 +185,21 @@ export async function listen(app: FastifyInstance, port: number, host: string): 
   const address = app.server.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   return `http://${shownHost}:${address.port}`;
+}
+
+/** How long a readiness check may take before it counts as failed. */
+const READY_CHECK_TIMEOUT_MS = 2000;
+
+/** Each check's outcome: `ok`, or `unavailable` / `timeout` (no error text: it could name internal addresses). */
+async function readiness(checks: Record<string, () => Promise<unknown>>): Promise<Record<string, 'ok' | 'unavailable' | 'timeout'>> {
+  const entries = await Promise.all(
+    Object.entries(checks).map(async ([name, check]) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), READY_CHECK_TIMEOUT_MS)));
+      const outcome = await Promise.race([check().then(() => 'ok' as const, () => 'unavailable' as const), timeout]);
+      clearTimeout(timer);
+      return [name, outcome] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
 }

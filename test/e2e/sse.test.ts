@@ -54,7 +54,7 @@ describe('GraphQL over SSE through the gateway', () => {
       body: JSON.stringify({ query: LIVE, variables: { id: 'x' } }),
     });
     expect(res.status).toBe(401);
-    expect((await res.json()).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    expect(((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('UNAUTHENTICATED');
     const bad = await fetch(streamUrl(), {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: 'Bearer nope' },

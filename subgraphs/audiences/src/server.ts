@@ -72,6 +72,7 @@ export async function startAudiencesServer(config: AudiencesConfig, deps: Audien
     context: (identity) => createContext(service, pubsub, stores.destinations, delivery, identity),
     subscriptionContext: (identity) => createContext(service, pubsub, stores.destinations, delivery, identity, true),
     bodyLimit: 1024 * 1024,
+    ready: { audienceStore: () => stores.audiences.version() },
   });
   log = server.app.log;
   await service.start();

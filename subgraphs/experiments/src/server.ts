@@ -48,6 +48,7 @@ export async function startExperimentsServer(config: ExperimentsConfig, deps: Ex
     context: (identity) => createContext(service, identity, unitEventLimiter, feeds),
     subscriptionContext: (identity) => createContext(service, identity, unitEventLimiter, feeds),
     bodyLimit: 2 * 1024 * 1024,
+    ready: { experimentStore: () => stores.experiments.get('\u0000ready') },
   });
   log = server.app.log;
   return {

@@ -73,6 +73,8 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     // GraphQL carries event batches of up to maxBatchBytes, plus the document around them.
     bodyLimit: config.validation.maxBatchBytes + 64 * 1024,
     health: () => ({ mode, lastSnapshot: snapshots.lastRun ?? null }),
+    // A read of the profile store (one Redis command on Redis).
+    ready: { profileStore: () => ownedStores.profiles.getMany(['\u0000ready']) },
     routes: (a) => registerEventsRoute(a, service, config.validation.maxBatchBytes, { verifier: new TokenVerifier(config.auth), limiter: ingestLimiter }),
   });
   const { url, app } = server;
