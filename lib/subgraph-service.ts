@@ -56,6 +56,8 @@ export interface SubgraphServiceOptions<Ctx extends BaseContext> {
   bodyLimit: number;
   health?: ServiceAppOptions<Ctx>['health'];
   ready?: ServiceAppOptions<Ctx>['ready'];
+  /** Served at /metrics; the HTTP and GraphQL request metrics are recorded in it. */
+  metrics?: ServiceAppOptions<Ctx>['metrics'];
   routes?: ServiceAppOptions<Ctx>['routes'];
 }
 
@@ -84,6 +86,7 @@ export async function startSubgraphService<Ctx extends BaseContext>(o: SubgraphS
     logLevel: o.config.logLevel,
     ...(o.health ? { health: o.health } : {}),
     ...(o.ready ? { ready: o.ready } : {}),
+    ...(o.metrics ? { metrics: o.metrics } : {}),
     ...(o.routes ? { routes: o.routes } : {}),
   });
   if (o.subscriptionContext) serveSubscriptions(app, schema, auth, o.subscriptionContext, { maxPayload: o.bodyLimit, hideSuggestions: o.config.production });

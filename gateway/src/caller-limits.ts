@@ -45,6 +45,13 @@ export class PerCaller {
     return this.counts.get(key) ?? 0;
   }
 
+  /** Held by every caller together. */
+  get total(): number {
+    let n = 0;
+    for (const c of this.counts.values()) n += c;
+    return n;
+  }
+
   /** Counts one more for `key`, unless that caller already holds the most it may. */
   tryAdd(key: string): boolean {
     const held = this.count(key);

@@ -14,6 +14,9 @@ import { SubscriptionGateway } from './subscriptions.js';
 import { SubgraphSource } from './subgraph-source.js';
 import { EntityBatcher } from './entity-batcher.js';
 import { GatewayAuth, requireCallerPlugins } from './auth.js';
+import { ServiceMetrics } from '../../lib/metrics.js';
+import type { Histogram } from 'prom-client';
+import type { GraphQLDataSource } from '@apollo/gateway';
 import { assumedListSizes, queryProtection } from './limits.js';
 import { CallerLimits, callerKey } from './caller-limits.js';
 import { RequiredScopes } from './scopes.js';
@@ -31,7 +34,28 @@ export interface GatewayServer {
   close(): Promise<void>;
 }
 
-export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; sources: SubgraphSource[]; scopes: RequiredScopes } {
+/** Times each subgraph fetch, and counts the failed ones (by subgraph). */
+function timed(name: string, source: GraphQLDataSource<GatewayContext>, metrics: GatewayMetrics): GraphQLDataSource<GatewayContext> {
+  return {
+    process: async (options) => {
+      const end = metrics.fetchDuration.startTimer({ subgraph: name });
+      try {
+        const result = await source.process(options);
+        end({ outcome: result.errors?.length ? 'error' : 'ok' });
+        return result;
+      } catch (err) {
+        end({ outcome: 'failed' });
+        throw err;
+      }
+    },
+  };
+}
+
+export interface GatewayMetrics {
+  fetchDuration: Histogram<'subgraph' | 'outcome'>;
+}
+
+export function createGateway(config: GatewayConfig, metrics?: GatewayMetrics): { gateway: ApolloGateway; sources: SubgraphSource[]; scopes: RequiredScopes } {
   // @apollo/gateway reports anonymous usage data unless this is set; it stays off unless asked for.
   if (!config.apolloTelemetry) process.env['APOLLO_TELEMETRY_DISABLED'] = 'true';
   const sources: SubgraphSource[] = [];
@@ -49,17 +73,24 @@ export function createGateway(config: GatewayConfig): { gateway: ApolloGateway; 
         timeoutMs: config.subgraphTimeoutMs,
       });
       sources.push(source);
-      return new EntityBatcher(source);
+      const batcher = new EntityBatcher(source);
+      return metrics ? timed(name, batcher, metrics) : batcher;
     },
   });
   return { gateway, sources, scopes };
 }
 
 export async function startGateway(config: GatewayConfig): Promise<GatewayServer> {
-  const { gateway, sources, scopes } = createGateway(config);
+  const metrics = new ServiceMetrics('gateway');
+  const { gateway, sources, scopes } = createGateway(config, {
+    fetchDuration: metrics.histogram({ name: 'subgraph_fetch_duration_seconds', help: 'Fetches from the subgraphs, by subgraph and outcome (ok, error: GraphQL errors, failed: no answer)', labelNames: ['subgraph', 'outcome'] }),
+  });
   const auth = new GatewayAuth(config.auth);
   // With AUTH_DISABLED every call is the same identity: no callers to tell apart.
   const callers = new CallerLimits(config.callers, !config.auth.disabled);
+  metrics.gauge({ name: 'live_subscriptions', help: 'Subscriptions open at the gateway (graphql-ws and SSE)', collect() {
+    this.set(callers.subscriptions.total);
+  } });
   const protection = queryProtection(config.limits, assumedListSizes(scopes.gatewaySupergraph));
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
@@ -92,6 +123,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     logLevel: config.logLevel,
     http: config.http,
     health: () => ({ subgraphs: Object.keys(config.subgraphUrls) }),
+    metrics,
     ready: {
       // The supergraph is composed into the gateway's schema (it is, once started).
       supergraph: async () => {

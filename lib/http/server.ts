@@ -15,6 +15,7 @@ import { httpLimits } from '../env.js';
 import type { HttpLimits, ServiceBasics } from '../env.js';
 import { requestErrorsPlugin } from '../graphql/plugins.js';
 import { drainKeepAliveOnClose } from './drain.js';
+import type { ServiceMetrics } from '../metrics.js';
 import { poisoningKeyPath } from '../json-shape.js';
 
 export interface ServiceAppOptions<Ctx extends BaseContext> {
@@ -33,6 +34,8 @@ export interface ServiceAppOptions<Ctx extends BaseContext> {
    * can serve.
    */
   ready?: Record<string, () => Promise<unknown>>;
+  /** The service's metrics, served at /metrics (Prometheus text format). */
+  metrics?: ServiceMetrics;
   /** Registers the service's own routes. */
   routes?: (app: FastifyInstance) => void | Promise<void>;
   logLevel?: string;
@@ -147,6 +150,15 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('NOT_FOUND', `no route for ${req.method} ${req.url}`)));
   const drain = drainKeepAliveOnClose(app);
+  const metrics = opts.metrics;
+  if (metrics) {
+    app.addHook('onResponse', async (req, reply) => {
+      // The route's pattern (bounded), not its URL; requests matching no route share one label.
+      metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    });
+    opts.apollo.addPlugin(metrics.apolloPlugin());
+    app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()));
+  }
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
     drain(req, reply);

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { startSubgraphService } from '../../../lib/subgraph-service.js';
+import { ServiceMetrics } from '../../../lib/metrics.js';
 import type { SubgraphResolvers } from '../../../lib/subgraph-service.js';
 import type { AudienceChange } from '../../../lib/contracts/audience.js';
 import type { EventLog } from '../../../lib/eventlog/port.js';
@@ -53,7 +54,17 @@ export async function startAudiencesServer(config: AudiencesConfig, deps: Audien
   const source = new ProfileSource({ url: config.profileUrl, auth: config.auth });
   let log: FastifyInstance['log'] | undefined;
   const onError = (err: unknown) => (log ? log.error(err, 'audiences') : console.error(err));
-  const service = new AudienceService(stores, source, { changes, pubsub }, { ...config.service, onError });
+  const metrics = new ServiceMetrics('audiences');
+  const evaluations = metrics.counter({ name: 'audience_evaluations_total', help: 'Users evaluated, by reason (PROFILE_CHANGED, TIME, BACKFILL, ...)', labelNames: ['reason'] });
+  const transitions = metrics.counter({ name: 'audience_membership_changes_total', help: 'Membership changes, by direction and reason', labelNames: ['direction', 'reason'] });
+  const service = new AudienceService(stores, source, { changes, pubsub }, {
+    ...config.service,
+    onError,
+    observe: {
+      evaluated: (users, reason) => evaluations.inc({ reason }, users),
+      changed: (c) => transitions.inc({ direction: c.entered ? 'entered' : 'exited', reason: c.reason }),
+    },
+  });
   const delivery = new DestinationDelivery({
     log: changes,
     destinations: () => stores.destinations.list(),
@@ -73,6 +84,7 @@ export async function startAudiencesServer(config: AudiencesConfig, deps: Audien
     subscriptionContext: (identity) => createContext(service, pubsub, stores.destinations, delivery, identity, true),
     bodyLimit: 1024 * 1024,
     ready: { audienceStore: () => stores.audiences.version() },
+    metrics,
   });
   log = server.app.log;
   await service.start();

@@ -11,6 +11,7 @@ import type { ExperimentsContext } from './schema/context.js';
 import { resolvers } from './schema/resolvers.js';
 import { createMemoryExperimentStores } from './store/memory.js';
 import { ResultsFeeds } from './app/results-feed.js';
+import { ServiceMetrics } from '../../../lib/metrics.js';
 import type { ExperimentResultsChanged } from './app/results-feed.js';
 import type { PubSub } from '../../../lib/pubsub/port.js';
 import { MemoryPubSub } from '../../../lib/pubsub/memory.js';
@@ -37,6 +38,13 @@ export async function startExperimentsServer(config: ExperimentsConfig, deps: Ex
   const service = new ExperimentService(stores, config.impressionSecret, Date.now, config.definitionsCacheMs, config.unitEvents);
   const unitEventLimiter = new RateLimiter(config.unitEventRateLimit, config.unitEventBurst, undefined, { name: 'trackUnitEvents', unit: 'unit events' });
   let log: FastifyInstance['log'] | undefined;
+  const metrics = new ServiceMetrics('experiments');
+  const unitEvents = metrics.counter({ name: 'unit_events_total', help: 'Unit events, by outcome (accepted, duplicate, rejected) and rejection code', labelNames: ['outcome', 'code'] });
+  service.onTracked((accepted, duplicates, codes) => {
+    if (accepted) unitEvents.inc({ outcome: 'accepted', code: '' }, accepted);
+    if (duplicates) unitEvents.inc({ outcome: 'duplicate', code: '' }, duplicates);
+    for (const code of codes) unitEvents.inc({ outcome: 'rejected', code });
+  });
   const feeds = new ResultsFeeds(service, pubsub, config.resultsThrottleMs, (err) => log?.warn(err, 'live experiment results failed'));
   service.onRecorded((c) => void pubsub.publish({ ...c, at: Date.now() }).catch((err) => log?.warn(err, 'ExperimentResultsChanged publish failed')));
   const server = await startSubgraphService<ExperimentsContext>({
@@ -49,6 +57,7 @@ export async function startExperimentsServer(config: ExperimentsConfig, deps: Ex
     subscriptionContext: (identity) => createContext(service, identity, unitEventLimiter, feeds),
     bodyLimit: 2 * 1024 * 1024,
     ready: { experimentStore: () => stores.experiments.get('\u0000ready') },
+    metrics,
   });
   log = server.app.log;
   return {

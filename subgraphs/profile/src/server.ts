@@ -1,5 +1,6 @@
 /** Wires the profile subgraph: stores, use cases, GraphQL schema and HTTP routes. */
 import { TokenVerifier } from '../../../lib/auth.js';
+import { ServiceMetrics } from '../../../lib/metrics.js';
 import { RateLimiter } from '../../../lib/rate-limit.js';
 import { PROFILE_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
@@ -54,7 +55,20 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
   const pubsub = deps.pubsub ?? new MemoryPubSub();
   const mode = deps.mode ?? 'inline';
   const ownedStores = stores ?? createMemoryStores({ dedupeTtlMs: config.dedupeTtlMs });
+  const metrics = new ServiceMetrics('profile');
+  const ingested = metrics.counter({ name: 'ingest_events_total', help: 'Events ingested, by outcome (accepted, duplicate, rejected) and rejection code', labelNames: ['outcome', 'code'] });
+  const applyLatency = metrics.histogram({ name: 'profile_apply_latency_seconds', help: 'Event accepted → applied to its profile' });
   const service = new ProfileService(ownedStores, {
+    observe: {
+      ingested: (accepted, duplicates, codes) => {
+        if (accepted) ingested.inc({ outcome: 'accepted', code: '' }, accepted);
+        if (duplicates) ingested.inc({ outcome: 'duplicate', code: '' }, duplicates);
+        for (const code of codes) ingested.inc({ outcome: 'rejected', code });
+      },
+      applied: (latencies) => {
+        for (const ms of latencies) applyLatency.observe(Math.max(0, ms) / 1000);
+      },
+    },
     reducer: config.reducer,
     validation: config.validation,
     eventLog,
@@ -75,6 +89,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     health: () => ({ mode, lastSnapshot: snapshots.lastRun ?? null }),
     // A read of the profile store (one Redis command on Redis).
     ready: { profileStore: () => ownedStores.profiles.getMany(['\u0000ready']) },
+    metrics,
     routes: (a) => registerEventsRoute(a, service, config.validation.maxBatchBytes, { verifier: new TokenVerifier(config.auth), limiter: ingestLimiter }),
   });
   const { url, app } = server;

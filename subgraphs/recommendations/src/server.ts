@@ -3,6 +3,7 @@ import { RECOMMENDATIONS_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
 import type { EventConsumer, EventLog } from '../../../lib/eventlog/port.js';
 import { startSubgraphService } from '../../../lib/subgraph-service.js';
+import { ServiceMetrics } from '../../../lib/metrics.js';
 import type { SubgraphResolvers } from '../../../lib/subgraph-service.js';
 import { RecommendationService } from './app/recommendation-service.js';
 import { readMovies } from './catalog/movielens.js';
@@ -60,6 +61,7 @@ export async function startRecommendationsServer(
     context: (identity) => ({ identity, service, now: Date.now() }),
     bodyLimit: 4 * 1024 * 1024,
     health: () => ({ catalogItems: service.catalog.size, model: config.service.defaultModel }),
+    metrics: new ServiceMetrics('recommendations'),
   });
   return {
     url: server.url,

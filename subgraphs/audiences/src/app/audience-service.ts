@@ -55,6 +55,8 @@ export interface AudienceServiceOptions {
   coalesceMs: number;
   now?: () => number;
   onError?: (err: unknown) => void;
+  /** Told of every evaluation and transition (metrics). */
+  observe?: { evaluated(users: number, reason: MembershipReason): void; changed(change: AudienceChange): void };
 }
 
 export const DEFAULT_AUDIENCE_OPTIONS: AudienceServiceOptions = {
@@ -383,6 +385,7 @@ export class AudienceService {
    */
   async evaluateUsers(byUser: ReadonlyMap<string, ReadonlySet<string>>, reason: MembershipReason): Promise<void> {
     const ids = [...byUser.keys()];
+    this.options.observe?.evaluated(ids.length, reason);
     for (let i = 0; i < ids.length; i += this.options.pageSize) {
       const page = ids.slice(i, i + this.options.pageSize);
       const now = this.now();
@@ -426,6 +429,7 @@ export class AudienceService {
   /** AudienceEntered / AudienceExited on the log (destinations, other consumers) and on pub/sub (subscriptions). */
   private async emit(changes: AudienceChange[]): Promise<void> {
     if (changes.length === 0) return;
+    for (const c of changes) this.options.observe?.changed(c);
     // The log (durable: consumers, destinations) and pub/sub (live: subscriptions) side by side;
     // only the log's append must succeed, a failed publish is reported.
     const published = Promise.all(

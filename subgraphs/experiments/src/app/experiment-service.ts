@@ -93,6 +93,13 @@ export class ExperimentService {
 
   private readonly listeners = new Set<(changed: { experimentKey: string; unitIds: string[] }) => void>();
 
+  private readonly trackedListeners = new Set<(accepted: number, duplicates: number, rejectedCodes: readonly string[]) => void>();
+
+  /** Called after every trackUnitEvents batch with what became of its events (metrics). */
+  onTracked(listener: (accepted: number, duplicates: number, rejectedCodes: readonly string[]) => void): void {
+    this.trackedListeners.add(listener);
+  }
+
   /** Called after unit events were recorded, once per experiment they moved. */
   onRecorded(listener: (changed: { experimentKey: string; unitIds: string[] }) => void): () => void {
     this.listeners.add(listener);
@@ -314,6 +321,7 @@ export class ExperimentService {
       }
     });
     rejected.sort((a, b) => a.index - b.index);
+    for (const l of this.trackedListeners) l(accepted, duplicates, rejected.map((r) => r.code));
     return { accepted, duplicates, rejected };
   }
 

@@ -75,6 +75,11 @@ export interface ProfileServiceOptions {
   now?: () => number;
   /** How old the computed-trait definitions a write folds with may be (TRAIT_DEFINITIONS_REFRESH). */
   traitRefreshMs?: number;
+  /** Told what ingestion did and how long applied events took from acceptance (metrics). */
+  observe?: {
+    ingested(accepted: number, duplicates: number, rejectedCodes: readonly string[]): void;
+    applied(latenciesMs: readonly number[]): void;
+  };
 }
 
 
@@ -134,6 +139,12 @@ export class ProfileService {
    * (too many events, too large, not a list); otherwise reports each rejected event.
    */
   async ingest(rawEvents: unknown, opts: IngestOptions = {}): Promise<IngestResult> {
+    const result = await this.ingestBatch(rawEvents, opts);
+    this.options.observe?.ingested(result.accepted, result.duplicates, result.rejected.map((r) => r.code));
+    return result;
+  }
+
+  private async ingestBatch(rawEvents: unknown, opts: IngestOptions): Promise<IngestResult> {
     const events = checkBatch(rawEvents, this.options.validation, opts.bytes);
     const now = this.now();
     const rejected: Rejection[] = [];
@@ -269,6 +280,10 @@ export class ProfileService {
     });
     // A redelivered batch changes nothing and announces nothing.
     if (appliedNow > 0) {
+      if (this.options.observe) {
+        const now = Date.now();
+        this.options.observe.applied(userEvents.filter((e) => e.receivedAt !== undefined).map((e) => now - e.receivedAt!));
+      }
       this.emit({
         userId,
         version: profile.version,

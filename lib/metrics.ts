@@ -1,0 +1,65 @@
+/**
+ * Prometheus metrics (prom-client), one registry per service: the platform runs every service
+ * in one process, and each must expose only its own at its `/metrics`. Every service gets the
+ * Node runtime metrics, HTTP request durations by route and status, and GraphQL request
+ * durations by operation name and outcome; services add their own through `counter`,
+ * `histogram` and `gauge`. Label values are bounded: routes are Fastify's route patterns, and
+ * operation names beyond the first MAX_OPERATION_NAMES are counted as `other` (clients choose
+ * them); no user id is ever a label.
+ */
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CounterConfiguration, GaugeConfiguration, HistogramConfiguration } from 'prom-client';
+
+const MAX_OPERATION_NAMES = 100;
+/** Seconds: from a fast in-memory answer to a slow fan-out. */
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  readonly graphqlDuration: Histogram<'operation' | 'outcome'>;
+  private readonly operationNames = new Set<string>();
+
+  constructor(readonly service: string) {
+    this.registry.setDefaultLabels({ service });
+    collectDefaultMetrics({ register: this.registry });
+    this.httpDuration = this.histogram({ name: 'http_request_duration_seconds', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status_code'], buckets: LATENCY_BUCKETS });
+    this.graphqlDuration = this.histogram({ name: 'graphql_request_duration_seconds', help: 'GraphQL requests by operation name and outcome (ok, error)', labelNames: ['operation', 'outcome'], buckets: LATENCY_BUCKETS });
+  }
+
+  counter<L extends string>(config: Omit<CounterConfiguration<L>, 'registers'>): Counter<L> {
+    return new Counter({ ...config, registers: [this.registry] });
+  }
+  histogram<L extends string>(config: Omit<HistogramConfiguration<L>, 'registers'>): Histogram<L> {
+    return new Histogram({ buckets: LATENCY_BUCKETS, ...config, registers: [this.registry] });
+  }
+  gauge<L extends string>(config: Omit<GaugeConfiguration<L>, 'registers'>): Gauge<L> {
+    return new Gauge({ ...config, registers: [this.registry] });
+  }
+
+  /** An operation name as a label: the first MAX_OPERATION_NAMES seen, then `other`. */
+  operationLabel(name: string | null | undefined): string {
+    if (!name) return 'anonymous';
+    if (this.operationNames.has(name)) return name;
+    if (this.operationNames.size >= MAX_OPERATION_NAMES) return 'other';
+    this.operationNames.add(name);
+    return name;
+  }
+
+  /** Times every GraphQL request by its operation name and whether it had errors. */
+  apolloPlugin<Ctx extends BaseContext>(): ApolloServerPlugin<Ctx> {
+    return {
+      requestDidStart: async () => {
+        const started = process.hrtime.bigint();
+        return {
+          willSendResponse: async (rc) => {
+            const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+            const outcome = rc.errors?.length || (rc.response.body.kind === 'single' && rc.response.body.singleResult.errors?.length) ? 'error' : 'ok';
+            this.graphqlDuration.observe({ operation: this.operationLabel(rc.operationName), outcome }, seconds);
+          },
+        };
+      },
+    };
+  }
+}
