@@ -148,6 +148,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
   });
   subscriptions.attach(app);
   subscriptions.attachSse(app);
+  subscriptions.attachMultipart(app);
   const server = await listenService(app, apollo, config);
   return {
     ...server,

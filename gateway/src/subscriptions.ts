@@ -30,7 +30,7 @@ import { operationFromDocument } from '@apollo/federation-internals';
 import { buildOperationContext, executeQueryPlan } from '@apollo/gateway';
 import type { ApolloGateway, GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode, QueryPlan, QueryPlanner } from '@apollo/query-planner';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { getOperationAST, GraphQLError, print } from 'graphql';
 import type { DocumentNode, ExecutionArgs, ExecutionResult, FormattedExecutionResult, GraphQLSchema, OperationDefinitionNode, ValidationRule } from 'graphql';
 import { createClient } from 'graphql-ws';
@@ -417,6 +417,55 @@ export class SubscriptionGateway {
     });
   }
 
+  /**
+   * Apollo's multipart HTTP subscription protocol on POST /graphql (what Apollo Client's HttpLink
+   * and Apollo Router speak): a subscription asked for with `Accept: multipart/mixed;
+   * subscriptionSpec=1.0` is answered with one multipart body, a JSON part per event
+   * (`{"payload": result}`) and a heartbeat part (`{}`) every MULTIPART_HEARTBEAT_MS, through the
+   * same SubscriptionGateway as graphql-ws and SSE. Queries and mutations stay Apollo Server's.
+   */
+  attachMultipart(app: FastifyInstance): void {
+    const { callers } = this.options;
+    app.addHook('preHandler', async (req, reply) => {
+      if (req.method !== 'POST' || req.routeOptions.url !== '/graphql') return;
+      const accept = req.headers.accept ?? '';
+      if (!/multipart\/mixed/i.test(accept) || !/subscriptionSpec/i.test(accept)) return;
+      const body = (req.body ?? {}) as { query?: unknown; variables?: unknown; operationName?: unknown };
+      if (typeof body.query !== 'string') return;
+      let document: DocumentNode;
+      try {
+        document = cachedParse(body.query, this.options.maxTokens);
+      } catch {
+        return; // Apollo Server answers the syntax error
+      }
+      const operationName = typeof body.operationName === 'string' ? body.operationName : undefined;
+      if (getOperationAST(document, operationName)?.operation !== 'subscription') return;
+      const json = (status: number, errors: readonly GraphQLError[] | { message: string; extensions: { code: string } }[]) =>
+        reply.code(status).header('content-type', 'application/json; charset=utf-8').send({ errors });
+      let caller: Caller;
+      try {
+        caller = await this.options.auth.callerOf(req);
+      } catch (err) {
+        return json(401, [{ message: err instanceof GraphQLError ? err.message : 'invalid token', extensions: { code: 'UNAUTHENTICATED' } }]);
+      }
+      const { identity } = caller;
+      if (!identity) return json(401, [{ message: 'authentication required: send Authorization: Bearer <JWT>', extensions: { code: 'UNAUTHENTICATED' } }]);
+      const key = callerKey(identity);
+      const limited = callers.rateLimited(key);
+      if (limited) return json(429, [limited]);
+      const schema = internals(this.gateway).schema;
+      const invalid = cachedValidate(schema, document, this.options.validationRules);
+      if (invalid.length > 0) return json(400, invalid);
+      const variables = body.variables && typeof body.variables === 'object' ? (body.variables as Record<string, unknown>) : undefined;
+      const result = await this.subscribe(
+        { schema, document, ...(operationName ? { operationName } : {}), ...(variables ? { variableValues: variables } : {}), contextValue: {} },
+        { caller: { ...caller, identity }, key, stopExpiry: () => undefined },
+      );
+      if (!(Symbol.asyncIterator in result)) return json(200, (result.errors ?? []) as GraphQLError[]);
+      await streamMultipart(reply, result);
+    });
+  }
+
   /** Serves graphql-ws on the gateway's HTTP server at /graphql. */
   attach(app: FastifyInstance): void {
     const states = new WeakMap<object, ConnectionState>();
@@ -485,5 +534,31 @@ export class SubscriptionGateway {
       // In production "Did you mean …?" would reveal the schema: dropped from every error sent.
       { maxPayload: this.options.maxPayload, hideSuggestions: !!this.options.hideSuggestions },
     );
+  }
+}
+
+/** A heartbeat part every this often keeps proxies and clients from closing an idle stream. */
+const MULTIPART_HEARTBEAT_MS = 5000;
+const PART = '\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n';
+
+/** Writes a subscription's results as Apollo's multipart subscription body until either side ends. */
+async function streamMultipart(reply: FastifyReply, results: AsyncIterableIterator<ExecutionResult>): Promise<void> {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"', 'cache-control': 'no-cache' });
+  const write = (value: unknown) => res.write(PART + JSON.stringify(value));
+  write({});
+  const heartbeat = setInterval(() => write({}), MULTIPART_HEARTBEAT_MS);
+  heartbeat.unref();
+  const closed = () => void results.return?.();
+  res.once('close', closed);
+  try {
+    for await (const result of results) write({ payload: result });
+  } catch (err) {
+    write({ payload: null, errors: [{ message: err instanceof Error ? err.message : 'the subscription failed' }] });
+  } finally {
+    clearInterval(heartbeat);
+    res.off('close', closed);
+    if (!res.writableEnded) res.end('\r\n--graphql--\r\n');
   }
 }
