@@ -72,7 +72,7 @@ Real-time personalization platform (${backends.kind === 'memory' ? 'embedded in-
   Events API                 POST ${profile.url}/v1/events
 
 ${demo}
-Try:  { user(id: "u1") { profile { version genreAffinities { key score } } assignments { experimentKey variant } recommendedFor(limit: 5) { model variant items { position reasons item { title } } } } }
+Try:  { user(id: "u1") { id profile { version genreAffinities { key score } } assignments { experimentKey variant } recommendedFor(limit: 5) { model variant items { position reasons item { title } } } } }
 Audiences (service token):  { user(id: "u1") { id audiences { since audience { id name } } } }
 Live membership (service token, over ws://):  subscription { audienceMembershipChanged(audienceId: "crime-bingers") { entered reason at user { id profile { version } } } }
 ${await authHelp()}
