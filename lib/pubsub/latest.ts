@@ -13,11 +13,22 @@ import { mapEach } from '../streams.js';
 import type { ProfilePubSub, ProfileUpdated } from './port.js';
 
 export function latestUpdates(pubsub: ProfilePubSub, userId: string): Repeater<ProfileUpdated>;
-export function latestUpdates<R>(pubsub: ProfilePubSub, userId: string, step: (message: ProfileUpdated) => Promise<R | undefined>): Repeater<R>;
+export function latestUpdates<R>(
+  pubsub: ProfilePubSub,
+  userId: string,
+  step: (message: ProfileUpdated) => Promise<R | undefined>,
+  options?: { first?: ProfileUpdated },
+): Repeater<R>;
+/**
+ * `options.first`: a message handed to the reader as soon as the subscription is live (before any
+ * published one, which replaces it if the reader has not read it yet): a resuming reader checks
+ * the current state without missing a change made meanwhile.
+ */
 export function latestUpdates<R>(
   pubsub: ProfilePubSub,
   userId: string,
   step?: (message: ProfileUpdated) => Promise<R | undefined>,
+  options: { first?: ProfileUpdated } = {},
 ): Repeater<ProfileUpdated> | Repeater<R> {
   const messages = new Repeater<ProfileUpdated>(async (push, stop) => {
     // The version last passed on (waiting in the buffer, or read): older ones are dropped.
@@ -28,6 +39,7 @@ export function latestUpdates<R>(
       newest = m.version;
       void push(m);
     });
+    if (options.first) void push(options.first);
     await stop;
     await unsubscribe();
   }, new SlidingBuffer(1));

@@ -41,6 +41,26 @@ describe('subscriptions through the gateway', () => {
     await p?.close();
   });
 
+  it('a reconnecting client with the last version it saw gets the current state at once', async () => {
+    const id = 'resume-1';
+    for (const n of [1, 2]) await p.query(INGEST, { events: [play(id, episodeId('harbor-files', n))] });
+    const RESUME = `subscription Resume($id: ID!, $since: Int) { profileUpdated(userId: $id, sinceVersion: $since) { version cause user { id recommendedFor(limit: 1) { profileVersion } } } }`;
+    // It saw version 1 before its connection dropped: version 2 arrives with no new event.
+    const behind = collect(client, RESUME, { id, since: 1 });
+    await behind.until(() => behind.messages.length > 0);
+    expect(behind.messages[0].data.profileUpdated).toMatchObject({ version: 2, cause: 'RESUME', user: { id, recommendedFor: { profileVersion: 2 } } });
+    behind.unsubscribe();
+    await unsubscribed(p, id);
+    // Up to date already: nothing until the next change, which then comes as usual.
+    const current = collect(client, RESUME, { id, since: 2 });
+    await subscribed(p, id);
+    await p.query(INGEST, { events: [play(id, episodeId('harbor-files', 3))] });
+    await current.until(() => current.messages.length > 0);
+    expect(current.messages.map((m) => m.data.profileUpdated.cause)).toEqual(['EVENTS']);
+    expect(current.messages[0].data.profileUpdated.version).toBe(3);
+    current.unsubscribe();
+  });
+
   it('each applied event delivers the live profile and a row re-ranked on it', async () => {
     const sub = collect(client, LIVE, { id: 'live-1' });
     await subscribed(p, 'live-1');

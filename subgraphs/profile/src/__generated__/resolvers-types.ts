@@ -397,7 +397,7 @@ export type ProfileUpdate = {
   __typename?: 'ProfileUpdate';
   /** When the change was applied. */
   at: Scalars['DateTime']['output'];
-  /** EVENTS or ALIAS. */
+  /** EVENTS, ALIAS, DELETE, or RESUME (the current state for a client that gave sinceVersion). */
   cause: Scalars['String']['output'];
   /** Profile fields the change touched, for example genreAffinities, recentItems, series, traits. */
   changed: Array<Scalars['String']['output']>;
@@ -495,6 +495,7 @@ export type Subscription = {
 
 
 export type SubscriptionProfileUpdatedArgs = {
+  sinceVersion?: InputMaybe<Scalars['Int']['input']>;
   userId: Scalars['ID']['input'];
 };
 

@@ -13,6 +13,7 @@ import { DEFAULT_VALIDATION_LIMITS, validateId } from '../../../../lib/contracts
 import type { ProfileContext } from './context.js';
 import type { ProfileUpdate } from './models.js';
 import { latestUpdates } from '../../../../lib/pubsub/latest.js';
+import type { ProfileUpdated } from '../../../../lib/pubsub/port.js';
 import { selectsField } from '../../../../lib/selection.js';
 import { requireIdentity } from '../../../../lib/auth.js';
 
@@ -56,8 +57,10 @@ function checkUserId(id: string): string {
  * answered with the profile as it is now, and only when its version moved forward (or the profile
  * was deleted, which restarts versions at 0).
  */
-function profileUpdates(ctx: ProfileContext, userId: string): AsyncIterableIterator<{ profileUpdated: ProfileUpdate }> {
-  let lastVersion = -1;
+function profileUpdates(ctx: ProfileContext, userId: string, sinceVersion: number | null): AsyncIterableIterator<{ profileUpdated: ProfileUpdate }> {
+  let lastVersion = sinceVersion ?? -1;
+  // A resuming client (the last version it saw) gets the current state at once when it is newer.
+  const resume: ProfileUpdated | undefined = sinceVersion === null ? undefined : { userId, version: -1, cause: 'events', eventIds: [], changed: [], at: Date.now() };
   // One message at a time, when graphql-ws asks; an error (a FORBIDDEN one too) ends the
   // subscription after the listener is released (graphql-ws does not call return() then).
   return latestUpdates(ctx.pubsub, userId, async (m) => {
@@ -68,8 +71,11 @@ function profileUpdates(ctx: ProfileContext, userId: string): AsyncIterableItera
     const deleted = m.cause === 'delete';
     if (!deleted && profile.version <= lastVersion) return undefined;
     lastVersion = deleted ? profile.version : Math.max(lastVersion, profile.version);
-    return { profileUpdated: { userId, version: profile.version, cause: m.cause.toUpperCase(), changed: m.changed, at: m.at, user: { id: userId, loadedProfile: profile } } };
-  });
+    const resumed = m === resume;
+    return {
+      profileUpdated: { userId, version: profile.version, cause: resumed ? 'RESUME' : m.cause.toUpperCase(), changed: resumed ? [] : m.changed, at: m.at, user: { id: userId, loadedProfile: profile } },
+    };
+  }, resume ? { first: resume } : {});
 }
 
 function checkLimit(limit: number): number {
@@ -115,7 +121,10 @@ export const resolvers: Resolvers = {
 
   Subscription: {
     profileUpdated: {
-      subscribe: async (_root, { userId }, ctx) => profileUpdates(ctx, checkUserId(userId)),
+      subscribe: async (_root, { userId, sinceVersion }, ctx) => {
+        if (sinceVersion != null && (!Number.isInteger(sinceVersion) || sinceVersion < 0)) throw badInput('sinceVersion must be a version (an integer from 0)');
+        return profileUpdates(ctx, checkUserId(userId), sinceVersion ?? null);
+      },
       resolve: (payload: { profileUpdated: ProfileUpdate }) => payload.profileUpdated,
     },
   },
