@@ -7,6 +7,7 @@
  * trackUnitEvents. It ends by printing the realtime-ranking experiment's results.
  */
 import { loadAuthConfig, mintToken } from '../lib/auth.js';
+import { setTimeout } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Audience } from './model.js';
 import type { SimItem, SimUser } from './model.js';
@@ -46,15 +47,27 @@ const serviceToken = await mintToken(auth, { sub: 'simulator-backend', role: 'se
 const userTokens = new Map<string, Promise<string>>();
 const userToken = (id: string) => userTokens.get(id) ?? userTokens.set(id, mintToken(auth, { sub: id, role: 'user' })).get(id)!;
 
+/** How often a call refused by the gateway's per-caller rate limit is tried again. */
+const RATE_LIMIT_RETRIES = 50;
+
 async function gql<T = any>(query: string, variables: Record<string, unknown> = {}, token: string = serviceToken): Promise<T> {
-  const res = await fetch(gateway, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: T; errors?: Array<{ message: string }> };
-  if (body.errors?.length) throw new Error(body.errors.map((e) => e.message).join('; '));
-  return body.data as T;
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(gateway, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.json()) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string; retryAfterMs?: number } }> };
+    // The backend's one service token drives every simulated backend call: as a real client
+    // would, it waits as long as the gateway says (RATE_LIMITED, retryAfterMs) and tries again.
+    const limited = body.errors?.find((e) => e.extensions?.code === 'RATE_LIMITED');
+    if (limited && attempt < RATE_LIMIT_RETRIES) {
+      await setTimeout(Math.max(1, limited.extensions?.retryAfterMs ?? 10));
+      continue;
+    }
+    if (body.errors?.length) throw new Error(body.errors.map((e) => e.message).join('; '));
+    return body.data as T;
+  }
 }
 
 const ITEM_FIELDS = 'id kind title genres seriesId episode metadata';
