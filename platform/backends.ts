@@ -7,13 +7,10 @@
 import { createInfrastructure, PROFILE_CHANGE_KEYS, PROFILE_CHANGES_LOG } from '../lib/infrastructure.js';
 import type { AudienceChange } from '../lib/contracts/audience.js';
 import type { ProfileUpdated, PubSub } from '../lib/pubsub/port.js';
-import { MemoryPubSub } from '../lib/pubsub/memory.js';
-import { RedisPubSub } from '../lib/pubsub/redis.js';
-import { audienceChannel } from '../subgraphs/audiences/src/app/audience-service.js';
 import type { AudienceChangeMessage } from '../subgraphs/audiences/src/app/audience-service.js';
 import { AUDIENCE_CHANGE_KEYS, AUDIENCE_CHANGES_LOG } from '../subgraphs/audiences/src/server.js';
 import type { AudienceStores } from '../subgraphs/audiences/src/store/ports.js';
-import { selectAudienceStores } from '../subgraphs/audiences/src/store/select.js';
+import { selectAudiencePubSub, selectAudienceStores } from '../subgraphs/audiences/src/store/select.js';
 import type { EventLog } from '../lib/eventlog/port.js';
 import type { ProfilePubSub } from '../lib/pubsub/port.js';
 import type { RedisClient } from '../lib/redis/connection.js';
@@ -52,8 +49,7 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
   // Accepted events are never trimmed before the profile updater group applied them.
   const infrastructure = createInfrastructure(env, { protectedGroup: PROFILE_UPDATER_GROUP, onError });
   const { redis } = infrastructure;
-  const topicOf = (m: AudienceChangeMessage) => m.topic;
-  const audiencePubsub = redis ? new RedisPubSub(redis.client, redis.prefix, { topicOf, channel: audienceChannel }) : new MemoryPubSub(topicOf);
+  const audiencePubsub = selectAudiencePubSub(redis);
   const experimentPubsub = selectExperimentPubSub(redis);
   return {
     kind: infrastructure.kind,

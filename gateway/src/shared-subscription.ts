@@ -10,7 +10,7 @@
  * final result and then ends.
  *
  * That is for subscriptions whose every message carries the whole current state (profileUpdated).
- * For streams of distinct events (audienceMembershipChanged) `everyEvent` keeps up to `buffer`
+ * For streams of distinct events (audienceMembershipChanged) `everyEvent` keeps up to EVENT_BUFFER
  * events, upstream and per subscriber, instead of the newest one (beyond that the oldest are
  * dropped, so a stalled reader holds bounded memory), and a late joiner is not sent an event that
  * happened before it joined.
@@ -59,6 +59,9 @@ class SubscriberRepeater<R> extends Repeater<R> {
   }
 }
 
+/** Distinct events kept for a subscriber that has not read them (the oldest go beyond this). */
+const EVENT_BUFFER = 1000;
+
 export class SharedSubscription<E, R> {
   private readonly subscribers = new Set<Subscriber<R>>();
   private events?: Repeater<E>;
@@ -72,9 +75,9 @@ export class SharedSubscription<E, R> {
 
   constructor(
     private readonly hooks: SharedSubscriptionHooks<E, R>,
-    private readonly options: { everyEvent?: boolean; buffer?: number } = {},
+    private readonly options: { everyEvent?: boolean } = {},
   ) {
-    this.buffer = options.everyEvent ? (options.buffer ?? 1000) : 1;
+    this.buffer = options.everyEvent ? EVENT_BUFFER : 1;
   }
 
   get size(): number {

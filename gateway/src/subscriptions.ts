@@ -425,7 +425,7 @@ export class SubscriptionGateway {
    * same SubscriptionGateway as graphql-ws and SSE. Queries and mutations stay Apollo Server's.
    */
   attachMultipart(app: FastifyInstance): void {
-    const { callers } = this.options;
+    // Each POST /graphql is counted against its caller's rate on arrival (caller-limits.ts).
     app.addHook('preHandler', async (req, reply) => {
       if (req.method !== 'POST' || req.routeOptions.url !== '/graphql') return;
       const accept = req.headers.accept ?? '';
@@ -451,8 +451,6 @@ export class SubscriptionGateway {
       const { identity } = caller;
       if (!identity) return json(401, [{ message: 'authentication required: send Authorization: Bearer <JWT>', extensions: { code: 'UNAUTHENTICATED' } }]);
       const key = callerKey(identity);
-      const limited = callers.rateLimited(key);
-      if (limited) return json(429, [limited]);
       const schema = internals(this.gateway).schema;
       const invalid = cachedValidate(schema, document, this.options.validationRules);
       if (invalid.length > 0) return json(400, invalid);

@@ -1,11 +1,9 @@
 /** Starts the audiences subgraph alone (`npm run start:audiences`): embedded stores, or Redis with REDIS_URL. */
 import { onShutdown } from '../../../lib/shutdown.js';
 import { createInfrastructure, PROFILE_CHANGE_KEYS, PROFILE_CHANGES_LOG } from '../../../lib/infrastructure.js';
-import { RedisPubSub } from '../../../lib/pubsub/redis.js';
 import { loadAudiencesConfig } from './config.js';
-import { audienceChannel } from './app/audience-service.js';
 import { AUDIENCE_CHANGE_KEYS, AUDIENCE_CHANGES_LOG, startAudiencesServer } from './server.js';
-import { selectAudienceStores } from './store/select.js';
+import { selectAudiencePubSub, selectAudienceStores } from './store/select.js';
 
 const config = loadAudiencesConfig();
 const infrastructure = createInfrastructure(process.env);
@@ -14,7 +12,7 @@ const server = await startAudiencesServer(config, {
   stores: selectAudienceStores(redis),
   profileChanges: infrastructure.log(PROFILE_CHANGES_LOG, PROFILE_CHANGE_KEYS),
   changes: infrastructure.log(AUDIENCE_CHANGES_LOG, AUDIENCE_CHANGE_KEYS),
-  ...(redis ? { pubsub: new RedisPubSub(redis.client, redis.prefix, { topicOf: (m) => m.topic, channel: audienceChannel }) } : {}),
+  pubsub: selectAudiencePubSub(redis),
 });
 console.log(`audiences subgraph ready at ${server.url}/graphql (profile at ${config.profileUrl}; stores: ${infrastructure.kind})`);
 onShutdown(async () => {

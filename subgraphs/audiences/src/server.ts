@@ -11,7 +11,6 @@ import type { AudienceChange } from '../../../lib/contracts/audience.js';
 import type { EventLog } from '../../../lib/eventlog/port.js';
 import { MemoryEventLog } from '../../../lib/eventlog/memory.js';
 import type { ProfileUpdated, PubSub } from '../../../lib/pubsub/port.js';
-import { MemoryPubSub } from '../../../lib/pubsub/memory.js';
 import { AUDIENCES_GROUP, AudienceService } from './app/audience-service.js';
 import type { AudienceChangeMessage } from './app/audience-service.js';
 import { DestinationDelivery } from './app/destinations.js';
@@ -23,6 +22,7 @@ import type { AudiencesContext } from './schema/context.js';
 import { resolvers } from './schema/resolvers.js';
 import { createMemoryAudienceStores } from './store/memory.js';
 import type { AudienceStores } from './store/ports.js';
+import { selectAudiencePubSub } from './store/select.js';
 
 export const AUDIENCES_SCHEMA_PATH = new URL('../../../schema/audiences.graphql', import.meta.url);
 
@@ -50,7 +50,7 @@ export interface AudiencesServerDeps {
 export async function startAudiencesServer(config: AudiencesConfig, deps: AudiencesServerDeps = {}): Promise<AudiencesServer> {
   const stores = deps.stores ?? createMemoryAudienceStores();
   const changes = deps.changes ?? new MemoryEventLog<AudienceChange>({ keys: AUDIENCE_CHANGE_KEYS, dedupeTtlMs: 0 });
-  const pubsub = deps.pubsub ?? new MemoryPubSub<AudienceChangeMessage>((m) => m.topic);
+  const pubsub = deps.pubsub ?? selectAudiencePubSub(null);
   const source = new ProfileSource({ url: config.profileUrl, auth: config.auth });
   let log: FastifyInstance['log'] | undefined;
   const onError = (err: unknown) => (log ? log.error(err, 'audiences') : console.error(err));

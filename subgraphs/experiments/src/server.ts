@@ -2,6 +2,7 @@
 import { EXPERIMENTS_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
 import { RateLimiter } from '../../../lib/rate-limit.js';
+import type { Identity } from '../../../lib/auth.js';
 import { startSubgraphService } from '../../../lib/subgraph-service.js';
 import type { SubgraphResolvers } from '../../../lib/subgraph-service.js';
 import { ExperimentService } from './app/experiment-service.js';
@@ -46,15 +47,16 @@ export async function startExperimentsServer(config: ExperimentsConfig, deps: Ex
     for (const code of codes) unitEvents.inc({ outcome: 'rejected', code });
   });
   const feeds = new ResultsFeeds(service, pubsub, config.resultsThrottleMs, (err) => log?.warn(err, 'live experiment results failed'));
-  service.onRecorded((c) => void pubsub.publish({ ...c, at: Date.now() }).catch((err) => log?.warn(err, 'ExperimentResultsChanged publish failed')));
+  service.onRecorded((c) => void pubsub.publish(c).catch((err) => log?.warn(err, 'ExperimentResultsChanged publish failed')));
+  const contextOf = (identity: Identity | null) => createContext(service, identity, unitEventLimiter, feeds);
   const server = await startSubgraphService<ExperimentsContext>({
     name: 'experiments',
     config,
     schemaFile: EXPERIMENTS_SCHEMA_PATH,
     resolvers: resolvers as SubgraphResolvers,
     rules: EXPERIMENTS_RULES,
-    context: (identity) => createContext(service, identity, unitEventLimiter, feeds),
-    subscriptionContext: (identity) => createContext(service, identity, unitEventLimiter, feeds),
+    context: contextOf,
+    subscriptionContext: contextOf,
     bodyLimit: 2 * 1024 * 1024,
     ready: { experimentStore: () => stores.experiments.get('\u0000ready') },
     metrics,

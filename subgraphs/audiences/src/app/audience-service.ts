@@ -86,6 +86,8 @@ export class AudienceService {
   private order: Live[] = [];
   /** Audience → audiences whose rules read its membership. */
   private dependents = new Map<string, Set<string>>();
+  /** Profile field (as ProfileUpdated.changed names it) → the audiences whose rules read it. */
+  private byField = new Map<string, Set<string>>();
   private traitNames: string[] = [];
   private version = -1;
   private checkedAt = -Infinity;
@@ -150,6 +152,14 @@ export class AudienceService {
       }
     }
     this.traitNames = [...new Set([...live.values()].flatMap((l) => l.rule.traitNames))];
+    this.byField = new Map();
+    for (const l of live.values()) {
+      for (const field of l.rule.reads) {
+        let set = this.byField.get(field);
+        if (!set) this.byField.set(field, (set = new Set()));
+        set.add(l.audience.id);
+      }
+    }
     this.version = v;
   }
 
@@ -351,8 +361,9 @@ export class AudienceService {
 
   /** Audiences whose rules read any of the fields, and those that depend on them. */
   private affected(fields: Set<string> | 'all'): Set<string> {
+    if (fields === 'all') return new Set(this.live.keys());
     const out = new Set<string>();
-    for (const l of this.order) if (fields === 'all' || [...l.rule.reads].some((f) => fields.has(f))) out.add(l.audience.id);
+    for (const f of fields) for (const id of this.byField.get(f) ?? []) out.add(id);
     return this.withDependents(out);
   }
 
@@ -411,9 +422,7 @@ export class AudienceService {
       if (l.rule.timeDependent) due.push({ audienceId: id, userId: view.userId, at: nextChangeAt(l.rule, view, now, ctx) });
     }
     // The decision and the due times are independent writes: side by side.
-    await Promise.all([this.decide(view.userId, view.version, decisions, reason, now), due.length > 0 && this.stores.due.schedule(due)]);
-    const soonest = Math.min(...due.map((d) => d.at ?? Infinity));
-    if (soonest < Infinity) this.wake(soonest);
+    await Promise.all([this.decide(view.userId, view.version, decisions, reason, now), this.scheduleDue(due)]);
   }
 
   /** Applies one user's decisions and emits the transitions; returns how many there were. */
@@ -450,6 +459,14 @@ export class AudienceService {
     this.arm(0);
   }
 
+  /** Stores due times (null: none) and wakes the timer for the soonest. */
+  private async scheduleDue(due: readonly { audienceId: string; userId: string; at: number | null }[]): Promise<void> {
+    if (due.length === 0) return;
+    await this.stores.due.schedule(due);
+    const soonest = Math.min(...due.map((d) => d.at ?? Infinity));
+    if (soonest < Infinity) this.wake(soonest);
+  }
+
   private wake(at: number): void {
     if (at < this.wakeAt) this.arm(Math.max(0, at - this.now()));
   }
@@ -472,11 +489,11 @@ export class AudienceService {
           if (due.length === 0) break;
           await this.fresh();
           const byUser = new Map<string, Set<string>>();
+          // Pairs of audiences deleted since: dropped, in one write.
+          const gone = due.filter((d) => !this.live.has(d.audienceId)).map((d) => ({ audienceId: d.audienceId, userId: d.userId, at: null }));
+          if (gone.length > 0) await this.stores.due.schedule(gone);
           for (const d of due) {
-            if (!this.live.has(d.audienceId)) {
-              await this.stores.due.schedule([{ audienceId: d.audienceId, userId: d.userId, at: null }]);
-              continue;
-            }
+            if (!this.live.has(d.audienceId)) continue;
             let set = byUser.get(d.userId);
             if (!set) byUser.set(d.userId, (set = new Set()));
             set.add(d.audienceId);
@@ -568,11 +585,7 @@ export class AudienceService {
           ),
         );
         // The page's due times in one write.
-        if (due.length > 0) {
-          await this.stores.due.schedule(due);
-          const soonest = Math.min(...due.map((d) => d.at ?? Infinity));
-          if (soonest < Infinity) this.wake(soonest);
-        }
+        await this.scheduleDue(due);
         if (followUp.size > 0) await this.evaluateUsers(followUp, 'BACKFILL');
         const done = page.cursor === null;
         const scanned = audience.backfill.scanned + page.views.length;

@@ -223,11 +223,10 @@ export class RedisMembershipStore implements MembershipStore {
   async forgetUser(userId: string) {
     const key = this.keys.memberships(userId);
     const left = membershipsOf(await this.redis.hgetall(key)).map((m) => m.audienceId);
-    // Members exit; their transition counts stay (change ids never repeat) and versions restart.
-    const decisions = left.flatMap((a) => [a, '0']);
-    if (decisions.length > 0) await this.redis.audienceMembershipApply(key, '', String(Date.now()), ...decisions);
+    // Members exit (their index entries with them); transition counts stay (change ids never
+    // repeat) and versions restart.
+    await this.apply(userId, null, Date.now(), left.map((audienceId) => ({ audienceId, member: false })));
     await this.redis.hset(key, '#v', -1);
-    await Promise.all(left.map((a) => this.redis.zrem(this.keys.members(a), userId)));
     return left;
   }
 

@@ -1,7 +1,7 @@
 /**
  * The logic of `npm run analyze` (the entry is ../analyze-main.ts; see README, Analysis CLI): reads
  * experiment analyses as JSON and answers each with the experiments subgraph's own analysis engine
- * (domain/analysis: `validateAnalysisInput` then `analyze`), with no server and no store.
+ * (domain/analysis: `analyze`, which validates its input first), with no server and no store.
  *
  * Input is either one JSON value (an analysis object, possibly pretty-printed over many lines, or
  * an array of them) or JSON lines (one analysis per line). `AnalyzeStream` takes the input line by
@@ -25,8 +25,8 @@
  *   line that starts (column 1) with `{` or `[`.
  */
 import { parseArgs } from 'node:util';
-import { analyze, validateAnalysisInput } from '../domain/analysis/index.js';
-import type { AnalysisResult } from '../domain/analysis/index.js';
+import { AnalysisInvalidError, analyze } from '../domain/analysis/index.js';
+import type { AnalysisInput, AnalysisResult } from '../domain/analysis/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // One record
@@ -45,12 +45,11 @@ export type AnalysisOutcome = AnalysisResult | { error: AnalyzeError };
 export type AnalyzeAnswer = AnalysisOutcome | AnalysisOutcome[];
 
 function analyzeOne(raw: unknown): AnalysisOutcome {
-  const checked = validateAnalysisInput(raw);
-  if (!checked.ok) return { error: checked.error };
   try {
-    return analyze(checked.input);
+    // analyze() validates its input (the validator's error, naming the field, when it refuses it).
+    return analyze(raw as AnalysisInput);
   } catch (e) {
-    // analyze() throws only for inputs the validator refuses; kept as a record error anyway.
+    if (e instanceof AnalysisInvalidError) return { error: e.detail };
     return { error: { code: 'ANALYSIS_FAILED', message: e instanceof Error ? e.message : String(e), field: '' } };
   }
 }

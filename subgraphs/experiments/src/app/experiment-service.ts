@@ -339,9 +339,8 @@ export class ExperimentService {
     if (options.targetEffect !== undefined && !(Number.isFinite(options.targetEffect) && options.targetEffect !== 0 && Math.abs(options.targetEffect) <= 10)) {
       throw new CodedError('BAD_USER_INPUT', 'targetEffect must be a non-zero relative lift, for example 0.05 for +5%');
     }
-    if (unitId !== null && !UNIT_ID.test(unitId)) throw new CodedError('BAD_USER_INPUT', 'unitId is not a valid unit id');
     if (audienceId !== null && !UNIT_ID.test(audienceId)) throw new CodedError('BAD_USER_INPUT', 'audienceId is not a valid audience id');
-    const e = await this.mustGet(key);
+    const e = await this.resultsTarget(key, unitId);
     const [aggs, assigned, sinceReweight] = audienceId
       ? await this.cohortResults(key, unitId ?? ALL_UNITS, audienceId)
       : await Promise.all([
@@ -378,18 +377,24 @@ export class ExperimentService {
     };
   }
 
+  /** The experiment whose results (of `unitId`) are asked for: BAD_USER_INPUT or EXPERIMENT_NOT_FOUND otherwise. */
+  async resultsTarget(key: string, unitId: string | null): Promise<Experiment> {
+    if (unitId !== null && !UNIT_ID.test(unitId)) throw new CodedError('BAD_USER_INPUT', 'unitId is not a valid unit id');
+    return this.mustGet(key);
+  }
+
   /** Aggregates and assigned counts of one cohort, from its users' totals (SRM: over the cohort). */
   private async cohortResults(key: string, unitId: string, audienceId: string): Promise<[Record<string, VariantAggregate>, Record<string, number>, Record<string, number>]> {
     const cohort = await this.stores.assignments.cohort(key, audienceId);
     const users = [...cohort.keys()];
-    const [totals, covariates] = await Promise.all([this.stores.metrics.userTotals(key, unitId, users), this.stores.assignments.covariates(key, users)]);
+    const totals = await this.stores.metrics.userTotals(key, unitId, users);
     const aggs: Record<string, VariantAggregate> = {};
     const assigned: Record<string, number> = {};
     users.forEach((userId, i) => {
-      const variant = cohort.get(userId)!;
+      const { variant, covariate } = cohort.get(userId)!;
       assigned[variant] = (assigned[variant] ?? 0) + 1;
       const t = totals[i];
-      if (t) aggs[variant] = shiftAggregate(aggs[variant] ?? emptyAggregate(), undefined, t, covariates[i] ?? 0);
+      if (t) aggs[variant] = shiftAggregate(aggs[variant] ?? emptyAggregate(), undefined, t, covariate ?? 0);
     });
     return [aggs, assigned, assigned];
   }

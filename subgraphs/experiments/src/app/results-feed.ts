@@ -13,7 +13,6 @@ export interface ExperimentResultsChanged {
   experimentKey: string;
   /** Units whose aggregates moved. */
   unitIds: string[];
-  at: number;
 }
 
 interface Feed {

@@ -101,6 +101,8 @@ export interface VariantAggregate {
 export const ZERO_TOTALS: UserTotals = { impressions: 0, clicks: 0, consumption: 0, completions: 0, revenue: 0, engaged: 0 };
 export const EMPTY_COVARIATE: CovariateStats = { sum: 0, sumSq: 0, consumption: 0, engaged: 0, revenue: 0, clicks: 0 };
 const EMPTY_SLOT: SlotStats = { sumX: 0, sumX2: 0, sumXY: 0 };
+/** A position's statistics before any event there. */
+export const emptySlot = (): { clicks: SlotStats; consumption: SlotStats } => ({ clicks: { ...EMPTY_SLOT }, consumption: { ...EMPTY_SLOT } });
 
 export function emptyAggregate(): VariantAggregate {
   return {
@@ -164,7 +166,7 @@ export function shiftAggregate(agg: VariantAggregate, before: UserTotals | undef
   for (const key of new Set([...Object.keys(b.slots ?? {}), ...Object.keys(after.slots ?? {})])) {
     const x0 = b.slots?.[key] ?? { clicks: 0, consumption: 0 };
     const x1 = after.slots?.[key] ?? { clicks: 0, consumption: 0 };
-    const s = slots[key] ?? { clicks: { ...EMPTY_SLOT }, consumption: { ...EMPTY_SLOT } };
+    const s = slots[key] ?? emptySlot();
     const shift = (st: SlotStats, m: 'clicks' | 'consumption'): SlotStats => ({
       sumX: st.sumX + x1[m] - x0[m],
       sumX2: st.sumX2 + x1[m] ** 2 - x0[m] ** 2,

@@ -10,13 +10,9 @@ import { adjustPValues, analyze, minimumDetectableEffect, sampleSizeForEffect } 
 import { srmTest } from './stats.js';
 import type { AnalysisInput, ComparisonResult, MetricKind, VariantInput } from './analysis/index.js';
 import type { AnalysisSettings, Experiment } from './experiment.js';
-import { emptyAggregate } from './metrics.js';
+import { emptyAggregate, emptySlot } from './metrics.js';
 import type { CovariateStats, SlotStats, VariantAggregate } from './metrics.js';
 import type { Interval, MeanStats, RatioStats } from './stats.js';
-
-export const METRICS = ['ctr', 'consumption_per_exposed_user', 'engaged_user_rate', 'revenue_per_exposed_user'] as const;
-export type MetricName = (typeof METRICS)[number];
-export const SLOT_METRICS = ['slot_ctr', 'slot_consumption'] as const;
 
 export type Verdict = 'WIN' | 'LOSE' | 'INCONCLUSIVE' | 'HARM' | 'NOT_ENOUGH_DATA';
 
@@ -220,7 +216,7 @@ export function computeResults(input: ResultsInput): ComputedResults {
   const positions = [...new Set(e.variants.flatMap((v) => Object.keys(agg(v.key).slots)))].map(Number).filter((p) => p > 0).sort((a, b) => a - b);
   const slots = positions.map((position) => {
     const key = String(position);
-    const slotOf = (a: VariantAggregate) => a.slots[key] ?? { clicks: { sumX: 0, sumX2: 0, sumXY: 0 }, consumption: { sumX: 0, sumX2: 0, sumXY: 0 } };
+    const slotOf = (a: VariantAggregate) => a.slots[key] ?? emptySlot();
     const slotSpecs: MetricSpec[] = [
       { name: 'slot_ctr', kind: 'ratio', input: (a) => slotRatio(slotOf(a).clicks, a.ctr) },
       { name: 'slot_consumption', kind: 'ratio', input: (a) => slotRatio(slotOf(a).consumption, a.ctr) },

@@ -29,7 +29,6 @@ export interface Interval {
   high: number;
 }
 
-export const CONFIDENCE = 0.95;
 export const SRM_THRESHOLD = 0.001;
 
 export function meanOf(s: MeanStats): number | null {

@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import type { ExperimentService } from '../app/experiment-service.js';
+import type { ExperimentService, UserTraits } from '../app/experiment-service.js';
 import type { ResultsFeeds } from '../app/results-feed.js';
 import type { Assignment } from '../domain/assign.js';
 import type { UserRepresentation } from './models.js';
@@ -36,7 +36,7 @@ export function createContext(service: ExperimentService, identity: Identity | n
     unitEventLimiter,
     feeds,
     assignments: new DataLoader(
-      (users) => service.assignMany(users.map((u) => ({ userId: u.id, traits: traitsOf(u), covariate: covariateOf(u) }))),
+      (users) => service.assignMany(users.map(userTraitsOf)),
       { cacheKeyFn: (u) => u.id },
     ),
   };
@@ -48,4 +48,5 @@ function covariateOf(user: UserRepresentation): number | null {
   return typeof n === 'number' && Number.isFinite(n) ? n : null;
 }
 
-export { covariateOf, traitsOf };
+/** What assignment reads of a user representation: its id, targeting attributes and covariate. */
+export const userTraitsOf = (u: UserRepresentation): UserTraits => ({ userId: u.id, traits: traitsOf(u), covariate: covariateOf(u) });

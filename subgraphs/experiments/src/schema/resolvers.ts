@@ -2,7 +2,7 @@ import { DateTimeScalar, JSONScalar } from '../../../../lib/scalars.js';
 import type { Resolvers } from '../__generated__/resolvers-types.js';
 import { withCodedErrors } from '../../../../lib/graphql/errors.js';
 import type { Interval } from '../domain/stats.js';
-import { covariateOf, traitsOf } from './context.js';
+import { userTraitsOf } from './context.js';
 import { isService, requireIdentity } from '../../../../lib/auth.js';
 import { checkUnitEventBatch } from '../app/experiment-service.js';
 import type { ExperimentResults } from '../app/experiment-service.js';
@@ -47,7 +47,7 @@ export const resolvers: Resolvers = {
     experimentResultsUpdated: {
       subscribe: (_root, { key, unitId }, ctx) =>
         withCodedErrors(async () => {
-          await ctx.service.results(key, unitId ?? null); // an unknown experiment or unit id is refused here
+          await ctx.service.resultsTarget(key, unitId ?? null); // an unknown experiment or unit id is refused here
           return mapResults(ctx.feeds.subscribe(key, unitId ?? null));
         }),
       resolve: (payload: { experimentResultsUpdated: ExperimentResults }) => payload.experimentResultsUpdated,
@@ -64,7 +64,7 @@ export const resolvers: Resolvers = {
     __resolveReference: (ref) => ref,
     assignments: (user, _args, ctx) => ctx.assignments.load(user),
     assignment: async (user, { experimentKey }, ctx) => {
-      const [row] = await ctx.service.assignMany([{ userId: user.id, traits: traitsOf(user), covariate: covariateOf(user) }], [experimentKey]);
+      const [row] = await ctx.service.assignMany([userTraitsOf(user)], [experimentKey]);
       return row?.[0] ?? null;
     },
   },

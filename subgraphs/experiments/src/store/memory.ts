@@ -33,7 +33,8 @@ export class MemoryAssignmentStore implements AssignmentStore {
   private readonly covariateOf = new Map<string, number>();
 
   async cohort(experimentKey: string, audienceId: string) {
-    return new Map(this.cohorts.get(`${experimentKey}\u0000${audienceId}`) ?? []);
+    const members = this.cohorts.get(`${experimentKey}\u0000${audienceId}`) ?? new Map<string, string>();
+    return new Map([...members].map(([userId, variant]) => [userId, { variant, covariate: this.covariateOf.get(`${experimentKey}\u0000${userId}`) ?? null }] as const));
   }
 
   async covariates(experimentKey: string, userIds: readonly string[]) {

@@ -29,8 +29,8 @@ export interface AssignmentStore {
    * user when assigned, before any exposure (`facts`), in the same step.
    */
   putIfAbsent(userId: string, experimentKey: string, variant: string, weightsVersion: number, facts?: AssignmentFacts): Promise<string>;
-  /** The users that were in the audience when assigned, with their variants. */
-  cohort(experimentKey: string, audienceId: string): Promise<Map<string, string>>;
+  /** The users that were in the audience when assigned, with their variants and covariates. */
+  cohort(experimentKey: string, audienceId: string): Promise<Map<string, { variant: string; covariate: number | null }>>;
   /** The users' pre-exposure covariates as recorded with their assignments (null: none recorded). */
   covariates(experimentKey: string, userIds: readonly string[]): Promise<(number | null)[]>;
   /** Assigned users per variant: all of them, or those assigned under one weights version. */

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Result } from 'ioredis';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
 import type { Experiment } from '../domain/experiment.js';
-import { ALL_UNITS, emptyAggregate, unitEventSlot } from '../domain/metrics.js';
+import { ALL_UNITS, emptyAggregate, emptySlot, unitEventSlot } from '../domain/metrics.js';
 import type { RecordedUnitEvent, UserTotals, VariantAggregate } from '../domain/metrics.js';
 import type { AssignmentFacts, AssignmentStore, ExperimentStore, ExperimentStores, RecordOutcome, UnitMetricsStore } from './ports.js';
 
@@ -98,10 +98,10 @@ export class RedisAssignmentStore implements AssignmentStore {
     return this.redis.experimentAssign(k.assignments(experimentKey), k.counts(experimentKey), k.counts(experimentKey, weightsVersion), k.facts(experimentKey), userId, variant, doc);
   }
   async cohort(experimentKey: string, audienceId: string) {
-    const out = new Map<string, string>();
+    const out = new Map<string, { variant: string; covariate: number | null }>();
     for (const [userId, doc] of Object.entries(await this.redis.hgetall(this.keys.facts(experimentKey)))) {
-      const { v, a } = JSON.parse(doc) as { v: string; a: string[] };
-      if (a.includes(audienceId)) out.set(userId, v);
+      const { v, a, c } = JSON.parse(doc) as { v: string; a: string[]; c?: number };
+      if (a.includes(audienceId)) out.set(userId, { variant: v, covariate: c ?? null });
     }
     return out;
   }
@@ -126,7 +126,7 @@ function parseAggregates(raw: Record<string, string>): Record<string, VariantAgg
     const agg = (out[variant] ??= emptyAggregate());
     if (parts[0] === 'slot' && parts.length === 4) {
       const [, position, metric, stat] = parts as [string, string, 'clicks' | 'consumption', 'sumX' | 'sumX2' | 'sumXY'];
-      const slot = (agg.slots[position] ??= { clicks: { sumX: 0, sumX2: 0, sumXY: 0 }, consumption: { sumX: 0, sumX2: 0, sumXY: 0 } });
+      const slot = (agg.slots[position] ??= emptySlot());
       if (metric === 'clicks' || metric === 'consumption') slot[metric][stat] = Number(value);
       continue;
     }

@@ -225,10 +225,15 @@ export class RedisProfileStore implements ProfileStore {
 
   async *scan(pageSize = 500): AsyncIterable<Profile[]> {
     for await (const keys of scanKeys(this.redis, this.keys.profilePattern(), pageSize)) {
-      const docs = await Promise.all(keys.map((k) => this.redis.hget(k, 'doc')));
-      const page = docs.filter((d): d is string => d !== null).map(parseProfile);
+      const page = await this.documents(keys);
       if (page.length > 0) yield page;
     }
+  }
+
+  /** The profiles stored under these keys (keys deleted meanwhile left out). */
+  private async documents(keys: readonly string[]): Promise<Profile[]> {
+    const docs = await Promise.all(keys.map((k) => this.redis.hget(k, 'doc')));
+    return docs.filter((d): d is string => d !== null).map(parseProfile);
   }
 
   /**
@@ -248,8 +253,7 @@ export class RedisProfileStore implements ProfileStore {
       // A user has several keys besides its profile (ledger, snapshot, memberships): scan a few
       // times the page so a page holds about `limit` profiles.
       const [next, keys] = await nodes[node]!.scan(scan, 'MATCH', this.keys.profilePattern(), 'COUNT', Math.max(10, 3 * limit));
-      const docs = await Promise.all(keys.map((k) => this.redis.hget(k, 'doc')));
-      for (const d of docs) if (d !== null) profiles.push(parseProfile(d));
+      profiles.push(...(await this.documents(keys)));
       if (next === '0') [node, scan] = [node + 1, '0'];
       else scan = next;
     }
