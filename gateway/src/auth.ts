@@ -9,6 +9,7 @@ import { InternalTokens, TokenVerifier } from '../../lib/auth.js';
 import { requireIdentityPlugin } from '../../lib/graphql/plugins.js';
 import type { AuthConfig, Identity } from '../../lib/auth.js';
 import type { RequiredScopes } from './scopes.js';
+import { StreamTickets } from './stream-tickets.js';
 
 export interface Caller {
   identity: Identity | null;
@@ -19,10 +20,13 @@ export interface Caller {
 export class GatewayAuth {
   readonly verifier: TokenVerifier;
   readonly internal: InternalTokens;
+  /** Tickets that open one SSE stream for an EventSource (stream-tickets.ts). */
+  readonly tickets: StreamTickets;
 
   constructor(config: AuthConfig) {
     this.verifier = new TokenVerifier(config);
     this.internal = new InternalTokens(config);
+    this.tickets = new StreamTickets(config);
   }
 
   private readonly callers = new WeakMap<object, Promise<Caller>>();

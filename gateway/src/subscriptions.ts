@@ -30,7 +30,7 @@ import { operationFromDocument } from '@apollo/federation-internals';
 import { buildOperationContext, executeQueryPlan } from '@apollo/gateway';
 import type { ApolloGateway, GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode, QueryPlan, QueryPlanner } from '@apollo/query-planner';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { getOperationAST, GraphQLError, print } from 'graphql';
 import type { DocumentNode, ExecutionArgs, ExecutionResult, FormattedExecutionResult, GraphQLSchema, OperationDefinitionNode, ValidationRule } from 'graphql';
 import { createClient } from 'graphql-ws';
@@ -48,6 +48,9 @@ import { callerKey } from './caller-limits.js';
 import type { CallerLimits } from './caller-limits.js';
 import type { RequiredScopes } from './scopes.js';
 import { SharedSubscription } from './shared-subscription.js';
+import { callAt, eventIdOf, MULTIPART, resumeDocument, SSE, streamResults } from './http-streams.js';
+import { streamSearchParams } from './stream-tickets.js';
+import type { StreamOperation } from './stream-tickets.js';
 
 interface GatewayInternals {
   apiSchema: Schema;
@@ -104,23 +107,6 @@ export interface SubscriptionOptions {
   callers: CallerLimits;
   /** Milliseconds a socket has to send connection_init. */
   initTimeoutMs: number;
-}
-
-/** setTimeout's longest delay (about 24.8 days); longer ones would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Calls `fn` at epoch time `at`, however far away; returns what cancels it. */
-function callAt(at: number, fn: () => void): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    const left = at - Date.now();
-    if (left <= 0) return fn();
-    timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
-    timer.unref();
-  };
-  timer = setTimeout(arm, 0);
-  timer.unref();
-  return () => clearTimeout(timer);
 }
 
 /**
@@ -363,57 +349,141 @@ export class SubscriptionGateway {
   }
 
   /**
-   * Serves GraphQL over Server-Sent Events (the graphql-sse protocol, distinct connections mode)
-   * at /graphql/stream: every request is one operation, authenticated by its Authorization header,
-   * with the same limits, role checks, plans and shared executions as over graphql-ws.
+   * One operation that arrived over HTTP (SSE or multipart), admitted as graphql-ws admits one:
+   * a verified caller, within its rate (when `rateLimit`; POST /graphql is counted on arrival),
+   * a valid document within the limits. A resumable subscription's version comes from the
+   * client's `Last-Event-ID`. What to run, or the refusal with its HTTP status.
+   */
+  private admit(
+    caller: Caller,
+    document: DocumentNode,
+    op: StreamOperation,
+    options: { rateLimit: boolean; lastEventId?: string | undefined },
+  ): { args: ExecutionArgs & { contextValue: { state: ConnectionState } }; operation: OperationDefinitionNode | null } | { status: 400 | 401 | 429; errors: readonly GraphQLError[] } {
+    const { identity } = caller;
+    if (!identity) return { status: 401, errors: [new GraphQLError('authentication required: send Authorization: Bearer <JWT>', { extensions: { code: 'UNAUTHENTICATED' } })] };
+    const key = callerKey(identity);
+    const limited = options.rateLimit ? this.options.callers.rateLimited(key) : undefined;
+    if (limited) return { status: 429, errors: [withoutHttpStatus(limited)] };
+    const schema = internals(this.gateway).schema;
+    const invalid = cachedValidate(schema, document, this.options.validationRules);
+    if (invalid.length > 0) return { status: 400, errors: invalid };
+    const operation = getOperationAST(document, op.operationName);
+    const resumed = resumeDocument(document, operation, options.lastEventId);
+    return {
+      operation: (resumed === document ? operation : getOperationAST(resumed, op.operationName)) ?? null,
+      args: {
+        schema,
+        document: resumed,
+        ...(op.operationName ? { operationName: op.operationName } : {}),
+        ...(op.variables ? { variableValues: op.variables } : {}),
+        contextValue: { state: { caller: { ...caller, identity }, key, stopExpiry: () => undefined } },
+      },
+    };
+  }
+
+  /** The caller of an HTTP stream request: its Authorization header, or (GET only) a stream ticket. */
+  private async streamCaller(req: FastifyRequest, op: StreamOperation): Promise<Caller> {
+    const ticket = req.method === 'GET' ? (req.query as Record<string, unknown>)['ticket'] : undefined;
+    if (typeof ticket !== 'string') return this.options.auth.caller(req.headers.authorization);
+    const identity = await this.options.auth.tickets.verify(ticket, op);
+    return { identity, ...(await this.options.auth.identityToken(identity)) };
+  }
+
+  /**
+   * Serves GraphQL over Server-Sent Events at /graphql/stream, with the same auth, limits, role
+   * checks, plans and shared executions as graphql-ws: the graphql-sse protocol's distinct
+   * connections mode (GET or POST, one operation per request; what `EventSource` and
+   * graphql-sse's client use), written here so that events carry resumable ids (http-streams.ts),
+   * and its single connection mode through graphql-sse's own handler. POST
+   * /graphql/stream/ticket trades the caller's token for a ticket that lets an `EventSource`
+   * (which sends no headers) open one operation's stream (stream-tickets.ts).
    */
   attachSse(app: FastifyInstance): void {
-    const { callers } = this.options;
-    const refuse = (status: 401 | 429, code: string, message: string): SseResponse => [
-      JSON.stringify({ errors: [{ message, extensions: { code } }] }),
-      { status, statusText: status === 401 ? 'Unauthorized' : 'Too Many Requests', headers: { 'content-type': 'application/json; charset=utf-8' } },
-    ];
-    const handler = createSseHandler<{ state: ConnectionState }>({
-      // The operation is parsed and validated here (the same caches and rules as graphql-ws), so
-      // the handler executes what this returns as it is.
+    const refusal = (reply: FastifyReply, status: number, errors: readonly unknown[]) =>
+      reply.code(status).header('content-type', 'application/json; charset=utf-8').send({ errors });
+    const authFailure = (err: unknown) => [err instanceof GraphQLError ? withoutHttpStatus(err) : new GraphQLError('invalid token', { extensions: { code: 'UNAUTHENTICATED' } })];
+    const singleConnection = createSseHandler<{ state: ConnectionState }>({
       onSubscribe: async (req, params) => {
+        const op = { query: params.query, operationName: params.operationName ?? undefined, variables: params.variables ?? undefined };
+        const refuse = (status: number, errors: readonly GraphQLError[]): SseResponse => [
+          JSON.stringify({ errors }),
+          { status, statusText: status === 401 ? 'Unauthorized' : status === 429 ? 'Too Many Requests' : 'Bad Request', headers: { 'content-type': 'application/json; charset=utf-8' } },
+        ];
         let caller: Caller;
         try {
           caller = await this.options.auth.caller(req.headers.get('authorization') ?? undefined);
         } catch (err) {
-          return refuse(401, 'UNAUTHENTICATED', err instanceof GraphQLError ? err.message : 'invalid token');
+          return refuse(401, authFailure(err));
         }
-        const { identity } = caller;
-        if (!identity) return refuse(401, 'UNAUTHENTICATED', 'authentication required: send Authorization: Bearer <JWT>');
-        const key = callerKey(identity);
-        const limited = callers.rateLimited(key);
-        if (limited) return refuse(429, 'RATE_LIMITED', limited.message);
         let document: DocumentNode;
         try {
-          document = cachedParse(params.query, this.options.maxTokens);
+          document = cachedParse(op.query, this.options.maxTokens);
         } catch (err) {
           return { errors: [err instanceof GraphQLError ? err : new GraphQLError(String(err))] };
         }
-        const schema = internals(this.gateway).schema;
-        const errors = cachedValidate(schema, document, this.options.validationRules);
-        if (errors.length > 0) return { errors: [...errors] };
-        return {
-          schema,
-          document,
-          ...(params.operationName ? { operationName: params.operationName } : {}),
-          ...(params.variables ? { variableValues: params.variables } : {}),
-          contextValue: { state: { caller: { ...caller, identity }, key, stopExpiry: () => undefined } },
-        };
+        const admitted = this.admit(caller, document, op, { rateLimit: true });
+        return 'status' in admitted ? refuse(admitted.status, admitted.errors) : admitted.args;
       },
       execute: (args) => this.subscribe(args, args.contextValue.state),
       subscribe: (args) => this.subscribe(args, args.contextValue.state),
     });
+    const distinct = async (req: FastifyRequest, reply: FastifyReply) => {
+      const op = streamOperation(req);
+      if ('error' in op) return refusal(reply, 400, [{ message: op.error, extensions: { code: 'BAD_REQUEST' } }]);
+      let caller: Caller;
+      try {
+        caller = await this.streamCaller(req, op);
+      } catch (err) {
+        return refusal(reply, 401, authFailure(err));
+      }
+      let document: DocumentNode;
+      try {
+        document = cachedParse(op.query, this.options.maxTokens);
+      } catch (err) {
+        return refusal(reply, 400, [err instanceof GraphQLError ? err : new GraphQLError(String(err))]);
+      }
+      const lastEventId = req.headers['last-event-id'];
+      const admitted = this.admit(caller, document, op, { rateLimit: true, lastEventId: typeof lastEventId === 'string' ? lastEventId : undefined });
+      if ('status' in admitted) return refusal(reply, admitted.status, admitted.errors);
+      const result = await this.subscribe(admitted.args, admitted.args.contextValue.state);
+      await streamResults(reply, Symbol.asyncIterator in result ? result : once(result), SSE, {
+        expiresAt: admitted.args.contextValue.state.caller.identity.expiresAt,
+        eventId: eventIdOf(admitted.operation),
+      });
+    };
     app.route({
-      method: ['GET', 'POST'],
+      method: ['GET', 'POST', 'PUT', 'DELETE'],
       url: '/graphql/stream',
       handler: async (req, reply) => {
-        await handler(req, reply);
+        // Single connection mode reserves a stream (PUT) and names it in every request.
+        const token = req.headers['x-graphql-event-stream-token'] ?? (req.query as Record<string, unknown>)['token'];
+        if (req.method === 'GET' || req.method === 'POST' ? token === undefined : false) return distinct(req, reply);
+        await singleConnection(req, reply);
       },
+    });
+    app.post('/graphql/stream/ticket', async (req, reply) => {
+      const op = streamOperation(req);
+      if ('error' in op) return refusal(reply, 400, [{ message: op.error, extensions: { code: 'BAD_REQUEST' } }]);
+      let caller: Caller;
+      try {
+        caller = await this.options.auth.caller(req.headers.authorization);
+      } catch (err) {
+        return refusal(reply, 401, authFailure(err));
+      }
+      let document: DocumentNode;
+      try {
+        document = cachedParse(op.query, this.options.maxTokens);
+      } catch (err) {
+        return refusal(reply, 400, [err instanceof GraphQLError ? err : new GraphQLError(String(err))]);
+      }
+      // Refused now rather than when the EventSource connects, where no reason can be read.
+      const admitted = this.admit(caller, document, op, { rateLimit: true });
+      if ('status' in admitted) return refusal(reply, admitted.status, admitted.errors);
+      const { ticket, expiresAt } = await this.options.auth.tickets.issue(admitted.args.contextValue.state.caller.identity, op);
+      const params = streamSearchParams(op);
+      params.set('ticket', ticket);
+      return reply.code(201).send({ ticket, expiresAt: new Date(expiresAt).toISOString(), url: `/graphql/stream?${params}` });
     });
   }
 
@@ -421,46 +491,38 @@ export class SubscriptionGateway {
    * Apollo's multipart HTTP subscription protocol on POST /graphql (what Apollo Client's HttpLink
    * and Apollo Router speak): a subscription asked for with `Accept: multipart/mixed;
    * subscriptionSpec=1.0` is answered with one multipart body, a JSON part per event
-   * (`{"payload": result}`) and a heartbeat part (`{}`) every MULTIPART_HEARTBEAT_MS, through the
-   * same SubscriptionGateway as graphql-ws and SSE. Queries and mutations stay Apollo Server's.
+   * (`{"payload": result}`) and a heartbeat part (`{}`) every 5 s, through the same
+   * SubscriptionGateway as graphql-ws and SSE, until the caller's token expires.
+   * Queries and mutations stay Apollo Server's.
    */
   attachMultipart(app: FastifyInstance): void {
-    // Each POST /graphql is counted against its caller's rate on arrival (caller-limits.ts).
     app.addHook('preHandler', async (req, reply) => {
       if (req.method !== 'POST' || req.routeOptions.url !== '/graphql') return;
       const accept = req.headers.accept ?? '';
       if (!/multipart\/mixed/i.test(accept) || !/subscriptionSpec/i.test(accept)) return;
-      const body = (req.body ?? {}) as { query?: unknown; variables?: unknown; operationName?: unknown };
-      if (typeof body.query !== 'string') return;
+      const op = streamOperation(req);
+      if ('error' in op) return; // Apollo Server answers a malformed request
       let document: DocumentNode;
       try {
-        document = cachedParse(body.query, this.options.maxTokens);
+        document = cachedParse(op.query, this.options.maxTokens);
       } catch {
         return; // Apollo Server answers the syntax error
       }
-      const operationName = typeof body.operationName === 'string' ? body.operationName : undefined;
-      if (getOperationAST(document, operationName)?.operation !== 'subscription') return;
-      const json = (status: number, errors: readonly GraphQLError[] | { message: string; extensions: { code: string } }[]) =>
-        reply.code(status).header('content-type', 'application/json; charset=utf-8').send({ errors });
+      if (getOperationAST(document, op.operationName)?.operation !== 'subscription') return;
+      const json = (status: number, errors: readonly unknown[]) => reply.code(status).header('content-type', 'application/json; charset=utf-8').send({ errors });
       let caller: Caller;
       try {
         caller = await this.options.auth.callerOf(req);
       } catch (err) {
         return json(401, [{ message: err instanceof GraphQLError ? err.message : 'invalid token', extensions: { code: 'UNAUTHENTICATED' } }]);
       }
-      const { identity } = caller;
-      if (!identity) return json(401, [{ message: 'authentication required: send Authorization: Bearer <JWT>', extensions: { code: 'UNAUTHENTICATED' } }]);
-      const key = callerKey(identity);
-      const schema = internals(this.gateway).schema;
-      const invalid = cachedValidate(schema, document, this.options.validationRules);
-      if (invalid.length > 0) return json(400, invalid);
-      const variables = body.variables && typeof body.variables === 'object' ? (body.variables as Record<string, unknown>) : undefined;
-      const result = await this.subscribe(
-        { schema, document, ...(operationName ? { operationName } : {}), ...(variables ? { variableValues: variables } : {}), contextValue: {} },
-        { caller: { ...caller, identity }, key, stopExpiry: () => undefined },
-      );
+      // Each POST /graphql was counted against its caller's rate on arrival (caller-limits.ts).
+      const admitted = this.admit(caller, document, op, { rateLimit: false });
+      if ('status' in admitted) return json(admitted.status, admitted.errors);
+      const { state } = admitted.args.contextValue;
+      const result = await this.subscribe(admitted.args, state);
       if (!(Symbol.asyncIterator in result)) return json(200, (result.errors ?? []) as GraphQLError[]);
-      await streamMultipart(reply, result);
+      await streamResults(reply, result, MULTIPART, { expiresAt: state.caller.identity.expiresAt });
     });
   }
 
@@ -535,28 +597,37 @@ export class SubscriptionGateway {
   }
 }
 
-/** A heartbeat part every this often keeps proxies and clients from closing an idle stream. */
-const MULTIPART_HEARTBEAT_MS = 5000;
-const PART = '\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n';
+/** One result as a stream of one (a query or mutation sent over SSE). */
+async function* once(result: ExecutionResult): AsyncIterableIterator<ExecutionResult> {
+  yield result;
+}
 
-/** Writes a subscription's results as Apollo's multipart subscription body until either side ends. */
-async function streamMultipart(reply: FastifyReply, results: AsyncIterableIterator<ExecutionResult>): Promise<void> {
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"', 'cache-control': 'no-cache' });
-  const write = (value: unknown) => res.write(PART + JSON.stringify(value));
-  write({});
-  const heartbeat = setInterval(() => write({}), MULTIPART_HEARTBEAT_MS);
-  heartbeat.unref();
-  const closed = () => void results.return?.();
-  res.once('close', closed);
-  try {
-    for await (const result of results) write({ payload: result });
-  } catch (err) {
-    write({ payload: null, errors: [{ message: err instanceof Error ? err.message : 'the subscription failed' }] });
-  } finally {
-    clearInterval(heartbeat);
-    res.off('close', closed);
-    if (!res.writableEnded) res.end('\r\n--graphql--\r\n');
+/**
+ * The operation of an HTTP stream request: GET parameters (graphql-sse's and EventSource's form)
+ * or a JSON body, checked as graphql-sse checks them.
+ */
+function streamOperation(req: FastifyRequest): StreamOperation | { error: string } {
+  let raw: Record<string, unknown>;
+  if (req.method === 'GET') {
+    const q = req.query as Record<string, unknown>;
+    raw = { query: q['query'], operationName: q['operationName'] };
+    try {
+      if (typeof q['variables'] === 'string') raw['variables'] = JSON.parse(q['variables']);
+    } catch {
+      return { error: 'the variables parameter is not JSON' };
+    }
+  } else {
+    const body = req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) return { error: 'send a JSON object {query, operationName?, variables?}' };
+    raw = body as Record<string, unknown>;
   }
+  if (typeof raw['query'] !== 'string' || raw['query'] === '') return { error: 'query is missing: send {query, operationName?, variables?}' };
+  if (raw['operationName'] != null && typeof raw['operationName'] !== 'string') return { error: 'operationName must be a string' };
+  const variables = raw['variables'];
+  if (variables != null && (typeof variables !== 'object' || Array.isArray(variables))) return { error: 'variables must be an object' };
+  return {
+    query: raw['query'],
+    ...(typeof raw['operationName'] === 'string' ? { operationName: raw['operationName'] } : {}),
+    ...(variables ? { variables: variables as Record<string, unknown> } : {}),
+  };
 }
