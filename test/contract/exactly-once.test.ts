@@ -214,7 +214,7 @@ for (const target of redisTargets()) {
       const service = serviceOn(stores, log);
       await service.applyBatch([event('failover', 1)]);
       const key = `${redis.prefix}{u:failover}:profile`;
-      const before = await client.hgetall(key);
+      const before = await client.hgetallBuffer(key);
       await service.applyBatch([event('failover', 2)]);
       // The primary dies before the second write reached the replica that takes over: Redis now
       // holds the profile (and ledger) as they were before it.
@@ -223,6 +223,22 @@ for (const target of redisTargets()) {
       // The batch was not acknowledged (another user in it failed): it comes again.
       await service.applyBatch([event('failover', 2)]);
       expect((await stores.profiles.getMany(['failover']))[0]).toMatchObject({ eventCount: 2, version: 2 });
+    });
+
+    it('a profile stored as JSON (before the MessagePack codec) is read, and its next write is MessagePack', async ({ skip }) => {
+      redis.require(skip);
+      redis.freshPrefix();
+      const { redis: client, stores, log } = open();
+      const service = serviceOn(stores, log);
+      await service.applyBatch([event('legacy', 1)]);
+      const key = `${redis.prefix}{u:legacy}:profile`;
+      const [stored] = await stores.profiles.getMany(['legacy']);
+      await client.hset(key, 'doc', JSON.stringify(stored));
+      expect((await stores.profiles.getMany(['legacy']))[0]).toEqual(stored);
+      await service.applyBatch([event('legacy', 2)]);
+      const doc = (await client.hgetBuffer(key, 'doc'))!;
+      expect(doc[0]).not.toBe('{'.charCodeAt(0));
+      expect((await stores.profiles.getMany(['legacy']))[0]).toMatchObject({ eventCount: 2, version: 2 });
     });
 
     it('without a profile TTL, a profile recreated on a deletion tombstone does not expire with it', async ({ skip }) => {

@@ -11,7 +11,7 @@ import { isCluster, scanKeys, scanTargets, userKey } from '../../../../lib/redis
 import { eventKey } from '../../../../lib/contracts/event.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { Profile } from '../domain/profile.js';
-import { adoptProfile } from '../domain/profile.js';
+import { decodeProfile, encodeProfile } from './codec.js';
 import { AliasedProfileError } from './ports.js';
 import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore, StoredTraitDefinition, TraitDefinitionStore } from './ports.js';
 
@@ -24,7 +24,7 @@ import type { Result } from 'ioredis';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    profileCas(key: string, aliasKey: string, ledgerKey: string, ...args: string[]): Result<number, Context>;
+    profileCas(key: string, aliasKey: string, ledgerKey: string, ...args: (string | Buffer)[]): Result<number, Context>;
     profileDelete(key: string, tombstoneTtlMs: string): Result<number, Context>;
   }
 }
@@ -56,10 +56,6 @@ export class ProfileKeys {
   }
 }
 
-/** Profiles revive JSON as null-prototype records, the shape the reducer works on. */
-function parseProfile(doc: string): Profile {
-  return adoptProfile(JSON.parse(doc) as Profile);
-}
 
 /** A profile as this process wrote it: the revision and the write's unique token. */
 interface Written {
@@ -101,8 +97,8 @@ export class RedisProfileStore implements ProfileStore {
   }
 
   async getMany(userIds: readonly string[]): Promise<(Profile | null)[]> {
-    const docs = await Promise.all(userIds.map((id) => this.redis.hget(this.keys.profile(id), 'doc')));
-    return docs.map((d) => (d ? parseProfile(d) : null));
+    const docs = await Promise.all(userIds.map((id) => this.redis.hgetBuffer(this.keys.profile(id), 'doc')));
+    return docs.map((d) => (d ? decodeProfile(d) : null));
   }
 
   apply(userId: string, events: readonly ProfileEvent[], fold: (current: Profile | null, fresh: readonly ProfileEvent[], owned: boolean) => Profile): Promise<Profile> {
@@ -161,13 +157,14 @@ export class RedisProfileStore implements ProfileStore {
       this.written?.delete(userId);
     }
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const [[rev, doc, done], scores] = await Promise.all([
-        once ? this.redis.hmget(key, 'rev', 'doc', `m:${once}`) : this.redis.hmget(key, 'rev', 'doc'),
+      const [[revBytes, doc, done], scores] = await Promise.all([
+        once ? this.redis.hmgetBuffer(key, 'rev', 'doc', `m:${once}`) : this.redis.hmgetBuffer(key, 'rev', 'doc'),
         ids.length > 0 ? this.redis.zmscore(ledgerKey, ...ids) : Promise.resolve([] as (string | null)[]),
       ]);
       const applied = scores.map((score) => score !== null);
       const fresh = ids.filter((_, i) => !applied[i]);
-      const current = doc ? parseProfile(doc) : null;
+      const current = doc ? decodeProfile(doc) : null;
+      const rev = revBytes?.toString();
       // The once-change was made already (a retried merge).
       if (done && current) return current;
       const before = current?.version;
@@ -199,7 +196,7 @@ export class RedisProfileStore implements ProfileStore {
       this.keys.alias(userId),
       this.keys.ledger(userId),
       rev,
-      JSON.stringify(next),
+      encodeProfile(next),
       String(this.ttlMs),
       basedOn,
       token,
@@ -232,8 +229,8 @@ export class RedisProfileStore implements ProfileStore {
 
   /** The profiles stored under these keys (keys deleted meanwhile left out). */
   private async documents(keys: readonly string[]): Promise<Profile[]> {
-    const docs = await Promise.all(keys.map((k) => this.redis.hget(k, 'doc')));
-    return docs.filter((d): d is string => d !== null).map(parseProfile);
+    const docs = await Promise.all(keys.map((k) => this.redis.hgetBuffer(k, 'doc')));
+    return docs.filter((d): d is Buffer => d !== null).map(decodeProfile);
   }
 
   /**

@@ -1,12 +1,12 @@
 -- Compare-and-set of a profile document (optimistic concurrency), with its ledger of applied
 -- event ids written in the same step.
--- KEYS[1]  profile hash: fields rev (write counter, never reset by a delete), doc (JSON), tok
+-- KEYS[1]  profile hash: fields rev (write counter, never reset by a delete), doc (store/codec.ts), tok
 --          (a token unique to the write that stored doc) and m:<change> for each once-change made
 -- KEYS[2]  alias key of the same user id (same hash tag): set once the id is an alias
 -- KEYS[3]  ledger of the same user id (same hash tag): sorted set of the keys of applied events
 --          (user sent for + event id) scored by the time they were applied (ms)
 -- ARGV[1]  rev the caller read ("0" when the hash did not exist)
--- ARGV[2]  new document (JSON)
+-- ARGV[2]  new document (MessagePack, store/codec.ts)
 -- ARGV[3]  time to live in ms ("0": none)
 -- ARGV[4]  token of the write the caller builds on, or "" when it has just read rev. A writer that
 --          remembers a profile it wrote earlier passes that write's token: rev alone can repeat

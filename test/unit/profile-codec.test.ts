@@ -1,0 +1,85 @@
+/**
+ * The profile's storage encoding (subgraphs/profile/src/store/codec.ts): exact round trips of
+ * any profile the reducer makes, user-supplied keys such as `__proto__` included, documents
+ * stored as JSON before it still read, and fewer bytes than JSON.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { ProfileEvent } from '../../lib/contracts/event.js';
+import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
+import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
+import type { Profile } from '../../subgraphs/profile/src/domain/profile.js';
+import { decodeProfile, encodeProfile } from '../../subgraphs/profile/src/store/codec.js';
+
+const T0 = Date.UTC(2026, 10, 1);
+/** Keys the way they are stored, order included, and every map's prototype. */
+const exact = (p: Profile) =>
+  JSON.stringify(p, function (_k, v) {
+    if (v && typeof v === 'object' && !Array.isArray(v)) return { proto: Object.getPrototypeOf(v) === null ? 'null' : 'object', entries: Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)) };
+    return v;
+  });
+
+/** Strings a user can send as genres, facets and trait keys, hostile ones included. */
+const userString = fc.oneof(fc.constantFrom('__proto__', '~__proto__', '~~__proto__', 'constructor', 'prototype', 'toString', 'Crime', ''), fc.string({ maxLength: 12 }));
+
+const eventArb = fc.record({
+  n: fc.nat(10_000),
+  type: fc.constantFrom('PLAY', 'COMPLETE', 'VIEW', 'PURCHASE', 'ADD_TO_CART', 'RATE', 'IDENTIFY'),
+  genres: fc.array(userString, { minLength: 1, maxLength: 3 }),
+  category: userString,
+  sku: userString,
+  director: userString,
+  trait: userString,
+  episode: fc.integer({ min: 1, max: 40 }),
+});
+
+function profileOf(events: fc.RecordValue<typeof eventArb>[]): Profile {
+  const folded: ProfileEvent[] = events.map((e, i) => ({
+    eventId: `e${i}-${e.n}`,
+    userId: 'codec-user',
+    type: e.type as ProfileEvent['type'],
+    occurredAt: T0 + e.n * 1000,
+    receivedAt: T0 + e.n * 1000 + 5,
+    ...(e.type === 'IDENTIFY'
+      ? { traits: { [e.trait || 'plan']: e.n } }
+      : { item: { id: `item-${e.n % 50}`, kind: 'EPISODE', title: `Title ${e.n}`, genres: e.genres.map((g) => g || 'none'), ...(e.category ? { category: e.category } : {}), ...(e.sku ? { sku: e.sku } : {}), seriesId: `s-${e.n % 3}`, episode: e.episode, metadata: { director: e.director || 'none' } }, properties: { price: 1.5, rating: 4 } }),
+  }));
+  return applyEvents(null, folded, DEFAULT_REDUCER_CONFIG).profile;
+}
+
+describe('profile codec', () => {
+  it('round-trips every profile exactly, null-prototype maps and hostile keys included', () => {
+    fc.assert(
+      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 40 }), (events) => {
+        const profile = profileOf(events);
+        const before = exact(profile);
+        const decoded = decodeProfile(encodeProfile(profile));
+        expect(exact(decoded)).toBe(before);
+        // Encoding never changes the caller's profile.
+        expect(exact(profile)).toBe(before);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a key named __proto__ stays a plain key and pollutes nothing', () => {
+    const profile = profileOf([{ n: 1, type: 'PLAY', genres: ['__proto__', '~__proto__'], category: '__proto__', sku: 'x', director: '__proto__', trait: 'a', episode: 1 }]);
+    const decoded = decodeProfile(encodeProfile(profile));
+    expect(Object.keys(decoded.genres).sort()).toEqual(['__proto__', '~__proto__']);
+    expect(Object.getPrototypeOf(decoded.genres)).toBeNull();
+    expect(({} as Record<string, unknown>)['score']).toBeUndefined();
+    expect('~escaped' in decoded).toBe(false);
+  });
+
+  it('reads documents stored as JSON before the codec', () => {
+    const profile = profileOf([{ n: 7, type: 'PLAY', genres: ['Crime'], category: 'Film', sku: 'S1', director: 'D', trait: 'a', episode: 2 }]);
+    const legacy = Buffer.from(JSON.stringify(profile), 'utf8');
+    expect(exact(decodeProfile(legacy))).toBe(exact(profile));
+  });
+
+  it('takes fewer bytes than JSON', () => {
+    const events = Array.from({ length: 400 }, (_, i) => ({ n: i, type: 'PLAY', genres: [`genre-${i % 40}`], category: `cat-${i % 30}`, sku: `sku-${i % 60}`, director: `director-${i % 20}`, trait: 't', episode: (i % 30) + 1 }));
+    const profile = profileOf(events);
+    expect(encodeProfile(profile).length).toBeLessThan(0.6 * JSON.stringify(profile).length);
+  });
+});
