@@ -25,7 +25,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['test/contract/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/subgraph/**/*.test.ts'],
+          include: ['test/contract/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/subgraph/**/*.test.ts', 'test/browser/**/*.test.ts'],
           // Runs only when a test of this project is queued (not for `vitest run test/unit`).
           globalSetup: ['test/setup/redis-cluster.ts'],
         },

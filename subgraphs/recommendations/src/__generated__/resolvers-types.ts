@@ -199,6 +199,8 @@ export type User = {
    * (RANKING_EXPERIMENT), or RANKING_MODEL when the user is not in it. Never returns items the
    * user already consumed or purchased. Null (with an error) when the row cannot be computed, for
    * example while the recommendations subgraph is unavailable: the rest of the user is still served.
+   * `model` forces a ranker (a console showing the BASELINE row beside the live one): such a row is
+   * attributed to no experiment (experimentKey and variant null), so it never counts in results.
    */
   recommendedFor: Maybe<RecommendationRow>;
 };
@@ -206,6 +208,7 @@ export type User = {
 
 export type UserRecommendedForArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
+  model?: InputMaybe<RankingModel>;
   unitId?: InputMaybe<Scalars['String']['input']>;
 };
 

@@ -43,7 +43,7 @@ export const resolvers: Resolvers = {
 
   User: {
     __resolveReference: (ref) => ref,
-    recommendedFor: (user, { unitId, limit }, ctx) => {
+    recommendedFor: (user, { unitId, limit, model }, ctx) => {
       if (!UNIT_ID.test(unitId)) {
         throw badInput('unitId must be 1 to 64 letters, digits, or . _ : - (starting with a letter or digit)');
       }
@@ -52,6 +52,7 @@ export const resolvers: Resolvers = {
         userId: user.id,
         unitId,
         limit,
+        ...(model ? { model } : {}),
         live: parseFeatures(user.profile?.rankingFeatures),
         batch: parseFeatures(user.profile?.batchSnapshot?.rankingFeatures),
         assignments: (user.assignments ?? []).flatMap((a) =>
