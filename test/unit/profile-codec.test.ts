@@ -22,7 +22,18 @@ const exact = (p: Profile) =>
 /** Strings a user can send as genres, facets and trait keys, hostile ones included. */
 const userString = fc.oneof(fc.constantFrom('__proto__', '~__proto__', '~~__proto__', 'constructor', 'prototype', 'toString', 'Crime', ''), fc.string({ maxLength: 12 }));
 
-const eventArb = fc.record({
+interface EventSpec {
+  n: number;
+  type: string;
+  genres: string[];
+  category: string;
+  sku: string;
+  director: string;
+  trait: string;
+  episode: number;
+}
+
+const eventArb: fc.Arbitrary<EventSpec> = fc.record({
   n: fc.nat(10_000),
   type: fc.constantFrom('PLAY', 'COMPLETE', 'VIEW', 'PURCHASE', 'ADD_TO_CART', 'RATE', 'IDENTIFY'),
   genres: fc.array(userString, { minLength: 1, maxLength: 3 }),
@@ -33,7 +44,7 @@ const eventArb = fc.record({
   episode: fc.integer({ min: 1, max: 40 }),
 });
 
-function profileOf(events: fc.RecordValue<typeof eventArb>[]): Profile {
+function profileOf(events: EventSpec[]): Profile {
   const folded: ProfileEvent[] = events.map((e, i) => ({
     eventId: `e${i}-${e.n}`,
     userId: 'codec-user',
