@@ -21,6 +21,7 @@ import {
 } from '../../subgraphs/audiences/src/app/destinations.js';
 import type { Destination, DestinationDeliveryOptions, DestinationPayload } from '../../subgraphs/audiences/src/app/destinations.js';
 import { MemoryDeliveryStatusStore } from '../../subgraphs/audiences/src/store/destination-status.js';
+import { destinationUrlProblem, isPrivateAddress, PRIVATE_DESTINATION, publicOnlyLookup } from '../../subgraphs/audiences/src/app/destination-network.js';
 import { until } from '../helpers/wait.js';
 
 interface Request {
@@ -111,6 +112,8 @@ function delivery(options: Partial<DestinationDeliveryOptions> & Pick<Destinatio
     status: new MemoryDeliveryStatusStore(),
     backoff: { initialMs: 5, maxMs: 20, factor: 2, jitter: true },
     requestTimeoutMs: 2000,
+    // The receivers here run on this machine (the network policy has its own tests below).
+    allowPrivateNetworks: true,
     onError: (err) => errors.push(err),
     ...options,
   });
@@ -366,5 +369,35 @@ describe('DestinationDelivery', () => {
     expect(verifySignature('rotated-secret', last.headers[TIMESTAMP_HEADER] as string, last.raw, last.headers[SIGNATURE_HEADER] as string)).toBe(true);
     expect(rxA.delivered()).not.toContain(next[0]!.changeId);
     expect(destinationGroup('b')).toBe('audience-destination:b');
+  });
+});
+
+describe('the network policy (no server-side request forgery)', () => {
+  it('classifies loopback, private, link-local, NAT and reserved addresses, IPv4-mapped ones included', () => {
+    for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:169.254.169.254', '64:ff9b::a9fe:a9fe']) {
+      expect(isPrivateAddress(a), a).toBe(true);
+    }
+    for (const a of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) expect(isPrivateAddress(a), a).toBe(false);
+    expect(destinationUrlProblem(new URL('http://169.254.169.254/latest/meta-data'))).toBe(PRIVATE_DESTINATION);
+    expect(destinationUrlProblem(new URL('http://[::1]:6379/'))).toBe(PRIVATE_DESTINATION);
+    expect(destinationUrlProblem(new URL('http://localhost:6379/'))).toBe(PRIVATE_DESTINATION);
+    expect(destinationUrlProblem(new URL('https://hooks.example.com/audiences'))).toBeNull();
+  });
+
+  it('a name that resolves to a private address is refused when the connection is made (DNS rebinding)', async () => {
+    const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => publicOnlyLookup('localhost', {}, (e) => resolve(e)));
+    expect(err?.code).toBe('EPRIVATEDESTINATION');
+  });
+
+  it('with private networks refused, a delivery never reaches a receiver on this machine, and says why', async () => {
+    const rx = await receiver(() => 'ok');
+    const { log } = newLog();
+    await log.append(changes('aud-1', 1, 1));
+    const d = delivery({ log, destinations: () => [dest('d1', 'aud-1', rx.url)], allowPrivateNetworks: false });
+    expect(d.urlProblem(new URL(rx.url))).toBe(PRIVATE_DESTINATION);
+    await d.sync();
+    await until(async () => (await statusOf(d, 'd1')).failures >= 2, 5000, 'refused attempts');
+    expect(rx.requests).toHaveLength(0);
+    expect((await statusOf(d, 'd1')).lastError).toBe('refused: private address');
   });
 });

@@ -1,7 +1,7 @@
 /** Audiences service configuration from environment variables (documented in README). */
 import { loadAuthConfig } from '../../../lib/auth.js';
 import type { AuthConfig } from '../../../lib/auth.js';
-import { envDuration, envInt, envString, serviceBasics } from '../../../lib/env.js';
+import { envBool, envDuration, envInt, envString, serviceBasics } from '../../../lib/env.js';
 import type { ServiceBasics } from '../../../lib/env.js';
 import type { AudienceServiceOptions } from './app/audience-service.js';
 
@@ -11,7 +11,7 @@ export interface AudiencesConfig extends ServiceBasics {
   profileUrl: string;
   service: AudienceServiceOptions;
   /** Webhook destinations: changes per request, request timeout, first and longest retry wait. */
-  destinations: { batchSize: number; requestTimeoutMs: number; initialBackoffMs: number; maxBackoffMs: number };
+  destinations: { batchSize: number; requestTimeoutMs: number; initialBackoffMs: number; maxBackoffMs: number; allowPrivateNetworks: boolean };
 }
 
 export function loadAudiencesConfig(env: NodeJS.ProcessEnv = process.env): AudiencesConfig {
@@ -33,6 +33,9 @@ export function loadAudiencesConfig(env: NodeJS.ProcessEnv = process.env): Audie
       requestTimeoutMs: envDuration(env, 'AUDIENCE_DESTINATION_TIMEOUT', '5s'),
       initialBackoffMs: envDuration(env, 'AUDIENCE_DESTINATION_BACKOFF', '200ms'),
       maxBackoffMs: envDuration(env, 'AUDIENCE_DESTINATION_MAX_BACKOFF', '30s'),
+      // Webhooks on this machine are for development; in production a destination on a private
+      // address would be a way into the platform's network (destination-network.ts).
+      allowPrivateNetworks: envBool(env, 'AUDIENCE_DESTINATION_PRIVATE_NETWORKS', !basics.production),
     },
   };
 }

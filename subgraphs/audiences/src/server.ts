@@ -72,6 +72,7 @@ export async function startAudiencesServer(config: AudiencesConfig, deps: Audien
     batchSize: config.destinations.batchSize,
     requestTimeoutMs: config.destinations.requestTimeoutMs,
     backoff: { initialMs: config.destinations.initialBackoffMs, maxMs: config.destinations.maxBackoffMs },
+    allowPrivateNetworks: config.destinations.allowPrivateNetworks,
     onError: (err, id) => log?.warn({ err, destination: id }, 'audience destination delivery failed'),
   });
   const server = await startSubgraphService<AudiencesContext>({

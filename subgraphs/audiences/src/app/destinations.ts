@@ -30,6 +30,7 @@
  * `x-audience-timestamp` the attempt's time in epoch milliseconds (fresh on each retry, so
  * receivers can refuse stale replays); verifySignature does the receiver's side.
  */
+import { destinationFetch, destinationUrlProblem } from './destination-network.js';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { AudienceChange } from '../../../../lib/contracts/audience.js';
 import { audienceChangeName } from '../../../../lib/contracts/audience.js';
@@ -87,6 +88,11 @@ export interface DestinationDeliveryOptions {
   /** An attempt that has no response (status line) by then fails (default 5000). */
   requestTimeoutMs?: number;
   fetch?: typeof fetch;
+  /**
+   * Whether destinations may be on loopback, private or link-local addresses (the default false
+   * refuses them, at add and at every connection: destination-network.ts).
+   */
+  allowPrivateNetworks?: boolean;
   now?: () => number;
   /** For the jitter (tests). */
   random?: () => number;
@@ -206,7 +212,7 @@ export class DestinationDelivery {
     this.batchSize = Math.max(1, Math.floor(options.batchSize ?? DEFAULT_DESTINATION_BATCH_SIZE));
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.fetch = options.fetch ?? globalThis.fetch;
+    this.fetch = options.fetch ?? destinationFetch(options.allowPrivateNetworks ?? false);
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.userAgent = options.userAgent ?? DESTINATION_USER_AGENT;
@@ -367,6 +373,11 @@ export class DestinationDelivery {
     }
   }
 
+  /** Why a destination may not have this URL (the network policy), or null. */
+  urlProblem(url: URL): string | null {
+    return this.options.allowPrivateNetworks ? null : destinationUrlProblem(url);
+  }
+
   /** The wait after the `attempt`-th failure. */
   private delay(attempt: number): number {
     const { initialMs, maxMs, factor, jitter } = this.backoff;
@@ -412,6 +423,7 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 function reasonOf(err: unknown, destination: Destination): string {
   for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
+    if (code === 'EPRIVATEDESTINATION') return 'refused: private address';
     if (typeof code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(code)) return code === 'UND_ERR_SOCKET' ? 'connection closed' : code;
   }
   let message = err instanceof Error ? err.message : String(err);

@@ -33,7 +33,7 @@ async function audienceOf(ctx: AudiencesContext, id: string): Promise<Audience> 
   return audience ?? { id, name: id, description: null, rule: null, status: 'LIVE', revision: 0, backfill: { scanned: 0, total: null, cursor: null, startedAt: null, finishedAt: null }, createdAt: 0, updatedAt: 0 };
 }
 
-function checkUrl(raw: string): string {
+function checkUrl(raw: string, ctx: AudiencesContext): string {
   let url: URL;
   try {
     url = new URL(raw);
@@ -42,6 +42,8 @@ function checkUrl(raw: string): string {
   }
   if ((url.protocol !== 'https:' && url.protocol !== 'http:') || raw.length > MAX_URL) throw new CodedError('BAD_USER_INPUT', 'url must be an absolute http(s) URL of at most 2048 characters');
   if (url.username || url.password) throw new CodedError('BAD_USER_INPUT', 'url must not carry credentials; the secret signs each request');
+  const problem = ctx.delivery.urlProblem(url);
+  if (problem) throw new CodedError('BAD_USER_INPUT', `url ${problem}`);
   return url.toString();
 }
 
@@ -64,7 +66,7 @@ export const resolvers: Resolvers = {
         const [audience] = await ctx.service.get([audienceId]);
         if (!audience) throw new CodedError('AUDIENCE_NOT_FOUND', `no audience ${audienceId}`);
         if (secret.length < 16 || secret.length > 256) throw new CodedError('BAD_USER_INPUT', 'secret must be 16 to 256 characters');
-        const destination = { id: randomUUID(), audienceId, url: checkUrl(url), secret, createdAt: Date.now() };
+        const destination = { id: randomUUID(), audienceId, url: checkUrl(url, ctx), secret, createdAt: Date.now() };
         await ctx.destinations.put(destination);
         await ctx.delivery.sync();
         return destination;
