@@ -4,7 +4,7 @@
  * stored as JSON before it still read, and fewer bytes than JSON.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ProfileEvent } from '../../lib/contracts/event.js';
 import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
 import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
@@ -71,6 +71,20 @@ describe('profile codec', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('another process (a fresh codec) reads what this one wrote: the format is the table, not state', async () => {
+    const docs = fc.sample(fc.array(eventArb, { minLength: 1, maxLength: 30 }), 50).map((events) => {
+      const profile = profileOf(events);
+      return { doc: encodeProfile(profile), expected: exact(profile) };
+    });
+    vi.resetModules();
+    const fresh = await import('../../subgraphs/profile/src/store/codec.js');
+    for (const { doc, expected } of docs) expect(exact(fresh.decodeProfile(doc))).toBe(expected);
+  });
+
+  it('refuses a document of an unknown format rather than misreading it', () => {
+    expect(() => decodeProfile(Buffer.from([0xc1, 0x09, 0x80]))).toThrow(/unknown format/);
   });
 
   it('a key named __proto__ stays a plain key and pollutes nothing', () => {
