@@ -60,7 +60,9 @@ export function resumeDocument(document: DocumentNode, operation: OperationDefin
 /** How one protocol frames a stream. */
 interface Framing {
   headers: Record<string, string>;
-  /** Written first, and every heartbeatMs after. */
+  /** Written once, first. */
+  start: string;
+  /** Written every heartbeatMs. */
   heartbeat: string;
   heartbeatMs: number;
   result(result: ExecutionResult, id: string | undefined): string;
@@ -70,17 +72,24 @@ interface Framing {
   end: string;
 }
 
-const MULTIPART_PART = '\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n';
+/**
+ * A multipart part ends with the boundary that follows it: a reader can only tell a part is
+ * complete when it sees the next boundary, so each part is written with its closing one (as
+ * Apollo Router does), and a message is never held back until the next event or heartbeat.
+ */
+const multipartPart = (json: string) => `\r\ncontent-type: application/json; charset=utf-8\r\n\r\n${json}\r\n--graphql`;
 
 /** Apollo's multipart subscriptions: a JSON part per result, `{}` as heartbeat (every 5 s). */
 export const MULTIPART: Framing = {
   headers: { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"' },
-  heartbeat: `${MULTIPART_PART}{}`,
+  start: `\r\n--graphql${multipartPart('{}')}`,
+  heartbeat: multipartPart('{}'),
   heartbeatMs: 5000,
-  result: (result, _id) => `${MULTIPART_PART}${JSON.stringify({ payload: result })}`,
+  result: (result, _id) => multipartPart(JSON.stringify({ payload: result })),
   // A transport-level error in Apollo's spec: Apollo Client ends the subscription with it.
-  fatal: (error) => `${MULTIPART_PART}${JSON.stringify({ payload: null, errors: [error] })}`,
-  end: '\r\n--graphql--\r\n',
+  fatal: (error) => multipartPart(JSON.stringify({ payload: null, errors: [error] })),
+  // After the last part's boundary: `--` makes it the closing one.
+  end: '--\r\n',
 };
 
 /**
@@ -89,6 +98,7 @@ export const MULTIPART: Framing = {
  */
 export const SSE: Framing = {
   headers: { 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' },
+  start: 'retry: 1000\n:\n\n',
   heartbeat: ':\n\n',
   heartbeatMs: 12_000,
   result: (result, id) => `${id === undefined ? '' : `id: ${id}\n`}event: next\ndata: ${JSON.stringify(result)}\n\n`,
@@ -130,7 +140,7 @@ export async function streamResults(reply: FastifyReply, results: AsyncIterableI
   const res = reply.raw;
   res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), 'cache-control': 'no-cache', ...framing.headers });
   const write = (chunk: string) => void (res.writableEnded || res.write(chunk));
-  write(framing === SSE ? `retry: 1000\n${framing.heartbeat}` : framing.heartbeat);
+  write(framing.start);
   const heartbeat = setInterval(() => write(framing.heartbeat), framing.heartbeatMs);
   heartbeat.unref();
   const closed = () => void results.return?.();

@@ -177,7 +177,34 @@ describe('resumable, expiring live streams over HTTP', () => {
     const text = await body;
     expect(text).toContain('"payload":null');
     expect(text).toContain('UNAUTHENTICATED');
-    expect(text.trimEnd().endsWith('--graphql--')).toBe(true);
+    expect(text.endsWith('\r\n--graphql--\r\n')).toBe(true);
+  });
+
+  it('a multipart part arrives complete (with its closing boundary), not held until the next one', async () => {
+    const user = 'resume-multipart';
+    const controller = new AbortController();
+    opened.push(controller);
+    const res = await fetch(p.gatewayUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'multipart/mixed;subscriptionSpec="1.0",application/json', authorization: `Bearer ${await tokenFor(user, 'user')}` },
+      body: JSON.stringify({ query: LIVE, variables: { id: user } }),
+      signal: controller.signal,
+    });
+    let buffer = '';
+    /** Whether the bytes that brought the first payload also closed its part. */
+    let completeOnArrival: boolean | undefined;
+    void (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        if (completeOnArrival === undefined && buffer.includes('"payload"')) completeOnArrival = /"payload":\{[\s\S]*\}\r\n--graphql/.test(buffer);
+      }
+    })().catch(() => undefined);
+    await until(async () => {
+      await play(user);
+      return completeOnArrival !== undefined;
+    }, 10_000, 'a multipart payload');
+    expect(completeOnArrival).toBe(true);
   });
 
   describe('a browser EventSource', () => {
