@@ -32,6 +32,8 @@ export interface Infrastructure extends Closable {
   log<E>(name: string, keys: EntryKeys<E>, options?: { dedupeTtlMs?: number }): EventLog<E>;
 }
 
+/** The accepted profile events' log, as /metrics names it (its streams are `<prefix>{ev:<p>}:stream`). */
+export const PROFILE_EVENTS_LOG = 'events';
 /** Profile change notices (ProfileUpdated) as a log: what consumers that must not miss a change read. */
 export const PROFILE_CHANGES_LOG = 'changes';
 export const PROFILE_CHANGE_KEYS: EntryKeys<ProfileUpdated> = {

@@ -18,6 +18,7 @@ import { landingPagePlugin, requireIdentityPlugin } from './graphql/plugins.js';
 import { serveGraphqlWs } from './graphql/ws.js';
 import type { WsLimits } from './graphql/ws.js';
 import { createServiceApp, listenService } from './http/server.js';
+import { takeLiveTrace } from './tracing.js';
 import type { ServiceAppOptions } from './http/server.js';
 
 type SubgraphModule = Extract<Parameters<typeof buildSubgraphSchema>[0], { typeDefs: unknown }>;
@@ -116,6 +117,11 @@ function serveSubscriptions<Ctx>(app: FastifyInstance, schema: GraphQLSchema, au
         }
       },
       context: (ctx) => context(identities.get(ctx) ?? null) as Record<string, unknown>,
+      // The trace of the event this result answers (noted by the resolver), for the gateway.
+      onNext: (_ctx, _id, _payload, args, result) => {
+        const traceparent = takeLiveTrace(args.contextValue);
+        return traceparent ? { ...result, extensions: { ...result.extensions, traceparent } } : result;
+      },
     },
     limits,
   );

@@ -24,6 +24,7 @@ import { seedServices } from './seed.js';
 import { envBool } from '../lib/env.js';
 import type { AuthConfig } from '../lib/auth.js';
 import type { Backends } from './backends.js';
+import { startTracing, stopTracing, tracingActive } from '../lib/tracing.js';
 
 export interface Platform {
   backends: Backends;
@@ -115,6 +116,10 @@ export async function startSubgraphs(options: PlatformOptions = {}) {
 
 export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
   const env = options.env ?? process.env;
+  // Tracing (OTEL_EXPORTER_OTLP_ENDPOINT) before any server is built; each service traces under
+  // its own name, @apollo/gateway's spans under the gateway's. Stopped (flushed) by close() when
+  // started here (a test that installed its own keeps it).
+  const ownTracing = !tracingActive() && startTracing(env, { service: 'gateway' });
   const subgraphs = await startSubgraphs(options);
   const urls = subgraphs.subgraphUrls;
   const gateway = await startGateway({
@@ -128,6 +133,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     close: async () => {
       await gateway.close();
       await subgraphs.close();
+      if (ownTracing) await stopTracing();
     },
   };
 }

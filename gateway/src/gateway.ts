@@ -88,9 +88,11 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
   const auth = new GatewayAuth(config.auth);
   // With AUTH_DISABLED every call is the same identity: no callers to tell apart.
   const callers = new CallerLimits(config.callers, !config.auth.disabled);
-  metrics.gauge({ name: 'live_subscriptions', help: 'Subscriptions open at the gateway (graphql-ws and SSE)', collect() {
+  metrics.gauge({ name: 'live_subscriptions', help: 'Subscriptions open at the gateway (graphql-ws, SSE and multipart)', collect() {
     this.set(callers.subscriptions.total);
   } });
+  // Messages per second is rate(live_messages_total[1m]).
+  const liveMessages = metrics.counter({ name: 'live_messages_total', help: 'Live subscription results handed to subscribers (one per subscriber per result)' });
   const protection = queryProtection(config.limits, assumedListSizes(scopes.gatewaySupergraph));
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
@@ -145,6 +147,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
     scopes,
     callers,
     initTimeoutMs: config.wsInitTimeoutMs,
+    delivered: (n) => liveMessages.inc(n),
   });
   subscriptions.attach(app);
   subscriptions.attachSse(app);

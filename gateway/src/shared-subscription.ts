@@ -75,7 +75,8 @@ export class SharedSubscription<E, R> {
 
   constructor(
     private readonly hooks: SharedSubscriptionHooks<E, R>,
-    private readonly options: { everyEvent?: boolean } = {},
+    /** `delivered`: told how many subscribers each result was handed to (the live messages metric). */
+    private readonly options: { everyEvent?: boolean; delivered?: (subscribers: number) => void } = {},
   ) {
     this.buffer = options.everyEvent ? EVENT_BUFFER : 1;
   }
@@ -109,7 +110,10 @@ export class SharedSubscription<E, R> {
     };
     return new SubscriberRepeater<R>(async (push, stop) => {
       // Starts at its first next(): the newest result it has not had yet, or the end.
-      if (!this.options.everyEvent && this.newest && this.newest.number > subscriber.joined) void push(this.newest.value);
+      if (!this.options.everyEvent && this.newest && this.newest.number > subscriber.joined) {
+        void push(this.newest.value);
+        this.options.delivered?.(1);
+      }
       if (this.ended) stop(this.ended.error);
       else subscriber.reading = { push, stop };
       // Stopped by return(), or at the end (then after what it has not read yet).
@@ -142,7 +146,13 @@ export class SharedSubscription<E, R> {
 
   private deliver(value: R): void {
     this.newest = { number: (this.newest?.number ?? 0) + 1, value };
-    for (const { reading } of this.subscribers) void reading?.push(value);
+    let handed = 0;
+    for (const { reading } of this.subscribers) {
+      if (!reading) continue;
+      void reading.push(value);
+      handed++;
+    }
+    if (handed > 0) this.options.delivered?.(handed);
   }
 
   /** Every subscriber gets `final` (a last value, or an error to throw) after what it has not read yet. */

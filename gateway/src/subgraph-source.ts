@@ -3,7 +3,7 @@
  * pool. It replaces @apollo/gateway's RemoteGraphQLDataSource, which builds node-fetch Headers
  * and a node-fetch Request (with a body stream) for every fetch on top of the fetch call itself;
  * on the gateway's hot path that was the largest source of garbage. Semantics kept from it: the
- * caller's identity and request id are forwarded, a non-2xx answer becomes a GraphQLError
+ * caller's identity, request id and trace context (W3C traceparent) are forwarded, a non-2xx answer becomes a GraphQLError
  * `<status>: <text>` (UNAUTHENTICATED / FORBIDDEN / PAYLOAD_TOO_LARGE for 401 / 403 / 413) unless
  * its body is a GraphQL answer (whose errors are passed on), and a body that is not a JSON object
  * is an error. A subgraph that cannot be reached or does not answer in time yields
@@ -17,6 +17,7 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { GatewayContext } from './gateway.js';
 import { IDENTITY_HEADER } from '../../lib/auth.js';
+import { injectTraceHeaders } from '../../lib/tracing.js';
 
 type Response = Awaited<ReturnType<GraphQLDataSource<GatewayContext>['process']>>;
 
@@ -59,6 +60,8 @@ export class SubgraphSource implements GraphQLDataSource<GatewayContext> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (request.http?.headers) for (const [name, value] of request.http.headers) headers[name.toLowerCase()] = value;
     if (context?.requestId) headers['x-request-id'] = context.requestId;
+    // The active span (@apollo/gateway's gateway.fetch) as the subgraph's parent: W3C traceparent.
+    injectTraceHeaders(headers);
     // The verified caller, as the internal token only the gateway can mint (lib/auth.ts).
     if (context?.identityToken) headers[IDENTITY_HEADER] = context.identityToken;
     const body = JSON.stringify({

@@ -48,6 +48,7 @@ import { callerKey } from './caller-limits.js';
 import type { CallerLimits } from './caller-limits.js';
 import type { RequiredScopes } from './scopes.js';
 import { SharedSubscription } from './shared-subscription.js';
+import { inLinkedSpan } from '../../lib/tracing.js';
 import { callAt, eventIdOf, MULTIPART, resumeDocument, SSE, streamResults } from './http-streams.js';
 import { streamSearchParams } from './stream-tickets.js';
 import type { StreamOperation } from './stream-tickets.js';
@@ -107,6 +108,8 @@ export interface SubscriptionOptions {
   callers: CallerLimits;
   /** Milliseconds a socket has to send connection_init. */
   initTimeoutMs: number;
+  /** Told how many subscribers each live result was handed to (the live_messages_total metric). */
+  delivered?: (messages: number) => void;
 }
 
 /**
@@ -340,12 +343,16 @@ export class SubscriptionGateway {
         const eventSource: GraphQLDataSource<GatewayContext> = {
           process: async (options) => (options.request.query === primary.operation ? { data } : realPrimary.process(options)),
         };
-        return { value: await this.execute(args, identity, perEventPlan, prepared, { ...sources, [primary.serviceName]: eventSource }) };
+        // The event's trace (the subgraph passes it on in `extensions.traceparent`, lib/subgraph-service.ts)
+        // continues in this execution and its entity fetches.
+        const traceparent = (event.extensions as { traceparent?: unknown } | undefined)?.traceparent;
+        const execution = () => this.execute(args, identity, perEventPlan, prepared, { ...sources, [primary.serviceName]: eventSource });
+        return { value: await inLinkedSpan('gateway', 'gateway.live_push', typeof traceparent === 'string' ? [traceparent] : [], { 'graphql.operation.name': args.operationName ?? '' }, execution) };
       },
       failed: (err) => upstreamFailure(primary.serviceName, err),
       over: () => void this.live.delete(key),
       closed: async () => release?.(),
-    }, { everyEvent });
+    }, { everyEvent, ...(this.options.delivered ? { delivered: this.options.delivered } : {}) });
   }
 
   /**

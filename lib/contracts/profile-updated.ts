@@ -10,4 +10,6 @@ export interface ProfileUpdated {
   changed: string[];
   /** Wall-clock time of the change. */
   at: number;
+  /** The W3C trace context the change was made under, when tracing is on (lib/tracing.ts). */
+  traceparent?: string;
 }

@@ -5,7 +5,8 @@
 import type { ProfileEvent } from '../contracts/event.js';
 import { PROFILE_EVENT_KEYS } from '../contracts/event.js';
 import { MemoryDedupe } from './memory-dedupe.js';
-import type { AppendReceipt, AppendResult, EntryKeys, EventBatchHandler, EventConsumer, EventLog, KeysOption } from './port.js';
+import type { AppendReceipt, AppendResult, EntryKeys, EventBatchHandler, EventConsumer, EventLog, GroupInfo, KeysOption, PartitionInfo } from './port.js';
+import { currentTraceparent } from '../tracing.js';
 
 /** What the log needs to know of an entry (`keys`, profile events' by default), and its limits. */
 export type MemoryEventLogOptions<E = ProfileEvent> = KeysOption<E> & {
@@ -26,11 +27,15 @@ interface Group<E> {
   stopped: boolean;
   /** The last delivery failed: retry on the next append rather than spin. */
   failed: boolean;
+  /** Entries of the batch being handled (delivered, not yet done). */
+  inFlight: number;
   onError: (err: unknown) => void;
 }
 
 export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
   private events: E[] = [];
+  /** The trace context each event was appended under (same offsets as events; '' for none). */
+  private traceparents: string[] = [];
   /** Absolute offset of events[0]. */
   private base = 0;
   private readonly groups = new Set<Group<E>>();
@@ -56,9 +61,12 @@ export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
     const duplicates = fresh ? events.filter((_, i) => !fresh[i]) : [];
     if (appended.length === 0) return { receipt: new Map(), duplicates };
     this.events.push(...appended);
+    const traceparent = currentTraceparent() ?? '';
+    for (let i = 0; i < appended.length; i++) this.traceparents.push(traceparent);
     const excess = this.events.length - this.retention;
     if (excess > 0) {
       this.events = this.events.slice(excess);
+      this.traceparents = this.traceparents.slice(excess);
       this.base += excess;
     }
     for (const group of this.groups) this.pump(group);
@@ -77,7 +85,7 @@ export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
   }
 
   consume(name: string, handler: EventBatchHandler<E>): EventConsumer {
-    const group: Group<E> = { name, next: this.base, handler, running: undefined, stopped: false, failed: false, onError: this.onError };
+    const group: Group<E> = { name, next: this.base, handler, running: undefined, stopped: false, failed: false, inFlight: 0, onError: this.onError };
     this.groups.add(group);
     this.pump(group);
     return {
@@ -98,13 +106,17 @@ export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
         const start = Math.max(group.next, this.base) - this.base;
         if (start >= this.events.length) break;
         const batch = this.events.slice(start, start + this.batchSize);
+        const traceparents = [...new Set(this.traceparents.slice(start, start + this.batchSize))].filter(Boolean);
+        group.inFlight = batch.length;
         try {
-          await group.handler(batch);
+          await group.handler(batch, { traceparents });
           group.next = this.base + start + batch.length;
         } catch (err) {
           group.onError(err);
           group.failed = true;
           break;
+        } finally {
+          group.inFlight = 0;
         }
       }
     })().finally(() => {
@@ -117,6 +129,18 @@ export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
 
   async *processedHistory(_group: string): AsyncIterable<E[]> {
     // The consumer lives in this process: nothing survives a restart to rebuild from.
+  }
+
+  /** One partition; consumers of one group name count as one group (the furthest behind). */
+  async info(): Promise<PartitionInfo[]> {
+    const end = this.base + this.events.length;
+    const groups = new Map<string, GroupInfo>();
+    for (const g of this.groups) {
+      const lag = end - Math.max(g.next + g.inFlight, this.base);
+      const seen = groups.get(g.name);
+      if (!seen || lag > (seen.lag ?? 0)) groups.set(g.name, { group: g.name, pending: g.inFlight, lag: Math.max(0, lag) });
+    }
+    return [{ partition: 0, length: this.events.length, groups: [...groups.values()] }];
   }
 
   async close(): Promise<void> {

@@ -17,7 +17,33 @@ export interface EntryKeys<E> {
 /** `keys` may be left out only for profile events, whose keys are the default. */
 export type KeysOption<E> = [E] extends [ProfileEvent] ? { keys?: EntryKeys<E> } : { keys: EntryKeys<E> };
 
-export type EventBatchHandler<E = ProfileEvent> = (events: readonly E[]) => Promise<void> | void;
+/** What a delivered batch carries besides its entries. */
+export interface BatchContext {
+  /**
+   * The W3C trace contexts (`traceparent`) the batch's entries were appended under, each once, in
+   * order (entries appended with no active trace carry none): a consumer links its work to them.
+   */
+  traceparents: readonly string[];
+}
+
+export type EventBatchHandler<E = ProfileEvent> = (events: readonly E[], batch: BatchContext) => Promise<void> | void;
+
+/** One consumer group on one partition (EventLog.info). */
+export interface GroupInfo {
+  group: string;
+  /** Entries delivered to the group's consumers and not yet acknowledged. */
+  pending: number;
+  /** Entries appended that the group has not been delivered yet (null: the log cannot tell). */
+  lag: number | null;
+}
+
+/** One partition of the log: its length and its consumer groups (EventLog.info). */
+export interface PartitionInfo {
+  partition: number;
+  /** Entries retained. */
+  length: number;
+  groups: GroupInfo[];
+}
 
 export interface EventConsumer {
   /** Stops delivery and waits for the batch in progress. */
@@ -52,7 +78,8 @@ export interface EventLog<E = ProfileEvent> {
    * Appends entries whose dedupe key the log has not accepted within its dedupe window, and
    * claims those ids, in one atomic step per partition: an id is claimed exactly when its event is
    * in the log, whatever fails when (so a producer's retry is either appended or a duplicate of
-   * something that is). Resolves once they are durable; when only some partitions take theirs,
+   * something that is). The active trace context (lib/tracing.ts), if any, is stored with the
+   * entry and handed to consumers (BatchContext). Resolves once they are durable; when only some partitions take theirs,
    * rejects with PartialAppendError naming the events that are not in the log.
    */
   append(events: readonly E[]): Promise<AppendResult<E>>;
@@ -68,5 +95,7 @@ export interface EventLog<E = ProfileEvent> {
    * that keeps derived state in memory rebuild it after a restart. Empty for in-process logs.
    */
   processedHistory(group: string): AsyncIterable<E[]>;
+  /** Length of each partition and, per consumer group, its pending entries and lag (for /metrics). */
+  info(): Promise<PartitionInfo[]>;
   close(): Promise<void>;
 }

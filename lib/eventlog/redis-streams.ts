@@ -18,14 +18,15 @@ import { PROFILE_EVENT_KEYS } from '../contracts/event.js';
 import { duplicate, isCluster } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
 import { PartialAppendError } from './port.js';
-import type { AppendReceipt, AppendResult, EntryKeys, EventBatchHandler, EventConsumer, EventLog, KeysOption } from './port.js';
+import type { AppendReceipt, AppendResult, EntryKeys, EventBatchHandler, EventConsumer, EventLog, GroupInfo, KeysOption, PartitionInfo } from './port.js';
+import { currentTraceparent } from '../tracing.js';
 
 const APPEND_LUA = readFileSync(new URL('./lua/append-events.lua', import.meta.url), 'utf8');
 const FORGET_CONSUMER_LUA = readFileSync(new URL('./lua/forget-consumer.lua', import.meta.url), 'utf8');
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** append-events.lua: numberOfKeys, stream, dedupe keys..., retention, dedupe TTL, protected group, events... */
+    /** append-events.lua: numberOfKeys, stream, dedupe keys..., retention, dedupe TTL, protected group, traceparent, events... */
     appendEvents(numberOfKeys: number, ...args: string[]): Result<[string, string], Context>;
     forgetConsumer(stream: string, group: string, consumer: string): Result<number, Context>;
   }
@@ -112,6 +113,15 @@ function eventsOf<E>(entries: readonly StreamEntry[]): E[] {
   return events;
 }
 
+/** The distinct trace contexts of stream entries (optional field `tp`: a W3C traceparent). */
+function traceparentsOf(entries: readonly StreamEntry[]): string[] {
+  const found = new Set<string>();
+  for (const [, fields] of entries) {
+    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'tp') found.add(fields[i + 1]!);
+  }
+  return [...found];
+}
+
 /** An XINFO reply row (name, value, name, value, ...) as a map. */
 function fieldsOf(row: readonly unknown[]): Map<string, unknown> {
   const info = new Map<string, unknown>();
@@ -154,6 +164,7 @@ export class RedisStreamEventLog<E = ProfileEvent> implements EventLog<E> {
     }
     const partitions = [...byPartition];
     const { retention, dedupeTtlMs, protectedGroup } = this.options;
+    const traceparent = currentTraceparent() ?? '';
     const results = await Promise.allSettled(
       partitions.map(([p, list]) =>
         this.redis.appendEvents(
@@ -163,6 +174,7 @@ export class RedisStreamEventLog<E = ProfileEvent> implements EventLog<E> {
           String(retention),
           String(dedupeTtlMs),
           protectedGroup ?? '',
+          traceparent,
           ...list.map((e) => JSON.stringify(e)),
         ),
       ),
@@ -267,6 +279,29 @@ export class RedisStreamEventLog<E = ProfileEvent> implements EventLog<E> {
       }),
     );
     return out;
+  }
+
+  /**
+   * XLEN and XINFO GROUPS of every partition, sent together (auto-pipelined). A partition with no
+   * stream yet has length 0 and no groups. `lag` is Redis's (7.0 and later); it is null where
+   * Redis cannot tell (an older Redis, or entries deleted from the middle of the stream).
+   */
+  async info(): Promise<PartitionInfo[]> {
+    return Promise.all(
+      Array.from({ length: this.options.partitions }, async (_, partition): Promise<PartitionInfo> => {
+        const key = this.streamKey(partition);
+        const [length, rows] = await Promise.all([
+          this.redis.xlen(key),
+          this.redis.exists(key).then((n) => (n ? (this.redis.xinfo('GROUPS', key) as Promise<unknown[][]>) : [])),
+        ]);
+        const groups: GroupInfo[] = rows.map((row) => {
+          const info = fieldsOf(row);
+          const lag = info.get('lag');
+          return { group: String(info.get('name')), pending: Number(info.get('pending') ?? 0), lag: lag === null || lag === undefined ? null : Number(lag) };
+        });
+        return { partition, length, groups };
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -429,7 +464,7 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
       this.log.options.onError(new Error(`${entries.length - present.length} pending entries of ${key} were trimmed before they were applied`));
     }
     const events = eventsOf<E>(present);
-    if (events.length > 0) await this.handler(events);
+    if (events.length > 0) await this.handler(events, { traceparents: traceparentsOf(present) });
     await this.redis.xack(key, this.group, ...entries.map(([id]) => id));
   }
 

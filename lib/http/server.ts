@@ -17,6 +17,8 @@ import { requestErrorsPlugin } from '../graphql/plugins.js';
 import { drainKeepAliveOnClose } from './drain.js';
 import type { ServiceMetrics } from '../metrics.js';
 import { poisoningKeyPath } from '../json-shape.js';
+import { traceFields, tracingActive } from '../tracing.js';
+import { nameRequestSpans, tracedServerFactory } from './trace-requests.js';
 
 export interface ServiceAppOptions<Ctx extends BaseContext> {
   name: string;
@@ -39,6 +41,8 @@ export interface ServiceAppOptions<Ctx extends BaseContext> {
   /** Registers the service's own routes. */
   routes?: (app: FastifyInstance) => void | Promise<void>;
   logLevel?: string;
+  /** Where the JSON log lines go (default: stdout); tests read them. */
+  logStream?: { write(line: string): void };
   /** Timeouts and connection caps (HTTP_REQUEST_TIMEOUT, MAX_CONNECTIONS, ...; defaults from lib/env.ts). */
   http?: HttpLimits;
 }
@@ -114,8 +118,13 @@ export function errorBody(code: string, message: string, extra: Record<string, u
 
 export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceAppOptions<Ctx>): Promise<FastifyInstance> {
   const limits = opts.http ?? httpLimits({});
+  const traced = tracingActive();
   const app = Fastify({
-    logger: { level: opts.logLevel ?? 'warn' },
+    // JSON lines (pino); each request's lines carry its reqId, and, while tracing is on, the
+    // active span's trace_id and span_id.
+    logger: { level: opts.logLevel ?? 'warn', ...(traced ? { mixin: traceFields } : {}), ...(opts.logStream ? { stream: opts.logStream } : {}) },
+    // While tracing is on, a server span per request, active for all of its work (trace-requests.ts).
+    ...(traced ? { serverFactory: tracedServerFactory(opts.name) } : {}),
     bodyLimit: opts.bodyLimit,
     // The client's x-request-id is kept (and forwarded) only when it is a short token.
     requestIdHeader: false,
@@ -135,6 +144,7 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
   });
   capConnections(app.server, limits);
   parseJsonBodies(app);
+  if (traced) nameRequestSpans(app);
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     const known = err.code ? ERROR_CODES[err.code] : undefined;
@@ -203,7 +213,7 @@ export async function listen(app: FastifyInstance, port: number, host: string): 
 const READY_CHECK_TIMEOUT_MS = 2000;
 
 /** Each check's outcome: `ok`, or `unavailable` / `timeout` (no error text: it could name internal addresses). */
-async function readiness(checks: Record<string, () => Promise<unknown>>): Promise<Record<string, 'ok' | 'unavailable' | 'timeout'>> {
+export async function readiness(checks: Record<string, () => Promise<unknown>>): Promise<Record<string, 'ok' | 'unavailable' | 'timeout'>> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
       let timer: NodeJS.Timeout | undefined;

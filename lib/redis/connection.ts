@@ -9,6 +9,55 @@ import type { RedisOptions } from 'ioredis';
 export type RedisClient = Redis | Cluster;
 
 /**
+ * Redis errors of this process, by kind: `connection` (the connection reported an error: refused,
+ * reset, failed over), `command` (a command got no answer: the connection was down past its retry
+ * or closed under it) and `reply` (Redis answered with an error: NOPERM, OOM, READONLY, ...).
+ * Replies the code expects and handles on purpose (BUSYGROUP on creating an existing group,
+ * NOSCRIPT before a script is loaded, `no such key` from XINFO on a partition with no stream yet) and commands cut short by our own disconnect() do not count.
+ * Every service's /metrics reads these (redis_command_errors_total; lib/metrics.ts): services
+ * that share a process share its connections, so they show the same counts.
+ */
+export const redisErrorCounts = { connection: 0, command: 0, reply: 0 };
+
+const EXPECTED_REPLY = /^(BUSYGROUP|NOSCRIPT)|^ERR no such key/;
+const instrumented = new WeakSet<object>();
+
+/** What countErrors sees of an ioredis Command. */
+interface SentCommand {
+  name: string;
+  args: unknown[];
+  reject: (err: Error) => void;
+}
+
+/** Counts the client's errors (redisErrorCounts); each client once. */
+function countErrors<C extends RedisClient>(client: C): C {
+  if (instrumented.has(client)) return client;
+  instrumented.add(client);
+  client.on('error', () => void redisErrorCounts.connection++);
+  const send = client.sendCommand.bind(client) as (command: SentCommand, ...rest: unknown[]) => unknown;
+  // A command can be sent more than once (a cluster's redirection, the offline queue): counted once.
+  const seen = new WeakSet<object>();
+  (client as unknown as { sendCommand: typeof send }).sendCommand = (command, ...rest) => {
+    // CLIENT SETINFO, which ioredis sends on connecting, is refused by Redis before 7.2 (and ignored).
+    if (!seen.has(command) && !(command.name === 'client' && /^setinfo$/i.test(String(command.args[0])))) {
+      seen.add(command);
+      // Wrapping the command's reject (rather than a catch on its promise) costs nothing when it succeeds.
+      const reject = command.reject;
+      command.reject = (err) => {
+        if (client.status !== 'end') {
+          if (err?.name === 'ReplyError') {
+            if (!EXPECTED_REPLY.test(err.message)) redisErrorCounts.reply++;
+          } else redisErrorCounts.command++;
+        }
+        reject(err);
+      };
+    }
+    return send(command, ...rest);
+  };
+  return client;
+}
+
+/**
  * A key (or channel) of one user's data: `<prefix>{u:<user id>}:<name>`. The user id is the hash
  * tag, so everything of one user (profile, ledger, snapshot, alias, its ProfileUpdated channel)
  * shares a cluster slot and one Lua script may touch it all. Built here only.
@@ -48,7 +97,7 @@ export function connect(settings: RedisSettings): RedisClient {
     ...(settings.password ? { password: settings.password } : {}),
   };
   if (settings.clusterNodes?.length) {
-    return new Cluster(
+    return countErrors(new Cluster(
       settings.clusterNodes.map((n) => {
         const [host, port] = n.split(':');
         return { host: host!, port: Number(port) };
@@ -62,9 +111,9 @@ export function connect(settings: RedisSettings): RedisClient {
         redisOptions: { ...common, ...credentials, enableAutoPipelining: false },
         clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 2000),
       },
-    );
+    ));
   }
-  return new Redis(settings.url!, { ...common, ...credentials });
+  return countErrors(new Redis(settings.url!, { ...common, ...credentials }));
 }
 
 /**
@@ -72,7 +121,7 @@ export function connect(settings: RedisSettings): RedisClient {
  * reported by the commands that fail; ioredis keeps reconnecting.
  */
 export function duplicate(client: RedisClient): RedisClient {
-  const copy = client.duplicate() as RedisClient;
+  const copy = countErrors(client.duplicate() as RedisClient);
   copy.on('error', () => undefined);
   return copy;
 }

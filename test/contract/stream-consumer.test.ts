@@ -2,7 +2,7 @@
  * The streaming pipeline on Redis and Redis Cluster: a consumer killed mid-batch leaves pending
  * entries that another consumer reclaims (XAUTOCLAIM), and every event is applied exactly once.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStreamEventLog, DEFAULT_STREAM_OPTIONS } from '../../lib/eventlog/redis-streams.js';
 import type { StreamOptions } from '../../lib/eventlog/redis-streams.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
@@ -14,7 +14,9 @@ import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
 import { createRedisProfileStores } from '../../subgraphs/profile/src/store/redis.js';
 import { PROFILE_UPDATER_GROUP, ProfileService, startProfileUpdater } from '../../subgraphs/profile/src/app/profile-service.js';
 import { MemoryEventLog } from '../../lib/eventlog/memory.js';
-import type { EventLog } from '../../lib/eventlog/port.js';
+import type { EventLog, PartitionInfo } from '../../lib/eventlog/port.js';
+import { context } from '@opentelemetry/api';
+import { contextOfTraceparent, startTracing, stopTracing } from '../../lib/tracing.js';
 import { DEFAULT_VALIDATION_LIMITS } from '../../lib/contracts/validate.js';
 import { partitionOf } from '../../lib/eventlog/redis-streams.js';
 import { deleteByPrefix, freshPrefix, perTestRedis, redisTargets, requireTarget } from '../helpers/redis.js';
@@ -47,7 +49,11 @@ const event = (userId: string, n: number, occurredAt = Date.now()): ProfileEvent
   item: { id: `item-${n}`, kind: 'MOVIE', genres: ['Crime'] },
 });
 
-/** The event log contract for both adapters: deduplication on the way in. */
+// Tracing on (recording nothing), so appends keep the active trace context.
+beforeAll(() => void startTracing({}, { service: 'test', processors: () => [] }));
+afterAll(() => stopTracing());
+
+/** The event log contract for both adapters: deduplication on the way in, info, trace contexts. */
 for (const target of [null, ...redisTargets()]) {
   describe(`event log: ${target?.name ?? 'memory'}`, () => {
     const redis = perTestRedis(target);
@@ -80,6 +86,60 @@ for (const target of [null, ...redisTargets()]) {
       expect(seen.sort()).toEqual(['d1/d1-1', 'd2/d2-2', 'd2/d2-3', 'd3/d1-1', 'd4/d4-4']);
       await consumer.stop();
       await log.close();
+    });
+
+    it('info: entries per partition, and per group what is pending and what is not delivered yet', async ({ skip }) => {
+      redis.require(skip);
+      const log = makeLog();
+      const sum = (parts: PartitionInfo[], f: (p: PartitionInfo) => number) => parts.reduce((n, p) => n + f(p), 0);
+      const ofGroup = (parts: PartitionInfo[], field: 'pending' | 'lag') => sum(parts, (p) => p.groups.filter((g) => g.group === 'held').reduce((n, g) => n + (g[field] ?? NaN), 0));
+      // One entry per append (several users: several partitions on Redis).
+      for (const [i, user] of ['i1', 'i2', 'i3'].entries()) await log.append([event(user, i)]);
+      const before = await log.info();
+      expect(sum(before, (p) => p.length)).toBe(3);
+      expect(new Set(before.map((p) => p.partition)).size).toBe(before.length);
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let delivered = 0;
+      const consumer = log.consume('held', async (batch) => {
+        delivered += batch.length;
+        await released;
+      });
+      await until(async () => delivered > 0);
+      await log.append([event('i4', 4)]);
+      await log.append([event('i5', 5)]);
+      // Held by the handler or not delivered yet: every entry is one or the other.
+      await until(async () => {
+        const parts = await log.info();
+        return sum(parts, (p) => p.length) === 5 && ofGroup(parts, 'pending') >= 1 && ofGroup(parts, 'pending') + ofGroup(parts, 'lag') === 5;
+      });
+      release();
+      await until(async () => {
+        const parts = await log.info();
+        return ofGroup(parts, 'pending') === 0 && ofGroup(parts, 'lag') === 0;
+      });
+      await consumer.stop();
+      await log.close();
+    });
+
+    it('keeps the trace context an entry was appended under and hands it to the consumer', async ({ skip }) => {
+      redis.require(skip);
+      const log = makeLog();
+      const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      const batches: string[][] = [];
+      const users = new Set<string>();
+      const consumer = log.consume('traced', (batch, { traceparents }) => {
+        batches.push([...traceparents]);
+        for (const e of batch) users.add(e.userId);
+      });
+      await context.with(contextOfTraceparent(traceparent), () => log.append([event('t1', 1)]));
+      await until(async () => users.has('t1'));
+      // Appended with no active trace (and entries written before traces were kept): none.
+      await log.append([event('t2', 2)]);
+      await until(async () => users.has('t2'));
+      await consumer.stop();
+      await log.close();
+      expect(batches.flat()).toEqual([traceparent]);
     });
   });
 }

@@ -7,7 +7,9 @@
 -- ARGV[2]      how long a claim lasts, ms ("0": no deduplication)
 -- ARGV[3]      protected consumer group ("" for none): entries it has not been delivered, or holds
 --              pending, are never trimmed, however far behind it is (the stream grows instead)
--- ARGV[4..n+3] each event as JSON, in the order of its dedupe key
+-- ARGV[4]      the W3C traceparent the events were accepted under ("" for none): stored as the
+--              entry's field `tp` (entries without it, older ones included, carry no trace)
+-- ARGV[5..n+4] each event as JSON, in the order of its dedupe key
 -- Returns      { entry id, or "" when every event was a duplicate; a string with "1" for each event
 --              appended and "0" for each duplicate }
 -- Writes happen only after every read and in the order XADD, then the claims: a failure before the
@@ -24,13 +26,19 @@ for i = 1, n do
   else
     claimedHere[key] = true
     flags[i] = '1'
-    fresh[#fresh + 1] = ARGV[i + 3]
+    fresh[#fresh + 1] = ARGV[i + 4]
   end
 end
 if #fresh == 0 then
   return { '', table.concat(flags) }
 end
-local id = redis.call('XADD', KEYS[1], '*', 'e', '[' .. table.concat(fresh, ',') .. ']')
+local entry = '[' .. table.concat(fresh, ',') .. ']'
+local id
+if ARGV[4] ~= '' then
+  id = redis.call('XADD', KEYS[1], '*', 'e', entry, 'tp', ARGV[4])
+else
+  id = redis.call('XADD', KEYS[1], '*', 'e', entry)
+end
 if ttl > 0 then
   for i = 1, n do
     if flags[i] == '1' then

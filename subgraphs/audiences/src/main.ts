@@ -4,6 +4,10 @@ import { createInfrastructure, PROFILE_CHANGE_KEYS, PROFILE_CHANGES_LOG } from '
 import { loadAudiencesConfig } from './config.js';
 import { AUDIENCE_CHANGE_KEYS, AUDIENCE_CHANGES_LOG, startAudiencesServer } from './server.js';
 import { selectAudiencePubSub, selectAudienceStores } from './store/select.js';
+import { startTracing, stopTracing } from '../../../lib/tracing.js';
+
+// Before the servers are built: they trace their requests only when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT).
+startTracing(process.env, { service: 'audiences' });
 
 const config = loadAudiencesConfig();
 const infrastructure = createInfrastructure(process.env);
@@ -18,4 +22,5 @@ console.log(`audiences subgraph ready at ${server.url}/graphql (profile at ${con
 onShutdown(async () => {
   await server.close();
   await infrastructure.close();
+  await stopTracing();
 });

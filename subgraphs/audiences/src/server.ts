@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { startSubgraphService } from '../../../lib/subgraph-service.js';
 import { ServiceMetrics } from '../../../lib/metrics.js';
+import { inLinkedSpan } from '../../../lib/tracing.js';
 import type { SubgraphResolvers } from '../../../lib/subgraph-service.js';
 import type { AudienceChange } from '../../../lib/contracts/audience.js';
 import type { EventLog } from '../../../lib/eventlog/port.js';
@@ -57,6 +58,8 @@ export async function startAudiencesServer(config: AudiencesConfig, deps: Audien
   const metrics = new ServiceMetrics('audiences');
   const evaluations = metrics.counter({ name: 'audience_evaluations_total', help: 'Users evaluated, by reason (PROFILE_CHANGED, TIME, BACKFILL, ...)', labelNames: ['reason'] });
   const transitions = metrics.counter({ name: 'audience_membership_changes_total', help: 'Membership changes, by direction and reason', labelNames: ['direction', 'reason'] });
+  // Its change log, read by one consumer group per destination (destinations are few: set by admins).
+  metrics.eventLogs({ [AUDIENCE_CHANGES_LOG]: changes });
   const service = new AudienceService(stores, source, { changes, pubsub }, {
     ...config.service,
     onError,
@@ -93,7 +96,11 @@ export async function startAudiencesServer(config: AudiencesConfig, deps: Audien
   // Destinations added by other replicas are picked up on this beat.
   const resync = setInterval(() => void delivery.sync().catch(onError), 5000);
   resync.unref();
-  const consumer = deps.profileChanges?.consume(AUDIENCES_GROUP, (notices) => service.handleNotices(notices));
+  // Each batch of change notices is evaluated in a span continuing the changes' traces (the
+  // profile updater's apply, or the ingest request).
+  const consumer = deps.profileChanges?.consume(AUDIENCES_GROUP, (notices, batch) =>
+    inLinkedSpan('audiences', 'audiences.evaluate', batch.traceparents, { 'messaging.batch.message_count': notices.length }, () => service.handleNotices(notices)),
+  );
   return {
     url: server.url,
     app: server.app,

@@ -6,6 +6,10 @@ import { PROFILE_UPDATER_GROUP } from './app/profile-service.js';
 import { loadProfileConfig } from './config.js';
 import { startProfileServer } from './server.js';
 import { ingestModeFor, selectProfileStores } from './store/select.js';
+import { startTracing, stopTracing } from '../../../lib/tracing.js';
+
+// Before the servers are built: they trace their requests only when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT).
+startTracing(process.env, { service: 'profile' });
 
 const config = loadProfileConfig();
 const infrastructure = createInfrastructure(process.env, { protectedGroup: PROFILE_UPDATER_GROUP });
@@ -21,4 +25,5 @@ console.log(`profile subgraph ready at ${server.url}/graphql (events: POST ${ser
 onShutdown(async () => {
   await server.close();
   await infrastructure.close();
+  await stopTracing();
 });

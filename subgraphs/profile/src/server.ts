@@ -10,6 +10,8 @@ import { ProfileService, startProfileUpdater } from './app/profile-service.js';
 import type { ProfilePubSub, ProfileUpdated } from '../../../lib/pubsub/port.js';
 import { MemoryPubSub } from '../../../lib/pubsub/memory.js';
 import { publishChanges } from './app/publish.js';
+import { profileObserver } from './app/metrics.js';
+import { PROFILE_CHANGES_LOG, PROFILE_EVENTS_LOG } from '../../../lib/infrastructure.js';
 import { SnapshotJob } from './app/snapshot-job.js';
 import type { ProfileConfig } from './config.js';
 import { registerEventsRoute } from './http/events-route.js';
@@ -56,19 +58,10 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
   const mode = deps.mode ?? 'inline';
   const ownedStores = stores ?? createMemoryStores({ dedupeTtlMs: config.dedupeTtlMs });
   const metrics = new ServiceMetrics('profile');
-  const ingested = metrics.counter({ name: 'ingest_events_total', help: 'Events ingested, by outcome (accepted, duplicate, rejected) and rejection code', labelNames: ['outcome', 'code'] });
-  const applyLatency = metrics.histogram({ name: 'profile_apply_latency_seconds', help: 'Event accepted → applied to its profile' });
+  // The accepted events' log (every consumer group on it) and the change notices' log.
+  metrics.eventLogs({ [PROFILE_EVENTS_LOG]: eventLog, ...(deps.changes ? { [PROFILE_CHANGES_LOG]: deps.changes } : {}) });
   const service = new ProfileService(ownedStores, {
-    observe: {
-      ingested: (accepted, duplicates, codes) => {
-        if (accepted) ingested.inc({ outcome: 'accepted', code: '' }, accepted);
-        if (duplicates) ingested.inc({ outcome: 'duplicate', code: '' }, duplicates);
-        for (const code of codes) ingested.inc({ outcome: 'rejected', code });
-      },
-      applied: (latencies) => {
-        for (const ms of latencies) applyLatency.observe(Math.max(0, ms) / 1000);
-      },
-    },
+    observe: profileObserver(metrics),
     reducer: config.reducer,
     validation: config.validation,
     eventLog,

@@ -4,6 +4,10 @@ import { createInfrastructure } from '../../../lib/infrastructure.js';
 import { loadRecommendationsConfig } from './config.js';
 import { startRecommendationsServer } from './server.js';
 import { selectCatalogStore } from './store/select.js';
+import { startTracing, stopTracing } from '../../../lib/tracing.js';
+
+// Before the servers are built: they trace their requests only when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT).
+startTracing(process.env, { service: 'recommendations' });
 
 const infrastructure = createInfrastructure(process.env);
 const config = loadRecommendationsConfig();
@@ -19,4 +23,5 @@ console.log(`recommendations subgraph ready at ${server.url}/graphql (${server.s
 onShutdown(async () => {
   await server.close();
   await infrastructure.close();
+  await stopTracing();
 });

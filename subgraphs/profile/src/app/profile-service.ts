@@ -18,6 +18,7 @@ import type { EventLog } from '../../../../lib/eventlog/port.js';
 import { CodedError, StoreUnavailableError } from '../../../../lib/contracts/errors.js';
 import { KeyedQueue } from '../../../../lib/keyed-queue.js';
 import { TraitDefinitions } from './trait-definitions.js';
+import { inLinkedSpan } from '../../../../lib/tracing.js';
 
 export interface IngestResult {
   accepted: number;
@@ -42,9 +43,14 @@ const MAX_USERS_PAGE = 1000;
 /** Consumer group of the profile updater on the event log. */
 export const PROFILE_UPDATER_GROUP = 'profile-updater';
 
-/** The profile updater: a member of the consumer group that applies streamed events. */
+/**
+ * The profile updater: a member of the consumer group that applies streamed events. Each batch is
+ * applied in a span (`profile.apply`) that continues the traces its entries were accepted under.
+ */
 export function startProfileUpdater(service: ProfileService, eventLog: EventLog) {
-  return eventLog.consume(PROFILE_UPDATER_GROUP, (events) => service.applyBatch(events));
+  return eventLog.consume(PROFILE_UPDATER_GROUP, (events, batch) =>
+    inLinkedSpan('profile-updater', 'profile.apply', batch.traceparents, { 'messaging.batch.message_count': events.length, 'messaging.consumer.group.name': PROFILE_UPDATER_GROUP }, () => service.applyBatch(events)),
+  );
 }
 
 /** Emitted after a profile changed (the subscriptions issue publishes these). */

@@ -7,6 +7,7 @@
 import type { EventLog } from '../../../../lib/eventlog/port.js';
 import type { ProfilePubSub, ProfileUpdated } from '../../../../lib/pubsub/port.js';
 import type { ProfileService } from './profile-service.js';
+import { currentTraceparent } from '../../../../lib/tracing.js';
 
 const NOTICE_RETRIES = 4;
 
@@ -25,7 +26,10 @@ export function publishChanges(service: ProfileService, pubsub: ProfilePubSub, o
     append(batch);
   };
   return service.onChange((c) => {
-    const message: ProfileUpdated = { userId: c.userId, version: c.version, cause: c.cause, eventIds: c.eventIds, changed: c.changed, at: Date.now() };
+    // Announced inside the change's span (the updater's apply, or the ingest request): its trace
+    // continues in the live push (the subscription resolver passes it on to the gateway).
+    const traceparent = currentTraceparent();
+    const message: ProfileUpdated = { userId: c.userId, version: c.version, cause: c.cause, eventIds: c.eventIds, changed: c.changed, at: Date.now(), ...(traceparent ? { traceparent } : {}) };
     pubsub.publish(message).catch(onError);
     if (!changes) return;
     if (pending.length === 0) setImmediate(flush);

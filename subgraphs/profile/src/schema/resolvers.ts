@@ -16,6 +16,7 @@ import { latestUpdates } from '../../../../lib/pubsub/latest.js';
 import type { ProfileUpdated } from '../../../../lib/pubsub/port.js';
 import { selectsField } from '../../../../lib/selection.js';
 import { requireIdentity } from '../../../../lib/auth.js';
+import { noteLiveTrace } from '../../../../lib/tracing.js';
 
 const MAX_LIST = 100;
 
@@ -72,6 +73,8 @@ function profileUpdates(ctx: ProfileContext, userId: string, sinceVersion: numbe
     if (!deleted && profile.version <= lastVersion) return undefined;
     lastVersion = deleted ? profile.version : Math.max(lastVersion, profile.version);
     const resumed = m === resume;
+    // The change's trace goes on to the gateway with this result (lib/subgraph-service.ts onNext).
+    noteLiveTrace(ctx, m.traceparent);
     return {
       profileUpdated: { userId, version: profile.version, cause: resumed ? 'RESUME' : m.cause.toUpperCase(), changed: resumed ? [] : m.changed, at: m.at, user: { id: userId, loadedProfile: profile } },
     };
