@@ -152,6 +152,8 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayServer
   subscriptions.attach(app);
   subscriptions.attachSse(app);
   subscriptions.attachMultipart(app);
+  // GraphiQL at /graphiql, served from this process (works offline); like Sandbox, not in production.
+  if (!config.production) (await import('./graphiql.js')).serveGraphiql(app);
   const server = await listenService(app, apollo, config);
   return {
     ...server,
