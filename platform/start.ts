@@ -13,10 +13,14 @@ import type { DemoTokens } from './demo.js';
 import { ensureConsoleBuilt } from '../console/build.js';
 import { startConsoleServer } from '../console/server.js';
 import type { DemoToken } from '../console/server.js';
+import { planDemoTraffic, startDemoTraffic } from '../simulator/demo-traffic.js';
 
 const env = process.env;
 const production = isProduction(env);
 const auth = loadAuthConfig(env);
+const demoData = envBool(env, 'DEMO_DATA', !production);
+// Synthetic users (labelled a simulation) so the seeded experiment's results fill live; read now, so a bad setting fails before anything starts.
+const traffic = planDemoTraffic(env, { production, demoData, auth });
 
 /** How to call the platform: demo tokens when this process can mint them. */
 function authHelp(tokens: DemoTokens | null): string {
@@ -48,7 +52,7 @@ function consoleTokens(t: DemoTokens): DemoToken[] {
 const platform = await startPlatform({ env });
 const { backends, gateway, profile, recommendations, experiments, audiences } = platform;
 async function seedDemo(): Promise<string> {
-  if (!envBool(env, 'DEMO_DATA', !production)) return 'Demo data: none (DEMO_DATA=false, the default in production).';
+  if (!demoData) return 'Demo data: none (DEMO_DATA=false, the default in production).';
   const seeded = await seedDemoData(platform);
   return `Demo data: ${seeded.accepted} new events (${seeded.duplicates} already there) for ${DEMO_USERS.map((u) => u.id).join(', ')}; batch snapshot of ${seeded.snapshotProfiles} profiles taken; audiences ${seeded.audienceIds.join(', ')}.`;
 }
@@ -74,7 +78,8 @@ const consoleServer = await startConsoleServer({
 console.log(`
 Real-time personalization platform (${backends.kind === 'memory' ? 'embedded in-memory stores' : `${backends.kind} at ${env['REDIS_URL'] ?? env['REDIS_CLUSTER_NODES']}`})
 
-  ${production ? 'Gateway                 ' : 'Gateway + Apollo Sandbox'}   ${gateway.url}/graphql
+  ${production ? 'Gateway                 ' : 'Gateway + Apollo Sandbox'}   ${gateway.url}/graphql${production ? '' : `
+  GraphiQL (works offline)   ${gateway.url}/graphiql`}
   Profile subgraph           ${profile.url}/graphql
   Recommendations subgraph   ${recommendations.url}/graphql  (${recommendations.service.catalog.size} catalog items, model ${recommendations.service.config.defaultModel})
   Experiments subgraph       ${experiments.url}/graphql  (running: ${(await experiments.service.list('RUNNING')).map((e) => e.key).join(', ') || 'none'})
@@ -83,6 +88,7 @@ Real-time personalization platform (${backends.kind === 'memory' ? 'embedded in-
   Console                    ${consoleServer.url}
 
 ${demo}
+${traffic.label}
 Try:  { user(id: "u1") { id profile { version genreAffinities { key score } } assignments { experimentKey variant } recommendedFor(limit: 5) { model variant items { position reasons item { title } } } } }
 Audiences (service token):  { user(id: "u1") { id audiences { since audience { id name } } } }
 Live membership (service token, over ws://):  subscription { audienceMembershipChanged(audienceId: "crime-bingers") { entered reason at user { id profile { version } } } }
@@ -90,7 +96,13 @@ ${authHelp(tokens)}
 Ctrl-C stops everything.
 `);
 
+// After the banner, so it never delays it; through the gateway, as `npm run simulate` does.
+const simulation = traffic.config
+  ? startDemoTraffic({ gatewayUrl: platform.gatewayUrl, auth, config: traffic.config, experimentKey: recommendations.service.config.rankingExperiment })
+  : null;
+
 onShutdown(async () => {
+  await simulation?.stop();
   await consoleServer.close();
   await platform.close();
 });

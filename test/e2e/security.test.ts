@@ -307,7 +307,7 @@ describe('production mode', () => {
 
 describe('npm start in production', () => {
   it('prints no token and seeds no demo users', async () => {
-    const env = { ...process.env, NODE_ENV: 'production', JWT_SECRET: 'j'.repeat(40), INTERNAL_AUTH_SECRET: 'i'.repeat(40), IMPRESSION_SECRET: 's'.repeat(40), HOST: '127.0.0.1', GATEWAY_PORT: '0', PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', AUDIENCES_PORT: '0', LOG_LEVEL: 'silent', REDIS_URL: '', REDIS_CLUSTER_NODES: '' };
+    const env = { ...process.env, NODE_ENV: 'production', JWT_SECRET: 'j'.repeat(40), INTERNAL_AUTH_SECRET: 'i'.repeat(40), IMPRESSION_SECRET: 's'.repeat(40), HOST: '127.0.0.1', GATEWAY_PORT: '0', PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', AUDIENCES_PORT: '0', CONSOLE_PORT: '0', LOG_LEVEL: 'silent', REDIS_URL: '', REDIS_CLUSTER_NODES: '' };
     const child = spawn(process.execPath, ['--import', 'tsx', 'platform/start.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -318,6 +318,8 @@ describe('npm start in production', () => {
       expect(out).toContain('Ctrl-C stops everything');
       expect(out).not.toMatch(/Bearer ey/);
       expect(out).toContain('Demo data: none');
+      // No synthetic traffic either: it runs in production only when asked for.
+      expect(out).not.toMatch(/Simulated traffic: \d+ synthetic users/);
     } finally {
       child.kill('SIGTERM');
       await exited;

@@ -44,7 +44,9 @@ async function startChild(extraEnv: Record<string, string>): Promise<Child> {
     GATEWAY_PORT: '0',
     PROFILE_PORT: '0',
     RECOMMENDATIONS_PORT: '0',
-    EXPERIMENTS_PORT: '0', AUDIENCES_PORT: '0',
+    EXPERIMENTS_PORT: '0', AUDIENCES_PORT: '0', CONSOLE_PORT: '0',
+    // The demo's background traffic would be load this test does not count.
+    DEMO_SIMULATION_USERS: '0',
     LOG_LEVEL: 'warn',
     // Authentication and rate limits are tested elsewhere (test/e2e/auth.test.ts).
     AUTH_DISABLED: '1',
