@@ -153,21 +153,15 @@ function openSse(users: string[], to: Receiver, { gateway, auth, agent }: Endpoi
   };
 }
 
-/**
- * Reads one multipart subscription body as Apollo Client does: a part is complete when the next
- * boundary arrives. `onWire` also reports when a part's JSON was complete on the wire, before its
- * closing boundary: the two differ when a server writes the boundary only before each part.
- */
+/** Reads one multipart subscription body as Apollo Client does: a part is complete when the next boundary arrives. */
 async function readMultipart(
   body: AsyncIterable<Uint8Array>,
   boundary: string,
   onPart: (value: { payload?: Result | null; errors?: unknown[] }, at: number) => void,
-  onWire: (value: { payload?: Result | null }, at: number) => void,
 ): Promise<void> {
   const delimiter = `\r\n--${boundary}`;
   const decoder = new TextDecoder();
   let buffer = '';
-  let openPartSeen = false;
   const parse = (part: string) => {
     const headersEnd = part.indexOf('\r\n\r\n');
     const text = headersEnd < 0 ? '' : part.slice(headersEnd + 4).trim();
@@ -185,19 +179,11 @@ async function readMultipart(
       const part = parse(buffer.slice(0, i));
       buffer = buffer.slice(i + delimiter.length);
       if (part) onPart(part, at);
-      openPartSeen = false;
-    }
-    if (!openPartSeen) {
-      const open = parse(buffer);
-      if (open) {
-        openPartSeen = true;
-        onWire(open, at);
-      }
     }
   }
 }
 
-function openMultipart(users: string[], to: Receiver, wire: Receiver, { gateway, auth, agent }: Endpoints): Opened {
+function openMultipart(users: string[], to: Receiver, { gateway, auth, agent }: Endpoints): Opened {
   const controller = new AbortController();
   const streams = users.map(async (user) => {
     try {
@@ -214,18 +200,11 @@ function openMultipart(users: string[], to: Receiver, wire: Receiver, { gateway,
         to.error(user, new Error(`HTTP ${res.status} ${type}: ${(await res.text()).slice(0, 200)}`));
         return;
       }
-      await readMultipart(
-        res.body,
-        boundary,
-        (part, at) => {
-          // `{}` is a heartbeat; an error without payload ends the subscription.
-          if (part.payload) to.message(user, part.payload, at);
-          else if (part.errors) to.error(user, part.errors);
-        },
-        (part, at) => {
-          if (part.payload) wire.message(user, part.payload, at);
-        },
-      );
+      await readMultipart(res.body, boundary, (part, at) => {
+        // `{}` is a heartbeat; an error without payload ends the subscription.
+        if (part.payload) to.message(user, part.payload, at);
+        else if (part.errors) to.error(user, part.errors);
+      });
     } catch (err) {
       if (!controller.signal.aborted) to.error(user, err);
     }
@@ -258,7 +237,6 @@ interface RoundSamples {
   ingestErrors: number;
   latencies: number[];
   afterPublish: number[];
-  onTheWire: number[];
   cpuSeconds: number;
   eventLoopP99Ms: number;
 }
@@ -280,7 +258,6 @@ function pooled(transport: TransportName, rounds: RoundSamples[]): TransportFigu
     ingestErrors: sum((r) => r.ingestErrors),
     latencyMs: percentiles(rounds.flatMap((r) => r.latencies)),
     publishToClientMs: percentiles(rounds.flatMap((r) => r.afterPublish)),
-    ...(transport === 'multipart' ? { onTheWireMs: percentiles(rounds.flatMap((r) => r.onTheWire)) } : {}),
     loadGenerator: { cpuSeconds: sum((r) => r.cpuSeconds), eventLoopP99Ms: Math.max(...rounds.map((r) => r.eventLoopP99Ms)) },
   };
 }
@@ -300,8 +277,6 @@ interface TransportFigures {
   ingestErrors: number;
   latencyMs: ReturnType<typeof percentiles>;
   publishToClientMs: ReturnType<typeof percentiles>;
-  /** multipart only: event → its part's JSON complete on the wire (before the closing boundary). */
-  onTheWireMs?: ReturnType<typeof percentiles>;
   /** CPU summed over the rounds; the worst round's event-loop delay. */
   loadGenerator: { cpuSeconds: number; eventLoopP99Ms: number };
 }
@@ -359,7 +334,6 @@ async function main() {
   const measureRound = async (transport: TransportName, round: number): Promise<RoundSamples> => {
     const sent = new Map<string, number[]>(); // user → send times of its events, in order
     const measurement = new Measurement(sent);
-    const wire = new Measurement(sent);
     // Fresh users per transport and round: each starts at version 0.
     const users = Array.from({ length: SUBSCRIPTIONS }, (_, i) => `live-${round}-${transport}-${i}`);
     const errorSamples: string[] = [];
@@ -373,11 +347,10 @@ async function main() {
         if (errorSamples.length < 3) errorSamples.push(err instanceof Error ? err.message : JSON.stringify(err).slice(0, 300));
       },
     };
-    const wireReceiver: Receiver = { message: (u, r, at) => wire.record(u, r, at), error: () => undefined };
     log(`${LABEL[transport]} (round ${round + 1} of ${ROUNDS}): opening ${SUBSCRIPTIONS} subscriptions...`);
     const agent = streamAgent();
     const to: Endpoints = { ...endpoints, agent };
-    const opened = transport === 'graphql-ws' ? openGraphqlWs(users, receiver, to) : transport === 'sse' ? openSse(users, receiver, to) : openMultipart(users, receiver, wireReceiver, to);
+    const opened = transport === 'graphql-ws' ? openGraphqlWs(users, receiver, to) : transport === 'sse' ? openSse(users, receiver, to) : openMultipart(users, receiver, to);
 
     // Ready when every subscription has delivered an event: one per user not yet live, every second.
     const counters = { ingestErrors: 0 };
@@ -397,7 +370,6 @@ async function main() {
     const perTick = Math.max(1, Math.round(RATE / 100));
     const measureFrom = performance.now() + WARMUP_S * 1000;
     measurement.measureFrom = measureFrom;
-    wire.measureFrom = measureFrom;
     const end = measureFrom + DURATION_S * 1000;
     let k = 0;
     while (performance.now() < end) {
@@ -432,7 +404,6 @@ async function main() {
       ingestErrors: counters.ingestErrors,
       latencies: measurement.latencies,
       afterPublish: measurement.afterPublish,
-      onTheWire: wire.latencies,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       eventLoopP99Ms: loopDelay.percentile(99) / 1e6,
     };
@@ -486,9 +457,6 @@ async function main() {
     return r ? `${x2(r.p50)} / ${x2(r.p99)}` : 'n/a';
   });
   row('profile published → message at the client', (f) => `p50 ${f1(f.publishToClientMs.p50)} ms, p99 ${f1(f.publishToClientMs.p99)} ms`);
-  if (figures.some((f) => f.onTheWireMs)) {
-    row('ingest call → part complete on the wire (before its closing boundary)', (f) => (f.onTheWireMs ? `p50 ${f1(f.onTheWireMs.p50)} ms, p99 ${f1(f.onTheWireMs.p99)} ms` : ''));
-  }
   row('load generator: CPU, event-loop delay p99', (f) => `${f.loadGenerator.cpuSeconds.toFixed(1)} s, ${f1(f.loadGenerator.eventLoopP99Ms)} ms`);
 }
 
