@@ -10,7 +10,7 @@ import fastifyApollo from '@as-integrations/fastify';
 import type { ApolloFastifyContextFunction } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import Fastify from 'fastify';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { httpLimits } from '../env.js';
 import type { HttpLimits, ServiceBasics } from '../env.js';
 import { requestErrorsPlugin } from '../graphql/plugins.js';
@@ -116,13 +116,26 @@ export function errorBody(code: string, message: string, extra: Record<string, u
   return { error: { code, message, ...extra } };
 }
 
+/** Query parameters that are credentials (an SSE stream ticket, a stream token): never logged. */
+const SECRET_PARAMS = /([?&](?:ticket|token)=)[^&#]*/gi;
+
+/** Fastify's request log fields, with credentials in the URL replaced. */
+function requestLogFields(req: FastifyRequest) {
+  return { method: req.method, url: req.url.replace(SECRET_PARAMS, '$1[redacted]'), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+}
+
 export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceAppOptions<Ctx>): Promise<FastifyInstance> {
   const limits = opts.http ?? httpLimits({});
   const traced = tracingActive();
   const app = Fastify({
     // JSON lines (pino); each request's lines carry its reqId, and, while tracing is on, the
     // active span's trace_id and span_id.
-    logger: { level: opts.logLevel ?? 'warn', ...(traced ? { mixin: traceFields } : {}), ...(opts.logStream ? { stream: opts.logStream } : {}) },
+    logger: {
+      level: opts.logLevel ?? 'warn',
+      serializers: { req: requestLogFields },
+      ...(traced ? { mixin: traceFields } : {}),
+      ...(opts.logStream ? { stream: opts.logStream } : {}),
+    },
     // While tracing is on, a server span per request, active for all of its work (trace-requests.ts).
     ...(traced ? { serverFactory: tracedServerFactory(opts.name) } : {}),
     bodyLimit: opts.bodyLimit,

@@ -175,6 +175,12 @@ describe('request logs', () => {
       const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', traceparent, 'x-request-id': 'req-logs-1' }, body: JSON.stringify({ query: '{ hello }' }) });
       expect(res.status).toBe(200);
       await until(() => lines.some((l) => l['msg'] === 'request completed'));
+      // A credential in a URL (an EventSource's stream ticket) is never written to a log.
+      await fetch(`${url}/graphql?query=%7Bhello%7D&ticket=secret-ticket-value`, { headers: { 'x-request-id': 'req-logs-2' } });
+      await until(() => lines.some((l) => l['reqId'] === 'req-logs-2' && l['msg'] === 'request completed'));
+      const ticketLine = lines.find((l) => l['reqId'] === 'req-logs-2' && l['msg'] === 'incoming request');
+      expect((ticketLine!['req'] as { url: string }).url).toBe('/graphql?query=%7Bhello%7D&ticket=[redacted]');
+      expect(JSON.stringify(lines)).not.toContain('secret-ticket-value');
       const request = lines.filter((l) => l['reqId'] === 'req-logs-1');
       expect(request.map((l) => l['msg'])).toEqual(['incoming request', 'request completed']);
       for (const line of request) {
