@@ -1,8 +1,11 @@
 /**
- * /health (alive) and /ready (can serve) on every service: ready when its store answers (and, at
- * the gateway, the supergraph is loaded); 503 naming the check, never the error, when not.
+ * /health (alive) and /ready (can serve) on every service: ready when its store answers, its
+ * consumer groups have joined (and, at the gateway, the supergraph is loaded); 503 naming the
+ * check, never the error, when not.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryEventLog } from '../../lib/eventlog/memory.js';
+import { consumerGroupReady } from '../../lib/eventlog/ready.js';
 import { createMemoryStores } from '../../subgraphs/profile/src/store/memory.js';
 import { startTestPlatform } from '../helpers/platform.js';
 import type { TestPlatform } from '../helpers/platform.js';
@@ -29,6 +32,26 @@ describe('/ready on every service', () => {
       expect(res.status, name).toBe(200);
       expect(body.status).toBe('ready');
       expect(Object.values(body.checks).every((c) => c === 'ok'), JSON.stringify(body)).toBe(true);
+    }
+    // Each consumer says its consumer group has joined.
+    const checksOf = async (url: string) => ((await (await fetch(`${url}/ready`)).json()) as { checks: Record<string, string> }).checks;
+    // The profile's updater group only when events are applied from the stream in this process.
+    const { mode } = (await (await fetch(`${p.profile.url}/health`)).json()) as { mode: string };
+    expect(await checksOf(p.profile.url)).toEqual(mode === 'stream' ? { profileStore: 'ok', updaterGroup: 'ok' } : { profileStore: 'ok' });
+    expect(await checksOf(p.audiences.url)).toMatchObject({ audienceStore: 'ok', profileChangesGroup: 'ok' });
+    expect(await checksOf(p.recommendations.url)).toMatchObject({ trendingGroup: 'ok' });
+  });
+
+  it('a consumer group check fails until its consumer has joined every partition', async () => {
+    const log = new MemoryEventLog();
+    const ready = consumerGroupReady(log, 'late-group');
+    await expect(ready()).rejects.toThrow(/has not joined/);
+    const consumer = log.consume('late-group', () => undefined);
+    try {
+      await expect(ready()).resolves.toBeUndefined();
+    } finally {
+      await consumer.stop();
+      await log.close();
     }
   });
 

@@ -78,6 +78,14 @@ describe('platform on Redis (stream mode)', () => {
     await unsubscribe();
   });
 
+  it('/ready counts the consumer groups that have joined every stream partition', async ({ skip }) => {
+    if (!available) skip(note);
+    const checks = async (url: string) => ((await (await fetch(`${url}/ready`)).json()) as { checks: Record<string, string> }).checks;
+    expect(await checks(p.profile.url)).toEqual({ profileStore: 'ok', updaterGroup: 'ok' });
+    expect(await checks(p.recommendations.url)).toEqual({ trendingGroup: 'ok' });
+    expect(await checks(p.audiences.url)).toMatchObject({ profileChangesGroup: 'ok' });
+  });
+
   it('restarting every service loses no profile, experiment, assignment, aggregate or catalog item', async ({ skip }) => {
     if (!available) skip(note);
     await p.query(`mutation { createExperiment(input: { key: "persist", name: "Persist", variants: [{ key: "a", weight: 0.5 }, { key: "b", weight: 0.5 }] }) { key } }`);

@@ -13,6 +13,7 @@ import type { EventLog } from '../../../lib/eventlog/port.js';
 import { MemoryEventLog } from '../../../lib/eventlog/memory.js';
 import type { ProfileUpdated, PubSub } from '../../../lib/pubsub/port.js';
 import { AUDIENCES_GROUP, AudienceService } from './app/audience-service.js';
+import { consumerGroupReady } from '../../../lib/eventlog/ready.js';
 import type { AudienceChangeMessage } from './app/audience-service.js';
 import { DestinationDelivery } from './app/destinations.js';
 import { ProfileSource } from './app/profile-source.js';
@@ -87,7 +88,11 @@ export async function startAudiencesServer(config: AudiencesConfig, deps: Audien
     context: (identity) => createContext(service, pubsub, stores.destinations, delivery, identity),
     subscriptionContext: (identity) => createContext(service, pubsub, stores.destinations, delivery, identity, true),
     bodyLimit: 1024 * 1024,
-    ready: { audienceStore: () => stores.audiences.version() },
+    ready: {
+      audienceStore: () => stores.audiences.version(),
+      // Membership follows the profile's change notices through this consumer group.
+      ...(deps.profileChanges ? { profileChangesGroup: consumerGroupReady(deps.profileChanges, AUDIENCES_GROUP) } : {}),
+    },
     metrics,
   });
   log = server.app.log;

@@ -1,12 +1,13 @@
 /** Wires the profile subgraph: stores, use cases, GraphQL schema and HTTP routes. */
 import { TokenVerifier } from '../../../lib/auth.js';
 import { ServiceMetrics } from '../../../lib/metrics.js';
+import { consumerGroupReady } from '../../../lib/eventlog/ready.js';
 import { RateLimiter } from '../../../lib/rate-limit.js';
 import { PROFILE_RULES } from './schema/auth-rules.js';
 import type { FastifyInstance } from 'fastify';
 import { startSubgraphService } from '../../../lib/subgraph-service.js';
 import type { SubgraphResolvers } from '../../../lib/subgraph-service.js';
-import { ProfileService, startProfileUpdater } from './app/profile-service.js';
+import { PROFILE_UPDATER_GROUP, ProfileService, startProfileUpdater } from './app/profile-service.js';
 import type { ProfilePubSub, ProfileUpdated } from '../../../lib/pubsub/port.js';
 import { MemoryPubSub } from '../../../lib/pubsub/memory.js';
 import { publishChanges } from './app/publish.js';
@@ -69,6 +70,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
   });
   const snapshots = new SnapshotJob(ownedStores, config.reducer);
   const ingestLimiter = new RateLimiter(config.ingestRateLimit, config.ingestBurst, undefined, { name: 'ingestion', unit: 'events' });
+  const runsUpdater = mode === 'stream' && deps.runUpdater !== false;
   const server = await startSubgraphService<ProfileContext>({
     name: 'profile',
     config,
@@ -81,15 +83,18 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     bodyLimit: config.validation.maxBatchBytes + 64 * 1024,
     health: () => ({ mode, lastSnapshot: snapshots.lastRun ?? null }),
     // A read of the profile store (one Redis command on Redis).
-    ready: { profileStore: () => ownedStores.profiles.getMany(['\u0000ready']) },
+    ready: {
+      profileStore: () => ownedStores.profiles.getMany(['\u0000ready']),
+      // The updater running in this process has joined its consumer group.
+      ...(runsUpdater ? { updaterGroup: consumerGroupReady(eventLog, PROFILE_UPDATER_GROUP) } : {}),
+    },
     metrics,
     routes: (a) => registerEventsRoute(a, service, config.validation.maxBatchBytes, { verifier: new TokenVerifier(config.auth), limiter: ingestLimiter }),
   });
   const { url, app } = server;
   snapshots.schedule(config.snapshotIntervalMs, (err) => app.log.error(err, 'batch snapshot failed'));
   publishChanges(service, pubsub, (err) => app.log.warn(err, 'ProfileUpdated publish failed'), deps.changes);
-  const updater =
-    mode === 'stream' && deps.runUpdater !== false ? startProfileUpdater(service, eventLog) : undefined;
+  const updater = runsUpdater ? startProfileUpdater(service, eventLog) : undefined;
 
   return {
     url,

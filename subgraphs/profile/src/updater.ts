@@ -7,6 +7,7 @@
 import { PROFILE_CHANGE_KEYS, PROFILE_CHANGES_LOG, PROFILE_EVENTS_LOG } from '../../../lib/infrastructure.js';
 import type { Infrastructure } from '../../../lib/infrastructure.js';
 import { startOpsServer } from '../../../lib/http/ops-server.js';
+import { consumerGroupReady } from '../../../lib/eventlog/ready.js';
 import { ServiceMetrics } from '../../../lib/metrics.js';
 import { profileObserver } from './app/metrics.js';
 import { PROFILE_UPDATER_GROUP, ProfileService, startProfileUpdater } from './app/profile-service.js';
@@ -36,10 +37,7 @@ export async function startUpdaterProcess(config: ProfileConfig, infrastructure:
       ready: {
         profileStore: () => stores.profiles.getMany(['\u0000ready']),
         // Every partition has the updater group (created by this consumer when it starts reading).
-        consumerGroup: async () => {
-          const partitions = await infrastructure.eventLog.info();
-          if (!partitions.every((p) => p.groups.some((g) => g.group === PROFILE_UPDATER_GROUP))) throw new Error('not joined');
-        },
+        consumerGroup: consumerGroupReady(infrastructure.eventLog, PROFILE_UPDATER_GROUP),
       },
     },
     ops.port,

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EventConsumer, EventLog } from '../../../lib/eventlog/port.js';
 import { startSubgraphService } from '../../../lib/subgraph-service.js';
 import { ServiceMetrics } from '../../../lib/metrics.js';
+import { consumerGroupReady } from '../../../lib/eventlog/ready.js';
 import type { SubgraphResolvers } from '../../../lib/subgraph-service.js';
 import { RecommendationService } from './app/recommendation-service.js';
 import { readMovies } from './catalog/movielens.js';
@@ -61,6 +62,8 @@ export async function startRecommendationsServer(
     context: (identity) => ({ identity, service, now: Date.now() }),
     bodyLimit: 4 * 1024 * 1024,
     health: () => ({ catalogItems: service.catalog.size, model: config.service.defaultModel }),
+    // Trending and co-occurrence follow the events through this consumer group.
+    ...(deps.eventLog ? { ready: { trendingGroup: consumerGroupReady(deps.eventLog, TRENDING_CONSUMER_GROUP) } } : {}),
     metrics: new ServiceMetrics('recommendations'),
   });
   return {
