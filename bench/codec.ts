@@ -3,7 +3,8 @@
  * profile's storage codec (MessagePack with records, subgraphs/profile/src/store/codec.ts)
  * against JSON (what it replaced), in the same process, for two profiles: one at every size
  * bound of the profile (ProfileLimits: 50 genres and categories, 3 facets × 30 keys, 50 recent
- * and 500 consumed items, 100 SKUs, 50 series × 500 episodes, 100 traits, 64 applied event ids)
+ * and 500 consumed items, 100 SKUs, 50 series × 500 episodes (every sixth one skipped, so each
+ * series is 100 runs), 100 traits, 64 applied event ids)
  * and a typical one (60 events). Bytes in Redis are MEMORY USAGE of the profile's hash, written
  * once per encoding, when Redis answers at REDIS_URL.
  */
@@ -55,7 +56,9 @@ function atBounds(): Profile {
   let n = 0;
   for (let i = 0; i < limits.consumedItems + 200; i++) events.push(event(n++));
   for (let s = 0; s < limits.series; s++) {
-    for (let e = 1; e <= limits.episodesPerSeries; e++) {
+    // Episodes with gaps (every sixth one skipped), so the stored runs are many, not one per series.
+    const watched = Array.from({ length: Math.ceil(limits.episodesPerSeries * 1.2) + 1 }, (_, i) => i + 1).filter((e) => e % 6 !== 0).slice(0, limits.episodesPerSeries);
+    for (const e of watched) {
       const base = event(n++, { type: 'PLAY' });
       events.push({ ...base, item: { ...base.item!, id: `ep-${s}-${e}`, kind: 'EPISODE', seriesId: `series-${s}`, episode: e, title: `Series ${s} episode ${e}` } });
     }

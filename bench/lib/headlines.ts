@@ -30,6 +30,22 @@ export function headlines(figures: Record<string, unknown>): Headline[] {
       value: `p50 ${ms(get(gateway, 'ours', 'p50'))} / ${ms(get(gateway, 'hive', 'p50'))}, p99 ${ms(get(gateway, 'ours', 'p99'))} / ${ms(get(gateway, 'hive', 'p99'))}`,
     });
   }
+  const codec = figures['codec'];
+  if (codec) {
+    const bounds = (k: string, ...path: string[]) => num(get(codec, 'atBounds', k, ...path));
+    const bytes = (bounds('msgpack', 'redisBytes') ?? bounds('msgpack', 'bytes'))! / (bounds('json', 'redisBytes') ?? bounds('json', 'bytes'))!;
+    const roundTrip = bounds('msgpack', 'roundTripUs', 'p50');
+    out.push({
+      figure: 'profile at its size bounds in Redis: bytes of MessagePack ÷ JSON (before)',
+      value: `${int(bounds('msgpack', 'redisBytes'))} / ${int(bounds('json', 'redisBytes'))} = ${x(bytes)}`,
+      goal: `<= 0.60x${met(Number.isFinite(bytes) ? bytes <= 0.6 : undefined)}`,
+    });
+    out.push({
+      figure: 'profile at its size bounds: encode + decode (MessagePack; JSON in the same run)',
+      value: `p50 ${int(roundTrip)} µs (JSON ${int(bounds('json', 'roundTripUs', 'p50'))} µs)`,
+      goal: `<= 25 µs${met(roundTrip === undefined ? undefined : roundTrip <= 25)}`,
+    });
+  }
   const freshness = figures['freshness'];
   for (const mode of (get(freshness, 'modes') as Json[] | undefined) ?? []) {
     const p99 = num(get(mode, 'latencyMs', 'p99'));

@@ -96,6 +96,20 @@ describe('profile codec', () => {
     expect('~escaped' in decoded).toBe(false);
   });
 
+  it('stores episodes as runs, gaps and out-of-order lists included, and reads them back exactly', () => {
+    const profile = profileOf([{ n: 1, type: 'PLAY', genres: ['Crime'], category: 'c', sku: 's', director: 'd', trait: 't', episode: 1 }]);
+    const series = Object.values(profile.series)[0]!;
+    for (const episodes of [[1, 2, 3, 7, 9, 10], [], [5], [3, 1, 2], [1, 1, 2], [1.5, 2]]) {
+      series.episodes = episodes;
+      expect(decodeProfile(encodeProfile(profile)).series[Object.keys(profile.series)[0]!]!.episodes).toEqual(episodes);
+    }
+    series.episodes = Array.from({ length: 500 }, (_, i) => i + 1);
+    // A binge of 500 episodes takes a few bytes, not 500 numbers.
+    const withBinge = encodeProfile(profile).length;
+    series.episodes = [1];
+    expect(withBinge - encodeProfile(profile).length).toBeLessThan(8);
+  });
+
   it('reads documents stored as JSON before the codec', () => {
     const profile = profileOf([{ n: 7, type: 'PLAY', genres: ['Crime'], category: 'Film', sku: 'S1', director: 'D', trait: 'a', episode: 2 }]);
     const legacy = Buffer.from(JSON.stringify(profile), 'utf8');

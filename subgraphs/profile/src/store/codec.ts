@@ -18,8 +18,8 @@
  * map).
  */
 import { Packr } from 'msgpackr';
-import type { Profile } from '../domain/profile.js';
-import { adoptProfile } from '../domain/profile.js';
+import type { Profile, SeriesState } from '../domain/profile.js';
+import { adoptProfile, dict } from '../domain/profile.js';
 
 /** ItemRef's optional fields, in the order validation adds them (lib/contracts/validate.ts). */
 const ITEM_OPTIONAL = ['title', 'category', 'sku', 'seriesId', 'episode', 'metadata'] as const;
@@ -33,8 +33,9 @@ const SHAPES_V1: string[][] = [
   ['score', 'count', 'lastSeenAt'],
   ['item', 'lastEventType', 'lastEventAt', 'interactions'],
   ['viewed', 'addedToCart', 'purchased', 'lastSeenAt'],
-  ['episodes', 'lastWatchedAt'],
-  ['episodes', 'lastWatchedAt', 'title', 'titleAt'],
+  // A series as stored: its episodes as runs (seriesForStorage).
+  ['episodeRuns', 'lastWatchedAt'],
+  ['episodeRuns', 'lastWatchedAt', 'title', 'titleAt'],
   ['value', 'at'],
   ['sig', 'entries'],
   ['sig', 'count', 'first', 'last'],
@@ -84,12 +85,63 @@ function renameKeys(map: Record<string, unknown>, matches: RegExp, to: (key: str
   keys.forEach((k, i) => Object.defineProperty(map, to(k), { value: values[i], enumerable: true, writable: true, configurable: true }));
 }
 
+/**
+ * Episode numbers (ascending integers) as flat [first, last] runs: a binge of 500 episodes is two
+ * numbers, not 500. Null when the list is not ascending integers (stored as it is then).
+ */
+function toRuns(episodes: readonly number[]): number[] | null {
+  const runs: number[] = [];
+  for (let i = 0; i < episodes.length; i++) {
+    const e = episodes[i]!;
+    if (!Number.isSafeInteger(e) || (i > 0 && e <= episodes[i - 1]!)) return null;
+    if (i > 0 && e === episodes[i - 1]! + 1) runs[runs.length - 1] = e;
+    else runs.push(e, e);
+  }
+  return runs;
+}
+
+function fromRuns(runs: readonly number[]): number[] {
+  const episodes: number[] = [];
+  for (let i = 0; i + 1 < runs.length; i += 2) for (let e = runs[i]!; e <= runs[i + 1]!; e++) episodes.push(e);
+  return episodes;
+}
+
+type StoredSeries = Omit<SeriesState, 'episodes'> & { episodes?: number[]; episodeRuns?: number[] };
+
+/** The series map as stored: a copy whose states hold their episodes as runs (keys in order). */
+function seriesForStorage(series: Record<string, SeriesState>): Record<string, StoredSeries> {
+  const out = dict<StoredSeries>();
+  for (const [id, s] of Object.entries(series)) {
+    const runs = toRuns(s.episodes);
+    if (runs === null) {
+      out[id] = s;
+      continue;
+    }
+    const stored: StoredSeries = { episodeRuns: runs, lastWatchedAt: s.lastWatchedAt };
+    if (s.title !== undefined) stored.title = s.title;
+    if (s.titleAt !== undefined) stored.titleAt = s.titleAt;
+    out[id] = stored;
+  }
+  return out;
+}
+
+/** The series map as the reducer holds it, from what was stored, in place. */
+function seriesFromStorage(series: Record<string, StoredSeries>): void {
+  for (const [id, s] of Object.entries(series)) {
+    if (!s.episodeRuns) continue;
+    const state: SeriesState = { episodes: fromRuns(s.episodeRuns), lastWatchedAt: s.lastWatchedAt };
+    if (s.title !== undefined) state.title = s.title;
+    if (s.titleAt !== undefined) state.titleAt = s.titleAt;
+    series[id] = state;
+  }
+}
+
 export function encodeProfile(profile: Profile): Buffer {
-  if (!userKeyedMaps(profile).some((map) => Object.hasOwn(map, PROTO))) return framed(packr.pack(profile));
+  if (!userKeyedMaps(profile).some((map) => Object.hasOwn(map, PROTO))) return framed(packr.pack({ ...profile, series: seriesForStorage(profile.series) }));
   // Rare: escape every `~*__proto__` key, on a copy (the caller's profile stays as it is).
   const copy = adoptProfile(JSON.parse(JSON.stringify(profile)) as Profile);
   for (const map of userKeyedMaps(copy)) renameKeys(map, /^~*__proto__$/, (k) => `~${k}`);
-  return framed(packr.pack({ ...copy, [ESCAPED]: true }));
+  return framed(packr.pack({ ...copy, series: seriesForStorage(copy.series), [ESCAPED]: true }));
 }
 
 /** The format's two bytes, then the MessagePack body. */
@@ -107,6 +159,7 @@ export function decodeProfile(doc: Buffer): Profile {
   if (doc[0] !== FORMAT_MARK || doc[1] !== FORMAT_V1) throw new Error(`profile document of an unknown format (first bytes ${doc.subarray(0, 2).toString('hex')})`);
   const decoded = packr.unpack(doc.subarray(2)) as Profile & { [ESCAPED]?: true };
   const profile = adoptProfile(decoded);
+  seriesFromStorage(profile.series as Record<string, StoredSeries>);
   if (decoded[ESCAPED]) {
     delete decoded[ESCAPED];
     for (const map of userKeyedMaps(profile)) renameKeys(map, /^~+__proto__$/, (k) => k.slice(1));
