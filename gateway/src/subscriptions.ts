@@ -435,24 +435,29 @@ export class SubscriptionGateway {
       execute: (args) => this.subscribe(args, args.contextValue.state),
       subscribe: (args) => this.subscribe(args, args.contextValue.state),
     });
-    const distinct = async (req: FastifyRequest, reply: FastifyReply) => {
+    /** A distinct-mode request admitted (its operation, caller, document, limits), or its refusal sent. */
+    const admitRequest = async (req: FastifyRequest, reply: FastifyReply, lastEventId?: string) => {
       const op = streamOperation(req);
-      if ('error' in op) return refusal(reply, 400, [{ message: op.error, extensions: { code: 'BAD_REQUEST' } }]);
+      if ('error' in op) return { refused: refusal(reply, 400, [{ message: op.error, extensions: { code: 'BAD_REQUEST' } }]) };
       let caller: Caller;
       try {
         caller = await this.streamCaller(req, op);
       } catch (err) {
-        return refusal(reply, 401, authFailure(err));
+        return { refused: refusal(reply, 401, authFailure(err)) };
       }
       let document: DocumentNode;
       try {
         document = cachedParse(op.query, this.options.maxTokens);
       } catch (err) {
-        return refusal(reply, 400, [err instanceof GraphQLError ? err : new GraphQLError(String(err))]);
+        return { refused: refusal(reply, 400, [err instanceof GraphQLError ? err : new GraphQLError(String(err))]) };
       }
+      const admitted = this.admit(caller, document, op, { rateLimit: true, lastEventId });
+      return 'status' in admitted ? { refused: refusal(reply, admitted.status, admitted.errors) } : { op, ...admitted };
+    };
+    const distinct = async (req: FastifyRequest, reply: FastifyReply) => {
       const lastEventId = req.headers['last-event-id'];
-      const admitted = this.admit(caller, document, op, { rateLimit: true, lastEventId: typeof lastEventId === 'string' ? lastEventId : undefined });
-      if ('status' in admitted) return refusal(reply, admitted.status, admitted.errors);
+      const admitted = await admitRequest(req, reply, typeof lastEventId === 'string' ? lastEventId : undefined);
+      if ('refused' in admitted) return admitted.refused;
       const result = await this.subscribe(admitted.args, admitted.args.contextValue.state);
       await streamResults(reply, Symbol.asyncIterator in result ? result : once(result), SSE, {
         expiresAt: admitted.args.contextValue.state.caller.identity.expiresAt,
@@ -470,23 +475,11 @@ export class SubscriptionGateway {
       },
     });
     app.post('/graphql/stream/ticket', async (req, reply) => {
-      const op = streamOperation(req);
-      if ('error' in op) return refusal(reply, 400, [{ message: op.error, extensions: { code: 'BAD_REQUEST' } }]);
-      let caller: Caller;
-      try {
-        caller = await this.options.auth.caller(req.headers.authorization);
-      } catch (err) {
-        return refusal(reply, 401, authFailure(err));
-      }
-      let document: DocumentNode;
-      try {
-        document = cachedParse(op.query, this.options.maxTokens);
-      } catch (err) {
-        return refusal(reply, 400, [err instanceof GraphQLError ? err : new GraphQLError(String(err))]);
-      }
-      // Refused now rather than when the EventSource connects, where no reason can be read.
-      const admitted = this.admit(caller, document, op, { rateLimit: true });
-      if ('status' in admitted) return refusal(reply, admitted.status, admitted.errors);
+      // Refused now rather than when the EventSource connects, where no reason can be read. (A
+      // POST is authenticated by its header only: a ticket cannot buy another.)
+      const admitted = await admitRequest(req, reply);
+      if ('refused' in admitted) return admitted.refused;
+      const { op } = admitted;
       const { ticket, expiresAt } = await this.options.auth.tickets.issue(admitted.args.contextValue.state.caller.identity, op);
       const params = streamSearchParams(op);
       params.set('ticket', ticket);
