@@ -106,6 +106,16 @@ describe.skipIf(!available)('the console in Chromium', () => {
     await page.screenshot({ path: join(OUTPUT, 'experiment.png'), fullPage: true });
   });
 
+  it('shows the stream backlog per consumer group and the live subscriptions on the Health view', async () => {
+    await page.goto(`${consoleServer.url}/#/health`);
+    const backlog = page.getByRole('region', { name: 'Stream backlog per consumer group' });
+    // The profile reports its logs' consumer groups: trending reads the events, audiences the change notices.
+    await expect.poll(() => backlog.locator('tbody').textContent(), { timeout: 10_000 }).toMatch(/stream_lag.*trending/s);
+    await expect.poll(() => backlog.locator('tbody').textContent()).toMatch(/audiences/);
+    await expect.poll(() => page.getByTestId('live-subscriptions').textContent()).toMatch(/^\d+$/);
+    await page.screenshot({ path: join(OUTPUT, 'health.png') });
+  });
+
   it('creates an audience from the editor, with errors at the node, and its size follows an event', async () => {
     await page.goto(`${consoleServer.url}/#/audiences`);
     await page.getByTestId('size-crime-bingers').waitFor();

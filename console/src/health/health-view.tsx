@@ -85,7 +85,7 @@ function HealthPanels({ services }: { services: string[] }) {
       </Panel>
       <Panel title="Stream backlog per consumer group" labelId="backlog">
         {backlog.length === 0 ? (
-          <p className="empty">The services report no stream lag or pending metrics (this build exports none).</p>
+          <p className="empty">No consumer group reports a backlog yet (stream_lag and stream_pending appear once a group reads a stream).</p>
         ) : (
           <table>
             <thead><tr><th scope="col">metric</th><th scope="col">group</th><th scope="col">labels</th><th scope="col">value</th></tr></thead>
