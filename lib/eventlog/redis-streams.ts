@@ -292,7 +292,11 @@ export class RedisStreamEventLog<E = ProfileEvent> implements EventLog<E> {
         const key = this.streamKey(partition);
         const [length, rows] = await Promise.all([
           this.redis.xlen(key),
-          this.redis.exists(key).then((n) => (n ? (this.redis.xinfo('GROUPS', key) as Promise<unknown[][]>) : [])),
+          // A partition nothing was appended to has no stream yet: no groups (one round trip, no EXISTS first).
+          (this.redis.xinfo('GROUPS', key) as Promise<unknown[][]>).catch((err: Error) => {
+            if (/no such key/i.test(err.message)) return [];
+            throw err;
+          }),
         ]);
         const groups: GroupInfo[] = rows.map((row) => {
           const info = fieldsOf(row);

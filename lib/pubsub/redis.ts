@@ -64,10 +64,15 @@ export class RedisPubSub<M = ProfileUpdated> implements PubSub<M> {
     };
     sub.on(this.sharded ? 'smessage' : 'message', deliver);
     this.subscriber = sub;
-    this.subscriberReady = whenReady(sub);
-    // A failed wait must not stick: the next subscribe waits again.
-    this.subscriberReady.catch(() => (this.subscriberReady = undefined));
     return sub;
+  }
+
+  /** The subscriber connection's readiness, waited for once; a failed wait does not stick. */
+  private ready(sub: RedisClient): Promise<void> {
+    return (this.subscriberReady ??= whenReady(sub).catch((err: unknown) => {
+      this.subscriberReady = undefined;
+      throw err;
+    }));
   }
 
   async subscribe(topic: string, listener: (message: M) => void): Promise<Unsubscribe> {
@@ -80,8 +85,7 @@ export class RedisPubSub<M = ProfileUpdated> implements PubSub<M> {
       const sub = this.connection();
       // Not before the connection is ready: ioredis writes SUBSCRIBE during its handshake, and the
       // ready check that follows (INFO) is then refused in subscriber mode and the connection reset.
-      const ready = this.subscriberReady ?? (this.subscriberReady = whenReady(sub));
-      const request = ready.then(() => (this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel))).then(() => {
+      const request = this.ready(sub).then(() => (this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel))).then(() => {
         // Not if every listener left (and a later SUBSCRIBE took over) while this one was on its way.
         if (this.subscribed.get(channel) === request) this.receiving.add(channel);
       });
