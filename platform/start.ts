@@ -49,6 +49,9 @@ function consoleTokens(t: DemoTokens): DemoToken[] {
 
 // Embedded stores by default (one process: the subgraphs share an in-memory event log);
 // Redis or Redis Cluster when REDIS_URL / REDIS_CLUSTER_NODES is set.
+// The console's bundle is checked (and rebuilt when its sources changed) while the platform starts.
+const consoleBuilt = ensureConsoleBuilt();
+consoleBuilt.catch(() => undefined); // awaited below, where a failure is reported
 const platform = await startPlatform({ env });
 const { backends, gateway, profile, recommendations, experiments, audiences } = platform;
 async function seedDemo(): Promise<string> {
@@ -59,7 +62,7 @@ async function seedDemo(): Promise<string> {
 const demo = await seedDemo();
 // A token printed to a production log (or served to a browser) is a credential anyone reading it can use.
 const tokens = auth.disabled || !auth.jwtSecret || production ? null : await mintDemoTokens(auth, platform);
-await ensureConsoleBuilt();
+await consoleBuilt;
 const consoleServer = await startConsoleServer({
   host: envString(env, 'HOST', '127.0.0.1'),
   port: envInt(env, 'CONSOLE_PORT', 4005, 0, 65535),

@@ -34,6 +34,13 @@ export interface ItemRef {
   metadata?: Record<string, MetadataValue>;
 }
 
+/** A metadata facet's values as affinities and filters read them: lists as they are, scalars as text. */
+export function facetValues(item: ItemRef, facet: string): string[] {
+  const raw = item.metadata?.[facet];
+  if (raw === undefined) return [];
+  return Array.isArray(raw) ? raw : [String(raw)];
+}
+
 /** A validated event. Times are epoch milliseconds. */
 export interface ProfileEvent {
   eventId: string;

@@ -16,7 +16,7 @@
  */
 import { inlineTraitName } from '../../../../lib/contracts/computed-traits.js';
 import type { ComputedTraitDefinition, ComputedTraitValue, ComputedTraitValueView } from '../../../../lib/contracts/computed-traits.js';
-import { EVENT_TYPES } from '../../../../lib/contracts/event.js';
+import { EVENT_TYPES, facetValues } from '../../../../lib/contracts/event.js';
 import type { EventType, ItemRef, ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { ProfileLimits } from './config.js';
 import { copyComputedState, dict } from './profile.js';
@@ -87,13 +87,6 @@ function filterTest(def: ComputedTraitDefinition): (item: ItemRef | undefined) =
     (seriesId === undefined || item.seriesId === seriesId) &&
     (sku === undefined || item.sku === sku) &&
     (facet === undefined || facetValues(item, facet.name).includes(facet.value));
-}
-
-/** A metadata facet's values as the affinities read them: lists as they are, scalars as text. */
-function facetValues(item: ItemRef, name: string): string[] {
-  const raw = item.metadata?.[name];
-  if (raw === undefined) return [];
-  return Array.isArray(raw) ? raw : [String(raw)];
 }
 
 function contributionOf(def: ComputedTraitDefinition): (e: ProfileEvent) => number | string[] | null {

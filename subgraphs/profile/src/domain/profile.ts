@@ -140,16 +140,17 @@ export function emptyProfile(userId: string): Profile {
  * without copying: for adapters that deserialize a document nobody else holds.
  */
 export function adoptProfile(p: Profile): Profile {
-  const orphan = (rec: object | undefined) => {
-    if (rec) Object.setPrototypeOf(rec, null);
-  };
   p.computed ??= dict();
-  for (const rec of [p.traits, p.genres, p.categories, p.facets, p.recentItems, p.consumed, p.skus, p.series, p.appliedEventIds, p.computed]) {
-    orphan(rec);
-  }
-  for (const facet of Object.values(p.facets)) orphan(facet);
-  for (const state of Object.values(p.computed)) if ('counts' in state) orphan(state.counts);
+  for (const rec of userKeyedRecords(p)) Object.setPrototypeOf(rec, null);
   return p;
+}
+
+/** The profile's records keyed by user-supplied strings (genres, traits, item ids, ...), nested ones included. */
+export function userKeyedRecords(p: Profile): Record<string, unknown>[] {
+  const records: Record<string, unknown>[] = [p.traits, p.genres, p.categories, p.facets, p.recentItems, p.consumed, p.skus, p.series, p.appliedEventIds, p.computed];
+  for (const facet of Object.values(p.facets)) records.push(facet);
+  for (const state of Object.values(p.computed)) if ('counts' in state && state.counts) records.push(state.counts);
+  return records;
 }
 
 /** Deep copy with null-prototype records; the reducer mutates only such a copy. */

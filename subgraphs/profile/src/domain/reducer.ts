@@ -10,7 +10,7 @@ import type { ReducerConfig } from './config.js';
 import { EVENT_WEIGHTS, ratingWeight } from './config.js';
 import { addContribution, combine, scoreAt } from '../../../../lib/contracts/decay.js';
 import type { DecayedScore } from '../../../../lib/contracts/decay.js';
-import { CONSUMING_EVENT_TYPES, eventKey } from '../../../../lib/contracts/event.js';
+import { CONSUMING_EVENT_TYPES, eventKey, facetValues } from '../../../../lib/contracts/event.js';
 import type { ItemRef, ProfileEvent } from '../../../../lib/contracts/event.js';
 import { computedStateRank, contributesToComputedTraits, foldComputedTraits, mergeComputedTraits } from './computed-traits.js';
 import { cloneProfile, dict, emptyProfile } from './profile.js';
@@ -93,9 +93,8 @@ function addItemAffinities(p: Profile, item: ItemRef, weight: number, t: number,
   if (item.category) bump(p.categories, item.category, weight, t, h);
   if (!item.metadata) return;
   for (const facet of config.facets) {
-    const raw = item.metadata[facet];
-    if (raw === undefined) continue;
-    const values = Array.isArray(raw) ? raw : [String(raw)];
+    if (item.metadata[facet] === undefined) continue;
+    const values = facetValues(item, facet);
     const map = (p.facets[facet] ??= dict());
     for (const value of new Set(values)) bump(map, value, weight, t, h);
   }

@@ -19,7 +19,7 @@
  */
 import { Packr } from 'msgpackr';
 import type { Profile, SeriesState } from '../domain/profile.js';
-import { adoptProfile, dict } from '../domain/profile.js';
+import { adoptProfile, cloneProfile, dict, userKeyedRecords } from '../domain/profile.js';
 
 /** ItemRef's optional fields, in the order validation adds them (lib/contracts/validate.ts). */
 const ITEM_OPTIONAL = ['title', 'category', 'sku', 'seriesId', 'episode', 'metadata'] as const;
@@ -64,14 +64,6 @@ function packrOf(shapes: string[][]): Packr {
 const packr = packrOf(SHAPES_V1);
 
 const JSON_START = 0x7b; // '{'
-
-/** The maps of a profile whose keys are user-supplied. */
-function userKeyedMaps(p: Profile): Record<string, unknown>[] {
-  const maps: Record<string, unknown>[] = [p.traits, p.genres, p.categories, p.facets, p.recentItems, p.consumed, p.skus, p.series, p.appliedEventIds, p.computed];
-  for (const facet of Object.values(p.facets)) maps.push(facet);
-  for (const state of Object.values(p.computed)) if ('counts' in state && state.counts) maps.push(state.counts);
-  return maps;
-}
 
 const PROTO = '__proto__';
 /** Set on a message whose keys were escaped (no profile field has this name). */
@@ -137,10 +129,10 @@ function seriesFromStorage(series: Record<string, StoredSeries>): void {
 }
 
 export function encodeProfile(profile: Profile): Buffer {
-  if (!userKeyedMaps(profile).some((map) => Object.hasOwn(map, PROTO))) return framed(packr.pack({ ...profile, series: seriesForStorage(profile.series) }));
+  if (!userKeyedRecords(profile).some((map) => Object.hasOwn(map, PROTO))) return framed(packr.pack({ ...profile, series: seriesForStorage(profile.series) }));
   // Rare: escape every `~*__proto__` key, on a copy (the caller's profile stays as it is).
-  const copy = adoptProfile(JSON.parse(JSON.stringify(profile)) as Profile);
-  for (const map of userKeyedMaps(copy)) renameKeys(map, /^~*__proto__$/, (k) => `~${k}`);
+  const copy = cloneProfile(profile);
+  for (const map of userKeyedRecords(copy)) renameKeys(map, /^~*__proto__$/, (k) => `~${k}`);
   return framed(packr.pack({ ...copy, series: seriesForStorage(copy.series), [ESCAPED]: true }));
 }
 
@@ -162,7 +154,7 @@ export function decodeProfile(doc: Buffer): Profile {
   seriesFromStorage(profile.series as Record<string, StoredSeries>);
   if (decoded[ESCAPED]) {
     delete decoded[ESCAPED];
-    for (const map of userKeyedMaps(profile)) renameKeys(map, /^~+__proto__$/, (k) => k.slice(1));
+    for (const map of userKeyedRecords(profile)) renameKeys(map, /^~+__proto__$/, (k) => k.slice(1));
   }
   return profile;
 }

@@ -3,6 +3,7 @@
  * request looks at a few hundred candidates, never the whole catalog. Orderings by popularity
  * and trending are rebuilt lazily, at most every `refreshMs`.
  */
+import { facetValues } from '../../../../lib/contracts/event.js';
 import type { ItemKind, ItemRef } from '../../../../lib/contracts/event.js';
 import type { ItemStats } from './item-stats.js';
 
@@ -46,12 +47,6 @@ function removeFrom(index: Map<string, Set<string>>, key: string, id: string): v
   const set = index.get(key);
   set?.delete(id);
   if (set?.size === 0) index.delete(key);
-}
-
-export function facetValues(item: ItemRef, facet: string): string[] {
-  const raw = item.metadata?.[facet];
-  if (raw === undefined) return [];
-  return Array.isArray(raw) ? raw : [String(raw)];
 }
 
 export class CatalogIndex {
