@@ -158,4 +158,21 @@ describe('AudienceService', () => {
     await until(async () => (await member('u1')).length === 0, 5000, 'the time-driven exits');
     await service.stop();
   });
+
+  it('a rule edited so that time no longer changes it leaves no due time behind', async () => {
+    const { source, service, notice, member, stores } = setup();
+    await service.start();
+    await service.create({ id: 'recent', name: 'Active in the last 2 s', rule: { lastEventWithin: '2s' } });
+    await service.settled();
+    source.profiles.set('u1', { ...view('u1', 1, { plan: 'premium' }), lastEventAt: Date.now() - 1800 });
+    await service.handleNotices([notice('u1', 1)]);
+    expect(await member('u1')).toEqual(['recent']);
+    expect(await stores.due.next()).not.toBeNull();
+    await service.update('recent', { rule: { traits: { plan: 'premium' } } });
+    await service.settled();
+    // The old due time comes and goes: the pair is dropped, not claimed again every lease period.
+    await until(async () => (await stores.due.next()) === null, 5000, 'the stale due pair to go');
+    expect(await member('u1')).toEqual(['recent']);
+    await service.stop();
+  });
 });

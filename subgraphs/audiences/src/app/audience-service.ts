@@ -489,11 +489,13 @@ export class AudienceService {
           if (due.length === 0) break;
           await this.fresh();
           const byUser = new Map<string, Set<string>>();
-          // Pairs of audiences deleted since: dropped, in one write.
-          const gone = due.filter((d) => !this.live.has(d.audienceId)).map((d) => ({ audienceId: d.audienceId, userId: d.userId, at: null }));
+          // Pairs of audiences deleted since, or whose rule time alone no longer changes (edited):
+          // dropped, in one write, or they would be claimed again every lease period.
+          const stale = (d: { audienceId: string }) => !this.live.get(d.audienceId)?.rule.timeDependent;
+          const gone = due.filter(stale).map((d) => ({ audienceId: d.audienceId, userId: d.userId, at: null }));
           if (gone.length > 0) await this.stores.due.schedule(gone);
           for (const d of due) {
-            if (!this.live.has(d.audienceId)) continue;
+            if (stale(d)) continue;
             let set = byUser.get(d.userId);
             if (!set) byUser.set(d.userId, (set = new Set()));
             set.add(d.audienceId);
