@@ -46,6 +46,10 @@ export class ResultsFeeds {
         created.unsubscribe = this.pubsub.subscribe(experimentKey, (m) => {
           if (unitId === null || m.unitIds.includes(unitId)) this.changed(created, experimentKey, unitId);
         });
+        // A failed subscription fails this feed's subscribers only: the next subscriber tries again.
+        created.unsubscribe.catch(() => {
+          if (this.feeds.get(id) === created) this.feeds.delete(id);
+        });
         this.feeds.set(id, (feed = created));
       }
       feed.subscribers.add(listener);

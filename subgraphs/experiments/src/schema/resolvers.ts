@@ -6,17 +6,10 @@ import { userTraitsOf } from './context.js';
 import { isService, requireIdentity } from '../../../../lib/auth.js';
 import { checkUnitEventBatch } from '../app/experiment-service.js';
 import type { ExperimentResults } from '../app/experiment-service.js';
+import { mapEach } from '../../../../lib/streams.js';
 
 
 const interval = (i: Interval | null) => i;
-
-async function* mapResults(results: AsyncIterableIterator<ExperimentResults>): AsyncGenerator<{ experimentResultsUpdated: ExperimentResults }> {
-  try {
-    for await (const r of results) yield { experimentResultsUpdated: r };
-  } finally {
-    await results.return?.();
-  }
-}
 
 export const resolvers: Resolvers = {
   JSON: JSONScalar,
@@ -48,7 +41,8 @@ export const resolvers: Resolvers = {
       subscribe: (_root, { key, unitId }, ctx) =>
         withCodedErrors(async () => {
           await ctx.service.resultsTarget(key, unitId ?? null); // an unknown experiment or unit id is refused here
-          return mapResults(ctx.feeds.subscribe(key, unitId ?? null));
+          // mapEach: a client's return() closes the feed at once, also while it waits for a change.
+          return mapEach(ctx.feeds.subscribe(key, unitId ?? null), (r) => ({ experimentResultsUpdated: r }));
         }),
       resolve: (payload: { experimentResultsUpdated: ExperimentResults }) => payload.experimentResultsUpdated,
     },
