@@ -124,12 +124,23 @@ export function inlineTraitName(def: Omit<ComputedTraitDefinition, 'name'>): str
   return `w-${createHash('sha256').update(canonical(def)).digest('hex').slice(0, 16)}`;
 }
 
+/** The duration units of windows, in milliseconds, largest first. */
+const WINDOW_UNITS = { w: 604_800_000, d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const;
+type WindowUnit = keyof typeof WINDOW_UNITS;
+
 /** Durations as rules and definitions write them: `90s`, `30m`, `12h`, `7d`, `2w`. */
 export function parseWindow(text: unknown): number | null {
   if (typeof text !== 'string') return null;
   const m = /^(\d{1,6})(s|m|h|d|w)$/.exec(text);
   if (!m) return null;
-  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
-  const ms = Number(m[1]) * unit;
+  const ms = Number(m[1]) * WINDOW_UNITS[m[2] as WindowUnit];
   return ms > 0 ? ms : null;
+}
+
+/** Milliseconds in the largest whole unit parseWindow reads (`7d`, `90s`); seconds rounded up below that. */
+export function formatWindow(ms: number): string {
+  for (const [unit, size] of Object.entries(WINDOW_UNITS) as [WindowUnit, number][]) {
+    if (unit !== 's' && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${Math.ceil(ms / WINDOW_UNITS.s)}s`;
 }

@@ -11,11 +11,11 @@ import { createContext } from './schema/context.js';
 import type { ExperimentsContext } from './schema/context.js';
 import { resolvers } from './schema/resolvers.js';
 import { createMemoryExperimentStores } from './store/memory.js';
+import { selectExperimentPubSub } from './store/select.js';
 import { ResultsFeeds } from './app/results-feed.js';
 import { ServiceMetrics } from '../../../lib/metrics.js';
 import type { ExperimentResultsChanged } from './app/results-feed.js';
 import type { PubSub } from '../../../lib/pubsub/port.js';
-import { MemoryPubSub } from '../../../lib/pubsub/memory.js';
 import type { ExperimentStores } from './store/ports.js';
 
 export const EXPERIMENTS_SCHEMA_PATH = new URL('../../../schema/experiments.graphql', import.meta.url);
@@ -35,19 +35,20 @@ export interface ExperimentsServerDeps {
 
 export async function startExperimentsServer(config: ExperimentsConfig, deps: ExperimentsServerDeps = {}): Promise<ExperimentsServer> {
   const stores = deps.stores ?? createMemoryExperimentStores();
-  const pubsub = deps.pubsub ?? new MemoryPubSub<ExperimentResultsChanged>((m) => m.experimentKey);
-  const service = new ExperimentService(stores, config.impressionSecret, Date.now, config.definitionsCacheMs, config.unitEvents);
-  const unitEventLimiter = new RateLimiter(config.unitEventRateLimit, config.unitEventBurst, undefined, { name: 'trackUnitEvents', unit: 'unit events' });
+  const pubsub = deps.pubsub ?? selectExperimentPubSub(null);
   let log: FastifyInstance['log'] | undefined;
   const metrics = new ServiceMetrics('experiments');
   const unitEvents = metrics.counter({ name: 'unit_events_total', help: 'Unit events, by outcome (accepted, duplicate, rejected) and rejection code', labelNames: ['outcome', 'code'] });
-  service.onTracked((accepted, duplicates, codes) => {
-    if (accepted) unitEvents.inc({ outcome: 'accepted', code: '' }, accepted);
-    if (duplicates) unitEvents.inc({ outcome: 'duplicate', code: '' }, duplicates);
-    for (const code of codes) unitEvents.inc({ outcome: 'rejected', code });
+  const service = new ExperimentService(stores, config.impressionSecret, Date.now, config.definitionsCacheMs, config.unitEvents, {
+    tracked: (accepted, duplicates, codes) => {
+      if (accepted) unitEvents.inc({ outcome: 'accepted', code: '' }, accepted);
+      if (duplicates) unitEvents.inc({ outcome: 'duplicate', code: '' }, duplicates);
+      for (const code of codes) unitEvents.inc({ outcome: 'rejected', code });
+    },
+    recorded: (c) => void pubsub.publish(c).catch((err) => log?.warn(err, 'ExperimentResultsChanged publish failed')),
   });
+  const unitEventLimiter = new RateLimiter(config.unitEventRateLimit, config.unitEventBurst, undefined, { name: 'trackUnitEvents', unit: 'unit events' });
   const feeds = new ResultsFeeds(service, pubsub, config.resultsThrottleMs, (err) => log?.warn(err, 'live experiment results failed'));
-  service.onRecorded((c) => void pubsub.publish(c).catch((err) => log?.warn(err, 'ExperimentResultsChanged publish failed')));
   const contextOf = (identity: Identity | null) => createContext(service, identity, unitEventLimiter, feeds);
   const server = await startSubgraphService<ExperimentsContext>({
     name: 'experiments',

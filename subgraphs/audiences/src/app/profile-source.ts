@@ -8,6 +8,7 @@
 import type { AuthConfig, Identity } from '../../../../lib/auth.js';
 import { IDENTITY_HEADER, InternalTokens } from '../../../../lib/auth.js';
 import type { ComputedTraitDefinition, ComputedTraitValueView } from '../../../../lib/contracts/computed-traits.js';
+import { formatWindow } from '../../../../lib/contracts/computed-traits.js';
 import { CodedError, StoreUnavailableError } from '../../../../lib/contracts/errors.js';
 import type { AffinityView, RankingFeatures } from '../../../../lib/contracts/ranking-features.js';
 import type { ProfileView } from '../domain/rules.js';
@@ -102,7 +103,7 @@ export class ProfileSource {
   async ensureTraits(definitions: readonly ComputedTraitDefinition[]): Promise<void> {
     for (const d of definitions) {
       const { windowMs, filter, ...rest } = d;
-      await this.request(DEFINE, { input: { ...rest, filter, ...(windowMs === null ? {} : { window: windowText(windowMs) }) } });
+      await this.request(DEFINE, { input: { ...rest, filter, ...(windowMs === null ? {} : { window: formatWindow(windowMs) }) } });
     }
   }
 
@@ -169,12 +170,4 @@ function viewOf(userId: string, p: ProfileJson | null, now: number): ProfileView
     asOf: now,
     skus: (p?.skus ?? []).map((s) => ({ ...s, lastSeenAt: Date.parse(s.lastSeenAt) })),
   };
-}
-
-/** Milliseconds as the largest whole duration unit the profile's window parser reads. */
-export function windowText(ms: number): string {
-  for (const [unit, size] of [['w', 604_800_000], ['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
-    if (ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${Math.ceil(ms / 1000)}s`;
 }

@@ -77,6 +77,14 @@ export function checkUnitEventBatch(count: number): void {
   if (count > MAX_UNIT_EVENTS) throw new CodedError('BATCH_TOO_LARGE', `at most ${MAX_UNIT_EVENTS} unit events per call; got ${count}`);
 }
 
+/** Told what tracking did, as it happens. */
+export interface ExperimentServiceObserver {
+  /** After every trackUnitEvents batch, with what became of its events (metrics). */
+  tracked?(accepted: number, duplicates: number, rejectedCodes: readonly string[]): void;
+  /** After unit events were recorded, once per experiment they moved. */
+  recorded?(changed: { experimentKey: string; unitIds: string[] }): void;
+}
+
 export class ExperimentService {
   /** Definitions read for assignments, reused for definitionsCacheMs (writes here drop them). */
   private definitions: { until: number; all: Promise<Experiment[]> } | null = null;
@@ -89,22 +97,9 @@ export class ExperimentService {
     private readonly definitionsCacheMs = 0,
     /** Impression lifetime, occurredAt window and value bounds of unit events. */
     private readonly unitEventLimits: UnitEventLimits = DEFAULT_UNIT_EVENT_LIMITS,
+    /** What tracking did (metrics) and which results moved (live results). */
+    private readonly observe?: ExperimentServiceObserver,
   ) {}
-
-  private readonly listeners = new Set<(changed: { experimentKey: string; unitIds: string[] }) => void>();
-
-  private readonly trackedListeners = new Set<(accepted: number, duplicates: number, rejectedCodes: readonly string[]) => void>();
-
-  /** Called after every trackUnitEvents batch with what became of its events (metrics). */
-  onTracked(listener: (accepted: number, duplicates: number, rejectedCodes: readonly string[]) => void): void {
-    this.trackedListeners.add(listener);
-  }
-
-  /** Called after unit events were recorded, once per experiment they moved. */
-  onRecorded(listener: (changed: { experimentKey: string; unitIds: string[] }) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
 
   /** Each event's user covariate, as its assignment recorded it (one read per experiment). */
   private async withCovariates(events: RecordedUnitEvent[]): Promise<void> {
@@ -125,14 +120,15 @@ export class ExperimentService {
   }
 
   private announce(recorded: readonly RecordedUnitEvent[]): void {
-    if (recorded.length === 0 || this.listeners.size === 0) return;
+    const listener = this.observe?.recorded;
+    if (recorded.length === 0 || !listener) return;
     const byExperiment = new Map<string, Set<string>>();
     for (const e of recorded) {
       let units = byExperiment.get(e.experimentKey);
       if (!units) byExperiment.set(e.experimentKey, (units = new Set()));
       units.add(e.unitId);
     }
-    for (const [experimentKey, units] of byExperiment) for (const l of this.listeners) l({ experimentKey, unitIds: [...units] });
+    for (const [experimentKey, units] of byExperiment) listener.call(this.observe, { experimentKey, unitIds: [...units] });
   }
 
   /** Every experiment, as the hot assignment path reads them: cached briefly, one read per period. */
@@ -212,6 +208,7 @@ export class ExperimentService {
     const recorded: Promise<void>[] = [];
     for (const u of users) {
       const row: Assignment[] = [];
+      const audiences = audiencesOf(u.traits);
       for (const e of all) {
         const stuck = sticky[i++];
         if (e.status === 'RUNNING' && stuck && e.variants.some((v) => v.key === stuck)) {
@@ -222,7 +219,7 @@ export class ExperimentService {
         if (a.inExperiment) {
           recorded.push(
             this.stores.assignments
-              .putIfAbsent(u.userId, e.key, a.variant, e.weightsVersion, { audiences: audiencesOf(u.traits), covariate: u.covariate ?? null })
+              .putIfAbsent(u.userId, e.key, a.variant, e.weightsVersion, { audiences, covariate: u.covariate ?? null })
               .then((variant) => void (a.variant = variant)),
           );
         }
@@ -321,7 +318,7 @@ export class ExperimentService {
       }
     });
     rejected.sort((a, b) => a.index - b.index);
-    for (const l of this.trackedListeners) l(accepted, duplicates, rejected.map((r) => r.code));
+    this.observe?.tracked?.(accepted, duplicates, rejected.map((r) => r.code));
     return { accepted, duplicates, rejected };
   }
 

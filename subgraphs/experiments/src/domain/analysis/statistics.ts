@@ -29,7 +29,6 @@
 
 export const ZERO_NEGATIVE_VARIANCE_MESSAGE = 'ZERO_NEGATIVE_VARIANCE';
 export const BASELINE_VARIATION_ZERO_MESSAGE = 'ZERO_NEGATIVE_BASELINE_VARIATION';
-export const NO_UNITS_IN_VARIATION_MESSAGE = 'NO_UNITS_IN_VARIATION';
 
 // ---------------------------------------------------------------------------------------------
 // Types
