@@ -79,6 +79,8 @@ import { benchAuth } from './lib/auth.js';
 import type { BackgroundLoad } from './lib/background-load.js';
 import { startChild } from './lib/child.js';
 import type { BenchChild } from './lib/child.js';
+import { gatewayClient } from './lib/gateway-client.js';
+import type { GatewayClient } from './lib/gateway-client.js';
 import { saveReport } from './lib/report.js';
 import { percentiles } from './lib/synthetic.js';
 
@@ -345,22 +347,6 @@ interface MembershipBytes {
   memberSetBytesPerMembership: number;
 }
 
-/** GraphQL POSTs to the gateway over a keep-alive pool, with the service token. */
-function gatewayClient(url: string, caller: Record<string, string>) {
-  const { origin, pathname } = new URL(url);
-  const pool = new Pool(origin, { connections: 16 });
-  const headers = { 'content-type': 'application/json', ...caller };
-  return {
-    async gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-      const res = await pool.request({ path: pathname, method: 'POST', headers, body: JSON.stringify({ query, variables }) });
-      const body = (await res.body.json()) as { data?: T; errors?: { message: string }[] };
-      if (res.statusCode !== 200 || body.errors?.length || !body.data) throw new Error(`gateway answered ${res.statusCode}: ${JSON.stringify(body.errors ?? body).slice(0, 500)}`);
-      return body.data;
-    },
-    close: () => pool.close(),
-  };
-}
-
 /** POST /v1/events on the profile subgraph. */
 function eventsClient(profileUrl: string, caller: Record<string, string>) {
   const pool = new Pool(profileUrl, { connections: 16 });
@@ -415,7 +401,7 @@ async function runMode(mode: string): Promise<ModeResult> {
   });
   const { stores, profile, control: controlUrl } = subgraphs.info;
   const gateway = gatewayChild.info.url;
-  const { gql, close: closeGateway } = gatewayClient(gateway, auth.caller);
+  const { gql, close: closeGateway } = gatewayClient(gateway, auth.caller, { connections: 16, errorChars: 500 });
   const events = eventsClient(profile, auth.caller);
   const infrastructure = mode === 'redis' ? createInfrastructure(env) : null;
   const redis = infrastructure?.redis?.client ?? null;
@@ -765,7 +751,7 @@ async function deleteKeys(redis: RedisClient, prefix: string): Promise<void> {
  * Resolves once the audiences consumer has evaluated what was ingested before: a sentinel user
  * identifies into the probe cohort after it, and its membership is polled for.
  */
-async function settled(gql: ReturnType<typeof gatewayClient>['gql'], events: ReturnType<typeof eventsClient>, userId: string): Promise<void> {
+async function settled(gql: GatewayClient['gql'], events: ReturnType<typeof eventsClient>, userId: string): Promise<void> {
   await events.post([{ eventId: `${userId}-settle`, userId, type: 'IDENTIFY', occurredAt: Date.now(), traits: { cohort: 'probe' } }]);
   for (const deadline = performance.now() + 120_000; performance.now() < deadline; await sleep(50)) {
     const r = await gql<{ user: { audiences: { audience: { id: string } }[] } }>(MEMBERSHIPS, { id: userId });

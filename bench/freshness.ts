@@ -21,7 +21,7 @@ import type { BenchChild } from './lib/child.js';
 import type { BackgroundLoad } from './lib/background-load.js';
 import { percentiles } from './lib/synthetic.js';
 import { saveReport } from './lib/report.js';
-import { Pool } from 'undici';
+import { gatewayClient } from './lib/gateway-client.js';
 import { connect, deleteByPrefix } from '../lib/redis/connection.js';
 import { DEMO_MOVIE_REFS } from '../demo/catalog.js';
 
@@ -43,22 +43,6 @@ const playable = DEMO_MOVIE_REFS;
 const INGEST = `mutation ($events: [EventInput!]!, $wait: Boolean) { ingestEvents(events: $events, wait: $wait) { accepted rejected { code } } }`;
 const ROW = `query ($id: ID!) { user(id: $id) { recommendedFor(limit: 10) { model profileVersion items { item { id } } } } }`;
 const tmpFile = (name: string) => join(tmpdir(), `bench-freshness-${process.pid}-${name}.json`);
-
-/** GraphQL POSTs to one gateway endpoint over a keep-alive pool, with the caller's credentials. */
-function gatewayClient(url: string, caller: Record<string, string>) {
-  const { origin, pathname } = new URL(url);
-  const pool = new Pool(origin, { connections: 4 });
-  const headers = { 'content-type': 'application/json', ...caller };
-  return {
-    async gql<T>(query: string, variables: Record<string, unknown>): Promise<T> {
-      const res = await pool.request({ path: pathname, method: 'POST', headers, body: JSON.stringify({ query, variables }) });
-      const body = (await res.body.json()) as { data?: T; errors?: { message: string }[] };
-      if (res.statusCode !== 200 || body.errors?.length || !body.data) throw new Error(`gateway answered ${res.statusCode}: ${JSON.stringify(body.errors ?? body)}`);
-      return body.data;
-    },
-    close: () => pool.close(),
-  };
-}
 
 /** `async`: ingestEvents returns once accepted, the row is polled; `read-your-writes`: ingestEvents(wait: true). */
 type Read = 'async' | 'read-your-writes';
@@ -101,7 +85,7 @@ async function runMode(mode: string): Promise<ModeResult[]> {
     ready: true,
   });
   const gateway = gatewayChild.info['url'] as string;
-  const { gql, close: closeClient } = gatewayClient(gateway, auth.caller);
+  const { gql, close: closeClient } = gatewayClient(gateway, auth.caller, { connections: 4 });
   const profile = subgraphs.info['profile'] as string;
   const stores = subgraphs.info['stores'] as string;
   const background: BenchChild<unknown>[] = [];

@@ -4,7 +4,7 @@
  * and Redis Cluster. Each Redis test runs on a fresh key prefix with two connections to the same
  * data (memory: the same stores twice), so "another process" is a real second client.
  */
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { isCluster, scanKeys, userKey } from '../../lib/redis/connection.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
 import type { Destination } from '../../subgraphs/audiences/src/app/destinations.js';
@@ -12,15 +12,13 @@ import type { Audience } from '../../subgraphs/audiences/src/domain/audience.js'
 import { MemoryAudienceStore, createMemoryAudienceStores, memberCursor } from '../../subgraphs/audiences/src/store/memory.js';
 import type { AudienceStores, MembershipTransition } from '../../subgraphs/audiences/src/store/ports.js';
 import { AudienceKeys, createRedisAudienceStores } from '../../subgraphs/audiences/src/store/redis.js';
-import { deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
-import type { RedisTarget } from '../helpers/redis.js';
+import { perTestRedis, redisTargets } from '../helpers/redis.js';
+import type { PerTestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 
 const T0 = Date.UTC(2024, 5, 1, 12);
 
 interface Adapter {
-  name: string;
-  setup?: (skip: (note: string) => void) => Promise<boolean>;
   /** The stores, and a second connection to the same data (memory: the same stores). */
   make(): { stores: AudienceStores; second: AudienceStores };
   /**
@@ -33,13 +31,11 @@ interface Adapter {
   keys?: () => Promise<string[]>;
   /** Redis: the client and prefix of the test, for key-layout checks. */
   raw?: () => { client: RedisClient; prefix: string };
-  cleanup(): Promise<void>;
 }
 
 function memoryAdapter(): Adapter {
   let t = T0;
   return {
-    name: 'memory',
     make: () => {
       t = T0;
       const stores: AudienceStores = { ...createMemoryAudienceStores(), audiences: new MemoryAudienceStore(() => t) };
@@ -49,34 +45,26 @@ function memoryAdapter(): Adapter {
       t += ms;
       expect(await free()).toBe(true);
     },
-    cleanup: async () => {},
   };
 }
 
-function redisAdapter(target: RedisTarget): Adapter {
-  let prefix = '';
+/** On `redis`: the test's connections (closed after it) and key prefix (removed after it). */
+function redisAdapter(redis: PerTestRedis): Adapter {
   const clients: RedisClient[] = [];
   return {
-    name: target.name,
-    setup: (skip) => requireTarget(target, skip),
     make: () => {
-      prefix = freshPrefix();
-      const a = target.connect();
-      const b = target.connect();
-      clients.push(a, b);
-      return { stores: createRedisAudienceStores(a, prefix), second: createRedisAudienceStores(b, prefix) };
+      redis.freshPrefix();
+      clients.splice(0, clients.length, redis.connect(), redis.connect());
+      return { stores: createRedisAudienceStores(clients[0]!, redis.prefix), second: createRedisAudienceStores(clients[1]!, redis.prefix) };
     },
     pass: (ms, free) => until(free, Math.max(10_000, ms * 20), 'Redis to expire the lease'),
     keys: async () => {
+      const { prefix } = redis;
       const out: string[] = [];
       for await (const keys of scanKeys(clients[0]!, `${prefix}*`)) for (const k of keys) out.push(k.slice(prefix.length));
       return out.sort();
     },
-    raw: () => ({ client: clients[0]!, prefix }),
-    cleanup: async () => {
-      if (clients[0]) await deleteByPrefix(clients[0], prefix);
-      await Promise.all(clients.splice(0).map((c) => c.quit()));
-    },
+    raw: () => ({ client: clients[0]!, prefix: redis.prefix }),
   };
 }
 
@@ -112,21 +100,15 @@ async function allMembers(stores: AudienceStores, audienceId: string, first: num
   throw new Error('the member listing did not end');
 }
 
-for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
-  describe(`audience stores contract: ${adapter.name}`, () => {
-    let available = true;
-    let note = '';
+for (const target of [null, ...redisTargets()]) {
+  describe(`audience stores contract: ${target?.name ?? 'memory'}`, () => {
+    const redis = perTestRedis(target);
+    const adapter = target ? redisAdapter(redis) : memoryAdapter();
     let stores: AudienceStores;
     let second: AudienceStores;
-    beforeAll(async () => {
-      available = adapter.setup ? await adapter.setup((n) => (note = n)) : true;
-    });
     beforeEach(({ skip }) => {
-      if (!available) skip(note);
+      redis.require(skip);
       ({ stores, second } = adapter.make());
-    });
-    afterEach(async () => {
-      if (available) await adapter.cleanup();
     });
 
     // --- AudienceStore --------------------------------------------------------------------

@@ -1,67 +1,34 @@
 /** One contract for the delivery status store of audience destinations: memory, Redis and Redis Cluster. */
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryDeliveryStatusStore, RedisDeliveryStatusStore } from '../../subgraphs/audiences/src/store/destination-status.js';
 import type { DeliveryStatusStore } from '../../subgraphs/audiences/src/store/destination-status.js';
 import { scanKeys } from '../../lib/redis/connection.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
-import { deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
-import type { RedisTarget } from '../helpers/redis.js';
-
-interface Adapter {
-  name: string;
-  setup?: (skip: (note: string) => void) => Promise<boolean>;
-  make(): DeliveryStatusStore;
-  /** Redis: the keys under the test prefix (prefix removed), with their types. */
-  keys?: () => Promise<Array<[string, string]>>;
-  cleanup(): Promise<void>;
-}
-
-function memoryAdapter(): Adapter {
-  return { name: 'memory', make: () => new MemoryDeliveryStatusStore(), cleanup: async () => {} };
-}
-
-function redisAdapter(target: RedisTarget): Adapter {
-  let prefix = '';
-  let client: RedisClient | undefined;
-  return {
-    name: target.name,
-    setup: (skip) => requireTarget(target, skip),
-    make: () => {
-      prefix = freshPrefix();
-      client = target.connect();
-      return new RedisDeliveryStatusStore(client, prefix);
-    },
-    keys: async () => {
-      const out: Array<[string, string]> = [];
-      for await (const keys of scanKeys(client!, `${prefix}*`)) for (const k of keys) out.push([k.slice(prefix.length), await client!.type(k)]);
-      return out.sort();
-    },
-    cleanup: async () => {
-      if (!client) return;
-      await deleteByPrefix(client, prefix);
-      await client.quit();
-      client = undefined;
-    },
-  };
-}
+import { perTestRedis, redisTargets } from '../helpers/redis.js';
 
 const NOW = Date.UTC(2024, 5, 1, 12);
 
-for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
-  describe(`destination delivery status store contract: ${adapter.name}`, () => {
-    let available = true;
-    let note = '';
+for (const target of [null, ...redisTargets()]) {
+  describe(`destination delivery status store contract: ${target?.name ?? 'memory'}`, () => {
+    const redis = perTestRedis(target);
+    let client: RedisClient;
     let store: DeliveryStatusStore;
-    beforeAll(async () => {
-      available = adapter.setup ? await adapter.setup((n) => (note = n)) : true;
-    });
     beforeEach(({ skip }) => {
-      if (!available) skip(note);
-      store = adapter.make();
+      redis.require(skip);
+      if (!target) {
+        store = new MemoryDeliveryStatusStore();
+        return;
+      }
+      client = redis.connect();
+      store = new RedisDeliveryStatusStore(client, redis.freshPrefix());
     });
-    afterEach(async () => {
-      if (available) await adapter.cleanup();
-    });
+    /** Redis: the keys under the test prefix (prefix removed), with their types. */
+    const keys = async () => {
+      const { prefix } = redis;
+      const out: Array<[string, string]> = [];
+      for await (const keys of scanKeys(client, `${prefix}*`)) for (const k of keys) out.push([k.slice(prefix.length), await client.type(k)]);
+      return out.sort();
+    };
 
     it('a destination never written reads as zeros, in the order asked', async () => {
       expect(await store.get([], NOW)).toEqual([]);
@@ -123,10 +90,10 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
     });
 
     it('Redis: one hash per destination, in its own hash-tagged slot', async ({ skip }) => {
-      if (!adapter.keys) skip('memory');
+      if (!target) skip('memory');
       await store.record('d1', { ok: true, delivered: 1, at: NOW });
       await store.setBacklog('d:2', 0, null);
-      expect(await adapter.keys!()).toEqual([
+      expect(await keys()).toEqual([
         ['aud:{dest:d1}:status', 'hash'],
         ['aud:{dest:d:2}:status', 'hash'],
       ]);

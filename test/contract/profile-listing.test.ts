@@ -4,7 +4,7 @@
  * Redis tests run on a fresh key prefix with independent connections to the same data (memory: the
  * same stores), so "another process" is a real second client.
  */
-import { afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { beforeEach, describe, expect, inject, it } from 'vitest';
 import type { ProfileEvent } from '../../lib/contracts/event.js';
 import { connect, isCluster } from '../../lib/redis/connection.js';
 import type { RedisClient } from '../../lib/redis/connection.js';
@@ -15,15 +15,13 @@ import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
 import { MemoryProfileStore, createMemoryStores } from '../../subgraphs/profile/src/store/memory.js';
 import type { ProfileStore, ProfileStores, StoredTraitDefinition } from '../../subgraphs/profile/src/store/ports.js';
 import { createRedisProfileStores } from '../../subgraphs/profile/src/store/redis.js';
-import { deleteByPrefix, freshPrefix, redisTargets, requireTarget } from '../helpers/redis.js';
-import type { RedisTarget } from '../helpers/redis.js';
+import { perTestRedis, redisTargets, requireTarget } from '../helpers/redis.js';
+import type { PerTestRedis, RedisTarget } from '../helpers/redis.js';
 
 const TTL = { profileTtlMs: 600_000, dedupeTtlMs: 600_000 };
 const T0 = Date.UTC(2026, 0, 1);
 
 interface Adapter {
-  name: string;
-  setup?: (skip: (note: string) => void) => Promise<boolean>;
   /** The stores and an independent connection to the same data (memory: the same stores). */
   make(): { stores: ProfileStores; second: ProfileStores };
   /**
@@ -33,44 +31,35 @@ interface Adapter {
   fresh(reordered?: boolean): ProfileStores;
   /** Whether count() is exact (memory) or unknown (null: Redis). */
   counts: boolean;
-  cleanup(): Promise<void>;
 }
 
 function memoryAdapter(): Adapter {
   let stores: ProfileStores;
   return {
-    name: 'memory',
     make: () => {
       stores = createMemoryStores(TTL);
       return { stores, second: stores };
     },
     fresh: () => stores,
     counts: true,
-    cleanup: async () => {},
   };
 }
 
-function redisAdapter(target: RedisTarget): Adapter {
-  let prefix = '';
-  const clients: RedisClient[] = [];
-  const open = (client: RedisClient) => {
-    clients.push(client);
-    return createRedisProfileStores(client, { prefix, ...TTL });
-  };
+/** On `redis`: the test's connections (closed after it) and key prefix (removed after it). */
+function redisAdapter(target: RedisTarget, redis: PerTestRedis): Adapter {
+  const open = (client: RedisClient) => createRedisProfileStores(client, { prefix: redis.prefix, ...TTL });
   return {
-    name: target.name,
-    setup: (skip) => requireTarget(target, skip),
     make: () => {
-      prefix = freshPrefix();
-      return { stores: open(target.connect()), second: open(target.connect()) };
+      redis.freshPrefix();
+      return { stores: open(redis.connect()), second: open(redis.connect()) };
     },
     fresh: (reordered = false) =>
-      open(reordered && target.name === 'redis-cluster' ? connect({ clusterNodes: inject('redisClusterNodes').split(',').reverse(), prefix: '' }) : target.connect()),
+      open(
+        reordered && target.name === 'redis-cluster'
+          ? redis.connect(() => connect({ clusterNodes: inject('redisClusterNodes').split(',').reverse(), prefix: '' }))
+          : redis.connect(),
+      ),
     counts: false,
-    cleanup: async () => {
-      if (clients[0]) await deleteByPrefix(clients[0], prefix);
-      await Promise.all(clients.splice(0).map((c) => c.quit()));
-    },
   };
 }
 
@@ -123,21 +112,15 @@ const definition = (name: string, createdAt: number, kind: StoredTraitDefinition
   createdAt,
 });
 
-for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
-  describe(`profile listing and trait definitions contract: ${adapter.name}`, () => {
-    let available = true;
-    let note = '';
+for (const target of [null, ...redisTargets()]) {
+  describe(`profile listing and trait definitions contract: ${target?.name ?? 'memory'}`, () => {
+    const redis = perTestRedis(target);
+    const adapter = target ? redisAdapter(target, redis) : memoryAdapter();
     let stores: ProfileStores;
     let second: ProfileStores;
-    beforeAll(async () => {
-      available = adapter.setup ? await adapter.setup((n) => (note = n)) : true;
-    });
     beforeEach(({ skip }) => {
-      if (!available) skip(note);
+      redis.require(skip);
       ({ stores, second } = adapter.make());
-    });
-    afterEach(async () => {
-      if (available) await adapter.cleanup();
     });
 
     // --- ProfileStore.page / count --------------------------------------------------------
@@ -163,7 +146,7 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
         // A Redis cursor is `<node index>:<SCAN cursor>`; on a cluster the listing walks every master.
         for (const c of cursors) expect(c).toMatch(/^\d+:\d+$/);
         const nodes = new Set(cursors.map((c) => Number(c.split(':')[0])));
-        if (adapter.name === 'redis-cluster') expect(nodes.size).toBeGreaterThan(1);
+        if (target?.name === 'redis-cluster') expect(nodes.size).toBeGreaterThan(1);
       }
       // Pages are whole profiles.
       const [page] = [await stores.profiles.page(null, 5)];

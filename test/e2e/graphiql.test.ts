@@ -7,18 +7,16 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoItemRef } from '../../demo/catalog.js';
 import { graphiqlBundle } from '../../gateway/src/graphiql.js';
 import { startTestPlatform, tokenFor } from '../helpers/platform.js';
 import type { TestPlatform } from '../helpers/platform.js';
+import { CHROMIUM, chromiumAvailable, launchChromium } from '../helpers/chromium.js';
+import { CI } from '../helpers/redis.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
-// Under CI a missing browser fails the run instead of skipping the browser test.
-const ci = process.env['CI'] === 'true';
 
 const INGEST = `mutation Ingest($events: [EventInput!]!) { ingestEvents(events: $events, wait: true) { accepted } }`;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -44,15 +42,16 @@ describe('GraphiQL bundle', () => {
   }, 60_000);
 });
 
-describe.skipIf(!haveChromium && !ci)('GraphiQL at /graphiql in Chromium, offline', () => {
+// Under CI a missing browser fails the run (in beforeAll) instead of skipping the browser test.
+describe.skipIf(!haveChromium && !CI)('GraphiQL at /graphiql in Chromium, offline', () => {
   let p: TestPlatform;
   let browser: Browser;
   let origin: string;
   beforeAll(async () => {
-    if (!haveChromium) throw new Error(`Chromium not found at ${CHROMIUM} (CI=true: the browser test must run)`);
+    chromiumAvailable(); // throws when missing: here only under CI=true
     p = await startTestPlatform({ env: { AUTH_DISABLED: '0' } });
     origin = new URL(p.gatewayUrl).origin;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

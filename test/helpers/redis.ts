@@ -100,9 +100,9 @@ export function perTestRedis(target: RedisTarget | null) {
     require: (skip: (note: string) => void) => {
       if (!available) skip(note);
     },
-    /** A new connection, closed after the test. */
-    connect: (): RedisClient => {
-      const client = target!.connect();
+    /** A new connection (the target's, or one `open` makes), closed after the test. */
+    connect: (open: () => RedisClient = () => target!.connect()): RedisClient => {
+      const client = open();
       clients.push(client);
       return client;
     },
@@ -118,3 +118,5 @@ export function perTestRedis(target: RedisTarget | null) {
   });
   return state;
 }
+
+export type PerTestRedis = ReturnType<typeof perTestRedis>;
