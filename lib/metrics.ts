@@ -15,7 +15,7 @@ import { redisErrorCounts } from './redis/connection.js';
 
 const MAX_OPERATION_NAMES = 100;
 /** Seconds: from a fast in-memory answer to a slow fan-out. */
-export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class ServiceMetrics {
   readonly registry = new Registry();
@@ -26,8 +26,8 @@ export class ServiceMetrics {
   constructor(readonly service: string) {
     this.registry.setDefaultLabels({ service });
     collectDefaultMetrics({ register: this.registry });
-    this.httpDuration = this.histogram({ name: 'http_request_duration_seconds', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status_code'], buckets: LATENCY_BUCKETS });
-    this.graphqlDuration = this.histogram({ name: 'graphql_request_duration_seconds', help: 'GraphQL requests by operation name and outcome (ok, error)', labelNames: ['operation', 'outcome'], buckets: LATENCY_BUCKETS });
+    this.httpDuration = this.histogram({ name: 'http_request_duration_seconds', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status_code'] });
+    this.graphqlDuration = this.histogram({ name: 'graphql_request_duration_seconds', help: 'GraphQL requests by operation name and outcome (ok, error)', labelNames: ['operation', 'outcome'] });
     this.counter({
       name: 'redis_command_errors_total',
       help: 'Redis errors of this process by kind (connection, command: no answer, reply: an error answer); 0 without Redis',
@@ -77,7 +77,7 @@ export class ServiceMetrics {
   }
 
   /** An operation name as a label: the first MAX_OPERATION_NAMES seen, then `other`. */
-  operationLabel(name: string | null | undefined): string {
+  private operationLabel(name: string | null | undefined): string {
     if (!name) return 'anonymous';
     if (this.operationNames.has(name)) return name;
     if (this.operationNames.size >= MAX_OPERATION_NAMES) return 'other';

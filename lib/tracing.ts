@@ -92,9 +92,8 @@ export function tracerFor(service: string): Tracer {
 
 /** The `traceparent` of the active span, if tracing is on and a span is active. */
 export function currentTraceparent(ctx: Context = context.active()): string | undefined {
-  if (!installed) return undefined;
   const carrier: Record<string, string> = {};
-  propagation.inject(ctx, carrier);
+  injectTraceHeaders(carrier, ctx);
   return carrier['traceparent'];
 }
 
@@ -127,12 +126,6 @@ export async function inLinkedSpan<T>(service: string, name: string, traceparent
   });
   const parent = contexts[0] ?? ROOT_CONTEXT;
   return tracerFor(service).startActiveSpan(name, { kind: SpanKind.CONSUMER, links, attributes }, parent, (span) => settle(span, work));
-}
-
-/** Runs `work` in a child span of the active one. */
-export async function inSpan<T>(service: string, name: string, attributes: Attributes, work: () => Promise<T>): Promise<T> {
-  if (!installed) return work();
-  return tracerFor(service).startActiveSpan(name, { attributes }, (span) => settle(span, work));
 }
 
 async function settle<T>(span: Span, work: () => Promise<T>): Promise<T> {

@@ -43,7 +43,11 @@ export class GatewayAuth {
 
   /** The caller behind an Authorization value; throws UNAUTHENTICATED / FORBIDDEN for bad tokens. */
   async caller(authorization: string | undefined): Promise<Caller> {
-    const identity = await this.verifier.verify(authorization);
+    return this.callerFor(await this.verifier.verify(authorization));
+  }
+
+  /** The caller of an already verified identity, with its internal token. */
+  async callerFor(identity: Identity | null): Promise<Caller> {
     return { identity, ...(await this.identityToken(identity)) };
   }
 

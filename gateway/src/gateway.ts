@@ -55,7 +55,7 @@ export interface GatewayMetrics {
   fetchDuration: Histogram<'subgraph' | 'outcome'>;
 }
 
-export function createGateway(config: GatewayConfig, metrics?: GatewayMetrics): { gateway: ApolloGateway; sources: SubgraphSource[]; scopes: RequiredScopes } {
+export function createGateway(config: GatewayConfig, metrics: GatewayMetrics): { gateway: ApolloGateway; sources: SubgraphSource[]; scopes: RequiredScopes } {
   // @apollo/gateway reports anonymous usage data unless this is set; it stays off unless asked for.
   if (!config.apolloTelemetry) process.env['APOLLO_TELEMETRY_DISABLED'] = 'true';
   const sources: SubgraphSource[] = [];
@@ -73,8 +73,7 @@ export function createGateway(config: GatewayConfig, metrics?: GatewayMetrics): 
         timeoutMs: config.subgraphTimeoutMs,
       });
       sources.push(source);
-      const batcher = new EntityBatcher(source);
-      return metrics ? timed(name, batcher, metrics) : batcher;
+      return timed(name, new EntityBatcher(source), metrics);
     },
   });
   return { gateway, sources, scopes };

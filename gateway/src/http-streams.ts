@@ -12,18 +12,24 @@
  */
 import type { FastifyReply } from 'fastify';
 import { GraphQLError, Kind, visit } from 'graphql';
-import type { DocumentNode, ExecutionResult, OperationDefinitionNode } from 'graphql';
+import type { DocumentNode, ExecutionResult, FieldNode, OperationDefinitionNode } from 'graphql';
 
 /** Subscriptions that can resume from a version: the argument that takes it, and where results carry it. */
 const RESUMABLE: Readonly<Record<string, { argument: string; version: (value: Record<string, unknown>) => unknown }>> = {
   profileUpdated: { argument: 'sinceVersion', version: (value) => value['version'] },
 };
 
-/** The operation's one root field, when it is a resumable subscription. */
-function resumableRoot(operation: OperationDefinitionNode | null | undefined) {
+/** A subscription's root field (its first selection, when that is a field); none for other operations. */
+export function subscriptionRootField(operation: OperationDefinitionNode | null | undefined): FieldNode | undefined {
   if (operation?.operation !== 'subscription') return undefined;
   const field = operation.selectionSet.selections[0];
-  if (field?.kind !== Kind.FIELD || !RESUMABLE[field.name.value]) return undefined;
+  return field?.kind === Kind.FIELD ? field : undefined;
+}
+
+/** The operation's one root field, when it is a resumable subscription. */
+function resumableRoot(operation: OperationDefinitionNode | null | undefined) {
+  const field = subscriptionRootField(operation);
+  if (!field || !RESUMABLE[field.name.value]) return undefined;
   return { field, responseKey: field.alias?.value ?? field.name.value, ...RESUMABLE[field.name.value]! };
 }
 

@@ -121,8 +121,7 @@ export function operationCost(
     const field = isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[node.name.value] : undefined;
     const list = !!field && isListType(getNullableType(field.type));
     const n = size(node, field);
-    const assumed = field && parent ? limits.assumedSizes?.get(`${parent.name}.${field.name}`) : undefined;
-    const times = n ?? (list && !sized ? (assumed ?? limits.listSize) : 1);
+    const times = n ?? (list && !sized ? ((field && parent ? limits.assumedSizes?.get(`${parent.name}.${field.name}`) : undefined) ?? limits.listSize) : 1);
     // A sized field that is not a list itself sizes the list it selects.
     return (OBJECT_COST + DEPTH_FACTOR * selectionCost(node.selectionSet, field && getNamedType(field.type), n !== undefined && !list)) * times;
   };

@@ -14,7 +14,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
-import { unauthenticated } from '../../lib/auth.js';
+import { ROLES, unauthenticated } from '../../lib/auth.js';
 import type { AuthConfig, Identity, Role } from '../../lib/auth.js';
 
 const ISSUER = 'rtp-gateway';
@@ -76,7 +76,7 @@ export class StreamTickets {
       throw unauthenticated(expired ? 'stream ticket expired: get a new one from POST /graphql/stream/ticket' : 'invalid stream ticket', 401);
     }
     if (payload['op'] !== operationHash(op)) throw unauthenticated('this stream ticket was issued for another operation (query, operationName and variables must be those it was issued for)', 401);
-    const roles = (Array.isArray(payload['roles']) ? payload['roles'] : []).filter((r): r is Role => r === 'user' || r === 'service');
+    const roles = (Array.isArray(payload['roles']) ? payload['roles'] : []).filter((r): r is Role => ROLES.includes(r as Role));
     // With auth disabled there are no tokens to expire; tickets still name the one identity.
     return { sub: payload.sub!, roles, ...(this.disabled ? {} : { expiresAt: payload.exp! * 1000 }) };
   }

@@ -40,6 +40,7 @@ import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { cachedParse, cachedValidate } from '../../lib/graphql/documents.js';
 import { serveGraphqlWs } from '../../lib/graphql/ws.js';
+import { withoutSuggestions } from '../../lib/graphql/errors.js';
 import type { GatewayContext } from './gateway.js';
 import type { Caller, GatewayAuth } from './auth.js';
 import { identityKey } from '../../lib/auth.js';
@@ -49,7 +50,7 @@ import type { CallerLimits } from './caller-limits.js';
 import type { RequiredScopes } from './scopes.js';
 import { SharedSubscription } from './shared-subscription.js';
 import { inLinkedSpan } from '../../lib/tracing.js';
-import { callAt, eventIdOf, MULTIPART, resumeDocument, SSE, streamResults } from './http-streams.js';
+import { callAt, eventIdOf, MULTIPART, resumeDocument, SSE, streamResults, subscriptionRootField } from './http-streams.js';
 import { streamSearchParams } from './stream-tickets.js';
 import type { StreamOperation } from './stream-tickets.js';
 
@@ -120,8 +121,8 @@ export interface SubscriptionOptions {
 const STATE_SUBSCRIPTIONS: ReadonlySet<string> = new Set(['profileUpdated', 'experimentResultsUpdated']);
 
 function coalesced(operation: OperationDefinitionNode | null | undefined): boolean {
-  const first = operation?.selectionSet.selections[0];
-  return first?.kind === 'Field' && STATE_SUBSCRIPTIONS.has(first.name.value);
+  const root = subscriptionRootField(operation);
+  return !!root && STATE_SUBSCRIPTIONS.has(root.name.value);
 }
 
 /** Live subscriptions one upstream graphql-ws connection carries at most. */
@@ -142,6 +143,37 @@ function revive(errors: readonly unknown[]): GraphQLError[] {
 function withoutHttpStatus(error: GraphQLError): GraphQLError {
   const { http: _http, ...extensions } = error.extensions;
   return new GraphQLError(error.message, { extensions });
+}
+
+/** A token that failed verification, as a refusal: its own error (UNAUTHENTICATED or FORBIDDEN), else `invalid token`. */
+function authFailure(err: unknown): GraphQLError[] {
+  return [err instanceof GraphQLError ? withoutHttpStatus(err) : new GraphQLError('invalid token', { extensions: { code: 'UNAUTHENTICATED' } })];
+}
+
+/** An error without its "Did you mean …?" suggestion (production: it would reveal the schema). */
+function withoutSuggestion(error: GraphQLError): GraphQLError {
+  return new GraphQLError(withoutSuggestions(error.message), {
+    nodes: error.nodes ?? null,
+    source: error.source ?? null,
+    positions: error.positions ?? null,
+    path: error.path ?? null,
+    originalError: error.originalError ?? null,
+    extensions: error.extensions,
+  });
+}
+
+/** A refusal of an HTTP stream request: a JSON body of errors. */
+function sendErrors(reply: FastifyReply, status: number, errors: readonly unknown[]) {
+  return reply.code(status).header('content-type', 'application/json; charset=utf-8').send({ errors });
+}
+
+/** The operation's document, or its syntax error (too many tokens included) as a GraphQL error. */
+function parseOrErrors(query: string, maxTokens: number | undefined): { document: DocumentNode } | { errors: [GraphQLError] } {
+  try {
+    return { document: cachedParse(query, maxTokens) };
+  } catch (err) {
+    return { errors: [err instanceof GraphQLError ? err : new GraphQLError(String(err))] };
+  }
 }
 
 /** The error that ends a subscription whose upstream failed: the subgraph's errors, or that it went away. */
@@ -374,11 +406,13 @@ export class SubscriptionGateway {
     if (limited) return { status: 429, errors: [withoutHttpStatus(limited)] };
     const schema = internals(this.gateway).schema;
     const invalid = cachedValidate(schema, document, this.options.validationRules);
-    if (invalid.length > 0) return { status: 400, errors: invalid };
+    // In production "Did you mean …?" would reveal the schema: dropped, as graphql-ws drops it.
+    if (invalid.length > 0) return { status: 400, errors: this.options.hideSuggestions ? invalid.map(withoutSuggestion) : invalid };
     const operation = getOperationAST(document, op.operationName);
+    // Only the root field's arguments change: the operation found here describes the resumed one too.
     const resumed = resumeDocument(document, operation, options.lastEventId);
     return {
-      operation: (resumed === document ? operation : getOperationAST(resumed, op.operationName)) ?? null,
+      operation: operation ?? null,
       args: {
         schema,
         document: resumed,
@@ -393,8 +427,7 @@ export class SubscriptionGateway {
   private async streamCaller(req: FastifyRequest, op: StreamOperation): Promise<Caller> {
     const ticket = req.method === 'GET' ? (req.query as Record<string, unknown>)['ticket'] : undefined;
     if (typeof ticket !== 'string') return this.options.auth.caller(req.headers.authorization);
-    const identity = await this.options.auth.tickets.verify(ticket, op);
-    return { identity, ...(await this.options.auth.identityToken(identity)) };
+    return this.options.auth.callerFor(await this.options.auth.tickets.verify(ticket, op));
   }
 
   /**
@@ -407,9 +440,6 @@ export class SubscriptionGateway {
    * (which sends no headers) open one operation's stream (stream-tickets.ts).
    */
   attachSse(app: FastifyInstance): void {
-    const refusal = (reply: FastifyReply, status: number, errors: readonly unknown[]) =>
-      reply.code(status).header('content-type', 'application/json; charset=utf-8').send({ errors });
-    const authFailure = (err: unknown) => [err instanceof GraphQLError ? withoutHttpStatus(err) : new GraphQLError('invalid token', { extensions: { code: 'UNAUTHENTICATED' } })];
     const singleConnection = createSseHandler<{ state: ConnectionState }>({
       onSubscribe: async (req, params) => {
         const op = { query: params.query, operationName: params.operationName ?? undefined, variables: params.variables ?? undefined };
@@ -423,13 +453,9 @@ export class SubscriptionGateway {
         } catch (err) {
           return refuse(401, authFailure(err));
         }
-        let document: DocumentNode;
-        try {
-          document = cachedParse(op.query, this.options.maxTokens);
-        } catch (err) {
-          return { errors: [err instanceof GraphQLError ? err : new GraphQLError(String(err))] };
-        }
-        const admitted = this.admit(caller, document, op, { rateLimit: true });
+        const parsed = parseOrErrors(op.query, this.options.maxTokens);
+        if ('errors' in parsed) return { errors: parsed.errors };
+        const admitted = this.admit(caller, parsed.document, op, { rateLimit: true });
         return 'status' in admitted ? refuse(admitted.status, admitted.errors) : admitted.args;
       },
       execute: (args) => this.subscribe(args, args.contextValue.state),
@@ -438,21 +464,17 @@ export class SubscriptionGateway {
     /** A distinct-mode request admitted (its operation, caller, document, limits), or its refusal sent. */
     const admitRequest = async (req: FastifyRequest, reply: FastifyReply, lastEventId?: string) => {
       const op = streamOperation(req);
-      if ('error' in op) return { refused: refusal(reply, 400, [{ message: op.error, extensions: { code: 'BAD_REQUEST' } }]) };
+      if ('error' in op) return { refused: sendErrors(reply, 400, [{ message: op.error, extensions: { code: 'BAD_REQUEST' } }]) };
       let caller: Caller;
       try {
         caller = await this.streamCaller(req, op);
       } catch (err) {
-        return { refused: refusal(reply, 401, authFailure(err)) };
+        return { refused: sendErrors(reply, 401, authFailure(err)) };
       }
-      let document: DocumentNode;
-      try {
-        document = cachedParse(op.query, this.options.maxTokens);
-      } catch (err) {
-        return { refused: refusal(reply, 400, [err instanceof GraphQLError ? err : new GraphQLError(String(err))]) };
-      }
-      const admitted = this.admit(caller, document, op, { rateLimit: true, lastEventId });
-      return 'status' in admitted ? { refused: refusal(reply, admitted.status, admitted.errors) } : { op, ...admitted };
+      const parsed = parseOrErrors(op.query, this.options.maxTokens);
+      if ('errors' in parsed) return { refused: sendErrors(reply, 400, parsed.errors) };
+      const admitted = this.admit(caller, parsed.document, op, { rateLimit: true, lastEventId });
+      return 'status' in admitted ? { refused: sendErrors(reply, admitted.status, admitted.errors) } : { op, ...admitted };
     };
     const distinct = async (req: FastifyRequest, reply: FastifyReply) => {
       const lastEventId = req.headers['last-event-id'];
@@ -502,26 +524,22 @@ export class SubscriptionGateway {
       if (!/multipart\/mixed/i.test(accept) || !/subscriptionSpec/i.test(accept)) return;
       const op = streamOperation(req);
       if ('error' in op) return; // Apollo Server answers a malformed request
-      let document: DocumentNode;
-      try {
-        document = cachedParse(op.query, this.options.maxTokens);
-      } catch {
-        return; // Apollo Server answers the syntax error
-      }
+      const parsed = parseOrErrors(op.query, this.options.maxTokens);
+      if ('errors' in parsed) return; // Apollo Server answers the syntax error
+      const { document } = parsed;
       if (getOperationAST(document, op.operationName)?.operation !== 'subscription') return;
-      const json = (status: number, errors: readonly unknown[]) => reply.code(status).header('content-type', 'application/json; charset=utf-8').send({ errors });
       let caller: Caller;
       try {
         caller = await this.options.auth.callerOf(req);
       } catch (err) {
-        return json(401, [{ message: err instanceof GraphQLError ? err.message : 'invalid token', extensions: { code: 'UNAUTHENTICATED' } }]);
+        return sendErrors(reply, 401, authFailure(err));
       }
       // Each POST /graphql was counted against its caller's rate on arrival (caller-limits.ts).
       const admitted = this.admit(caller, document, op, { rateLimit: false });
-      if ('status' in admitted) return json(admitted.status, admitted.errors);
+      if ('status' in admitted) return sendErrors(reply, admitted.status, admitted.errors);
       const { state } = admitted.args.contextValue;
       const result = await this.subscribe(admitted.args, state);
-      if (!(Symbol.asyncIterator in result)) return json(200, (result.errors ?? []) as GraphQLError[]);
+      if (!(Symbol.asyncIterator in result)) return sendErrors(reply, 200, (result.errors ?? []) as GraphQLError[]);
       await streamResults(reply, result, MULTIPART, { expiresAt: state.caller.identity.expiresAt });
     });
   }
@@ -542,12 +560,8 @@ export class SubscriptionGateway {
           const limited = callers.rateLimited(stateOf(ctx).key);
           if (limited) return [limited];
           // Syntax errors (and too many tokens) are answered as errors of the operation.
-          try {
-            cachedParse(payload.query, this.options.maxTokens);
-            return undefined;
-          } catch (err) {
-            return [err instanceof GraphQLError ? err : new GraphQLError(String(err))];
-          }
+          const parsed = parseOrErrors(payload.query, this.options.maxTokens);
+          return 'errors' in parsed ? parsed.errors : undefined;
         },
         parse: (source) => cachedParse(source, this.options.maxTokens),
         validate: (schema, document) => cachedValidate(schema, document, this.options.validationRules),

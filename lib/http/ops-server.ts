@@ -7,7 +7,7 @@ import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { ServiceMetrics } from '../metrics.js';
 import { traceFields, tracingActive } from '../tracing.js';
-import { listen, readiness } from './server.js';
+import { listen, metricsHandler, readyHandler } from './server.js';
 
 export interface OpsServerOptions {
   name: string;
@@ -20,12 +20,8 @@ export interface OpsServerOptions {
 export async function startOpsServer(opts: OpsServerOptions, port: number, host: string): Promise<{ url: string; app: FastifyInstance; close: () => Promise<void> }> {
   const app = Fastify({ logger: { level: opts.logLevel ?? 'warn', ...(tracingActive() ? { mixin: traceFields } : {}) }, forceCloseConnections: true });
   app.get('/health', async () => ({ status: 'ok', service: opts.name, ...opts.health?.() }));
-  app.get('/ready', async (_req, reply) => {
-    const checks = await readiness(opts.ready ?? {});
-    const ok = Object.values(checks).every((c) => c === 'ok');
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', service: opts.name, checks });
-  });
-  app.get('/metrics', async (_req, reply) => reply.header('content-type', opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics()));
+  app.get('/ready', readyHandler(opts.name, opts.ready ?? {}));
+  app.get('/metrics', metricsHandler(opts.metrics));
   const url = await listen(app, port, host);
   return { url, app, close: () => app.close() };
 }

@@ -10,7 +10,7 @@ import fastifyApollo from '@as-integrations/fastify';
 import type { ApolloFastifyContextFunction } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import Fastify from 'fastify';
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { httpLimits } from '../env.js';
 import type { HttpLimits, ServiceBasics } from '../env.js';
 import { requestErrorsPlugin } from '../graphql/plugins.js';
@@ -180,7 +180,7 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
       metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
     });
     opts.apollo.addPlugin(metrics.apolloPlugin());
-    app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()));
+    app.get('/metrics', metricsHandler(metrics));
   }
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
@@ -189,11 +189,7 @@ export async function createServiceApp<Ctx extends BaseContext>(opts: ServiceApp
 
   await app.register(cors, { origin: opts.corsOrigins, credentials: true, exposedHeaders: ['x-request-id'] });
   app.get('/health', async () => ({ status: 'ok', service: opts.name, ...(await opts.health?.()) }));
-  app.get('/ready', async (_req, reply) => {
-    const checks = await readiness(opts.ready ?? {});
-    const ok = Object.values(checks).every((c) => c === 'ok');
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', service: opts.name, checks });
-  });
+  app.get('/ready', readyHandler(opts.name, opts.ready ?? {}));
   await opts.routes?.(app);
   opts.apollo.addPlugin(requestErrorsPlugin());
   await opts.apollo.start();
@@ -226,7 +222,7 @@ export async function listen(app: FastifyInstance, port: number, host: string): 
 const READY_CHECK_TIMEOUT_MS = 2000;
 
 /** Each check's outcome: `ok`, or `unavailable` / `timeout` (no error text: it could name internal addresses). */
-export async function readiness(checks: Record<string, () => Promise<unknown>>): Promise<Record<string, 'ok' | 'unavailable' | 'timeout'>> {
+async function readiness(checks: Record<string, () => Promise<unknown>>): Promise<Record<string, 'ok' | 'unavailable' | 'timeout'>> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
       let timer: NodeJS.Timeout | undefined;
@@ -237,4 +233,18 @@ export async function readiness(checks: Record<string, () => Promise<unknown>>):
     }),
   );
   return Object.fromEntries(entries);
+}
+
+/** GET /ready: 200 when every check answers, else 503, with each check's outcome. */
+export function readyHandler(name: string, checks: Record<string, () => Promise<unknown>>) {
+  return async (_req: FastifyRequest, reply: FastifyReply) => {
+    const outcomes = await readiness(checks);
+    const ok = Object.values(outcomes).every((c) => c === 'ok');
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', service: name, checks: outcomes });
+  };
+}
+
+/** GET /metrics: the service's registry in Prometheus text format. */
+export function metricsHandler(metrics: ServiceMetrics) {
+  return async (_req: FastifyRequest, reply: FastifyReply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
 }

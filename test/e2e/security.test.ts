@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoItemRef } from '../../demo/catalog.js';
 import { IDENTITY_HEADER, InternalTokens, loadAuthConfig, mintToken } from '../../lib/auth.js';
+import type { Role } from '../../lib/auth.js';
 import { ConfigError } from '../../lib/env.js';
 import { graphql, startTestPlatform, tokenFor } from '../helpers/platform.js';
 import type { TestPlatform } from '../helpers/platform.js';
@@ -301,6 +302,42 @@ describe('production mode', () => {
       }
     } finally {
       await client.dispose();
+    }
+  });
+
+  const streamUrl = () => p.gatewayUrl.replace(/\/graphql$/, '/graphql/stream');
+  const MULTIPART_ACCEPT = 'multipart/mixed;subscriptionSpec="1.0",application/json';
+
+  it('no "Did you mean" in the validation errors of SSE and multipart subscriptions', async () => {
+    const query = 'subscription { profileUpdated(userId: "backend") { versio } }';
+    const sse = await fetch(`${streamUrl()}?${new URLSearchParams({ query })}`, { headers: { accept: 'text/event-stream', ...bearer(service) } });
+    const multipart = await fetch(p.gatewayUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: MULTIPART_ACCEPT, ...bearer(service) },
+      body: JSON.stringify({ query }),
+    });
+    for (const [name, res] of [['SSE', sse], ['multipart', multipart]] as const) {
+      expect(res.status, name).toBe(400);
+      const text = await res.text();
+      expect(text, name).toMatch(/Cannot query field/);
+      expect(text, name).not.toMatch(/Did you mean/);
+    }
+  });
+
+  it('a token refused as FORBIDDEN keeps its code over SSE and multipart (401)', async () => {
+    const auth = loadAuthConfig({ NODE_ENV: 'production', ...SECRETS });
+    // A validly signed token with no known role: FORBIDDEN, not UNAUTHENTICATED.
+    const roleless = await mintToken(auth, { sub: 'nobody', role: 'admin' as Role });
+    const query = 'subscription { profileUpdated(userId: "nobody") { version } }';
+    const sse = await fetch(`${streamUrl()}?${new URLSearchParams({ query })}`, { headers: { accept: 'text/event-stream', ...bearer(roleless) } });
+    const multipart = await fetch(p.gatewayUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: MULTIPART_ACCEPT, ...bearer(roleless) },
+      body: JSON.stringify({ query }),
+    });
+    for (const [name, res] of [['SSE', sse], ['multipart', multipart]] as const) {
+      expect(res.status, name).toBe(401);
+      expect(codes((await res.json()) as { errors?: Array<{ extensions?: { code?: string } }> }), name).toEqual(['FORBIDDEN']);
     }
   });
 });
