@@ -17,6 +17,10 @@ export class MemoryPubSub<M = ProfileUpdated> implements PubSub<M> {
     this.emitter.emit(this.topicOf(message), message);
   }
 
+  async publishMany(messages: readonly M[]): Promise<void> {
+    for (const m of messages) this.emitter.emit(this.topicOf(m), m);
+  }
+
   async subscribe(topic: string, listener: (message: M) => void): Promise<Unsubscribe> {
     this.emitter.on(topic, listener);
     return async () => {

@@ -11,6 +11,12 @@ export type Unsubscribe = () => Promise<void>;
  */
 export interface PubSub<M = ProfileUpdated> {
   publish(message: M): Promise<void>;
+  /**
+   * Publishes the messages in their order. Those of one topic may travel together (on Redis, one
+   * PUBLISH per channel carries them all): for many messages at once, a command per topic rather
+   * than per message. Subscribers get each message on its own, as from `publish`.
+   */
+  publishMany(messages: readonly M[]): Promise<void>;
   /** Calls `listener` for every message of `topic` until unsubscribed. */
   subscribe(topic: string, listener: (message: M) => void): Promise<Unsubscribe>;
   close(): Promise<void>;

@@ -47,8 +47,22 @@ export class RedisPubSub<M = ProfileUpdated> implements PubSub<M> {
   }
 
   async publish(message: M): Promise<void> {
-    const channel = this.channel(this.options.topicOf(message));
-    const payload = JSON.stringify(message);
+    await this.send(this.channel(this.options.topicOf(message)), JSON.stringify(message));
+  }
+
+  /** A channel's messages in one payload: a JSON array of them (a single message stays an object). */
+  async publishMany(messages: readonly M[]): Promise<void> {
+    const byChannel = new Map<string, M[]>();
+    for (const m of messages) {
+      const channel = this.channel(this.options.topicOf(m));
+      const list = byChannel.get(channel);
+      if (list) list.push(m);
+      else byChannel.set(channel, [m]);
+    }
+    await Promise.all([...byChannel].map(([channel, list]) => this.send(channel, JSON.stringify(list.length === 1 ? list[0] : list))));
+  }
+
+  private async send(channel: string, payload: string): Promise<void> {
     if (this.sharded) await this.redis.spublish(channel, payload);
     else await this.redis.publish(channel, payload);
   }
@@ -59,8 +73,13 @@ export class RedisPubSub<M = ProfileUpdated> implements PubSub<M> {
     const deliver = (channel: string, payload: string) => {
       const set = this.listeners.get(channel);
       if (!set) return;
-      const message = JSON.parse(payload) as M;
-      for (const listener of set) listener(message);
+      // Messages are objects: an array is several of them (publishMany).
+      const parsed = JSON.parse(payload) as M | M[];
+      if (!Array.isArray(parsed)) {
+        for (const listener of set) listener(parsed);
+        return;
+      }
+      for (const message of parsed) for (const listener of set) listener(message);
     };
     sub.on(this.sharded ? 'smessage' : 'message', deliver);
     this.subscriber = sub;

@@ -105,5 +105,21 @@ for (const adapter of adapters) {
       await u2();
       expect(listeners(pair.b, 'u1')).toEqual({ attached: 0, receiving: 0 });
     });
+
+    it('publishMany delivers every message on its own, in order per topic, as publish does', async ({ skip }) => {
+      if (note) skip(note);
+      pair = adapter.make();
+      const seen = new Map<string, number[]>();
+      const record = (m: ProfileUpdated) => (seen.get(m.userId) ?? seen.set(m.userId, []).get(m.userId)!).push(m.version);
+      const subs = await Promise.all(['u1', 'u2', 'u3'].map((u) => pair!.b.subscribe(u, record)));
+      // Interleaved topics; u3 gets a single message (sent as it is, not as a list of one).
+      const batch = [message('u1', 1), message('u2', 1), message('u1', 2), message('u3', 1), message('u2', 2), message('u1', 3)];
+      await pair.a.publishMany(batch);
+      await pair.a.publishMany([]);
+      await pair.a.publish(message('u1', 4));
+      await eventually(() => expect(seen.get('u1')).toHaveLength(4));
+      expect(Object.fromEntries(seen)).toEqual({ u1: [1, 2, 3, 4], u2: [1, 2], u3: [1] });
+      await Promise.all(subs.map((u) => u()));
+    });
   });
 }

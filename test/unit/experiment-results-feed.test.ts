@@ -63,6 +63,7 @@ describe('live experiment results feed', () => {
     let attempts = 0;
     const pubsub: PubSub<ExperimentResultsChanged> = {
       publish: (m) => memory.publish(m),
+      publishMany: (ms) => memory.publishMany(ms),
       subscribe: async (topic, listener) => {
         attempts++;
         if (failures-- > 0) throw new Error('pub/sub down');
