@@ -46,7 +46,27 @@ class FakeSource {
     this.release?.();
     this.gate = null;
   }
+  /** Every entity fetch, the ids it asked for. */
+  readonly fetches: string[][] = [];
+  private fetchGate: Promise<void> | null = null;
+  private releaseFetches: (() => void) | null = null;
+  private fetchWaiting: (() => void) | null = null;
+  /** Resolves once an entity fetch waits at the fetch gate. */
+  fetchHeld: Promise<void> = new Promise((r) => (this.fetchWaiting = r));
+  holdFetches(): void {
+    this.fetchGate = new Promise((r) => (this.releaseFetches = r));
+  }
+  openFetches(): void {
+    this.releaseFetches?.();
+    this.fetchGate = null;
+  }
   async profiles_(ids: readonly string[]) {
+    this.fetches.push([...ids]);
+    // Read when the graph answers, as the real source does.
+    if (this.fetchGate) {
+      this.fetchWaiting?.();
+      await this.fetchGate;
+    }
     return ids.map((id) => this.profiles.get(id) ?? view(id, 0, {}));
   }
   async page(cursor: string | null) {
@@ -65,14 +85,14 @@ class FakeSource {
   }
 }
 
-function setup() {
+function setup(options: Partial<typeof DEFAULT_AUDIENCE_OPTIONS> = {}) {
   const stores = createMemoryAudienceStores();
   const source = new FakeSource();
   const changes = new MemoryEventLog<AudienceChange>({ keys: AUDIENCE_CHANGE_KEYS, dedupeTtlMs: 0 });
   const pubsub = new MemoryPubSub<AudienceChangeMessage>((m) => m.topic);
   const emitted: AudienceChange[] = [];
   changes.consume('test', (batch) => void emitted.push(...batch));
-  const service = new AudienceService(stores, source.asSource(), { changes, pubsub }, { ...DEFAULT_AUDIENCE_OPTIONS, refreshMs: 0 });
+  const service = new AudienceService(stores, source.asSource(), { changes, pubsub }, { ...DEFAULT_AUDIENCE_OPTIONS, refreshMs: 0, ...options });
   const notice = (userId: string, version: number): ProfileUpdated => ({ userId, version, cause: 'events', eventIds: [], changed: ['lastEventAt', 'traits', 'version'], at: Date.now() });
   const member = async (userId: string) => (await stores.memberships.of(userId)).map((m) => m.audienceId).sort();
   return { stores, source, service, emitted, notice, member };
@@ -173,6 +193,34 @@ describe('AudienceService', () => {
     // The old due time comes and goes: the pair is dropped, not claimed again every lease period.
     await until(async () => (await stores.due.next()) === null, 5000, 'the stale due pair to go');
     expect(await member('u1')).toEqual(['recent']);
+    await service.stop();
+  });
+
+  it('notices for a user whose evaluation is under way are folded into one more evaluation', async () => {
+    // Under load a user's notices arrive faster than its evaluations finish: each evaluation reads
+    // the profile as it is then, so the notices waiting behind a running one need one read, not one each.
+    const { source, service, notice, member, emitted } = setup({ coalesceMs: 0, evaluationConcurrency: 1 });
+    await service.create({ id: 'premium', name: 'Premium', rule: { traits: { plan: 'premium' } } });
+    await service.settled();
+    source.profiles.set('u1', view('u1', 1, { plan: 'basic' }));
+    source.holdFetches();
+    const first = service.handleNotices([notice('u1', 1)]);
+    await source.fetchHeld;
+    const later: Promise<void>[] = [];
+    for (let v = 2; v <= 7; v++) {
+      source.profiles.set('u1', view('u1', v, { plan: v % 2 === 0 ? 'premium' : 'basic' }));
+      later.push(service.handleNotices([notice('u1', v)]));
+    }
+    // Another user waits behind the page in flight as well, and goes in the same next read.
+    source.profiles.set('u2', view('u2', 1, { plan: 'premium' }));
+    later.push(service.handleNotices([notice('u2', 1)]));
+    source.openFetches();
+    await Promise.all([first, ...later]);
+    expect(source.fetches).toEqual([['u1'], ['u1', 'u2']]);
+    // The last read saw version 7 (basic): u1 is not a member, and never flipped in between.
+    expect(await member('u1')).toEqual([]);
+    expect(await member('u2')).toEqual(['premium']);
+    expect(emitted.filter((c) => c.userId === 'u1')).toEqual([]);
     await service.stop();
   });
 });

@@ -27,6 +27,7 @@ export function loadAudiencesConfig(env: NodeJS.ProcessEnv = process.env): Audie
       refreshMs: envDuration(env, 'AUDIENCES_REFRESH', '1s'),
       maxAudiences: envInt(env, 'AUDIENCES_MAX', 1000, 1, 100_000),
       coalesceMs: envInt(env, 'AUDIENCES_COALESCE_MS', 5, 0, 1000),
+      evaluationConcurrency: envInt(env, 'AUDIENCES_EVALUATION_CONCURRENCY', 16, 1, 256),
     },
     destinations: {
       batchSize: envInt(env, 'AUDIENCE_DESTINATION_BATCH', 100, 1, 10_000),

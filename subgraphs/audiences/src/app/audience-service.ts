@@ -53,6 +53,11 @@ export interface AudienceServiceOptions {
   maxAudiences: number;
   /** Notice batches arriving within this long of each other are evaluated together (0: each alone). */
   coalesceMs: number;
+  /**
+   * Pages of users evaluated at the same time. Users waiting for a slot wait together: the
+   * notices a user gets meanwhile are folded into its one next evaluation (see evaluateUsers).
+   */
+  evaluationConcurrency: number;
   now?: () => number;
   onError?: (err: unknown) => void;
   /** Told of every evaluation and transition (metrics). */
@@ -66,7 +71,16 @@ export const DEFAULT_AUDIENCE_OPTIONS: AudienceServiceOptions = {
   refreshMs: 1000,
   maxAudiences: 1000,
   coalesceMs: 5,
+  evaluationConcurrency: 16,
 };
+
+/** A user waiting for its next evaluation: the audiences to evaluate, and who waits for it. */
+interface Waiting {
+  userId: string;
+  reason: MembershipReason;
+  audiences: Set<string>;
+  settle: { resolve: () => void; reject: (err: unknown) => void }[];
+}
 
 interface Live {
   audience: Audience;
@@ -99,6 +113,13 @@ export class AudienceService {
   private wakeAt = Infinity;
   private ticking: Promise<void> | null = null;
   private resumedAt = -Infinity;
+  /** Users whose evaluation has not read their profile yet, by reason and user, oldest first. */
+  private readonly waiting = new Map<string, Waiting>();
+  /** Users whose evaluation is under way (read, decided, written). */
+  private readonly evaluating = new Set<string>();
+  private pagesRunning = 0;
+  /** The changes of this turn of the event loop, and when they will have been written (emit). */
+  private emitting: { batch: AudienceChange[]; written: Promise<void> } | null = null;
   private pendingNotices: ProfileUpdated[] = [];
   private pendingFlush: Promise<void> | null = null;
   private flushNow: (() => void) | null = null;
@@ -390,19 +411,73 @@ export class AudienceService {
   }
 
   /**
-   * Evaluates the given audiences for each user on the profile as it is now (fetched through the
-   * graph in pages), applies the decisions, schedules the time-driven re-evaluations and emits
-   * the transitions. One evaluation per user at a time in this process.
+   * Evaluates the given audiences for each user on the profile as it is when its evaluation
+   * starts, applies the decisions, schedules the time-driven re-evaluations and emits the
+   * transitions; resolves when all of that is done for every user. Users are read through the
+   * graph in pages, evaluationConcurrency pages at a time, and a user is in one evaluation at a
+   * time. A user already waiting for a page (its profile not read yet) is not queued twice: the
+   * audiences are added to its entry, since the read it waits for sees this change too. So under
+   * load each user costs one read per page turn however many notices it got meanwhile, and at
+   * rest a notice is evaluated at once.
    */
-  async evaluateUsers(byUser: ReadonlyMap<string, ReadonlySet<string>>, reason: MembershipReason): Promise<void> {
-    const ids = [...byUser.keys()];
-    this.options.observe?.evaluated(ids.length, reason);
-    for (let i = 0; i < ids.length; i += this.options.pageSize) {
-      const page = ids.slice(i, i + this.options.pageSize);
-      const now = this.now();
-      const [views, memberships] = await Promise.all([this.source.profiles(page, this.traitNames, now), this.stores.memberships.ofMany(page)]);
-      await Promise.all(views.map((view, i) => this.users.run(view.userId, () => this.evaluateView(view, byUser.get(view.userId)!, reason, now, memberships[i]!))));
+  evaluateUsers(byUser: ReadonlyMap<string, ReadonlySet<string>>, reason: MembershipReason): Promise<void> {
+    const done: Promise<void>[] = [];
+    for (const [userId, audiences] of byUser) {
+      const key = `${reason}\u0000${userId}`;
+      let entry = this.waiting.get(key);
+      if (!entry) this.waiting.set(key, (entry = { userId, reason, audiences: new Set(), settle: [] }));
+      for (const a of audiences) entry.audiences.add(a);
+      const e = entry;
+      done.push(new Promise<void>((resolve, reject) => e.settle.push({ resolve, reject })));
     }
+    this.pump();
+    return Promise.all(done).then(() => undefined);
+  }
+
+  /** Starts pages of waiting users while slots are free. */
+  private pump(): void {
+    while (this.pagesRunning < this.options.evaluationConcurrency) {
+      const page: Waiting[] = [];
+      for (const [key, entry] of this.waiting) {
+        if (page.length >= this.options.pageSize) break;
+        // In an evaluation already: its next one starts after it, and reads what it did not.
+        if (this.evaluating.has(entry.userId)) continue;
+        this.waiting.delete(key);
+        this.evaluating.add(entry.userId);
+        page.push(entry);
+      }
+      if (page.length === 0) return;
+      this.pagesRunning++;
+      void this.evaluatePage(page).finally(() => {
+        this.pagesRunning--;
+        for (const e of page) this.evaluating.delete(e.userId);
+        this.pump();
+      });
+    }
+  }
+
+  /** One page: its profiles and memberships read together, each user then decided on its own. */
+  private async evaluatePage(page: readonly Waiting[]): Promise<void> {
+    const ids = page.map((e) => e.userId);
+    const settleAll = (err: unknown) => page.forEach((e) => e.settle.forEach((s) => s.reject(err)));
+    let read: [ProfileView[], Membership[][]];
+    const now = this.now();
+    try {
+      read = await Promise.all([this.source.profiles(ids, this.traitNames, now), this.stores.memberships.ofMany(ids)]);
+    } catch (err) {
+      settleAll(err);
+      return;
+    }
+    const [views, memberships] = read;
+    for (const reason of new Set(page.map((e) => e.reason))) this.options.observe?.evaluated(page.filter((e) => e.reason === reason).length, reason);
+    await Promise.all(
+      page.map((entry, i) =>
+        this.users.run(entry.userId, () => this.evaluateView(views[i]!, entry.audiences, entry.reason, now, memberships[i]!)).then(
+          () => entry.settle.forEach((s) => s.resolve()),
+          (err: unknown) => entry.settle.forEach((s) => s.reject(err)),
+        ),
+      ),
+    );
   }
 
   /** `memberships`: the user's, read with the page (audience references see them and this evaluation's decisions). */
@@ -435,18 +510,33 @@ export class AudienceService {
     return transitions.length;
   }
 
-  /** AudienceEntered / AudienceExited on the log (destinations, other consumers) and on pub/sub (subscriptions). */
-  private async emit(changes: AudienceChange[]): Promise<void> {
-    if (changes.length === 0) return;
+  /**
+   * AudienceEntered / AudienceExited on the log (destinations, other consumers) and on pub/sub
+   * (subscriptions). The changes emitted in one turn of the event loop (a page's users decide
+   * together) are written together, in the order they were emitted: one append, and one publish
+   * per topic instead of two per change. Resolves once the batch holding these is written.
+   */
+  private emit(changes: AudienceChange[]): Promise<void> {
+    if (changes.length === 0) return Promise.resolve();
     for (const c of changes) this.options.observe?.changed(c);
+    if (!this.emitting) {
+      const batch: AudienceChange[] = [];
+      const written = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.emitting = null;
+        return this.write(batch);
+      });
+      this.emitting = { batch, written };
+    }
+    this.emitting.batch.push(...changes);
+    return this.emitting.written;
+  }
+
+  private async write(changes: AudienceChange[]): Promise<void> {
     // The log (durable: consumers, destinations) and pub/sub (live: subscriptions) side by side;
     // only the log's append must succeed, a failed publish is reported.
-    const published = Promise.all(
-      changes.flatMap((c) => [
-        this.outputs.pubsub.publish({ ...c, topic: audienceTopic(c.audienceId) }),
-        this.outputs.pubsub.publish({ ...c, topic: userTopic(c.userId) }),
-      ]),
-    ).catch(this.onError);
+    const published = this.outputs.pubsub
+      .publishMany(changes.flatMap((c) => [{ ...c, topic: audienceTopic(c.audienceId) }, { ...c, topic: userTopic(c.userId) }]))
+      .catch(this.onError);
     await Promise.all([this.outputs.changes.append(changes), published]);
   }
 
