@@ -13,6 +13,7 @@ import type { AudienceStores } from '../subgraphs/audiences/src/store/ports.js';
 import { selectAudiencePubSub, selectAudienceStores } from '../subgraphs/audiences/src/store/select.js';
 import type { EventLog } from '../lib/eventlog/port.js';
 import type { ProfilePubSub } from '../lib/pubsub/port.js';
+import { duplicate } from '../lib/redis/connection.js';
 import type { RedisClient } from '../lib/redis/connection.js';
 import type { ExperimentStores } from '../subgraphs/experiments/src/store/ports.js';
 import { selectExperimentPubSub, selectExperimentStores } from '../subgraphs/experiments/src/store/select.js';
@@ -49,7 +50,10 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
   // Accepted events are never trimmed before the profile updater group applied them.
   const infrastructure = createInfrastructure(env, { protectedGroup: PROFILE_UPDATER_GROUP, onError });
   const { redis } = infrastructure;
-  const audiencePubsub = selectAudiencePubSub(redis);
+  // The audiences' writes on a connection of their own, as when the subgraph runs in its own
+  // process: a burst of membership writes does not queue the profile updater's commands behind it.
+  const audienceRedis = redis && { ...redis, client: duplicate(redis.client) };
+  const audiencePubsub = selectAudiencePubSub(audienceRedis);
   const experimentPubsub = selectExperimentPubSub(redis);
   return {
     kind: infrastructure.kind,
@@ -59,7 +63,7 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
     pubsub: infrastructure.pubsub,
     catalogStore: selectCatalogStore(redis),
     experimentStores: selectExperimentStores(redis),
-    audienceStores: selectAudienceStores(redis),
+    audienceStores: selectAudienceStores(audienceRedis),
     profileChanges: infrastructure.log(PROFILE_CHANGES_LOG, PROFILE_CHANGE_KEYS),
     audienceChanges: infrastructure.log(AUDIENCE_CHANGES_LOG, AUDIENCE_CHANGE_KEYS),
     audiencePubsub,
@@ -69,6 +73,7 @@ export function createBackends(env: NodeJS.ProcessEnv = process.env, onError: (e
       await audiencePubsub.close();
       await experimentPubsub.close();
       await infrastructure.close();
+      await audienceRedis?.client.quit().catch(() => audienceRedis.client.disconnect());
     },
   };
 }

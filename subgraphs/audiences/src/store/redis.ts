@@ -31,20 +31,23 @@ declare module 'ioredis' {
  * KEYS[1] the user's membership hash; ARGV: profile version ('' : none, no check), decision time, then pairs of
  * (audience id, 1|0). Fields: `#v` the newest version decided on; `m:<audience>` = `<seq>|<since>`
  * for a member, `<seq>|` after it exited (the count of transitions stays, so change ids never
- * repeat). Returns the transitions as `<audience>|<1|0>|<seq>`.
+ * repeat). Returns the transitions as `<audience>|<1|0>|<seq>`. One read and one write of the hash.
  */
 const APPLY_LUA = `
+local fields = {'#v'}
+for i = 3, #ARGV, 2 do fields[#fields + 1] = 'm:' .. ARGV[i] end
+local current = redis.call('HMGET', KEYS[1], unpack(fields))
+local writes = {}
 if ARGV[1] ~= '' then
   local v = tonumber(ARGV[1])
-  local stored = tonumber(redis.call('HGET', KEYS[1], '#v') or '-1')
+  local stored = tonumber(current[1] or '-1')
   if v < stored then return {} end
-  if v > stored then redis.call('HSET', KEYS[1], '#v', v) end
+  if v > stored then writes[#writes + 1] = '#v'; writes[#writes + 1] = v end
 end
 local out = {}
 for i = 3, #ARGV, 2 do
-  local field = 'm:' .. ARGV[i]
+  local cur = current[(i - 1) / 2 + 1]
   local want = ARGV[i + 1] == '1'
-  local cur = redis.call('HGET', KEYS[1], field)
   local seq, since = 0, ''
   if cur then
     local bar = string.find(cur, '|', 1, true)
@@ -54,10 +57,12 @@ for i = 3, #ARGV, 2 do
   local member = since ~= ''
   if want ~= member then
     seq = seq + 1
-    if want then redis.call('HSET', KEYS[1], field, seq .. '|' .. ARGV[2]) else redis.call('HSET', KEYS[1], field, seq .. '|') end
+    writes[#writes + 1] = 'm:' .. ARGV[i]
+    if want then writes[#writes + 1] = seq .. '|' .. ARGV[2] else writes[#writes + 1] = seq .. '|' end
     out[#out + 1] = ARGV[i] .. '|' .. (want and '1' or '0') .. '|' .. seq
   end
 end
+if #writes > 0 then redis.call('HSET', KEYS[1], unpack(writes)) end
 return out
 `;
 
