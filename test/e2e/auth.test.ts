@@ -127,6 +127,23 @@ describe('authentication and authorization through the gateway', () => {
     expect(items.errors).toBeUndefined();
   });
 
+  it("the profile's rule document is for services only, and holds what the typed fields show", async () => {
+    await p.query(INGEST, { events: [play('alice')] }, bearer(service));
+    const own = await p.query('{ me { profile { ruleDocument } } }', {}, bearer(alice));
+    expect(codes(own)).toContain('FORBIDDEN');
+    expect(JSON.stringify(own.data ?? {})).not.toContain('genres');
+    const res = await p.query<{ user: { profile: { version: number; lastEventAt: string; genreAffinities: { key: string }[]; ruleDocument: { version: number; lastEventAt: number; features: { genres: { key: string }[] } } } } }>(
+      '{ user(id: "alice") { profile { version lastEventAt genreAffinities(limit: 100) { key } ruleDocument } } }',
+      {},
+      bearer(service),
+    );
+    expect(res.errors).toBeUndefined();
+    const profile = res.data!.user.profile;
+    expect(profile.ruleDocument.version).toBe(profile.version);
+    expect(profile.ruleDocument.lastEventAt).toBe(Date.parse(profile.lastEventAt));
+    expect(profile.ruleDocument.features.genres.map((g) => g.key)).toEqual(profile.genreAffinities.map((g) => g.key));
+  });
+
   it('a service reads any user and manages experiments', async () => {
     const bob = await p.query(ROW, { id: 'bob' }, bearer(service));
     expect(bob.errors).toBeUndefined();

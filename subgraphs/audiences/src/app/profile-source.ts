@@ -10,56 +10,27 @@ import { IDENTITY_HEADER, InternalTokens } from '../../../../lib/auth.js';
 import type { ComputedTraitDefinition, ComputedTraitValueView } from '../../../../lib/contracts/computed-traits.js';
 import { formatWindow } from '../../../../lib/contracts/computed-traits.js';
 import { CodedError, StoreUnavailableError } from '../../../../lib/contracts/errors.js';
-import type { AffinityView, RankingFeatures } from '../../../../lib/contracts/ranking-features.js';
+import type { ProfileRuleDocument } from '../../../../lib/contracts/profile-document.js';
 import type { ProfileView } from '../domain/rules.js';
 
 /**
- * What the rules read, at the profile's full bounds (the ranking feature document is cut to what
- * rankers use). Affinity scores come decayed to the profile's lastEventAt.
+ * What the rules read: the profile's rule document (lib/contracts/profile-document.ts), one JSON
+ * leaf instead of a selection of typed fields, so neither side executes or parses hundreds of
+ * typed objects per profile.
  */
-const PROFILE_FIELDS = `
-fragment AudienceAffinity on Affinity { key score count lastSeenAt }
-fragment AudienceProfile on Profile {
-  version lastEventAt traits affinityHalfLifeMs
-  genreAffinities(limit: 100) { ...AudienceAffinity }
-  categoryAffinities(limit: 100) { ...AudienceAffinity }
-  facetAffinities(limit: 100) { facet affinities { ...AudienceAffinity } }
-  series(limit: 100) { seriesId lastEpisode episodesWatched lastWatchedAt }
-  computedTraits(names: $traits) { name value nextChangeAt }
-  skus(limit: 100) { sku purchased addedToCart viewed lastSeenAt }
+const ENTITIES = `query AudienceProfiles($representations: [_Any!]!, $traits: [String!]) {
+  _entities(representations: $representations) { ... on User { id profile { ruleDocument(traits: $traits) } } }
 }`;
 
-const ENTITIES = `query AudienceProfiles($representations: [_Any!]!, $traits: [String!]) {
-  _entities(representations: $representations) { ... on User { id profile { ...AudienceProfile } } }
-}
-${PROFILE_FIELDS}`;
-
 const USERS = `query AudienceBackfill($first: Int!, $after: String, $traits: [String!]) {
-  users(first: $first, after: $after) { nodes { id profile { ...AudienceProfile } } pageInfo { hasNextPage endCursor } totalCount }
-}
-${PROFILE_FIELDS}`;
+  users(first: $first, after: $after) { nodes { id profile { ruleDocument(traits: $traits) } } pageInfo { hasNextPage endCursor } totalCount }
+}`;
 
 const DEFINE = `mutation AudienceTrait($input: ComputedTraitInput!) { defineComputedTrait(input: $input) { name } }`;
 const DEFINED = `query AudienceTraits { computedTraitDefinitions { name } }`;
 
-interface AffinityJson {
-  key: string;
-  score: number;
-  count: number;
-  lastSeenAt: string;
-}
-
 interface ProfileJson {
-  version: number;
-  lastEventAt: string | null;
-  traits: Record<string, unknown>;
-  affinityHalfLifeMs: number;
-  genreAffinities: AffinityJson[];
-  categoryAffinities: AffinityJson[];
-  facetAffinities: { facet: string; affinities: AffinityJson[] }[];
-  series: { seriesId: string; lastEpisode: number; episodesWatched: number[]; lastWatchedAt: string }[];
-  computedTraits: { name: string; value: number | string | null; nextChangeAt: string | null }[];
-  skus: { sku: string; purchased: number; addedToCart: number; viewed: number; lastSeenAt: string }[];
+  ruleDocument: ProfileRuleDocument;
 }
 
 const SELF: Identity = Object.freeze({ sub: 'audiences-subgraph', roles: Object.freeze(['service'] as const) as Identity['roles'] });
@@ -137,37 +108,18 @@ export class ProfileSource {
   }
 }
 
-const time = (iso: string | null): number | null => (iso === null ? null : Date.parse(iso));
-
 function viewOf(userId: string, p: ProfileJson | null, now: number): ProfileView {
+  const doc = p?.ruleDocument ?? null;
   const computed: Record<string, ComputedTraitValueView> = Object.create(null);
-  for (const t of p?.computedTraits ?? []) computed[t.name] = { name: t.name, value: t.value, nextChangeAt: time(t.nextChangeAt) };
-  const lastEventAt = time(p?.lastEventAt ?? null);
-  // Scores decayed to lastEventAt are anchored there: rules decay them on to their own now.
-  const anchored = (list: AffinityJson[] = []): AffinityView[] => list.map((a) => ({ key: a.key, score: a.score, count: a.count, lastSeenAt: lastEventAt ?? 0 }));
-  const facets: Record<string, AffinityView[]> = Object.create(null);
-  for (const f of p?.facetAffinities ?? []) facets[f.facet] = anchored(f.affinities);
-  const features: RankingFeatures = {
-    v: 1,
-    userId,
-    version: p?.version ?? 0,
-    asOf: lastEventAt,
-    halfLifeMs: p?.affinityHalfLifeMs ?? 14 * 86_400_000,
-    genres: anchored(p?.genreAffinities),
-    categories: anchored(p?.categoryAffinities),
-    facets,
-    series: (p?.series ?? []).map((s) => ({ seriesId: s.seriesId, lastEpisode: s.lastEpisode, watched: s.episodesWatched, lastWatchedAt: Date.parse(s.lastWatchedAt) })),
-    consumed: [],
-    recent: [],
-  };
+  for (const t of doc?.computed ?? []) computed[t.name] = t;
   return {
     userId,
-    version: p?.version ?? 0,
-    lastEventAt,
-    traits: p?.traits ?? {},
-    features,
+    version: doc?.version ?? 0,
+    lastEventAt: doc?.lastEventAt ?? null,
+    traits: doc?.traits ?? {},
+    features: doc?.features ?? { v: 1, userId, version: 0, asOf: null, halfLifeMs: 14 * 86_400_000, genres: [], categories: [], facets: {}, series: [], consumed: [], recent: [] },
     computed,
     asOf: now,
-    skus: (p?.skus ?? []).map((s) => ({ ...s, lastSeenAt: Date.parse(s.lastSeenAt) })),
+    skus: doc?.skus ?? [],
   };
 }

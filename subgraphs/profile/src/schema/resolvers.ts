@@ -4,7 +4,7 @@ import { parseWindow } from '../../../../lib/contracts/computed-traits.js';
 import type { ComputedTraitDefinition } from '../../../../lib/contracts/computed-traits.js';
 import { computedTraitValues } from '../domain/computed-traits.js';
 import { rankAffinities } from '../domain/features.js';
-import { toRankingFeatures } from '../domain/features.js';
+import { toRankingFeatures, toRuleDocument } from '../domain/features.js';
 import type { Profile } from '../domain/profile.js';
 import { badInput } from './errors.js';
 import { codedGraphQLError, withCodedErrors } from '../../../../lib/graphql/errors.js';
@@ -88,6 +88,15 @@ function checkLimit(limit: number): number {
   return limit;
 }
 
+/** The computed traits named (all defined ones for null) as of the request. */
+async function namedComputedTraits(p: Profile, names: readonly string[] | null, ctx: ProfileContext) {
+  // A process that has not written yet may not have loaded the definitions.
+  await ctx.service.traits.fresh();
+  const defs = ctx.service.reducerConfig.computedTraits;
+  const wanted = names ? new Set(names) : null;
+  return computedTraitValues(p, wanted ? defs.filter((d) => wanted.has(d.name)) : defs, ctx.now);
+}
+
 function affinities(p: Profile, map: Profile['genres'], limit: number, halfLifeMs: number) {
   return rankAffinities(map, p.lastEventAt ?? 0, halfLifeMs, checkLimit(limit));
 }
@@ -96,6 +105,7 @@ export const resolvers: Resolvers = {
   JSON: JSONScalar,
   DateTime: DateTimeScalar,
   RankingFeatures: JSONObjectScalar('RankingFeatures'),
+  ProfileRuleDocument: JSONObjectScalar('ProfileRuleDocument'),
 
   Query: {
     user: (_root, { id }) => ({ id: checkUserId(id) }),
@@ -177,14 +187,9 @@ export const resolvers: Resolvers = {
           watchedCount: s.episodes.length,
           lastWatchedAt: s.lastWatchedAt,
         })),
-    computedTraits: async (p, { names }, ctx) => {
-      // A process that has not written yet may not have loaded the definitions.
-      await ctx.service.traits.fresh();
-      const defs = ctx.service.reducerConfig.computedTraits;
-      const wanted = names ? new Set(names) : null;
-      return computedTraitValues(p, wanted ? defs.filter((d) => wanted.has(d.name)) : defs, ctx.now);
-    },
+    computedTraits: (p, { names }, ctx) => namedComputedTraits(p, names ?? null, ctx),
     rankingFeatures: (p, _args, ctx) => toRankingFeatures(p, ctx.service.reducerConfig),
+    ruleDocument: async (p, { traits }, ctx) => toRuleDocument(p, ctx.service.reducerConfig, await namedComputedTraits(p, traits ?? null, ctx)),
     batchSnapshot: (p, _args, ctx) => withCodedErrors(() => ctx.batchSnapshots.load(p.userId)),
   },
 
