@@ -151,6 +151,20 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
       expect(stored?.eventCount).toBe(4);
     });
 
+    it('a reader that wrote a profile last sees the next write by another writer', async () => {
+      // `stores` may answer reads of its own last write from the copy it kept: only while the
+      // stored profile is still that write.
+      await stores.profiles.update('r', apply('r', [event('r', 1)]));
+      const [own] = await stores.profiles.getMany(['r']);
+      expect(own?.version).toBe(1);
+      await second.profiles.update('r', apply('r', [event('r', 2, 'Drama')]));
+      const [seen] = await stores.profiles.getMany(['r']);
+      expect(seen?.version).toBe(2);
+      expect(Object.keys(seen!.genres).sort()).toEqual(['Crime', 'Drama']);
+      await second.profiles.delete('r');
+      expect(await stores.profiles.getMany(['r'])).toEqual([null]);
+    });
+
     it('an id aliased after it was written is not written to again', async () => {
       /** A writer may resolve an id to itself (from memory, or never looked up); the store then refuses the write. */
       const refusedOrResolved = async (anon: string, known: string, n: number) => {

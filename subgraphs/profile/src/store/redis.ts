@@ -96,9 +96,20 @@ export class RedisProfileStore implements ProfileStore {
     this.written = writeCache > 0 ? new LRUCache({ max: writeCache }) : undefined;
   }
 
+  /**
+   * A stored profile that is still this process's own last write of it (same revision and write
+   * token) is the copy kept in `written`, not decoded again: in one process the updater writes a
+   * profile and the readers its notice wakes (the audiences' rule document, live updates) read it
+   * right after. Callers treat what they get as read-only, as the write path already does.
+   */
   async getMany(userIds: readonly string[]): Promise<(Profile | null)[]> {
-    const docs = await Promise.all(userIds.map((id) => this.redis.hgetBuffer(this.keys.profile(id), 'doc')));
-    return docs.map((d) => (d ? decodeProfile(d) : null));
+    const rows = await Promise.all(userIds.map((id) => this.redis.hmgetBuffer(this.keys.profile(id), 'rev', 'tok', 'doc')));
+    return rows.map(([rev, tok, doc], i) => {
+      if (!doc) return null;
+      const mine = this.written?.get(userIds[i]!);
+      if (mine && rev?.toString() === String(mine.rev) && tok?.toString() === mine.token) return mine.profile;
+      return decodeProfile(doc);
+    });
   }
 
   apply(userId: string, events: readonly ProfileEvent[], fold: (current: Profile | null, fresh: readonly ProfileEvent[], owned: boolean) => Profile): Promise<Profile> {
