@@ -151,7 +151,7 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
       expect(stored?.eventCount).toBe(4);
     });
 
-    it('a reader that wrote a profile last sees the next write by another writer', async () => {
+    it('a store that wrote or read a profile last sees the next write by another writer', async () => {
       // `stores` may answer reads of its own last write from the copy it kept: only while the
       // stored profile is still that write.
       await stores.profiles.update('r', apply('r', [event('r', 1)]));
@@ -161,6 +161,11 @@ for (const adapter of [memoryAdapter(), ...redisTargets().map(redisAdapter)]) {
       const [seen] = await stores.profiles.getMany(['r']);
       expect(seen?.version).toBe(2);
       expect(Object.keys(seen!.genres).sort()).toEqual(['Crime', 'Drama']);
+      // A write that builds on what `stores` read last still sees a later write by another writer.
+      await second.profiles.update('r', apply('r', [event('r', 3, 'Comedy')]));
+      const fourth = await stores.profiles.update('r', apply('r', [event('r', 4, 'Horror')]));
+      expect(fourth.version).toBe(4);
+      expect(Object.keys(fourth.genres).sort()).toEqual(['Comedy', 'Crime', 'Drama', 'Horror']);
       await second.profiles.delete('r');
       expect(await stores.profiles.getMany(['r'])).toEqual([null]);
     });

@@ -57,7 +57,7 @@ export class ProfileKeys {
 }
 
 
-/** A profile as this process wrote it: the revision and the write's unique token. */
+/** A stored profile as this process wrote or read it: its revision and the unique token of the write that stored it. */
 interface Written {
   rev: number;
   token: string;
@@ -65,7 +65,7 @@ interface Written {
 }
 
 /**
- * The profiles this process wrote last (least recently used dropped first). A writer that finds
+ * The profiles this process wrote or read last (least recently used dropped first). A writer that finds
  * the user here skips the read: it applies its change to a copy and compare-and-sets against that
  * write's revision and token, which fails (and falls back to a fresh read) if any other writer,
  * replica, deletion or expiry changed the profile meanwhile; the token also catches a revision
@@ -97,18 +97,25 @@ export class RedisProfileStore implements ProfileStore {
   }
 
   /**
-   * A stored profile that is still this process's own last write of it (same revision and write
-   * token) is the copy kept in `written`, not decoded again: in one process the updater writes a
-   * profile and the readers its notice wakes (the audiences' rule document, live updates) read it
-   * right after. Callers treat what they get as read-only, as the write path already does.
+   * A stored profile whose revision and write token are those of the copy in `written` (this
+   * process wrote it, or read it before) is that copy, not decoded again: a change notice wakes
+   * several readers of the same version (the audiences' rule document, live updates), and in one
+   * process the updater has just written it. A decoded profile is kept there for the next read,
+   * and for a write that builds on it (the compare-and-set checks the same revision and token).
+   * Callers treat what they get as read-only, as the write path already does.
    */
   async getMany(userIds: readonly string[]): Promise<(Profile | null)[]> {
     const rows = await Promise.all(userIds.map((id) => this.redis.hmgetBuffer(this.keys.profile(id), 'rev', 'tok', 'doc')));
-    return rows.map(([rev, tok, doc], i) => {
+    return rows.map(([revBytes, tokBytes, doc], i) => {
       if (!doc) return null;
-      const mine = this.written?.get(userIds[i]!);
-      if (mine && rev?.toString() === String(mine.rev) && tok?.toString() === mine.token) return mine.profile;
-      return decodeProfile(doc);
+      const userId = userIds[i]!;
+      const rev = revBytes?.toString();
+      const token = tokBytes?.toString();
+      const known = this.written?.get(userId);
+      if (known && rev === String(known.rev) && token === known.token) return known.profile;
+      const profile = decodeProfile(doc);
+      if (rev !== undefined && token !== undefined) this.written?.set(userId, { rev: Number(rev), token, profile });
+      return profile;
     });
   }
 
