@@ -126,7 +126,7 @@ async function child(): Promise<void> {
   const parts: Record<string, number[]> = {};
   const transitions = new Map<string, number>();
   if (process.env['AUDIENCES_BENCH_DEBUG_TIMING']) {
-    const service = subgraphs.audiences.service;
+    const service = subgraphs.audiences!.service;
     const handle = service.handleNotices.bind(service);
     // The parts: each async method of the service's collaborators, timed.
     const inner = service as unknown as Record<string, Record<string, Record<string, unknown>>>;

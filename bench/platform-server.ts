@@ -1,6 +1,8 @@
 /**
- * Child processes of the benchmarks. `subgraphs`: profile, recommendations and experiments in one
- * process (they share the embedded event log, or Redis with REDIS_URL); `gateway`: our gateway in
+ * Child processes of the benchmarks. `subgraphs`: profile, recommendations, experiments and
+ * audiences in one process (they share the embedded event log, or Redis with REDIS_URL; with
+ * BENCH_AUDIENCES_APART=1 all but audiences); `audiences`: the audiences subgraph alone, on the
+ * profile subgraph at AUDIENCES_PROFILE_URL (Redis only, as `npm run start:audiences`); `gateway`: our gateway in
  * a process of its own, on the subgraph URLs in BENCH_SUBGRAPH_URLS, so the two use both cores as
  * separate deployments would. Each prints one JSON line with its URLs when it serves.
  * BENCH_LOOP_DELAY=1 reports the process's event-loop delay on exit (a busy loop delays every
@@ -10,8 +12,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadGatewayConfig } from '../gateway/src/config.js';
 import { startGateway } from '../gateway/src/gateway.js';
 import { startSubgraphs } from '../platform/platform.js';
+import { loadAudiencesConfig } from '../subgraphs/audiences/src/config.js';
+import { startAudiencesProcess } from '../subgraphs/audiences/src/process.js';
 
-const role = process.argv[2] === 'gateway' ? 'gateway' : 'subgraphs';
+const role = process.argv[2] === 'gateway' || process.argv[2] === 'audiences' ? process.argv[2] : 'subgraphs';
 if (process.env['BENCH_LOOP_DELAY'] === '1') {
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   // Measured from 5 s after start, so start-up compilation does not count.
@@ -28,8 +32,12 @@ if (role === 'gateway') {
   const gateway = await startGateway({ ...loadGatewayConfig(env), subgraphUrls: JSON.parse(process.env['BENCH_SUBGRAPH_URLS']!) });
   process.stdout.write(`${JSON.stringify({ url: `${gateway.url}/graphql` })}\n`);
   process.on('SIGTERM', () => void gateway.close().then(() => process.exit(0)));
+} else if (role === 'audiences') {
+  const audiences = await startAudiencesProcess(loadAudiencesConfig(env), env);
+  process.stdout.write(`${JSON.stringify({ url: `${audiences.server.url}/graphql` })}\n`);
+  process.on('SIGTERM', () => void audiences.close().then(() => process.exit(0)));
 } else {
-  const subgraphs = await startSubgraphs({ env });
+  const subgraphs = await startSubgraphs({ env, audiences: process.env['BENCH_AUDIENCES_APART'] !== '1' });
   process.stdout.write(`${JSON.stringify({ subgraphUrls: subgraphs.subgraphUrls, profile: subgraphs.profile.url, stores: subgraphs.backends.kind })}\n`);
   process.on('SIGTERM', () => void subgraphs.close().then(() => process.exit(0)));
 }

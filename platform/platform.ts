@@ -50,6 +50,8 @@ export interface PlatformOptions {
   profileUrl?: (url: string) => string;
   /** The clock every service signs and checks tokens with (tests move it instead of waiting). */
   authClock?: () => number;
+  /** false: no audiences subgraph here (it runs in a process of its own; benchmarks). */
+  audiences?: boolean;
 }
 
 /** A service configuration with the platform's auth clock, when one is given. */
@@ -88,10 +90,15 @@ export async function startSubgraphs(options: PlatformOptions = {}) {
       changes: backends.profileChanges,
     },
   );
-  const audiences = await startAudiencesServer(
-    clocked({ ...loadAudiencesConfig(env), profileUrl: `${profile.url}/graphql` }, options),
-    { stores: backends.audienceStores, profileChanges: backends.profileChanges, changes: backends.audienceChanges, pubsub: backends.audiencePubsub },
-  );
+  const audiences =
+    options.audiences === false
+      ? null
+      : await startAudiencesServer(clocked({ ...loadAudiencesConfig(env), profileUrl: `${profile.url}/graphql` }, options), {
+          stores: backends.audienceStores,
+          profileChanges: backends.profileChanges,
+          changes: backends.audienceChanges,
+          pubsub: backends.audiencePubsub,
+        });
   return {
     backends,
     profile,
@@ -102,10 +109,10 @@ export async function startSubgraphs(options: PlatformOptions = {}) {
       profile: `${profile.url}/graphql`,
       recommendations: `${recommendations.url}/graphql`,
       experiments: `${experiments.url}/graphql`,
-      audiences: `${audiences.url}/graphql`,
+      ...(audiences ? { audiences: `${audiences.url}/graphql` } : {}),
     },
     close: async () => {
-      await audiences.close();
+      await audiences?.close();
       await profile.close();
       await recommendations.close();
       await experiments.close();
@@ -120,7 +127,9 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   // its own name, @apollo/gateway's spans under the gateway's. Stopped (flushed) by close() when
   // started here (a test that installed its own keeps it).
   const ownTracing = !tracingActive() && startTracing(env, { service: 'gateway' });
-  const subgraphs = await startSubgraphs(options);
+  const subgraphs = await startSubgraphs({ ...options, audiences: true });
+  const { audiences } = subgraphs;
+  if (!audiences) throw new Error('the platform runs every subgraph');
   const urls = subgraphs.subgraphUrls;
   const gateway = await startGateway({
     ...clocked(loadGatewayConfig(env), options),
@@ -128,6 +137,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   });
   return {
     ...subgraphs,
+    audiences,
     gateway,
     gatewayUrl: `${gateway.url}/graphql`,
     close: async () => {
