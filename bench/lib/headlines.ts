@@ -138,5 +138,17 @@ export function headlines(figures: Record<string, unknown>): Headline[] {
       goal: `sequential <= 5 %, coverage ≈ 95 %, CUPED >= 20 % narrower, SRM p < 0.001: ${int(get(experiments, 'goalsMet'))} of ${int(goals?.length)} goals${met(typeof allMet === 'boolean' ? allMet : undefined)}`,
     });
   }
+  const soak = figures['soak'];
+  if (soak) {
+    const rss = (get(soak, 'rss') ?? {}) as Record<string, { growth?: number }>;
+    const worst = Object.entries(rss).sort(([, a], [, b]) => (b.growth ?? 0) - (a.growth ?? 0))[0];
+    const backlog = (get(soak, 'backlog') ?? {}) as Record<string, { flat?: boolean }>;
+    const pct = (v: number | undefined) => (v === undefined ? 'n/a' : `${(v * 100).toFixed(1)} %`);
+    out.push({
+      figure: `soak (its own run, ${int(num(get(soak, 'durationSeconds'))! / 60)} min on Redis, ${int(get(soak, 'subscriptions'))} subscriptions, ${int(get(soak, 'rate'))} events/s, audiences on): events missing, out of order; largest RSS growth; backlog flat`,
+      value: `${int(get(soak, 'eventsMissing'))}, ${int(get(soak, 'orderViolations'))}; ${worst ? `${worst[0]} ${pct(worst[1].growth)}` : 'n/a'}; ${Object.values(backlog).every((b) => b.flat) ? 'flat' : 'growing'}; latency p50 ${ms(get(soak, 'latencyMs', 'p50'))}, p99 ${ms(get(soak, 'latencyMs', 'p99'))}`,
+      goal: `0 missing, order kept, RSS growth < 10 %${met(Object.values((get(soak, 'met') ?? {}) as Record<string, boolean>).every(Boolean))}`,
+    });
+  }
   return out;
 }
