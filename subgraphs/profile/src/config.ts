@@ -19,8 +19,10 @@ export interface ProfileConfig extends ServiceBasics {
   dedupeTtlMs: number;
   /** Inactive profiles (and snapshots) expire after this (PROFILE_TTL; 0: never). */
   profileTtlMs: number;
-  /** Profiles a process remembers as it wrote them (PROFILE_WRITE_CACHE; Redis only). */
+  /** Profiles a process remembers as it wrote or read them (PROFILE_WRITE_CACHE; Redis only). */
   writeCache: number;
+  /** At most this many bytes of their stored documents (PROFILE_CACHE_MB). */
+  cacheBytes: number;
   /** Events per second one token may ingest (0: unlimited), and the burst it may send at once. */
   ingestRateLimit: number;
   ingestBurst: number;
@@ -44,6 +46,7 @@ export function loadProfileConfig(env: NodeJS.ProcessEnv = process.env): Profile
     dedupeTtlMs: dedupeWindowMs(env),
     profileTtlMs: envDuration(env, 'PROFILE_TTL', '90d'),
     writeCache: envInt(env, 'PROFILE_WRITE_CACHE', 2000, 0, 1_000_000),
+    cacheBytes: envInt(env, 'PROFILE_CACHE_MB', 16, 1, 1_000_000) * 2 ** 20,
     ingestRateLimit: envInt(env, 'INGEST_RATE_LIMIT', 20_000, 0),
     ingestBurst: envInt(env, 'INGEST_BURST', 40_000, 1000),
   };

@@ -62,6 +62,8 @@ interface Written {
   rev: number;
   token: string;
   profile: Profile;
+  /** Bytes of its stored document (the cache's size cap counts these). */
+  bytes: number;
 }
 
 /**
@@ -90,10 +92,12 @@ export class RedisProfileStore implements ProfileStore {
     /** Profiles kept in `written` (0: none). */
     writeCache = 2000,
     private readonly maxAttempts = 100,
+    /** And at most this many bytes of their stored documents (their decoded copies take several times that). */
+    cacheBytes = 16 * 2 ** 20,
   ) {
     redis.defineCommand('profileCas', { numberOfKeys: 3, lua: CAS_LUA });
     redis.defineCommand('profileDelete', { numberOfKeys: 1, lua: DELETE_LUA });
-    this.written = writeCache > 0 ? new LRUCache({ max: writeCache }) : undefined;
+    this.written = writeCache > 0 ? new LRUCache({ max: writeCache, maxSize: Math.max(1, cacheBytes), sizeCalculation: (w) => Math.max(1, w.bytes) }) : undefined;
   }
 
   /**
@@ -114,7 +118,7 @@ export class RedisProfileStore implements ProfileStore {
       const known = this.written?.get(userId);
       if (known && rev === String(known.rev) && token === known.token) return known.profile;
       const profile = decodeProfile(doc);
-      if (rev !== undefined && token !== undefined) this.written?.set(userId, { rev: Number(rev), token, profile });
+      if (rev !== undefined && token !== undefined) this.written?.set(userId, { rev: Number(rev), token, profile, bytes: doc.length });
       return profile;
     });
   }
@@ -209,12 +213,13 @@ export class RedisProfileStore implements ProfileStore {
     const token = `${WRITER_ID}:${(writes++).toString(36)}`;
     const inherited: string[] = [];
     for (const [id, at] of inherit ?? []) inherited.push(String(at), id);
+    const doc = encodeProfile(next);
     const written = await this.redis.profileCas(
       this.keys.profile(userId),
       this.keys.alias(userId),
       this.keys.ledger(userId),
       rev,
-      encodeProfile(next),
+      doc,
       String(this.ttlMs),
       basedOn,
       token,
@@ -229,7 +234,7 @@ export class RedisProfileStore implements ProfileStore {
       this.written?.delete(userId);
       throw new AliasedProfileError(userId);
     }
-    if (written > 0) this.written?.set(userId, { rev: written, token, profile: next });
+    if (written > 0) this.written?.set(userId, { rev: written, token, profile: next, bytes: doc.length });
     return Math.max(0, written);
   }
 
@@ -448,14 +453,16 @@ export interface RedisProfileStoreOptions {
   profileTtlMs: number;
   /** The ledger window: a redelivery within it is not applied again (DEDUPE_TTL). */
   dedupeTtlMs: number;
-  /** Profiles each process remembers as it wrote them, to skip the read before a write (default 2,000; 0: off). */
+  /** Profiles each process remembers as it wrote or read them, to skip the read before a write and the decode of a read (default 2,000; 0: off). */
   writeCache?: number;
+  /** And at most this many bytes of their stored documents (default 16 MiB). */
+  cacheBytes?: number;
 }
 
 export function createRedisProfileStores(redis: RedisClient, options: RedisProfileStoreOptions, ownsConnection = false): ProfileStores {
   const keys = new ProfileKeys(options.prefix);
   return closable({
-    profiles: new RedisProfileStore(redis, keys, options.profileTtlMs, options.dedupeTtlMs, options.writeCache),
+    profiles: new RedisProfileStore(redis, keys, options.profileTtlMs, options.dedupeTtlMs, options.writeCache, undefined, options.cacheBytes),
     snapshots: new RedisSnapshotStore(redis, keys, options.profileTtlMs),
     identities: new RedisIdentityStore(redis, keys),
     traitDefinitions: new RedisTraitDefinitionStore(redis, options.prefix),
