@@ -29,6 +29,7 @@ const STEPS: Step[] = [
   { name: 'recs', script: 'bench:recs', what: 'ranking latency: in process and at the recommendations subgraph' },
   { name: 'ingest', script: 'bench:ingest', what: 'ingestion throughput and ingest → applied latency on Redis' },
   { name: 'codec', script: 'bench:codec', what: 'bytes and encode + decode time of a stored profile: MessagePack records against JSON, at the size bounds and typical' },
+  { name: 'scaling', script: 'bench:scaling', what: 'the capacity model of docs/SCALING.md checked on this machine: bench:ingest with 1 and 2 profile updater processes, predicted from the 1-updater costs per event' },
   { name: 'takeover', script: 'bench:takeover', what: 'a profile updater killed with SIGKILL: kill → its entries applied by a live one, on Redis' },
   { name: 'live', script: 'bench:live', what: 'live updates through the gateway per transport (graphql-ws, SSE, multipart): 1,000 subscriptions at 500 events/s each' },
   { name: 'freshness', script: 'bench:freshness', what: 'event → re-ranked row through the gateway, embedded and on Redis' },

@@ -31,6 +31,7 @@ import { DEMO_CATALOG } from '../demo/catalog.js';
 import { asItemRef } from '../subgraphs/recommendations/src/domain/catalog.js';
 import type { CatalogItem } from '../subgraphs/recommendations/src/domain/catalog.js';
 import { startChild } from './lib/child.js';
+import { cpuSeconds } from './lib/process-stats.js';
 import { benchAuth } from './lib/auth.js';
 import { HOME_QUERY } from './lib/queries.js';
 import { saveReport } from './lib/report.js';
@@ -322,17 +323,6 @@ async function recordFetches(record: (id: string) => Promise<Array<{ subgraph: s
 
 // --- load -----------------------------------------------------------------------------------
 
-/** CPU seconds (user + system) a process has used, from /proc (Linux); undefined elsewhere. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  try {
-    // Fields after the command name in parentheses: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
 interface Load {
   requestsPerSecond: number;

@@ -14,6 +14,7 @@ import { RedisStreamEventLog } from '../lib/eventlog/redis-streams.js';
 import { PROFILE_UPDATER_GROUP } from '../subgraphs/profile/src/app/profile-service.js';
 import { deleteByPrefix, scanKeys } from '../lib/redis/connection.js';
 import { startChild } from './lib/child.js';
+import { cpuSeconds, redisCounters, redisDelta } from './lib/process-stats.js';
 import { benchAuth } from './lib/auth.js';
 import { percentiles } from './lib/synthetic.js';
 import { saveReport } from './lib/report.js';
@@ -28,6 +29,8 @@ const PARTITIONS = process.env['STREAM_PARTITIONS'] ?? '8';
 const json = process.argv.includes('--json');
 // The updater runs in its own process by default: consumer groups scale out by adding members.
 const SEPARATE_UPDATER = process.env['BENCH_SEPARATE_UPDATER'] !== '0';
+/** Updater processes in the group (with the updater in its own process; default 1). */
+const UPDATERS = SEPARATE_UPDATER ? Math.max(1, Number(process.env['BENCH_UPDATERS'] ?? 1)) : 0;
 /** Allocation-heavy JSON work: a larger young generation cuts scavenge time (see README). */
 const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '--max-semi-space-size=128').split(' ').filter(Boolean);
 const STEADY_SHARE = Number(process.env['BENCH_STEADY_SHARE'] ?? 0.4);
@@ -78,14 +81,18 @@ async function main() {
     ...(process.env['BENCH_PROFILE'] ? { cpuProfileDir: '/tmp/prof-ingest' } : {}),
   });
   const { url } = server.info;
-  // Optionally a second process in the updater consumer group (consumer groups scale out).
-  const updater = SEPARATE_UPDATER
-    ? await startChild(new URL('../subgraphs/profile/src/updater-main.ts', import.meta.url), {
-        env,
+  // The updater consumer group in processes of their own (consumer groups scale out by members).
+  const updaters = await Promise.all(
+    Array.from({ length: UPDATERS }, () =>
+      startChild(new URL('../subgraphs/profile/src/updater-main.ts', import.meta.url), {
+        env: { ...env, PROFILE_UPDATER_PORT: '0' },
         nodeFlags: NODE_FLAGS,
         ...(process.env['BENCH_PROFILE_UPDATER'] ? { cpuProfileDir: '/tmp/prof-updater' } : {}),
-      })
-    : undefined;
+      }),
+    ),
+  );
+  const pids = { ingest: server.process.pid, updaters: updaters.map((u) => u.process.pid) };
+  const cpuNow = () => ({ ingest: cpuSeconds(pids.ingest) ?? NaN, updaters: pids.updaters.map((p) => cpuSeconds(p) ?? NaN) });
 
   // Latency probes while a load runs, one event each: `applied` probes go out every 50 ms without
   // waiting and are timed until the updater group's ProfileUpdated for the event arrives (ingest →
@@ -139,6 +146,9 @@ async function main() {
   };
 
   log(`phase 1, throughput: ${CONNECTIONS} connections × batches of ${BATCH} events for ${DURATION_S} s...`);
+  const cpuBefore = cpuNow();
+  const selfBefore = process.cpuUsage();
+  const redisBefore = await redisCounters(redis);
   const started = performance.now();
   const load = await autocannon({
     url: `${url}/v1/events`,
@@ -159,6 +169,19 @@ async function main() {
   if (!(await eventLog.waitApplied(receipt, PROFILE_UPDATER_GROUP, 600_000))) throw new Error('the updater did not catch up');
   const drained = performance.now();
   const endToEnd = accepted / ((drained - started) / 1000);
+  // What phase 1 cost per event, by process and at Redis (the capacity model of docs/SCALING.md).
+  const cpuAfter = cpuNow();
+  const self = process.cpuUsage(selfBefore);
+  const redisUsed = redisDelta(redisBefore, await redisCounters(redis));
+  const perEvent = {
+    ingestCpuMs: ((cpuAfter.ingest - cpuBefore.ingest) * 1000) / accepted,
+    updaterCpuMs: (cpuAfter.updaters.reduce((a, c, i) => a + c - cpuBefore.updaters[i]!, 0) * 1000) / accepted,
+    redisCpuMs: (redisUsed.cpuSeconds * 1000) / accepted,
+    redisCommands: redisUsed.commands / accepted,
+    redisBytes: (redisUsed.netInputBytes + redisUsed.netOutputBytes) / accepted,
+    /** This process: autocannon's HTTP load (and the wait for the drain). */
+    loadGeneratorCpuMs: (self.user + self.system) / 1000 / accepted,
+  };
 
   // Phase 2: latency at a sustained rate the pipeline can hold (a share of the measured capacity).
   const steadyRate = Math.max(1, Math.floor((Number(process.env['BENCH_STEADY_RATE'] ?? STEADY_SHARE * endToEnd)) / BATCH));
@@ -192,7 +215,7 @@ async function main() {
     if (sizes.length >= 200) break;
   }
   await server.stop();
-  await updater?.stop();
+  await Promise.all(updaters.map((u) => u.stop()));
 
   log('running redis-benchmark (SET, pipeline 32) against the same Redis...');
   const redisSetsPerSecond = redisBenchmark();
@@ -206,6 +229,7 @@ async function main() {
     batch: BATCH,
     users: USERS,
     partitions: Number(PARTITIONS),
+    updaters: UPDATERS,
     acceptedEvents: accepted,
     ingestEventsPerSecond: accepted / ((loadEnded - started) / 1000),
     endToEndEventsPerSecond: endToEnd,
@@ -218,6 +242,7 @@ async function main() {
     ledgerEntriesPerProfile: percentiles(ledgerEntries),
     redisBenchmarkSetPerSecond: redisSetsPerSecond,
     ratioToRedisBenchmark: endToEnd / redisSetsPerSecond,
+    perEvent,
   };
   saveReport(result);
   if (json) {
@@ -226,7 +251,7 @@ async function main() {
   }
   const f = (n: number) => Math.round(n).toLocaleString('en-US');
   console.log(
-    `Ingestion on Redis (${REDIS_URL}), ${CONNECTIONS} connections, batches of ${BATCH}, ${f(USERS)} users, ${PARTITIONS} stream partitions, updater ${SEPARATE_UPDATER ? 'in its own process' : 'in the ingest process'}`,
+    `Ingestion on Redis (${REDIS_URL}), ${CONNECTIONS} connections, batches of ${BATCH}, ${f(USERS)} users, ${PARTITIONS} stream partitions, ${SEPARATE_UPDATER ? `${UPDATERS === 1 ? 'updater in its own process' : `${UPDATERS} updater processes`}` : 'updater in the ingest process'}`,
   );
   console.log('');
   console.log('| figure | value |');
@@ -245,6 +270,9 @@ async function main() {
   console.log(`| bytes of each profile's ledger of applied event ids (same profiles; entries median ${f(result.ledgerEntriesPerProfile.p50)}) | median ${f(result.ledgerBytesPerProfile.p50)}, p99 ${f(result.ledgerBytesPerProfile.p99)} |`);
   console.log(`| redis-benchmark SET, pipeline 32, same run | ${f(redisSetsPerSecond)} ops/s |`);
   console.log(`| end-to-end events/s ÷ redis-benchmark SET/s | ${result.ratioToRedisBenchmark.toFixed(3)} |`);
+  console.log(
+    `| cost per event in phase 1: CPU ms of the ingest process / the updater${UPDATERS === 1 ? '' : 's'} / Redis / the load generator; Redis commands; Redis network bytes | ${perEvent.ingestCpuMs.toFixed(3)} / ${perEvent.updaterCpuMs.toFixed(3)} / ${perEvent.redisCpuMs.toFixed(3)} / ${perEvent.loadGeneratorCpuMs.toFixed(3)} ms; ${perEvent.redisCommands.toFixed(2)}; ${f(perEvent.redisBytes)} B |`,
+  );
 }
 
 await main();

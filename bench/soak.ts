@@ -38,6 +38,7 @@ import { audienceSpecs } from './lib/audiences-fixture.js';
 import { benchAuth } from './lib/auth.js';
 import { startChild } from './lib/child.js';
 import { gatewayClient } from './lib/gateway-client.js';
+import { rssOf } from './lib/process-stats.js';
 import { saveReport } from './lib/report.js';
 import { percentiles } from './lib/synthetic.js';
 
@@ -48,6 +49,12 @@ const WARMUP_S = num('SOAK_WARMUP', 60);
 const SUBSCRIPTIONS = num('SOAK_SUBSCRIPTIONS', 1000);
 const RATE = num('SOAK_RATE', 1000);
 const SAMPLE_EVERY_MS = num('SOAK_SAMPLE_MS', 10_000);
+/**
+ * Events per user posted as fast as they are taken before the subscriptions open (default 300):
+ * profiles then start at their size bounds (256 entries per computed trait, 64 applied event ids),
+ * so what the RSS measures is the processes, not profiles still growing into their bounds.
+ */
+const PREFILL = num('SOAK_PREFILL', 300);
 /** SOAK_AUDIENCES=0: no audience (a comparison run); default the 100 of the fixture. */
 const AUDIENCES = num('SOAK_AUDIENCES', 100);
 const GOALS = { rssGrowth: 0.1 };
@@ -56,15 +63,6 @@ const log = (m: string) => console.error(m);
 
 const LIVE = `subscription Soak($id: ID!) { profileUpdated(userId: $id) { version at user { id profile { genreAffinities(limit: 3) { key score } } } } }`;
 const CREATE = `mutation ($input: AudienceInput!) { createAudience(input: $input) { id } }`;
-
-/** Resident set size of a process, in bytes (Linux /proc via ps). */
-function rssOf(pid: number): number {
-  try {
-    return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) * 1024;
-  } catch {
-    return NaN;
-  }
-}
 
 /** Entries appended and not yet acknowledged by a group, summed over the partitions. */
 async function backlog(log_: EventLog<unknown>, group: string): Promise<number> {
@@ -138,6 +136,11 @@ async function main() {
     for (const s of specs) await gql(CREATE, { input: { id: s.id, name: s.name, rule: s.rule } });
     log(`soak (${subgraphs.info.stores}, prefix ${prefix}): ${specs.length} audiences; opening ${SUBSCRIPTIONS} subscriptions...`);
 
+    const groups: Record<string, () => Promise<number>> = {
+      'profile updater': () => backlog(infrastructure.eventLog as EventLog<unknown>, 'profile-updater'),
+      trending: () => backlog(infrastructure.eventLog as EventLog<unknown>, 'recommendations-trending'),
+      audiences: () => backlog(changes as EventLog<unknown>, 'audiences'),
+    };
     // Per user: send times of its events (version v is the v-th), the last version delivered.
     const users = Array.from({ length: SUBSCRIPTIONS }, (_, i) => `soak-${run}-${i}`);
     const sent = new Map<string, number[]>(users.map((u) => [u, []]));
@@ -149,33 +152,11 @@ async function main() {
     let ingestErrors = 0;
     const began = performance.now();
     const nowS = () => (performance.now() - began) / 1000;
-    for (let i = 0; i < Math.ceil(users.length / 50); i++) {
-      clients.push(createClient({ url: gateway.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams: auth.caller }));
-    }
-    users.forEach((user, i) =>
-      clients[i % clients.length]!.subscribe<{ profileUpdated: { version: number } }>(
-        { query: LIVE, variables: { id: user } },
-        {
-          next: (m) => {
-            const at = performance.now();
-            const version = m.data?.profileUpdated?.version;
-            if (m.errors?.length || version === undefined) return void subscriptionErrors++;
-            messages++;
-            const before = delivered.get(user) ?? 0;
-            if (version <= before) return void orderViolations++;
-            delivered.set(user, version);
-            const times = sent.get(user)!;
-            for (let v = before + 1; v <= version; v++) if (times[v - 1] !== undefined) latencies.push({ atS: nowS(), ms: at - times[v - 1]! });
-          },
-          error: () => void subscriptionErrors++,
-          complete: () => undefined,
-        },
-      ),
-    );
     let n = 0;
     const inflight = new Set<Promise<void>>();
-    const ingest = (batch: string[]) => {
-      const t = performance.now();
+    /** `timed`: false for the prefill, whose events are counted (versions) but not timed. */
+    const ingest = (batch: string[], timed = true) => {
+      const t = timed ? performance.now() : NaN;
       const events = batch.map((userId) => {
         sent.get(userId)!.push(t);
         const item = DEMO_MOVIE_REFS[n % DEMO_MOVIE_REFS.length];
@@ -192,21 +173,55 @@ async function main() {
         .finally(() => inflight.delete(p));
       inflight.add(p);
     };
+    if (PREFILL > 0) {
+      log(`prefill: ${PREFILL} events for each of ${users.length} users, as fast as they are taken...`);
+      const t = performance.now();
+      for (let round = 0; round < PREFILL; round++) {
+        for (let i = 0; i < users.length; i += 500) {
+          while (inflight.size >= 4) await Promise.race(inflight);
+          ingest(users.slice(i, i + 500), false);
+        }
+      }
+      await Promise.all(inflight);
+      const drainedBy = performance.now() + 600_000;
+      const idle = async () => (await groups['profile updater']!()) === 0 && (await groups['audiences']!()) === 0 && (await groups['trending']!()) === 0;
+      while (!(await idle()) && performance.now() < drainedBy) await new Promise((r) => setTimeout(r, 200));
+      log(`prefill: ${(PREFILL * users.length).toLocaleString('en-US')} events applied and evaluated in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+    }
+    for (let i = 0; i < Math.ceil(users.length / 50); i++) {
+      clients.push(createClient({ url: gateway.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams: auth.caller }));
+    }
+    users.forEach((user, i) =>
+      clients[i % clients.length]!.subscribe<{ profileUpdated: { version: number } }>(
+        { query: LIVE, variables: { id: user } },
+        {
+          next: (m) => {
+            const at = performance.now();
+            const version = m.data?.profileUpdated?.version;
+            if (m.errors?.length || version === undefined) return void subscriptionErrors++;
+            messages++;
+            const before = delivered.get(user) ?? 0;
+            if (version <= before) return void orderViolations++;
+            delivered.set(user, version);
+            const times = sent.get(user)!;
+            for (let v = before + 1; v <= version; v++) if (Number.isFinite(times[v - 1])) latencies.push({ atS: nowS(), ms: at - times[v - 1]! });
+          },
+          error: () => void subscriptionErrors++,
+          complete: () => undefined,
+        },
+      ),
+    );
     // Live: every subscription has delivered (one event per user not yet live, every second).
     const liveBy = performance.now() + 120_000;
+    const tries = new Map<string, number>();
     while (delivered.size < users.length && performance.now() < liveBy) {
-      const waiting = users.filter((u) => !delivered.has(u) && sent.get(u)!.length < 3);
+      const waiting = users.filter((u) => !delivered.has(u) && (tries.set(u, (tries.get(u) ?? 0) + 1).get(u) ?? 0) <= 3);
       for (let i = 0; i < waiting.length; i += 100) ingest(waiting.slice(i, i + 100));
       for (let t = 0; t < 20 && delivered.size < users.length; t++) await new Promise((r) => setTimeout(r, 50));
     }
     log(`${delivered.size} of ${users.length} subscriptions live; ${RATE} events/s for ${WARMUP_S} s of warm-up and ${DURATION_S} s measured...`);
 
     const samples: Sample[] = [];
-    const groups: Record<string, () => Promise<number>> = {
-      'profile updater': () => backlog(infrastructure.eventLog as EventLog<unknown>, 'profile-updater'),
-      trending: () => backlog(infrastructure.eventLog as EventLog<unknown>, 'recommendations-trending'),
-      audiences: () => backlog(changes as EventLog<unknown>, 'audiences'),
-    };
     const loadStart = nowS();
     const sample = async () => {
       const rss = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, rssOf(pid)]));
