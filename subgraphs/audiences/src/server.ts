@@ -8,6 +8,7 @@ import { startSubgraphService } from '../../../lib/subgraph-service.js';
 import { ServiceMetrics } from '../../../lib/metrics.js';
 import { inLinkedSpan } from '../../../lib/tracing.js';
 import type { SubgraphResolvers } from '../../../lib/subgraph-service.js';
+import { MEMBERSHIP_REASONS } from '../../../lib/contracts/audience.js';
 import type { AudienceChange } from '../../../lib/contracts/audience.js';
 import type { EventLog } from '../../../lib/eventlog/port.js';
 import { MemoryEventLog } from '../../../lib/eventlog/memory.js';
@@ -58,6 +59,8 @@ export async function startAudiencesServer(config: AudiencesConfig, deps: Audien
   const onError = (err: unknown) => (log ? log.error(err, 'audiences') : console.error(err));
   const metrics = new ServiceMetrics('audiences');
   const evaluations = metrics.counter({ name: 'audience_evaluations_total', help: 'Users evaluated, by reason (PROFILE_CHANGED, TIME, BACKFILL, ...)', labelNames: ['reason'] });
+  // Every reason's series from the start (at 0), so rates and dashboards see it before its first evaluation.
+  for (const reason of MEMBERSHIP_REASONS) evaluations.inc({ reason }, 0);
   const transitions = metrics.counter({ name: 'audience_membership_changes_total', help: 'Membership changes, by direction and reason', labelNames: ['direction', 'reason'] });
   // Its change log, read by one consumer group per destination (destinations are few: set by admins).
   metrics.eventLogs({ [AUDIENCE_CHANGES_LOG]: changes });
