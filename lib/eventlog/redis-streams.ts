@@ -156,6 +156,11 @@ export class RedisStreamEventLog<E = ProfileEvent> implements EventLog<E> {
     return `${this.options.prefix}consumer:${group}:${consumer}`;
   }
 
+  /** The names of a group's consumers (a set; those whose heartbeat lapsed are removed by the others). */
+  membersKey(group: string): string {
+    return `${this.options.prefix}consumers:${group}`;
+  }
+
   async append(events: readonly E[]): Promise<AppendResult<E>> {
     const byPartition = new Map<number, E[]>();
     for (const e of events) {
@@ -332,6 +337,10 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
   private readonly passes: Array<{ timer: NodeJS.Timeout; running: () => Promise<void> | undefined }> = [];
   /** Passes over the group looking for dead consumers (tests wait on it). */
   livenessPasses = 0;
+  /** Partitions this consumer reads new entries from (assign). */
+  owned = new Set<number>();
+  /** Read loops that had no partition of their own to read, woken by the next assignment. */
+  private readonly idleLoops = new Set<() => void>();
 
   constructor(
     private readonly log: RedisStreamEventLog<E>,
@@ -347,11 +356,11 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
     const { partitions, reclaimEveryMs, deadAfterMs } = this.log.options;
     // The heartbeat goes out before the first read, so no entry is ever delivered to a consumer
     // that looks dead. It is renewed on a timer of its own: a slow batch does not stop it.
-    const beat = this.beat();
+    const beat = this.beat().then(() => this.assign());
     for (const keys of this.readGroups(partitions)) this.loops.push(beat.then(() => this.readLoop(keys)));
     // Beats and takeover passes on timers of their own: a takeover pass slowed by a busy Redis
     // must not hold up the next beat (this consumer would look dead while it is alive).
-    this.every(Math.max(10, deadAfterMs / 4), () => this.beat());
+    this.every(Math.max(10, deadAfterMs / 4), () => this.beat().then(() => this.assign()));
     this.every(Math.max(10, deadAfterMs / 4), () => this.takeOverDead());
     this.every(reclaimEveryMs, () => this.reclaimAll());
   }
@@ -366,10 +375,41 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
     this.passes.push({ timer, running: () => running });
   }
 
-  /** Renews this consumer's heartbeat (failures are retried by the next beat). */
+  /** Renews this consumer's heartbeat and its place among the group's members (failures are retried by the next beat). */
   private async beat(): Promise<void> {
     if (this.stopped) return;
-    await this.redis.set(this.log.heartbeatKey(this.group, this.name), '1', 'PX', this.log.options.deadAfterMs).catch(() => undefined);
+    await Promise.all([
+      this.redis.set(this.log.heartbeatKey(this.group, this.name), '1', 'PX', this.log.options.deadAfterMs),
+      this.redis.sadd(this.log.membersKey(this.group), this.name),
+    ]).catch(() => undefined);
+  }
+
+  /**
+   * Which partitions this consumer reads new entries from: its share among the group's live
+   * members (partitionOwners), so that one user's events, which share a partition, go to one
+   * process, whose profile cache then holds its last write (two members reading every partition
+   * split each user's events between them: compare-and-set conflicts, no cache hits, 2.5x the
+   * cost per event in bench:scaling). Worked out again on every beat; a member that joins or
+   * dies moves only its share. While two members disagree (one beat at most) both may read a
+   * partition, which delivery at least once and the idempotent writes already allow. When the
+   * members cannot be read, every partition.
+   */
+  private async assign(): Promise<void> {
+    if (this.stopped) return;
+    const { partitions } = this.log.options;
+    try {
+      const key = this.log.membersKey(this.group);
+      const names = [...new Set([...(await this.redis.smembers(key)), this.name])];
+      const alive = await Promise.all(names.map((n) => (n === this.name ? Promise.resolve(1) : this.redis.exists(this.log.heartbeatKey(this.group, n)))));
+      const gone = names.filter((_, i) => !alive[i]);
+      if (gone.length > 0) await this.redis.srem(key, ...gone);
+      const owners = partitionOwners(names.filter((_, i) => alive[i]), partitions);
+      this.owned = new Set(owners.flatMap((owner, p) => (owner === this.name ? [p] : [])));
+    } catch {
+      this.owned = new Set(Array.from({ length: partitions }, (_, p) => p));
+    }
+    for (const wake of this.idleLoops) wake();
+    this.idleLoops.clear();
   }
 
   /**
@@ -494,7 +534,8 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
 
   /** Reads the given partitions' streams and hands each partition's entries to `handle`. */
   private async readLoop(keys: readonly string[]): Promise<void> {
-    const { blockMs, onError, inFlightBatches } = this.log.options;
+    const { blockMs, onError, inFlightBatches, partitions } = this.log.options;
+    const partitionOfKey = new Map(Array.from({ length: partitions }, (_, p) => [this.log.streamKey(p), p]));
     // A blocking read holds its connection, so each loop gets one of its own.
     const conn = duplicate(this.redis);
     this.connections.push(conn);
@@ -523,7 +564,18 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
           await Promise.race(inFlight);
           continue;
         }
-        const reply = (await read(['BLOCK', blockMs, 'STREAMS', ...keys, ...keys.map(() => '>')])) ?? [];
+        const mine = keys.filter((key) => this.owned.has(partitionOfKey.get(key)!));
+        if (mine.length === 0) {
+          // Every partition of this loop is another member's: wait for the next assignment.
+          let wake!: () => void;
+          const moved = new Promise<void>((r) => this.idleLoops.add((wake = r)));
+          const timer = setTimeout(wake, blockMs);
+          await Promise.race([this.stopping, moved]);
+          clearTimeout(timer);
+          this.idleLoops.delete(wake);
+          continue;
+        }
+        const reply = (await read(['BLOCK', blockMs, 'STREAMS', ...mine, ...mine.map(() => '>')])) ?? [];
         if (this.stopped) break;
         for (const [key, entries] of reply) {
           if (entries.length === 0) continue;
@@ -583,7 +635,7 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
     await Promise.allSettled(this.loops);
     await this.handleOwnPending();
     // Gone: whatever it still holds (Redis was away) is taken over without waiting for the beat to lapse.
-    await this.redis.del(this.log.heartbeatKey(this.group, this.name)).catch(() => undefined);
+    await Promise.all([this.redis.del(this.log.heartbeatKey(this.group, this.name)), this.redis.srem(this.log.membersKey(this.group), this.name)]).catch(() => undefined);
     this.log.forget(this);
   }
 
@@ -612,4 +664,15 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
     for (const c of this.connections) c.disconnect();
     this.log.forget(this);
   }
+}
+
+/**
+ * The member that reads each partition (index = partition): the live members in name order take
+ * the partitions in turn, so each reads partitions ÷ members of them (rounded). Members see the
+ * same list and agree without talking; a member that joins or leaves moves up to all partitions
+ * once, which at-least-once delivery and the idempotent writes absorb.
+ */
+export function partitionOwners(members: readonly string[], partitions: number): string[] {
+  const sorted = [...new Set(members)].sort();
+  return Array.from({ length: partitions }, (_, p) => sorted[p % sorted.length] ?? '');
 }

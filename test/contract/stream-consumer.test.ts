@@ -167,6 +167,36 @@ for (const target of redisTargets()) {
       return { redis, stores, log };
     };
 
+    it("two consumers of a group split the partitions: each user's events go to one of them, and a survivor takes all", async ({ skip }) => {
+      if (!available) skip(note);
+      const { log } = setup({ partitions: 8, batchSize: 20, deadAfterMs: 400 });
+      const seenBy = new Map<string, Set<string>>();
+      const handled = new Set<string>();
+      const consumer = (name: string) =>
+        log.consume('split', (batch) => {
+          for (const e of batch) {
+            (seenBy.get(e.userId) ?? seenBy.set(e.userId, new Set()).get(e.userId)!).add(name);
+            handled.add(e.eventId);
+          }
+        }, name);
+      const a = consumer('split-a');
+      const b = consumer('split-b');
+      const owned = () => [a, b].map((c) => (c as unknown as { owned?: Set<number> }).owned?.size ?? -1);
+      await until(async () => owned()[0] === 4 && owned()[1] === 4, 5000, 'both members to take their share');
+      const all = events();
+      for (let i = 0; i < all.length; i += 50) await log.append(all.slice(i, i + 50));
+      await until(async () => handled.size === all.length, 10_000, 'every event handled');
+      expect([...seenBy.values()].every((names) => names.size === 1)).toBe(true);
+      expect(new Set([...seenBy.values()].flatMap((n) => [...n])).size).toBe(2);
+      // One leaves: the other reads every partition from its next beat.
+      await b.stop();
+      await until(async () => owned()[0] === 8, 5000, 'the survivor to take every partition');
+      const more = Array.from({ length: USERS }, (_, u) => event(`user-${u}`, 999));
+      await log.append(more);
+      await until(async () => more.every((e) => handled.has(e.eventId)), 10_000, 'the later events handled by the survivor');
+      await a.stop();
+    });
+
     it('a consumer killed mid-batch: the survivor reclaims its entries and every event is applied exactly once', async ({ skip }) => {
       if (!available) skip(note);
       prefix = freshPrefix();
