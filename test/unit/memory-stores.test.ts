@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MemoryEventLog } from '../../lib/eventlog/memory.js';
 import { emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
 import type { Profile } from '../../subgraphs/profile/src/domain/profile.js';
 import { MemoryDedupe } from '../../lib/eventlog/memory-dedupe.js';
@@ -160,5 +161,22 @@ describe('MemoryProfileStore', () => {
     const store = await storeWith(4);
     await store.delete('user-1');
     expect((await pageSizes(store, 2)).ids.sort()).toEqual(['user-0', 'user-2', 'user-3']);
+  });
+});
+
+describe('MemoryEventLog retention', () => {
+  it('keeps the newest events, trimming a quarter of the retention at a time, and consumers see every event', async () => {
+    const log = new MemoryEventLog<{ eventId: string; userId: string }>({ retention: 100, keys: { orderKey: (e) => e.userId, dedupeKey: (e) => e.eventId } });
+    const seen: string[] = [];
+    log.consume('g', (batch) => void seen.push(...batch.map((e) => e.eventId)));
+    for (let i = 0; i < 1000; i++) {
+      const { receipt } = await log.append([{ eventId: `e${i}`, userId: 'u' }]);
+      expect(await log.waitApplied(receipt, 'g', 5000)).toBe(true);
+    }
+    const [info] = await log.info();
+    expect(info!.length).toBeGreaterThanOrEqual(100);
+    expect(info!.length).toBeLessThanOrEqual(125);
+    expect(seen).toEqual(Array.from({ length: 1000 }, (_, i) => `e${i}`));
+    await log.close();
   });
 });
