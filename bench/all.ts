@@ -32,6 +32,7 @@ const STEPS: Step[] = [
   { name: 'scaling', script: 'bench:scaling', what: 'the capacity model of docs/SCALING.md checked on this machine: bench:ingest with 1 and 2 profile updater processes, predicted from the 1-updater costs per event' },
   { name: 'takeover', script: 'bench:takeover', what: 'a profile updater killed with SIGKILL: kill → its entries applied by a live one, on Redis' },
   { name: 'live', script: 'bench:live', what: 'live updates through the gateway per transport (graphql-ws, SSE, multipart): 1,000 subscriptions at 500 events/s each' },
+  { name: 'fanout', script: 'bench:fanout', what: 'live fan-out through the gateway: 10,000 subscriptions (1,000 users × 10 devices, then 10,000 users) at 1,000 events/s, every event at every subscriber, latency, heap per subscription' },
   { name: 'freshness', script: 'bench:freshness', what: 'event → re-ranked row through the gateway, embedded and on Redis' },
   {
     name: 'audiences',

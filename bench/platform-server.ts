@@ -26,11 +26,30 @@ if (process.env['BENCH_LOOP_DELAY'] === '1') {
   });
 }
 
+/**
+ * BENCH_HEAP_ENDPOINT=1: a loopback endpoint (its URL in the ready line as `heap`) answering the
+ * process's heap after a full collection (start the child with --expose-gc), for heap-per-thing figures.
+ */
+async function heapEndpoint(): Promise<string | undefined> {
+  if (process.env['BENCH_HEAP_ENDPOINT'] !== '1') return undefined;
+  const { createServer } = await import('node:http');
+  const server = createServer((_req, res) => {
+    (globalThis as { gc?: () => void }).gc?.();
+    const m = process.memoryUsage();
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ heapUsed: m.heapUsed, rss: m.rss, collected: typeof (globalThis as { gc?: unknown }).gc === 'function' }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  server.unref();
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+const heap = await heapEndpoint();
+
 // Loopback only, ephemeral ports, quiet logs; NODE_ENV and secrets come from the parent.
 const env = { ...process.env, HOST: '127.0.0.1', GATEWAY_PORT: '0', PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', AUDIENCES_PORT: '0', LOG_LEVEL: 'error' };
 if (role === 'gateway') {
   const gateway = await startGateway({ ...loadGatewayConfig(env), subgraphUrls: JSON.parse(process.env['BENCH_SUBGRAPH_URLS']!) });
-  process.stdout.write(`${JSON.stringify({ url: `${gateway.url}/graphql` })}\n`);
+  process.stdout.write(`${JSON.stringify({ url: `${gateway.url}/graphql`, heap })}\n`);
   process.on('SIGTERM', () => void gateway.close().then(() => process.exit(0)));
 } else if (role === 'audiences') {
   const audiences = await startAudiencesProcess(loadAudiencesConfig(env), env);
@@ -38,6 +57,6 @@ if (role === 'gateway') {
   process.on('SIGTERM', () => void audiences.close().then(() => process.exit(0)));
 } else {
   const subgraphs = await startSubgraphs({ env, audiences: process.env['BENCH_AUDIENCES_APART'] !== '1' });
-  process.stdout.write(`${JSON.stringify({ subgraphUrls: subgraphs.subgraphUrls, profile: subgraphs.profile.url, stores: subgraphs.backends.kind })}\n`);
+  process.stdout.write(`${JSON.stringify({ subgraphUrls: subgraphs.subgraphUrls, profile: subgraphs.profile.url, stores: subgraphs.backends.kind, heap })}\n`);
   process.on('SIGTERM', () => void subgraphs.close().then(() => process.exit(0)));
 }
