@@ -106,14 +106,16 @@ export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
       // Deliver asynchronously, after the producer's call returns, like a real consumer would.
       await Promise.resolve();
       while (!group.stopped) {
-        const start = Math.max(group.next, this.base) - this.base;
+        const from = Math.max(group.next, this.base);
+        const start = from - this.base;
         if (start >= this.events.length) break;
         const batch = this.events.slice(start, start + this.batchSize);
         const traceparents = [...new Set(this.traceparents.slice(start, start + this.batchSize))].filter(Boolean);
         group.inFlight = batch.length;
         try {
           await group.handler(batch, { traceparents });
-          group.next = this.base + start + batch.length;
+          // From where the batch began: an append may have trimmed the log (moved base) meanwhile.
+          group.next = from + batch.length;
         } catch (err) {
           group.onError(err);
           group.failed = true;

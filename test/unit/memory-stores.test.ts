@@ -179,4 +179,34 @@ describe('MemoryEventLog retention', () => {
     expect(seen).toEqual(Array.from({ length: 1000 }, (_, i) => `e${i}`));
     await log.close();
   });
+
+  it('a consumer whose batch was under way while appends trimmed the log skips nothing retained after it', async () => {
+    const log = new MemoryEventLog<{ eventId: string; userId: string }>({ retention: 8, batchSize: 2, keys: { orderKey: (e) => e.userId, dedupeKey: (e) => e.eventId } });
+    const seen: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held!: () => void;
+    const holding = new Promise<void>((r) => (held = r));
+    log.consume('g', async (batch) => {
+      if (seen.length === 0) {
+        held();
+        await gate;
+      }
+      seen.push(...batch.map((e) => e.eventId));
+    });
+    await log.append([{ eventId: 'e0', userId: 'u' }, { eventId: 'e1', userId: 'u' }]);
+    await holding;
+    // 12 more while the first batch is held: the log trims, moving its base past e0 and e1.
+    for (let i = 2; i < 14; i++) await log.append([{ eventId: `e${i}`, userId: 'u' }]);
+    const [info] = await log.info();
+    const kept = info!.length;
+    release();
+    const { receipt } = await log.append([{ eventId: 'e14', userId: 'u' }]);
+    expect(await log.waitApplied(receipt, 'g', 5000)).toBe(true);
+    // Every event still retained when the batch ended was delivered, in order.
+    const retained = Array.from({ length: kept }, (_, i) => `e${14 - kept + i}`);
+    for (const id of retained) expect(seen).toContain(id);
+    expect(seen).toContain('e14');
+    await log.close();
+  });
 });
