@@ -223,4 +223,31 @@ describe('AudienceService', () => {
     expect(emitted.filter((c) => c.userId === 'u1')).toEqual([]);
     await service.stop();
   });
+
+  it("a user deleted while its evaluations wait is not put back by them", async () => {
+    const { source, service, notice, member, emitted } = setup({ coalesceMs: 0, evaluationConcurrency: 1 });
+    await service.create({ id: 'anyone', name: 'Anyone', rule: { not: { traits: { plan: 'none' } } } });
+    await service.settled();
+    source.profiles.set('u1', view('u1', 1, { plan: 'basic' }));
+    source.holdFetches();
+    const first = service.handleNotices([notice('u1', 1)]);
+    await source.fetchHeld;
+    const waiting = service.handleNotices([notice('u1', 2)]);
+    const queued = () => (service as unknown as { waiting: Map<string, unknown> }).waiting.size;
+    await until(async () => queued() === 1, 5000, 'the second notice to wait for the page under way');
+    // The profile is deleted; its notice arrives while the first evaluation is under way.
+    source.profiles.delete('u1');
+    const deleted = service.handleNotices([{ ...notice('u1', 0), cause: 'delete' }]);
+    source.openFetches();
+    await Promise.all([first, waiting, deleted]);
+    // The evaluation under way lands first, then the delete; the waiting one (it would read an
+    // empty profile, which `anyone` matches) is dropped.
+    expect(await member('u1')).toEqual([]);
+    expect(source.fetches).toEqual([['u1']]);
+    expect(emitted.filter((c) => c.userId === 'u1').map((c) => [c.entered, c.reason])).toEqual([
+      [true, 'PROFILE_CHANGED'],
+      [false, 'USER_DELETED'],
+    ]);
+    await service.stop();
+  });
 });

@@ -115,8 +115,8 @@ export class AudienceService {
   private resumedAt = -Infinity;
   /** Users whose evaluation has not read their profile yet, by reason and user, oldest first. */
   private readonly waiting = new Map<string, Waiting>();
-  /** Users whose evaluation is under way (read, decided, written). */
-  private readonly evaluating = new Set<string>();
+  /** Users whose evaluation is under way (read, decided, written), with their page's run. */
+  private readonly evaluating = new Map<string, Promise<void> | null>();
   private pagesRunning = 0;
   /** The changes of this turn of the event loop, and when they will have been written (emit). */
   private emitting: { batch: AudienceChange[]; written: Promise<void> } | null = null;
@@ -371,7 +371,7 @@ export class AudienceService {
       if (n.cause === 'alias' || prev === 'all') changed.set(n.userId, 'all');
       else changed.set(n.userId, new Set([...(prev ?? []), ...n.changed]));
     }
-    await Promise.all(deleted.map((id) => this.users.run(id, () => this.forgetUser(id))));
+    await Promise.all(deleted.map((id) => this.forget(id)));
     const byUser = new Map<string, Set<string>>();
     for (const [userId, fields] of changed) {
       const audiences = this.affected(fields);
@@ -401,6 +401,21 @@ export class AudienceService {
       }
     }
     return out;
+  }
+
+  /**
+   * A deleted user: its waiting evaluations are dropped (they would read an empty profile and put
+   * it back into audiences), one under way finishes first (its decisions were read before the
+   * delete and must not land after it), then its memberships go.
+   */
+  private async forget(userId: string): Promise<void> {
+    for (const [key, entry] of this.waiting) {
+      if (entry.userId !== userId) continue;
+      this.waiting.delete(key);
+      entry.settle.splice(0).forEach((s) => s.resolve());
+    }
+    await this.evaluating.get(userId);
+    await this.users.run(userId, () => this.forgetUser(userId));
   }
 
   private async forgetUser(userId: string): Promise<void> {
@@ -443,41 +458,42 @@ export class AudienceService {
         // In an evaluation already: its next one starts after it, and reads what it did not.
         if (this.evaluating.has(entry.userId)) continue;
         this.waiting.delete(key);
-        this.evaluating.add(entry.userId);
+        this.evaluating.set(entry.userId, null);
         page.push(entry);
       }
       if (page.length === 0) return;
       this.pagesRunning++;
-      void this.evaluatePage(page).finally(() => {
+      const run = this.evaluatePage(page).finally(() => {
         this.pagesRunning--;
         for (const e of page) this.evaluating.delete(e.userId);
         this.pump();
       });
+      for (const e of page) this.evaluating.set(e.userId, run);
     }
   }
 
-  /** One page: its profiles and memberships read together, each user then decided on its own. */
+  /**
+   * One page: its profiles and memberships read together, each user then decided on its own.
+   * Never rejects: whatever fails settles the page's waiters with the error (their notice
+   * batches are then delivered again).
+   */
   private async evaluatePage(page: readonly Waiting[]): Promise<void> {
     const ids = page.map((e) => e.userId);
-    const settleAll = (err: unknown) => page.forEach((e) => e.settle.forEach((s) => s.reject(err)));
-    let read: [ProfileView[], Membership[][]];
-    const now = this.now();
     try {
-      read = await Promise.all([this.source.profiles(ids, this.traitNames, now), this.stores.memberships.ofMany(ids)]);
-    } catch (err) {
-      settleAll(err);
-      return;
-    }
-    const [views, memberships] = read;
-    for (const reason of new Set(page.map((e) => e.reason))) this.options.observe?.evaluated(page.filter((e) => e.reason === reason).length, reason);
-    await Promise.all(
-      page.map((entry, i) =>
-        this.users.run(entry.userId, () => this.evaluateView(views[i]!, entry.audiences, entry.reason, now, memberships[i]!)).then(
-          () => entry.settle.forEach((s) => s.resolve()),
-          (err: unknown) => entry.settle.forEach((s) => s.reject(err)),
+      const now = this.now();
+      const [views, memberships] = await Promise.all([this.source.profiles(ids, this.traitNames, now), this.stores.memberships.ofMany(ids)]);
+      for (const reason of new Set(page.map((e) => e.reason))) this.options.observe?.evaluated(page.filter((e) => e.reason === reason).length, reason);
+      await Promise.all(
+        page.map((entry, i) =>
+          this.users.run(entry.userId, () => this.evaluateView(views[i]!, entry.audiences, entry.reason, now, memberships[i]!)).then(
+            () => entry.settle.splice(0).forEach((s) => s.resolve()),
+            (err: unknown) => entry.settle.splice(0).forEach((s) => s.reject(err)),
+          ),
         ),
-      ),
-    );
+      );
+    } catch (err) {
+      for (const e of page) e.settle.splice(0).forEach((s) => s.reject(err));
+    }
   }
 
   /** `memberships`: the user's, read with the page (audience references see them and this evaluation's decisions). */
