@@ -326,11 +326,11 @@ export class RedisStreamEventLog<E = ProfileEvent> implements EventLog<E> {
 export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
   private stopped = false;
   /**
-   * Settles when the consumer stops. A blocking read is raced against it: a connection that is
-   * reconnecting when it is closed never settles the command it holds.
+   * Stop signals of untilStopped, one per call: a blocking read is raced against the consumer
+   * stopping (a connection that is reconnecting when it is closed never settles the command it
+   * holds). One long-lived promise raced on every read would keep a reaction per read.
    */
-  private readonly stopping: Promise<null>;
-  private markStopped!: () => void;
+  private readonly stopWaiters = new Set<() => void>();
   private readonly loops: Promise<void>[] = [];
   private readonly connections: RedisClient[] = [];
   /** Background passes (heartbeat, takeover, idle reclaim), each never overlapping itself. */
@@ -349,7 +349,6 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
     readonly name: string,
     private readonly handler: EventBatchHandler<E>,
   ) {
-    this.stopping = new Promise<null>((resolve) => (this.markStopped = () => resolve(null)));
   }
 
   start(): void {
@@ -542,7 +541,7 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
     const read = (args: (string | number)[]) => {
       const reply = this.xreadgroup(conn, args);
       reply.catch(() => undefined); // when stopping wins the race
-      return Promise.race([reply, this.stopping]);
+      return this.untilStopped(reply);
     };
     let ready = false;
     let backlog = true; // first the entries this consumer name left pending
@@ -570,7 +569,7 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
           let wake!: () => void;
           const moved = new Promise<void>((r) => this.idleLoops.add((wake = r)));
           const timer = setTimeout(wake, blockMs);
-          await Promise.race([this.stopping, moved]);
+          await this.untilStopped(moved);
           clearTimeout(timer);
           this.idleLoops.delete(wake);
           continue;
@@ -620,22 +619,34 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
     }
   }
 
+  /** `p`, or null as soon as the consumer stops, whichever is first; leaves nothing behind once settled. */
+  private untilStopped<T>(p: Promise<T>): Promise<T | null> {
+    if (this.stopped) return Promise.resolve(null);
+    let wake!: () => void;
+    const stopped = new Promise<null>((resolve) => this.stopWaiters.add((wake = () => resolve(null))));
+    return Promise.race([p, stopped]).finally(() => this.stopWaiters.delete(wake));
+  }
+
   /** Stops reading, reclaiming and beating. */
   private halt(): void {
     this.stopped = true;
-    this.markStopped();
+    for (const wake of this.stopWaiters) wake();
+    this.stopWaiters.clear();
     for (const { timer } of this.passes) clearInterval(timer);
   }
 
   /** Stops reading; entries being handled finish (and are acknowledged) first. */
   async stop(): Promise<void> {
     this.halt();
+    // Out of the members first, so the others take this share at their next beat; the heartbeat
+    // stays until the entries it holds are handled (they are not taken over meanwhile).
+    await this.redis.srem(this.log.membersKey(this.group), this.name).catch(() => undefined);
     await Promise.all(this.passes.map((p) => p.running()));
     for (const c of this.connections) c.disconnect();
     await Promise.allSettled(this.loops);
     await this.handleOwnPending();
     // Gone: whatever it still holds (Redis was away) is taken over without waiting for the beat to lapse.
-    await Promise.all([this.redis.del(this.log.heartbeatKey(this.group, this.name)), this.redis.srem(this.log.membersKey(this.group), this.name)]).catch(() => undefined);
+    await this.redis.del(this.log.heartbeatKey(this.group, this.name)).catch(() => undefined);
     this.log.forget(this);
   }
 
