@@ -36,7 +36,12 @@ declare module 'ioredis' {
 const APPLY_LUA = `
 local fields = {'#v'}
 for i = 3, #ARGV, 2 do fields[#fields + 1] = 'm:' .. ARGV[i] end
-local current = redis.call('HMGET', KEYS[1], unpack(fields))
+-- In chunks: Lua's unpack takes a few thousand values at most (an alias evaluates every audience).
+local current = {}
+for from = 1, #fields, 1000 do
+  local part = redis.call('HMGET', KEYS[1], unpack(fields, from, math.min(from + 999, #fields)))
+  for j = 1, #part do current[from + j - 1] = part[j] end
+end
 local writes = {}
 if ARGV[1] ~= '' then
   local v = tonumber(ARGV[1])
@@ -62,7 +67,7 @@ for i = 3, #ARGV, 2 do
     out[#out + 1] = ARGV[i] .. '|' .. (want and '1' or '0') .. '|' .. seq
   end
 end
-if #writes > 0 then redis.call('HSET', KEYS[1], unpack(writes)) end
+for from = 1, #writes, 1000 do redis.call('HSET', KEYS[1], unpack(writes, from, math.min(from + 999, #writes))) end
 return out
 `;
 
