@@ -46,7 +46,7 @@ export function loadProfileConfig(env: NodeJS.ProcessEnv = process.env): Profile
     dedupeTtlMs: dedupeWindowMs(env),
     profileTtlMs: envDuration(env, 'PROFILE_TTL', '90d'),
     writeCache: envInt(env, 'PROFILE_WRITE_CACHE', 2000, 0, 1_000_000),
-    cacheBytes: envInt(env, 'PROFILE_CACHE_MB', 16, 1, 1_000_000) * 2 ** 20,
+    cacheBytes: envInt(env, 'PROFILE_CACHE_MB', 64, 1, 1_000_000) * 2 ** 20,
     ingestRateLimit: envInt(env, 'INGEST_RATE_LIMIT', 20_000, 0),
     ingestBurst: envInt(env, 'INGEST_BURST', 40_000, 1000),
   };

@@ -33,7 +33,8 @@ function anchored(map: AffinityMap, limit: number, ref: number, halfLifeMs: numb
 export function toRankingFeatures(p: Profile, config: ReducerConfig, limits: FeatureLimits = FEATURE_LIMITS): RankingFeatures {
   const ref = p.lastEventAt ?? 0;
   const h = config.halfLifeMs;
-  const facets: Record<string, AffinityView[]> = {};
+  // No prototype: a facet may be called anything, `__proto__` included.
+  const facets: Record<string, AffinityView[]> = Object.create(null);
   for (const [facet, map] of Object.entries(p.facets)) facets[facet] = anchored(map, limits.facetValues, ref, h);
   return {
     v: 1,

@@ -93,7 +93,7 @@ export class RedisProfileStore implements ProfileStore {
     writeCache = 2000,
     private readonly maxAttempts = 100,
     /** And at most this many bytes of their stored documents (their decoded copies take several times that). */
-    cacheBytes = 16 * 2 ** 20,
+    cacheBytes = 64 * 2 ** 20,
   ) {
     redis.defineCommand('profileCas', { numberOfKeys: 3, lua: CAS_LUA });
     redis.defineCommand('profileDelete', { numberOfKeys: 1, lua: DELETE_LUA });
@@ -118,7 +118,8 @@ export class RedisProfileStore implements ProfileStore {
       const known = this.written?.get(userId);
       if (known && rev === String(known.rev) && token === known.token) return known.profile;
       const profile = decodeProfile(doc);
-      if (rev !== undefined && token !== undefined) this.written?.set(userId, { rev: Number(rev), token, profile, bytes: doc.length });
+      // Not over a newer copy (a write of this process that landed after this read).
+      if (rev !== undefined && token !== undefined && !(known && known.rev > Number(rev))) this.written?.set(userId, { rev: Number(rev), token, profile, bytes: doc.length });
       return profile;
     });
   }
@@ -455,7 +456,7 @@ export interface RedisProfileStoreOptions {
   dedupeTtlMs: number;
   /** Profiles each process remembers as it wrote or read them, to skip the read before a write and the decode of a read (default 2,000; 0: off). */
   writeCache?: number;
-  /** And at most this many bytes of their stored documents (default 16 MiB). */
+  /** And at most this many bytes of their stored documents (default 64 MiB). */
   cacheBytes?: number;
 }
 
