@@ -105,9 +105,11 @@ async function main() {
       const heldIds = new Set(held.map(([p, id]) => `${p}/${id}`));
       await until(async () => (await pending()).every(([p, id]) => !heldIds.has(`${p}/${id}`)), 120_000, 'the dead updater\'s entries to be applied');
       const takeoverMs = performance.now() - killedAt;
-      await until(async () => (await pending()).length === 0, 60_000, 'the group to drain');
-      const profiles = await backends.profileStores.profiles.getMany(users);
-      const counts = profiles.map((p) => p?.eventCount ?? 0);
+      // Every event applied: the held ones (taken over) and those the dead updater had not read
+      // yet (its partitions pass to the survivor once its heartbeat has lapsed).
+      const counts_ = async () => (await backends.profileStores.profiles.getMany(users)).map((p) => p?.eventCount ?? 0);
+      await until(async () => (await counts_()).every((c) => c >= 1) && (await pending()).length === 0, 60_000, 'every event to be applied');
+      const counts = await counts_();
       if (counts.some((c) => c !== 1)) throw new Error(`trial ${n + 1}: event counts ${JSON.stringify(counts)}, expected 1 each`);
       log(`  trial ${n + 1}: ${held.length} entries held by the killed updater, applied ${takeoverMs.toFixed(0)} ms after SIGKILL`);
       return { heldEntries: held.length, takeoverMs };
