@@ -129,7 +129,8 @@ async function main() {
     }
     if (!SKIP_PEER) {
       log(`idle reclaim only (XAUTOCLAIM after CONSUMER_RECLAIM_IDLE ${eventLog.options.reclaimIdleMs} ms, as before heartbeats), 1 trial:`);
-      const idleLog = new RedisStreamEventLog(redis, { ...eventLog.options, deadAfterMs: 3_600_000 });
+      // Heartbeats still decide which member reads which partition; only the takeover is off.
+      const idleLog = new RedisStreamEventLog(redis, { ...eventLog.options, takeOverDead: false });
       for (let n = 1000; idleOnly.length < 1 && n < 1003; n++) {
         const t = await trial(n, idleLog);
         if (t) idleOnly.push(t);

@@ -57,6 +57,11 @@ export interface StreamSettings {
    * consumers renew theirs every quarter of it, whatever their batches are doing.
    */
   deadAfterMs: number;
+  /**
+   * false: a dead consumer's pending entries wait for XAUTOCLAIM (reclaimIdleMs) instead of being
+   * taken over when its heartbeat lapses (bench:takeover's peer, the rescue before heartbeats).
+   */
+  takeOverDead?: boolean;
   /** How long an accepted dedupe key makes a later entry a duplicate (0: no deduplication). */
   dedupeTtlMs: number;
   /**
@@ -360,7 +365,7 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
     // Beats and takeover passes on timers of their own: a takeover pass slowed by a busy Redis
     // must not hold up the next beat (this consumer would look dead while it is alive).
     this.every(Math.max(10, deadAfterMs / 4), () => this.beat().then(() => this.assign()));
-    this.every(Math.max(10, deadAfterMs / 4), () => this.takeOverDead());
+    if (this.log.options.takeOverDead !== false) this.every(Math.max(10, deadAfterMs / 4), () => this.takeOverDead());
     this.every(reclaimEveryMs, () => this.reclaimAll());
   }
 
