@@ -14,11 +14,10 @@
  */
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
-import { Pool } from 'undici';
 import WebSocket from 'ws';
-import { DEMO_MOVIE_REFS } from '../demo/catalog.js';
 import { benchAuth } from './lib/auth.js';
 import { startChild } from './lib/child.js';
+import { playPoster } from './lib/play-poster.js';
 import { saveReport } from './lib/report.js';
 import { percentiles } from './lib/synthetic.js';
 
@@ -83,7 +82,7 @@ async function main() {
     readyTimeoutMs: 120_000,
   });
   const gateway = gatewayChild.info.url;
-  const ingestPool = new Pool(new URL(subgraphs.info.profile).origin, { connections: 8 });
+  const posters: ReturnType<typeof playPoster>[] = [];
   const results: ShapeResult[] = [];
   try {
     for (const [round, shape] of SHAPES.entries()) {
@@ -91,44 +90,25 @@ async function main() {
       const users = Array.from({ length: userCount }, (_, i) => `fanout-${round}-${shape}-${i}`);
       // Subscription i follows users[i % users.length]: DEVICES of them per user in the devices shape.
       const subs = Array.from({ length: SUBSCRIPTIONS }, (_, i) => users[i % users.length]!);
-      const sent = new Map<string, number[]>(users.map((u) => [u, []]));
       const delivered = new Int32Array(SUBSCRIPTIONS);
       const live = new Uint8Array(SUBSCRIPTIONS);
       let liveCount = 0;
       let messages = 0;
-      const messagesSeen = () => messages;
       const latencies: number[] = [];
       let measureFrom = Infinity;
       let visible = 0;
       let errors = 0;
       let measuredErrors = 0;
       const errorSamples: string[] = [];
-      let ingestErrors = 0;
-      let n = 0;
-      const inflight = new Set<Promise<void>>();
-      const ingest = (batch: string[]) => {
-        const t = performance.now();
-        const events = batch.map((userId) => {
-          sent.get(userId)!.push(t);
-          const item = DEMO_MOVIE_REFS[n % DEMO_MOVIE_REFS.length];
-          n++;
-          return { eventId: `fanout-${round}-${n}`, userId, type: 'PLAY', occurredAt: Date.now(), item };
-        });
-        const p = ingestPool
-          .request({ path: '/v1/events', method: 'POST', headers: { 'content-type': 'application/json', ...auth.caller }, body: JSON.stringify({ events }) })
-          .then(async (r) => {
-            if (r.statusCode >= 300) ingestErrors++;
-            await r.body.dump();
-          })
-          .catch(() => void ingestErrors++)
-          .finally(() => inflight.delete(p));
-        inflight.add(p);
-      };
+      const poster = playPoster(subgraphs.info.profile, auth.caller, users, `fanout-${round}`);
+      posters.push(poster);
+      const { sent } = poster;
+      const ingest = poster.post;
 
       // The users exist before the heap is read (on the embedded stores their profiles are in
       // the subgraphs' heap): what the subscriptions add is what is left.
       for (let i = 0; i < users.length; i += 200) ingest(users.slice(i, i + 200));
-      await Promise.all(inflight);
+      await poster.settled();
       const heapBefore = { gateway: await heapOf(gatewayChild.info.heap), subgraphs: await heapOf(subgraphs.info.heap) };
       log(`${shape}: ${SUBSCRIPTIONS} subscriptions for ${users.length} users...`);
       const clients: Client[] = Array.from({ length: Math.ceil(SUBSCRIPTIONS / PER_SOCKET) }, () =>
@@ -182,9 +162,12 @@ async function main() {
           for (let t = 0; t < 40 && liveCount < target; t++) await sleep(50);
         }
       }
-      await Promise.all(inflight);
+      await poster.settled();
       // Quiet first: the readiness events' messages delivered (no message for half a second).
-      for (let seen = -1, now = messagesSeen(); seen !== now; seen = now, await sleep(500), now = messagesSeen());
+      for (let seen = -1; seen !== messages; ) {
+        seen = messages;
+        await sleep(500);
+      }
       const heapLive = { gateway: await heapOf(gatewayChild.info.heap), subgraphs: await heapOf(subgraphs.info.heap) };
       log(`${shape}: ${liveCount} of ${SUBSCRIPTIONS} live; ${RATE} events/s for ${DURATION_S} s after ${WARMUP_S} s of warm-up...`);
 
@@ -201,7 +184,7 @@ async function main() {
         for (; owed >= 1; owed--) batch.push(users[(k++ * 7919) % users.length]!);
         if (batch.length > 0) ingest(batch);
       }
-      await Promise.all(inflight);
+      await poster.settled();
       // Events sent after measureFrom, once for each subscription of their user.
       const perUser = SUBSCRIPTIONS / users.length;
       const expected = [...sent.values()].reduce((a, times) => a + times.filter((t) => t >= measureFrom).length, 0) * perUser;
@@ -220,7 +203,7 @@ async function main() {
         visible,
         errors,
         measuredErrors,
-        ingestErrors,
+        ingestErrors: poster.errors,
         latencyMs: p,
         heapBytesPerSubscription: {
           gateway: (heapLive.gateway - heapBefore.gateway) / SUBSCRIPTIONS,
@@ -231,7 +214,7 @@ async function main() {
       results.push(result);
     }
   } finally {
-    await ingestPool.close();
+    await Promise.all(posters.map((p) => p.close()));
     await gatewayChild.stop();
     await subgraphs.stop();
   }

@@ -28,9 +28,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
-import { Pool } from 'undici';
 import WebSocket from 'ws';
-import { DEMO_MOVIE_REFS } from '../demo/catalog.js';
 import type { EventLog } from '../lib/eventlog/port.js';
 import { createInfrastructure, PROFILE_CHANGE_KEYS, PROFILE_CHANGES_LOG } from '../lib/infrastructure.js';
 import { deleteByPrefix } from '../lib/redis/connection.js';
@@ -38,6 +36,7 @@ import { audienceSpecs } from './lib/audiences-fixture.js';
 import { benchAuth } from './lib/auth.js';
 import { startChild } from './lib/child.js';
 import { gatewayClient } from './lib/gateway-client.js';
+import { playPoster } from './lib/play-poster.js';
 import { rssOf } from './lib/process-stats.js';
 import { saveReport } from './lib/report.js';
 import { percentiles } from './lib/synthetic.js';
@@ -129,7 +128,7 @@ async function main() {
   const { gql, close: closeGateway } = gatewayClient(gateway, auth.caller, { connections: 4, errorChars: 500 });
   const infrastructure = createInfrastructure(env);
   const changes = infrastructure.log(PROFILE_CHANGES_LOG, PROFILE_CHANGE_KEYS);
-  const ingestPool = new Pool(new URL(subgraphs.info.profile).origin, { connections: 8 });
+  const posters: ReturnType<typeof playPoster>[] = [];
   const clients: Client[] = [];
   try {
     const specs = audienceSpecs().slice(0, AUDIENCES);
@@ -143,36 +142,17 @@ async function main() {
     };
     // Per user: send times of its events (version v is the v-th), the last version delivered.
     const users = Array.from({ length: SUBSCRIPTIONS }, (_, i) => `soak-${run}-${i}`);
-    const sent = new Map<string, number[]>(users.map((u) => [u, []]));
     const delivered = new Map<string, number>();
     const latencies: { atS: number; ms: number }[] = [];
     let messages = 0;
     let orderViolations = 0;
     let subscriptionErrors = 0;
-    let ingestErrors = 0;
     const began = performance.now();
     const nowS = () => (performance.now() - began) / 1000;
-    let n = 0;
-    const inflight = new Set<Promise<void>>();
-    /** `timed`: false for the prefill, whose events are counted (versions) but not timed. */
-    const ingest = (batch: string[], timed = true) => {
-      const t = timed ? performance.now() : NaN;
-      const events = batch.map((userId) => {
-        sent.get(userId)!.push(t);
-        const item = DEMO_MOVIE_REFS[n % DEMO_MOVIE_REFS.length];
-        n++;
-        return { eventId: `soak-${run}-${n}`, userId, type: 'PLAY', occurredAt: Date.now(), item };
-      });
-      const p = ingestPool
-        .request({ path: '/v1/events', method: 'POST', headers: { 'content-type': 'application/json', ...auth.caller }, body: JSON.stringify({ events }) })
-        .then(async (r) => {
-          if (r.statusCode !== 202 && r.statusCode !== 200) ingestErrors++;
-          await r.body.dump();
-        })
-        .catch(() => void ingestErrors++)
-        .finally(() => inflight.delete(p));
-      inflight.add(p);
-    };
+    const poster = playPoster(subgraphs.info.profile, auth.caller, users, `soak-${run}`);
+    posters.push(poster);
+    const { sent, inflight } = poster;
+    const ingest = poster.post;
     if (PREFILL > 0) {
       log(`prefill: ${PREFILL} events for each of ${users.length} users, as fast as they are taken...`);
       const t = performance.now();
@@ -182,7 +162,7 @@ async function main() {
           ingest(users.slice(i, i + 500), false);
         }
       }
-      await Promise.all(inflight);
+      await poster.settled();
       const drainedBy = performance.now() + 600_000;
       const idle = async () => (await groups['profile updater']!()) === 0 && (await groups['audiences']!()) === 0 && (await groups['trending']!()) === 0;
       while (!(await idle()) && performance.now() < drainedBy) await new Promise((r) => setTimeout(r, 200));
@@ -255,7 +235,7 @@ async function main() {
       }
     }
     const loadEnd = nowS();
-    await Promise.all(inflight);
+    await poster.settled();
     // The last events reach their subscribers.
     const settledBy = performance.now() + 60_000;
     const missing = () => users.reduce((a, u) => a + sent.get(u)!.length - (delivered.get(u) ?? 0), 0);
@@ -299,7 +279,7 @@ async function main() {
       achievedRate: timedEvents / (loadEnd - loadStart),
       events: timedEvents,
       prefillEvents: PREFILL * users.length,
-      ingestErrors,
+      ingestErrors: poster.errors,
       messages,
       subscriptionErrors,
       eventsMissing: missing(),
@@ -338,7 +318,7 @@ async function main() {
   } finally {
     await Promise.all(clients.map((c) => c.dispose()));
     await closeGateway();
-    await ingestPool.close();
+    await Promise.all(posters.map((p) => p.close()));
     await gatewayChild.stop();
     await updater.stop();
     await audiences.stop();
