@@ -9,7 +9,8 @@ import type { ProfileEvent } from '../../lib/contracts/event.js';
 import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
 import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
 import type { Profile } from '../../subgraphs/profile/src/domain/profile.js';
-import { decodeProfile, encodeProfile } from '../../subgraphs/profile/src/store/codec.js';
+import { Packr } from 'msgpackr';
+import { decodeProfile, encodeProfile, SHAPES_V1 } from '../../subgraphs/profile/src/store/codec.js';
 
 const T0 = Date.UTC(2026, 10, 1);
 /** Keys the way they are stored, order included, and every map's prototype. */
@@ -56,6 +57,18 @@ function profileOf(events: EventSpec[]): Profile {
       : { item: { id: `item-${e.n % 50}`, kind: 'EPISODE', title: `Title ${e.n}`, genres: e.genres.map((g) => g || 'none'), ...(e.category ? { category: e.category } : {}), ...(e.sku ? { sku: e.sku } : {}), seriesId: `s-${e.n % 3}`, episode: e.episode, metadata: { director: e.director || 'none' } }, properties: { price: 1.5, rating: 4 } }),
   }));
   return applyEvents(null, folded, DEFAULT_REDUCER_CONFIG).profile;
+}
+
+/** Events whose items are of a shape in the table, keys in the order validation gives them. */
+function eventsWithoutMetadata(events: EventSpec[]): ProfileEvent[] {
+  return events.map((e, i) => ({
+    eventId: `e${i}-${e.n}`,
+    userId: 'codec-user',
+    type: e.type as ProfileEvent['type'],
+    occurredAt: T0 + e.n * 1000,
+    receivedAt: T0 + e.n * 1000 + 5,
+    item: { id: `item-${e.n % 50}`, kind: 'EPISODE', genres: e.genres, title: `Title ${e.n}`, seriesId: `s-${e.n % 3}`, episode: e.episode },
+  }));
 }
 
 describe('profile codec', () => {
@@ -114,6 +127,31 @@ describe('profile codec', () => {
     const profile = profileOf([{ n: 7, type: 'PLAY', genres: ['Crime'], category: 'Film', sku: 'S1', director: 'D', trait: 'a', episode: 2 }]);
     const legacy = Buffer.from(JSON.stringify(profile), 'utf8');
     expect(exact(decodeProfile(legacy))).toBe(exact(profile));
+  });
+
+  it('writes the dictionaries as maps: no record defined in the message for their key sets', () => {
+    // Items of a table shape and no object traits: every object that is not a dictionary is a
+    // shape of the table, so the document defines no record of its own ("r" extension: d4 72 /
+    // d5 72). The dictionaries' key sets (genres, item ids, event ids) are all new ones.
+    const events = Array.from({ length: 40 }, (_, i) => ({ n: i, type: i % 7 === 0 ? 'PURCHASE' : 'PLAY', genres: [`genre-${i % 9}`], category: `cat-${i % 5}`, sku: `sku-${i % 4}`, director: '', trait: 't', episode: (i % 12) + 1 }));
+    const profile = applyEvents(null, eventsWithoutMetadata(events), DEFAULT_REDUCER_CONFIG).profile;
+    const doc = encodeProfile(profile);
+    const definitions = doc.findIndex((b, i) => (b === 0xd4 || b === 0xd5) && doc[i + 1] === 0x72);
+    expect(definitions).toBe(-1);
+    expect(exact(decodeProfile(doc))).toBe(exact(profile));
+  });
+
+  it('reads documents whose dictionaries were written as records defined in the message (the writer before)', () => {
+    const before = new Packr({ structures: SHAPES_V1.map((s) => [...s]), maxSharedStructures: SHAPES_V1.length, shouldShareStructure: () => false, mapsAsObjects: true, useRecords: true });
+    const docs = fc.sample(fc.array(eventArb, { minLength: 1, maxLength: 30 }), 50).map(profileOf);
+    for (const profile of docs) {
+      // What encodeProfile wrote then: the framed body, episodes as runs (a copy via the codec's own round trip).
+      const current = encodeProfile(profile);
+      const body = before.pack(new Packr({ structures: SHAPES_V1.map((s) => [...s]), mapsAsObjects: true, useRecords: true }).unpack(current.subarray(2)));
+      const old = Buffer.concat([current.subarray(0, 2), body]);
+      expect(old.equals(current)).toBe(false);
+      expect(exact(decodeProfile(old))).toBe(exact(profile));
+    }
   });
 
   it('takes fewer bytes than JSON', () => {

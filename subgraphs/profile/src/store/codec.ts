@@ -2,9 +2,9 @@
  * How a profile is stored in Redis: MessagePack (msgpackr) with records from a fixed table of the
  * profile's own object shapes (an affinity score, a recent item, an item reference, a SKU, ...):
  * a record is written as its table index and its values, without its keys, and msgpackr reads it
- * with a reader compiled for that shape. A profile is mostly such objects, so it takes well under
- * half the bytes of its JSON, and encodes and decodes faster than JSON does (`npm run
- * bench:codec` measures both in one process). An object of another shape is written as a map.
+ * with a reader compiled for that shape. The profile's dictionaries (genres, items, event ids,
+ * ...) are plain MessagePack maps. A profile takes well under half the bytes of its JSON, and
+ * encodes and decodes faster than JSON does (`npm run bench:codec` measures both in one process).
  *
  * The table is part of the stored format: changing it changes what stored bytes mean, so a
  * changed table is a new format version (the second byte), and the old table stays to read the
@@ -28,7 +28,7 @@ const ITEM_OPTIONAL = ['title', 'category', 'sku', 'seriesId', 'episode', 'metad
  * Format 1's record shapes, keys in the order the reducer creates them. Never edit: append a
  * new format instead.
  */
-const SHAPES_V1: string[][] = [
+export const SHAPES_V1: readonly (readonly string[])[] = [
   ['userId', 'version', 'eventCount', 'firstSeenAt', 'lastEventAt', 'updatedAt', 'traits', 'genres', 'categories', 'facets', 'recentItems', 'consumed', 'skus', 'series', 'appliedEventIds', 'computed'],
   ['score', 'count', 'lastSeenAt'],
   ['item', 'lastEventType', 'lastEventAt', 'interactions'],
@@ -55,10 +55,22 @@ const FORMAT_MARK = 0xc1; // a byte MessagePack never uses: no format 1 document
 const FORMAT_V1 = 1;
 
 /** A codec of one format: its own table (msgpackr keeps shared structures on the instance). */
-function packrOf(shapes: string[][]): Packr {
-  // Shared structures are only those of the table: an object of another shape is written as a
-  // map, never added to the table (another process could not know it).
-  return new Packr({ structures: shapes.map((s) => [...s]), maxSharedStructures: shapes.length, shouldShareStructure: () => false, mapsAsObjects: true, useRecords: true });
+function packrOf(shapes: readonly (readonly string[])[]): Packr {
+  // Shared structures are only those of the table, never added to (another process could not
+  // know them). The profile's dictionaries (null-prototype maps keyed by genres, item ids, event
+  // ids, ...) are written as MessagePack maps: as records, each would carry a record definition
+  // of its own key set in every message (read back through a definition, slower than a map), and
+  // msgpackr's table of key transitions would grow with every new key it sees. Objects with a
+  // prototype are the reducer's shapes (records of the table; an item's metadata and object
+  // traits get a record defined in the message).
+  return new Packr({
+    structures: shapes.map((s) => [...s]),
+    maxSharedStructures: shapes.length,
+    shouldShareStructure: () => false,
+    mapsAsObjects: true,
+    variableMapSize: true,
+    useRecords: (o: object) => Object.getPrototypeOf(o) !== null,
+  });
 }
 
 const packr = packrOf(SHAPES_V1);
