@@ -1,10 +1,13 @@
 /**
  * npm run bench:ingest — sustained ingestion on Redis, end to end: HTTP POST /v1/events → Redis
  * Streams → profile updater group → profile in Redis. Reports events/s until every accepted event
- * is applied, p50/p99 ingest-to-applied latency through the updater group (probes that wait for
- * its ProfileUpdated) and of read-your-writes (?wait=applied) during a steady load,
- * bytes per profile (MEMORY USAGE), and the ratio to redis-benchmark's pipelined SET throughput
- * measured in the same run on the same Redis.
+ * is applied (phase 1, a burst), then for each steady phase (BENCH_STEADY_SHARES of that rate,
+ * default 50% and 80%, BENCH_STEADY_DURATION s each, default 60) the p50/p99 ingest-to-applied
+ * latency through the updater group (probes that wait for its ProfileUpdated), read-your-writes
+ * (?wait=applied), the updater group's stream backlog in entries sampled every second (flat: its
+ * slope is under one second's appended entries per minute) and the cost per event; bytes per profile (MEMORY
+ * USAGE), and the ratio to redis-benchmark's pipelined SET throughput measured in the same run on
+ * the same Redis. BENCH_STEADY_SHARES= (empty) skips the steady phases.
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -17,6 +20,7 @@ import { startChild } from './lib/child.js';
 import { cpuSeconds, redisCounters, redisDelta } from './lib/process-stats.js';
 import { benchAuth } from './lib/auth.js';
 import { percentiles } from './lib/synthetic.js';
+import { backlog, slope } from './lib/backlog.js';
 import { saveReport } from './lib/report.js';
 import { GENRES } from './lib/synthetic.js';
 
@@ -33,7 +37,11 @@ const SEPARATE_UPDATER = process.env['BENCH_SEPARATE_UPDATER'] !== '0';
 const UPDATERS = SEPARATE_UPDATER ? Math.max(1, Number(process.env['BENCH_UPDATERS'] ?? 1)) : 0;
 /** Allocation-heavy JSON work: a larger young generation cuts scavenge time (see README). */
 const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '--max-semi-space-size=128').split(' ').filter(Boolean);
-const STEADY_SHARE = Number(process.env['BENCH_STEADY_SHARE'] ?? 0.4);
+/** Steady phases, each a share of phase 1's end-to-end rate (issue 19's goals: p99 at 50% and 80%). */
+const STEADY_SHARES = (process.env['BENCH_STEADY_SHARES'] ?? '0.5,0.8').split(',').filter((x) => x.trim() !== '').map(Number);
+const STEADY_DURATION_S = Number(process.env['BENCH_STEADY_DURATION'] ?? 60);
+/** The p99 goals of ingest → applied by share of the burst rate. */
+const STEADY_GOALS_MS: Record<string, number> = { '0.5': 100, '0.8': 500 };
 const log = (m: string) => {
   if (!json) console.error(m);
 };
@@ -65,6 +73,16 @@ function redisBenchmark(): number {
   const m = /SET: ([\d.]+) requests per second/.exec(out);
   if (!m) throw new Error(`could not read redis-benchmark output: ${out}`);
   return Number(m[1]);
+}
+
+interface SteadyPhase {
+  share: number;
+  eventsPerSecond: number;
+  ingestToApplied: ReturnType<typeof percentiles>;
+  readYourWrites: ReturnType<typeof percentiles>;
+  goalP99Ms: number | null;
+  backlog: { max: number; end: number; slopePerMinute: number; flat: boolean };
+  perEvent: { ingestCpuMs: number; updaterCpuMs: number; redisCpuMs: number; redisCommands: number };
 }
 
 async function main() {
@@ -183,23 +201,79 @@ async function main() {
     loadGeneratorCpuMs: (self.user + self.system) / 1000 / accepted,
   };
 
-  // Phase 2: latency at a sustained rate the pipeline can hold (a share of the measured capacity).
-  const steadyRate = Math.max(1, Math.floor((Number(process.env['BENCH_STEADY_RATE'] ?? STEADY_SHARE * endToEnd)) / BATCH));
-  log(`phase 2, latency: ${steadyRate * BATCH} events/s for ${DURATION_S} s with probes (through the updater group, and ?wait=applied)...`);
-  probing = true;
-  const probes = probeLoops();
-  const steady = await autocannon({
-    url: `${url}/v1/events`,
-    connections: CONNECTIONS,
-    duration: DURATION_S,
-    overallRate: steadyRate,
-    requests: [{ method: 'POST', headers: { 'content-type': 'application/json', ...auth.caller }, setupRequest: (req) => ({ ...req, body: body() }) }],
-  });
-  probing = false;
-  await probes;
-  await Promise.all(pendingApplied); // probes still in the updater's backlog when the load stopped
+  // Steady phases: a sustained rate, a share of the burst's end-to-end rate, with probes.
+  const drain = async () => {
+    const until = new Map<number, string>();
+    for (let p = 0; p < eventLog.options.partitions; p++) {
+      const [last] = (await redis.xrevrange(eventLog.streamKey(p), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+      if (last) until.set(p, last[0]);
+    }
+    if (!(await eventLog.waitApplied(until, PROFILE_UPDATER_GROUP, 600_000))) throw new Error('the updater did not catch up');
+  };
+  /** Entries ever appended to the partitions' streams (an HTTP batch is an entry per partition it touches). */
+  const entriesAdded = async () => {
+    let total = 0;
+    for (let p = 0; p < eventLog.options.partitions; p++) {
+      const info = (await redis.xinfo('STREAM', eventLog.streamKey(p)).catch(() => [])) as unknown[];
+      const i = info.indexOf('entries-added');
+      total += i >= 0 ? Number(info[i + 1]) : 0;
+    }
+    return total;
+  };
+  const steadyPhases: SteadyPhase[] = [];
+  for (const share of STEADY_SHARES) {
+    const perSecond = Math.max(1, Math.floor((Number(process.env['BENCH_STEADY_RATE'] ?? share * endToEnd)) / BATCH));
+    log(`steady phase at ${Math.round(share * 100)}%: ${perSecond * BATCH} events/s for ${STEADY_DURATION_S} s with probes (through the updater group, and ?wait=applied)...`);
+    latencies.length = 0;
+    waitLatencies.length = 0;
+    pendingApplied.length = 0;
+    const steadyCpuBefore = cpuNow();
+    const steadyRedisBefore = await redisCounters(redis);
+    const samples: [number, number][] = [];
+    const addedBefore = await entriesAdded();
+    const phaseStart = performance.now();
+    const sampler = setInterval(() => {
+      const at = (performance.now() - phaseStart) / 60_000;
+      void backlog(eventLog, PROFILE_UPDATER_GROUP).then((b) => samples.push([at, b]), () => undefined);
+    }, 1000);
+    probing = true;
+    const probes = probeLoops();
+    const steady = await autocannon({
+      url: `${url}/v1/events`,
+      connections: CONNECTIONS,
+      duration: STEADY_DURATION_S,
+      overallRate: perSecond,
+      requests: [{ method: 'POST', headers: { 'content-type': 'application/json', ...auth.caller }, setupRequest: (req) => ({ ...req, body: body() }) }],
+    });
+    clearInterval(sampler);
+    const entriesPerSecond = ((await entriesAdded()) - addedBefore) / ((performance.now() - phaseStart) / 1000);
+    probing = false;
+    await probes;
+    await Promise.all(pendingApplied); // probes still in the updater's backlog when the load stopped
+    if (steady.non2xx > 0 || steady.errors > 0) throw new Error(`${steady.non2xx} non-2xx responses in the steady phase at ${share}`);
+    await drain();
+    // The phase's cost per event (small batches at a steady rate), until all of it was applied.
+    const steadyCpuAfter = cpuNow();
+    const steadyRedis = redisDelta(steadyRedisBefore, await redisCounters(redis));
+    const events = steady.requests.total * BATCH;
+    const eventsPerSecond = perSecond * BATCH;
+    const perMinute = slope(samples);
+    steadyPhases.push({
+      share,
+      eventsPerSecond,
+      ingestToApplied: percentiles(latencies),
+      readYourWrites: percentiles(waitLatencies),
+      goalP99Ms: STEADY_GOALS_MS[String(share)] ?? null,
+      backlog: { max: Math.max(0, ...samples.map(([, b]) => b)), end: samples.at(-1)?.[1] ?? 0, slopePerMinute: perMinute, flat: perMinute < entriesPerSecond },
+      perEvent: {
+        ingestCpuMs: ((steadyCpuAfter.ingest - steadyCpuBefore.ingest) * 1000) / events,
+        updaterCpuMs: (steadyCpuAfter.updaters.reduce((a, c, i) => a + c - steadyCpuBefore.updaters[i]!, 0) * 1000) / events,
+        redisCpuMs: (steadyRedis.cpuSeconds * 1000) / events,
+        redisCommands: steadyRedis.commands / events,
+      },
+    });
+  }
   await Promise.all(unsubscribe.map((u) => u()));
-  if (steady.non2xx > 0 || steady.errors > 0) throw new Error(`${steady.non2xx} non-2xx responses in phase 2`);
 
   const sizes: number[] = [];
   // The ledger of applied event ids beside each profile (what makes redeliveries count once).
@@ -234,9 +308,7 @@ async function main() {
     ingestEventsPerSecond: accepted / ((loadEnded - started) / 1000),
     endToEndEventsPerSecond: endToEnd,
     drainSeconds: (drained - loadEnded) / 1000,
-    steadyEventsPerSecond: steadyRate * BATCH,
-    ingestToApplied: percentiles(latencies),
-    readYourWrites: percentiles(waitLatencies),
+    steady: steadyPhases,
     bytesPerProfile: percentiles(sizes),
     ledgerBytesPerProfile: percentiles(ledgerSizes),
     ledgerEntriesPerProfile: percentiles(ledgerEntries),
@@ -254,22 +326,24 @@ async function main() {
     `Ingestion on Redis (${REDIS_URL}), ${CONNECTIONS} connections, batches of ${BATCH}, ${f(USERS)} users, ${PARTITIONS} stream partitions, ${SEPARATE_UPDATER ? `${UPDATERS === 1 ? 'updater in its own process' : `${UPDATERS} updater processes`}` : 'updater in the ingest process'}`,
   );
   console.log('');
-  console.log('| figure | value |');
-  console.log('|---|---|');
+  console.log('| figure | value | goal |');
+  console.log('|---|---|---|');
   console.log(`| events accepted (HTTP, ${DURATION_S} s) | ${f(accepted)} |`);
   console.log(`| ingest rate (HTTP accepted) | ${f(result.ingestEventsPerSecond)} events/s |`);
   console.log(`| end to end (until every event is applied to its profile) | ${f(endToEnd)} events/s |`);
   console.log(`| updater drain after the load stopped | ${result.drainSeconds.toFixed(1)} s |`);
-  console.log(
-    `| ingest → applied by the updater group at ${f(result.steadyEventsPerSecond)} events/s (ProfileUpdated, n=${latencies.length}) | p50 ${result.ingestToApplied.p50.toFixed(1)} ms, p99 ${result.ingestToApplied.p99.toFixed(1)} ms |`,
-  );
-  console.log(
-    `| read-your-writes (?wait=applied: applied during the request) at the same rate (n=${waitLatencies.length}) | p50 ${result.readYourWrites.p50.toFixed(1)} ms, p99 ${result.readYourWrites.p99.toFixed(1)} ms |`,
-  );
+  for (const phase of result.steady) {
+    const at = `${Math.round(phase.share * 100)}% of the burst, ${f(phase.eventsPerSecond)} events/s for ${STEADY_DURATION_S} s`;
+    const goal = phase.goalP99Ms === null ? '' : `p99 <= ${phase.goalP99Ms} ms (${phase.ingestToApplied.p99 <= phase.goalP99Ms ? 'met' : 'NOT met'})`;
+    console.log(`| ingest → applied by the updater group at ${at} (ProfileUpdated, n=${phase.ingestToApplied.n}) | p50 ${phase.ingestToApplied.p50.toFixed(1)} ms, p99 ${phase.ingestToApplied.p99.toFixed(1)} ms | ${goal} |`);
+    console.log(`|   read-your-writes (?wait=applied: applied during the request) at the same rate (n=${phase.readYourWrites.n}) | p50 ${phase.readYourWrites.p50.toFixed(1)} ms, p99 ${phase.readYourWrites.p99.toFixed(1)} ms |  |`);
+    console.log(`|   the updater group's backlog (entries, sampled every second): max, end, slope | ${f(phase.backlog.max)}, ${f(phase.backlog.end)}, ${f(phase.backlog.slopePerMinute)} per minute | flat (${phase.backlog.flat ? 'met' : 'NOT met'}) |`);
+    console.log(`|   cost per event (until all of it was applied): CPU ms of the ingest process / the updater${UPDATERS === 1 ? '' : 's'} / Redis; Redis commands | ${phase.perEvent.ingestCpuMs.toFixed(3)} / ${phase.perEvent.updaterCpuMs.toFixed(3)} / ${phase.perEvent.redisCpuMs.toFixed(3)} ms; ${phase.perEvent.redisCommands.toFixed(2)} |  |`);
+  }
   console.log(`| bytes per profile (MEMORY USAGE, ${sizes.length} profiles) | median ${f(result.bytesPerProfile.p50)}, p99 ${f(result.bytesPerProfile.p99)} |`);
   console.log(`| bytes of each profile's ledger of applied event ids (same profiles; entries median ${f(result.ledgerEntriesPerProfile.p50)}) | median ${f(result.ledgerBytesPerProfile.p50)}, p99 ${f(result.ledgerBytesPerProfile.p99)} |`);
   console.log(`| redis-benchmark SET, pipeline 32, same run | ${f(redisSetsPerSecond)} ops/s |`);
-  console.log(`| end-to-end events/s ÷ redis-benchmark SET/s | ${result.ratioToRedisBenchmark.toFixed(3)} |`);
+  console.log(`| end-to-end events/s ÷ redis-benchmark SET/s | ${result.ratioToRedisBenchmark.toFixed(3)} | >= 0.05 (${result.ratioToRedisBenchmark >= 0.05 ? 'met' : 'NOT met'}) |`);
   console.log(
     `| cost per event in phase 1: CPU ms of the ingest process / the updater${UPDATERS === 1 ? '' : 's'} / Redis / the load generator; Redis commands; Redis network bytes | ${perEvent.ingestCpuMs.toFixed(3)} / ${perEvent.updaterCpuMs.toFixed(3)} / ${perEvent.redisCpuMs.toFixed(3)} / ${perEvent.loadGeneratorCpuMs.toFixed(3)} ms; ${perEvent.redisCommands.toFixed(2)}; ${f(perEvent.redisBytes)} B |`,
   );

@@ -34,6 +34,7 @@ import { createInfrastructure, PROFILE_CHANGE_KEYS, PROFILE_CHANGES_LOG } from '
 import { deleteByPrefix } from '../lib/redis/connection.js';
 import { audienceSpecs } from './lib/audiences-fixture.js';
 import { benchAuth } from './lib/auth.js';
+import { backlog, slope } from './lib/backlog.js';
 import { startChild } from './lib/child.js';
 import { gatewayClient } from './lib/gateway-client.js';
 import { playPoster } from './lib/play-poster.js';
@@ -62,27 +63,6 @@ const log = (m: string) => console.error(m);
 
 const LIVE = `subscription Soak($id: ID!) { profileUpdated(userId: $id) { version at user { id profile { genreAffinities(limit: 3) { key score } } } } }`;
 const CREATE = `mutation ($input: AudienceInput!) { createAudience(input: $input) { id } }`;
-
-/** Entries appended and not yet acknowledged by a group, summed over the partitions. */
-async function backlog(log_: EventLog<unknown>, group: string): Promise<number> {
-  let total = 0;
-  for (const p of await log_.info()) {
-    const g = p.groups.find((x) => x.group === group);
-    if (g) total += (g.lag ?? 0) + g.pending;
-  }
-  return total;
-}
-
-/** Least-squares slope of y over x. */
-function slope(points: readonly [number, number][]): number {
-  const n = points.length;
-  if (n < 2) return 0;
-  const mx = points.reduce((a, [x]) => a + x, 0) / n;
-  const my = points.reduce((a, [, y]) => a + y, 0) / n;
-  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
-  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
-  return sxx === 0 ? 0 : sxy / sxx;
-}
 
 interface Sample {
   atS: number;

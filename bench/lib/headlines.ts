@@ -100,6 +100,22 @@ export function headlines(figures: Record<string, unknown>): Headline[] {
       value: `${int(rate)} events/s (HTTP accepted ${int(get(ingest, 'ingestEventsPerSecond'))} events/s)`,
       goal: `>= 30,000 events/s${met(rate === undefined ? undefined : rate >= 30_000)}`,
     });
+    const ratio = num(get(ingest, 'ratioToRedisBenchmark'));
+    out.push({
+      figure: "ingestion on Redis: end-to-end events/s ÷ redis-benchmark's pipelined SET/s, same run",
+      value: ratio === undefined ? 'n/a' : ratio.toFixed(3),
+      goal: `>= 0.05${met(ratio === undefined ? undefined : ratio >= 0.05)}`,
+    });
+    for (const phase of (get(ingest, 'steady') as unknown[] | undefined) ?? []) {
+      const p99 = num(get(phase, 'ingestToApplied', 'p99'));
+      const goal = num(get(phase, 'goalP99Ms'));
+      const flat = get(phase, 'backlog', 'flat');
+      out.push({
+        figure: `ingestion on Redis, steady at ${Math.round(num(get(phase, 'share'))! * 100)}% of the burst (${int(get(phase, 'eventsPerSecond'))} events/s): ingest → applied by the updater group; backlog`,
+        value: `p50 ${ms(get(phase, 'ingestToApplied', 'p50'))}, p99 ${ms(p99)}; backlog max ${int(get(phase, 'backlog', 'max'))}, slope ${int(get(phase, 'backlog', 'slopePerMinute'))} per minute`,
+        goal: `${goal === undefined ? '' : `p99 <= ${goal} ms${met(p99 === undefined ? undefined : p99 <= goal)}; `}backlog flat${met(typeof flat === 'boolean' ? flat : undefined)}`,
+      });
+    }
   }
   const takeover = figures['takeover'];
   if (takeover) {
