@@ -79,6 +79,16 @@ type WrittenProfiles = LRUCache<string, Written>;
 const WRITER_ID = randomBytes(9).toString('base64url');
 let writes = 0;
 
+/**
+ * Profiles a process remembers by default (PROFILE_WRITE_CACHE), within the stored-bytes budget
+ * (PROFILE_CACHE_MB). An updater owns its partitions' users, so its copies stay current and a
+ * user it saw is written with the compare-and-set alone: in bench:ingest (20,000 users) 20,000
+ * instead of 2,000 took the updater's CPU per event at a steady rate from 0.226 to 0.124 ms and
+ * the burst from 9,656 to 13,774 events/s end to end (one run each, back to back). Their decoded
+ * copies take about four to five times their stored bytes in heap.
+ */
+export const DEFAULT_WRITE_CACHE = 20_000;
+
 export class RedisProfileStore implements ProfileStore {
   /** Undefined when the cache is off. */
   private readonly written: WrittenProfiles | undefined;
@@ -90,7 +100,7 @@ export class RedisProfileStore implements ProfileStore {
     /** The ledger window: ids of applied events are kept this long. */
     private readonly ledgerTtlMs: number,
     /** Profiles kept in `written` (0: none). */
-    writeCache = 2000,
+    writeCache = DEFAULT_WRITE_CACHE,
     private readonly maxAttempts = 100,
     /** And at most this many bytes of their stored documents (their decoded copies take several times that). */
     cacheBytes = 64 * 2 ** 20,
