@@ -20,6 +20,7 @@ import type { ExecutionResult } from 'graphql';
 import { Agent, fetch as undiciFetch } from 'undici';
 import WebSocket from 'ws';
 import { startChild } from './lib/child.js';
+import { cpuSeconds } from './lib/process-stats.js';
 import { benchAuth } from './lib/auth.js';
 import { percentiles } from './lib/synthetic.js';
 import { saveReport } from './lib/report.js';
@@ -239,6 +240,8 @@ interface RoundSamples {
   afterPublish: number[];
   cpuSeconds: number;
   eventLoopP99Ms: number;
+  /** CPU seconds of the gateway and of the subgraphs process over the measured window, and the messages delivered in it. */
+  processCpu: { gateway: number; subgraphs: number; messages: number };
 }
 
 function pooled(transport: TransportName, rounds: RoundSamples[]): TransportFigures {
@@ -259,6 +262,10 @@ function pooled(transport: TransportName, rounds: RoundSamples[]): TransportFigu
     latencyMs: percentiles(rounds.flatMap((r) => r.latencies)),
     publishToClientMs: percentiles(rounds.flatMap((r) => r.afterPublish)),
     loadGenerator: { cpuSeconds: sum((r) => r.cpuSeconds), eventLoopP99Ms: Math.max(...rounds.map((r) => r.eventLoopP99Ms)) },
+    cpuMsPerMessage: {
+      gateway: (sum((r) => r.processCpu.gateway) * 1000) / Math.max(1, sum((r) => r.processCpu.messages)),
+      subgraphs: (sum((r) => r.processCpu.subgraphs) * 1000) / Math.max(1, sum((r) => r.processCpu.messages)),
+    },
   };
 }
 
@@ -279,6 +286,12 @@ interface TransportFigures {
   publishToClientMs: ReturnType<typeof percentiles>;
   /** CPU summed over the rounds; the worst round's event-loop delay. */
   loadGenerator: { cpuSeconds: number; eventLoopP99Ms: number };
+  /**
+   * CPU ms per message delivered during the measured windows: the gateway's (the subscription's
+   * selection executed per message, the transport's framing) and the subgraphs process's (its
+   * ingest, applying the event, publishing it, and answering the gateway's entity fetches).
+   */
+  cpuMsPerMessage: { gateway: number; subgraphs: number };
 }
 
 async function main() {
@@ -372,8 +385,11 @@ async function main() {
     measurement.measureFrom = measureFrom;
     const end = measureFrom + DURATION_S * 1000;
     let k = 0;
+    const processCpu = () => ({ gateway: cpuSeconds(gatewayProcess.process.pid) ?? NaN, subgraphs: cpuSeconds(subgraphs.process.pid) ?? NaN, messages: measurement.messages });
+    let windowStart: ReturnType<typeof processCpu> | undefined;
     while (performance.now() < end) {
       const tickStart = performance.now();
+      if (!windowStart && tickStart >= measureFrom) windowStart = processCpu();
       ingest(Array.from({ length: perTick }, () => event(users[(k++ * 7919) % users.length]!)), sent, inflight, counters);
       const wait = 10 - (performance.now() - tickStart);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -382,6 +398,7 @@ async function main() {
     const expected = [...sent.values()].reduce((a, times) => a + times.filter((t) => t >= measureFrom).length, 0);
     // In-flight updates land; a multipart part may wait for the next heartbeat (5 s) to be complete.
     await waitFor(() => measurement.latencies.length >= expected, 6000);
+    const windowEnd = processCpu();
     loopDelay.disable();
     const cpu = process.cpuUsage(cpuBefore);
 
@@ -406,6 +423,9 @@ async function main() {
       afterPublish: measurement.afterPublish,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       eventLoopP99Ms: loopDelay.percentile(99) / 1e6,
+      processCpu: windowStart
+        ? { gateway: windowEnd.gateway - windowStart.gateway, subgraphs: windowEnd.subgraphs - windowStart.subgraphs, messages: windowEnd.messages - windowStart.messages }
+        : { gateway: 0, subgraphs: 0, messages: 0 },
     };
   };
 
@@ -457,6 +477,7 @@ async function main() {
     return r ? `${x2(r.p50)} / ${x2(r.p99)}` : 'n/a';
   });
   row('profile published → message at the client', (f) => `p50 ${f1(f.publishToClientMs.p50)} ms, p99 ${f1(f.publishToClientMs.p99)} ms`);
+  row('CPU per message delivered: gateway / subgraphs process (ingest, apply, publish, entity fetches)', (f) => `${f.cpuMsPerMessage.gateway.toFixed(3)} / ${f.cpuMsPerMessage.subgraphs.toFixed(3)} ms`);
   row('load generator: CPU, event-loop delay p99', (f) => `${f.loadGenerator.cpuSeconds.toFixed(1)} s, ${f1(f.loadGenerator.eventLoopP99Ms)} ms`);
 }
 
