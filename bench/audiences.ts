@@ -35,7 +35,9 @@
  * startSubgraphs, as bench/platform-server.ts does, plus a loopback control endpoint that writes
  * profiles into the store and reports the process's CPU and event-loop delay per phase), the
  * gateway in another (bench/platform-server.ts gateway). AUDIENCES_BENCH_MODES=memory,redis.
- * AUDIENCES_BENCH_SEPARATE_UPDATER=1 runs the profile updater group in a process of its own on Redis.
+ * On Redis the profile updater group runs in a process of its own, as bench:ingest, bench:soak and a
+ * production deployment run it (`npm run start:profile-updater`); AUDIENCES_BENCH_SEPARATE_UPDATER=0
+ * runs it inside the subgraphs process instead, where the audiences' evaluations share its event loop.
  *
  * Diagnostics: AUDIENCES_BENCH_DEBUG_TIMING=1 logs, per phase, the audiences consumer's batches and
  * the time of each store / profile-source call and the most frequent transitions;
@@ -103,7 +105,7 @@ const WORKLOAD_BATCH = 500;
 /** The background load's users (bench/lib/background-load.ts sends for bg-0 … bg-4999). */
 const BG_USERS = 5000;
 /** On Redis, the profile updater group in a process of its own (as `npm run start:profile-updater`). */
-const SEPARATE_UPDATER = process.env['AUDIENCES_BENCH_SEPARATE_UPDATER'] === '1';
+const SEPARATE_UPDATER = process.env['AUDIENCES_BENCH_SEPARATE_UPDATER'] !== '0';
 const WORKLOAD_CONNECTIONS = 4;
 const PROBE_TIMEOUT_MS = 10_000;
 const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
@@ -892,7 +894,7 @@ function print(results: ModeResult[], report: { goals: Goals }) {
   const cols = results.map((r) => r.stores);
   const row = (name: string, cells: string[], goal = '') => console.log(`| ${name} | ${cells.join(' | ')} | ${goal} |`);
   console.log(
-    `Audiences: ${specs.length} live audiences (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}) under ${BG_EVENTS} background events/s for 5,000 other users; subgraphs, gateway and load in separate processes`,
+    `Audiences: ${specs.length} live audiences (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}) under ${BG_EVENTS} background events/s for 5,000 other users; subgraphs, gateway and load in separate processes${results.some((r) => r.separateUpdater) ? ', and on Redis the profile updater in one of its own' : ''}`,
   );
   console.log('');
   console.log(`| figure | ${cols.join(' | ')} | goal |`);
