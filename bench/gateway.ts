@@ -24,7 +24,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { DEMO_CATALOG } from '../demo/catalog.js';
@@ -342,13 +342,13 @@ interface Load {
  * autocannon at CONNECTIONS connections for `durationS`, cycling over `bodies`; `server` and
  * `subgraphs` are the pids whose CPU time is charged to the requests.
  */
-async function load(url: string, bodies: string[], durationS: number, pids: { server?: number; subgraphs?: number }): Promise<Load> {
+async function load(url: string, bodies: string[], durationS: number, pids: { server?: number; subgraphs?: number }, connections = CONNECTIONS): Promise<Load> {
   let next = 0;
   let graphqlErrors = 0;
   const before = { server: cpuSeconds(pids.server), subgraphs: cpuSeconds(pids.subgraphs), self: process.cpuUsage() };
   const result = await autocannon({
     url,
-    connections: CONNECTIONS,
+    connections,
     duration: durationS,
     requests: [
       {
@@ -470,7 +470,19 @@ async function main() {
         log(`  ${Math.round(result.requestsPerSecond)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms`);
       }
     }
-    await Promise.all([ours.stop(), hive.stop()]);
+    await hive.stop();
+
+    // The capacity model's check (docs/SCALING.md): two of our gateway processes side by side,
+    // the same connections split between them, against the prediction from one process's costs.
+    log(`two of our gateway processes: ${WARMUP_S} s warm-up + ${DURATION_S} s, ${CONNECTIONS / 2} connections each...`);
+    const second = await start<{ url: string }>('platform-server.ts', ['gateway'], { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphUrls) });
+    credentials.set(second.info.url, auth.caller);
+    const pair = [ours, second];
+    const both = async (durationS: number) =>
+      Promise.all(pair.map((g, i) => load(g.info.url, i === 0 ? bodies : [...bodies].reverse(), durationS, { server: g.process.pid, subgraphs: subgraphs.process.pid }, Math.max(1, Math.floor(CONNECTIONS / 2)))));
+    if (WARMUP_S > 0) await both(WARMUP_S);
+    const twoLoads = await both(DURATION_S);
+    await Promise.all(pair.map((g) => g.stop()));
 
     const direct: Array<Omit<Fetch, 'bodies'> & Load> = [];
     for (const f of fetches) {
@@ -481,6 +493,7 @@ async function main() {
 
     const oursSummary = summary(rounds.ours);
     const hiveSummary = summary(rounds.hive);
+    const gatewayScaling = scalingCheck(oursSummary, twoLoads);
     const result = {
       query: HOME_QUERY,
       stores,
@@ -507,6 +520,7 @@ async function main() {
         ours: fetches.map((f) => `${f.subgraph}: ${f.label}`),
         hive: hiveFetches.map((f) => `${f.subgraph}: ${f.label}`),
       },
+      gatewayScaling,
       subgraphsDirect: direct,
       // The subgraphs share one process: the query's fetches one after another on it.
       subgraphsDirectAllFetchesPerSecond: 1 / direct.reduce((a, d) => a + 1 / d.requestsPerSecond, 0),
@@ -534,6 +548,7 @@ function print(r: {
   subgraphFetchesPerQuery: { ours: string[]; hive: string[] };
   subgraphsDirect: Array<{ subgraph: string; label: string } & Load>;
   subgraphsDirectAllFetchesPerSecond: number;
+  gatewayScaling: ReturnType<typeof scalingCheck>;
 }) {
   const f = (n: number | undefined, digits = 1) => (n === undefined ? 'n/a' : n.toFixed(digits));
   const cpu = (n: number | undefined) => f(n, 2);
@@ -564,6 +579,43 @@ function print(r: {
   console.log(`Subgraph fetches per query: ours ${r.subgraphFetchesPerQuery.ours.length} (${r.subgraphFetchesPerQuery.ours.join('; ')}), hive ${r.subgraphFetchesPerQuery.hive.length} (${r.subgraphFetchesPerQuery.hive.join('; ')}).`);
   const rounds = (l: Load[]) => l.map((x) => Math.round(x.requestsPerSecond)).join(', ');
   console.log(`Rounds (req/s): ours ${rounds(r.ours.rounds)}; hive ${rounds(r.hive.rounds)}.`);
+  const g = r.gatewayScaling;
+  console.log('');
+  console.log(
+    `Capacity model check (docs/SCALING.md), our gateway on ${g.cores} cores, predicted from one process's CPU per query (gateway ${cpu(g.costs.gateway)}, subgraphs ${cpu(g.costs.subgraphs)}, load generator ${cpu(g.costs.loadGenerator)} ms): ` +
+      `1 process ${Math.round(g.one.measured)} req/s (model ${Math.round(g.one.predicted)}, ${f(g.one.measured / g.one.predicted, 2)}x), ` +
+      `2 processes ${Math.round(g.two.measured)} req/s (model ${Math.round(g.two.predicted)}, ${f(g.two.measured / g.two.predicted, 2)}x; bound: ${g.two.bound}); ` +
+      `gateway CPU per query with 2: ${cpu(g.two.gatewayCpuMs)} ms; ${g.two.errors} failed requests.`,
+  );
+}
+
+/**
+ * The capacity model of docs/SCALING.md for N gateway processes: each one serves at most
+ * 1,000 ÷ its CPU ms per query, the one subgraphs process 1,000 ÷ its, and the machine's cores
+ * the sum of every process's CPU per query (gateways, subgraphs, load generator). Predicted from
+ * the one-process figures, checked against the two-process run.
+ */
+function scalingCheck(one: ReturnType<typeof summary>, two: Load[]) {
+  const cores = Number(process.env['SCALING_CORES'] ?? availableParallelism());
+  const costs = { gateway: one.cpuMsPerRequest.gateway ?? NaN, subgraphs: one.cpuMsPerRequest.subgraphs ?? NaN, loadGenerator: one.cpuMsPerRequest.loadGenerator };
+  const predict = (n: number) => {
+    const bounds: Record<string, number> = {
+      [`${n} gateway process${n === 1 ? '' : 'es'}`]: (n * 1000) / costs.gateway,
+      'the subgraphs process': 1000 / costs.subgraphs,
+      [`${cores} cores`]: (cores * 1000) / (costs.gateway + costs.subgraphs + costs.loadGenerator),
+    };
+    const [bound, predicted] = Object.entries(bounds).sort((a, b) => a[1] - b[1])[0]!;
+    return { predicted, bound };
+  };
+  const measuredTwo = two.reduce((a, l) => a + l.requestsPerSecond, 0);
+  const requests = two.reduce((a, l) => a + l.requests, 0);
+  const gatewayCpuMs = two.reduce((a, l) => a + (l.cpuMsPerRequest.server ?? NaN) * l.requests, 0) / Math.max(1, requests);
+  return {
+    cores,
+    costs,
+    one: { measured: one.requestsPerSecond, ...predict(1) },
+    two: { measured: measuredTwo, ...predict(2), gatewayCpuMs, errors: two.reduce((a, l) => a + l.non2xx + l.errors + l.graphqlErrors, 0) },
+  };
 }
 
 await main();
