@@ -67,7 +67,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 /** A child that prints its URLs when ready (within 60 s), stopped with the others at the end. */
 async function start<Info>(entry: string, args: string[], env: NodeJS.ProcessEnv): Promise<BenchChild<Info>> {
-  const child = await startChild<Info>(new URL(entry, BENCH), { args, env, ready: true, readyTimeoutMs: 60_000 });
+  // BENCH_GATEWAY_PROFILE=<dir>: CPU profiles of our gateway processes (--cpu-prof), written there when they stop.
+  const profile = process.env['BENCH_GATEWAY_PROFILE'] && entry === 'platform-server.ts' && args[0] === 'gateway' ? { cpuProfileDir: process.env['BENCH_GATEWAY_PROFILE'] } : {};
+  const child = await startChild<Info>(new URL(entry, BENCH), { args, env, ready: true, readyTimeoutMs: 60_000, ...profile });
   children.push(child as BenchChild<unknown>);
   return child;
 }
