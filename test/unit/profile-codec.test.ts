@@ -21,7 +21,7 @@ const exact = (p: Profile) =>
   });
 
 /** Strings a user can send as genres, facets and trait keys, hostile ones included. */
-const userString = fc.oneof(fc.constantFrom('__proto__', '~__proto__', '~~__proto__', 'constructor', 'prototype', 'toString', 'Crime', ''), fc.string({ maxLength: 12 }));
+const userString = fc.oneof(fc.constantFrom('__proto__', '~__proto__', '~~__proto__', 'constructor', 'prototype', 'toString', 'toJSON', 'valueOf', 'hasOwnProperty', 'Crime', ''), fc.string({ maxLength: 12 }));
 
 interface EventSpec {
   n: number;
@@ -109,6 +109,19 @@ describe('profile codec', () => {
     expect('~escaped' in decoded).toBe(false);
   });
 
+  it('a key named toJSON is a plain key, not a method the encoder calls', () => {
+    // A dictionary has no prototype, so an own key `toJSON` (an event id, genre, trait or item id
+    // a client sent) must not be taken for a toJSON method: it made every write of the profile throw.
+    const events: ProfileEvent[] = [
+      { eventId: 'toJSON', userId: 'codec-user', type: 'PLAY', occurredAt: T0, receivedAt: T0, item: { id: 'toJSON', kind: 'MOVIE', genres: ['toJSON', 'valueOf'], category: 'toJSON', sku: 'toJSON', metadata: { toJSON: 'x', director: 'toJSON' } } },
+      { eventId: 'valueOf', userId: 'codec-user', type: 'IDENTIFY', occurredAt: T0 + 1, receivedAt: T0 + 1, traits: { toJSON: 1, hasOwnProperty: 2 } },
+    ];
+    const profile = applyEvents(null, events, DEFAULT_REDUCER_CONFIG).profile;
+    const decoded = decodeProfile(encodeProfile(profile));
+    expect(exact(decoded)).toBe(exact(profile));
+    expect(Object.keys(decoded.appliedEventIds).map((k) => k.split(':').at(-1)).sort()).toEqual(['toJSON', 'valueOf']);
+  });
+
   it('stores episodes as runs, gaps and out-of-order lists included, and reads them back exactly', () => {
     const profile = profileOf([{ n: 1, type: 'PLAY', genres: ['Crime'], category: 'c', sku: 's', director: 'd', trait: 't', episode: 1 }]);
     const series = Object.values(profile.series)[0]!;
@@ -142,12 +155,13 @@ describe('profile codec', () => {
   });
 
   it('reads documents whose dictionaries were written as records defined in the message (the writer before)', () => {
-    const before = new Packr({ structures: SHAPES_V1.map((s) => [...s]), maxSharedStructures: SHAPES_V1.length, shouldShareStructure: () => false, mapsAsObjects: true, useRecords: true });
+    // (useToJSON off: the writer before could not write a dictionary with a `toJSON` key at all.)
+    const before = new Packr({ structures: SHAPES_V1.map((s) => [...s]), maxSharedStructures: SHAPES_V1.length, shouldShareStructure: () => false, mapsAsObjects: true, useRecords: true, useToJSON: false });
     const docs = fc.sample(fc.array(eventArb, { minLength: 1, maxLength: 30 }), 50).map(profileOf);
     for (const profile of docs) {
       // What encodeProfile wrote then: the framed body, episodes as runs (a copy via the codec's own round trip).
       const current = encodeProfile(profile);
-      const body = before.pack(new Packr({ structures: SHAPES_V1.map((s) => [...s]), mapsAsObjects: true, useRecords: true }).unpack(current.subarray(2)));
+      const body = before.pack(new Packr({ structures: SHAPES_V1.map((s) => [...s]), mapsAsObjects: true, useRecords: true, useToJSON: false }).unpack(current.subarray(2)));
       const old = Buffer.concat([current.subarray(0, 2), body]);
       expect(old.equals(current)).toBe(false);
       expect(exact(decodeProfile(old))).toBe(exact(profile));

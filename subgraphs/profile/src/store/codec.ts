@@ -61,8 +61,9 @@ function packrOf(shapes: readonly (readonly string[])[]): Packr {
   // ids, ...) are written as MessagePack maps: as records, each would carry a record definition
   // of its own key set in every message (read back through a definition, slower than a map), and
   // msgpackr's table of key transitions would grow with every new key it sees. Objects with a
-  // prototype are the reducer's shapes (records of the table; an item's metadata and object
-  // traits get a record defined in the message).
+  // prototype are the reducer's shapes, records of the table (an object of another shape, such as
+  // an item's metadata as read back from the stream or a trait's object value, gets a record
+  // defined in the message).
   return new Packr({
     structures: shapes.map((s) => [...s]),
     maxSharedStructures: shapes.length,
@@ -70,6 +71,9 @@ function packrOf(shapes: readonly (readonly string[])[]): Packr {
     mapsAsObjects: true,
     variableMapSize: true,
     useRecords: (o: object) => Object.getPrototypeOf(o) !== null,
+    // A dictionary's own key `toJSON` (an event id, genre or trait a client sent) is data, not a
+    // method to call; nothing in a profile has a toJSON of its own.
+    useToJSON: false,
   });
 }
 
