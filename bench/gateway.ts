@@ -476,12 +476,13 @@ async function main() {
 
     // The capacity model's check (docs/SCALING.md): two of our gateway processes side by side,
     // the same connections split between them, against the prediction from one process's costs.
-    log(`two of our gateway processes: ${WARMUP_S} s warm-up + ${DURATION_S} s, ${CONNECTIONS / 2} connections each...`);
+    const half = Math.max(1, Math.round(CONNECTIONS / 2));
+    log(`two of our gateway processes: ${WARMUP_S} s warm-up + ${DURATION_S} s, ${half} connections each...`);
     const second = await start<{ url: string }>('platform-server.ts', ['gateway'], { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphUrls) });
     credentials.set(second.info.url, auth.caller);
     const pair = [ours, second];
     const both = async (durationS: number) =>
-      Promise.all(pair.map((g, i) => load(g.info.url, i === 0 ? bodies : [...bodies].reverse(), durationS, { server: g.process.pid, subgraphs: subgraphs.process.pid }, Math.max(1, Math.floor(CONNECTIONS / 2)))));
+      Promise.all(pair.map((g, i) => load(g.info.url, i === 0 ? bodies : [...bodies].reverse(), durationS, { server: g.process.pid, subgraphs: subgraphs.process.pid }, half)));
     if (WARMUP_S > 0) await both(WARMUP_S);
     const twoLoads = await both(DURATION_S);
     await Promise.all(pair.map((g) => g.stop()));
@@ -593,9 +594,10 @@ function print(r: {
 
 /**
  * The capacity model of docs/SCALING.md for N gateway processes: each one serves at most
- * 1,000 ÷ its CPU ms per query, the one subgraphs process 1,000 ÷ its, and the machine's cores
- * the sum of every process's CPU per query (gateways, subgraphs, load generator). Predicted from
- * the one-process figures, checked against the two-process run.
+ * 1,000 ÷ its CPU ms per query, the one subgraphs process and the one load generator (this
+ * process) 1,000 ÷ theirs, and the machine's cores the sum of every process's CPU per query.
+ * Predicted from the one-process figures, checked against the two-process run (measured ÷
+ * predicted).
  */
 function scalingCheck(one: ReturnType<typeof summary>, two: Load[]) {
   const cores = Number(process.env['SCALING_CORES'] ?? availableParallelism());
@@ -604,9 +606,11 @@ function scalingCheck(one: ReturnType<typeof summary>, two: Load[]) {
     const bounds: Record<string, number> = {
       [`${n} gateway process${n === 1 ? '' : 'es'}`]: (n * 1000) / costs.gateway,
       'the subgraphs process': 1000 / costs.subgraphs,
+      'the load generator': 1000 / costs.loadGenerator,
       [`${cores} cores`]: (cores * 1000) / (costs.gateway + costs.subgraphs + costs.loadGenerator),
     };
-    const [bound, predicted] = Object.entries(bounds).sort((a, b) => a[1] - b[1])[0]!;
+    const known = Object.entries(bounds).filter(([, v]) => Number.isFinite(v));
+    const [bound, predicted] = known.length === Object.keys(bounds).length ? known.sort((a, b) => a[1] - b[1])[0]! : ['unknown (a CPU figure is missing)', NaN];
     return { predicted, bound };
   };
   const measuredTwo = two.reduce((a, l) => a + l.requestsPerSecond, 0);

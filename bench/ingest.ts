@@ -37,8 +37,17 @@ const SEPARATE_UPDATER = process.env['BENCH_SEPARATE_UPDATER'] !== '0';
 const UPDATERS = SEPARATE_UPDATER ? Math.max(1, Number(process.env['BENCH_UPDATERS'] ?? 1)) : 0;
 /** Allocation-heavy JSON work: a larger young generation cuts scavenge time (see README). */
 const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '--max-semi-space-size=128').split(' ').filter(Boolean);
-/** Steady phases, each a share of phase 1's end-to-end rate (issue 19's goals: p99 at 50% and 80%). */
+/**
+ * Steady phases, each a share of phase 1's end-to-end rate (issue 19's goals: p99 at 50% and
+ * 80%); BENCH_STEADY_RATE=<events/s> runs one phase at that rate instead.
+ */
 const STEADY_SHARES = (process.env['BENCH_STEADY_SHARES'] ?? '0.5,0.8').split(',').filter((x) => x.trim() !== '').map(Number);
+const badShare = STEADY_SHARES.find((x) => !(x > 0 && x <= 2));
+if (badShare !== undefined) throw new Error(`BENCH_STEADY_SHARES: each share must be a number in (0, 2], like 0.5; got ${process.env['BENCH_STEADY_SHARES']}`);
+const STEADY_RATE = process.env['BENCH_STEADY_RATE'] ? Number(process.env['BENCH_STEADY_RATE']) : undefined;
+if (STEADY_RATE !== undefined && !(STEADY_RATE > 0)) throw new Error(`BENCH_STEADY_RATE must be a positive number of events/s; got ${process.env['BENCH_STEADY_RATE']}`);
+/** Backlog samples of a phase's first seconds (the climb from a drained stream) left out of its slope. */
+const SLOPE_SKIP_S = 5;
 const STEADY_DURATION_S = Number(process.env['BENCH_STEADY_DURATION'] ?? 60);
 /** The p99 goals of ingest → applied by share of the burst rate. */
 const STEADY_GOALS_MS: Record<string, number> = { '0.5': 100, '0.8': 500 };
@@ -81,7 +90,10 @@ interface SteadyPhase {
   ingestToApplied: ReturnType<typeof percentiles>;
   readYourWrites: ReturnType<typeof percentiles>;
   goalP99Ms: number | null;
-  backlog: { max: number; end: number; slopePerMinute: number; flat: boolean };
+  /** What autocannon sent (eventsPerSecond is the rate asked for). */
+  achievedEventsPerSecond: number;
+  /** flat: null where Redis does not count appended entries (before 7.0). */
+  backlog: { max: number; end: number; slopePerMinute: number; flat: boolean | null };
   perEvent: { ingestCpuMs: number; updaterCpuMs: number; redisCpuMs: number; redisCommands: number };
 }
 
@@ -179,12 +191,15 @@ async function main() {
   const accepted = load.requests.total * BATCH;
 
   // Wait until the updater group has applied everything appended.
-  const receipt = new Map<number, string>();
-  for (let p = 0; p < eventLog.options.partitions; p++) {
-    const [last] = (await redis.xrevrange(eventLog.streamKey(p), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-    if (last) receipt.set(p, last[0]);
-  }
-  if (!(await eventLog.waitApplied(receipt, PROFILE_UPDATER_GROUP, 600_000))) throw new Error('the updater did not catch up');
+  const drain = async () => {
+    const until = new Map<number, string>();
+    for (let p = 0; p < eventLog.options.partitions; p++) {
+      const [last] = (await redis.xrevrange(eventLog.streamKey(p), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+      if (last) until.set(p, last[0]);
+    }
+    if (!(await eventLog.waitApplied(until, PROFILE_UPDATER_GROUP, 600_000))) throw new Error('the updater did not catch up');
+  };
+  await drain();
   const drained = performance.now();
   const endToEnd = accepted / ((drained - started) / 1000);
   // What phase 1 cost per event, by process and at Redis (the capacity model of docs/SCALING.md).
@@ -202,27 +217,21 @@ async function main() {
   };
 
   // Steady phases: a sustained rate, a share of the burst's end-to-end rate, with probes.
-  const drain = async () => {
-    const until = new Map<number, string>();
-    for (let p = 0; p < eventLog.options.partitions; p++) {
-      const [last] = (await redis.xrevrange(eventLog.streamKey(p), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-      if (last) until.set(p, last[0]);
-    }
-    if (!(await eventLog.waitApplied(until, PROFILE_UPDATER_GROUP, 600_000))) throw new Error('the updater did not catch up');
-  };
   /** Entries ever appended to the partitions' streams (an HTTP batch is an entry per partition it touches). */
   const entriesAdded = async () => {
     let total = 0;
     for (let p = 0; p < eventLog.options.partitions; p++) {
-      const info = (await redis.xinfo('STREAM', eventLog.streamKey(p)).catch(() => [])) as unknown[];
+      const info = (await redis.xinfo('STREAM', eventLog.streamKey(p))) as unknown[];
       const i = info.indexOf('entries-added');
-      total += i >= 0 ? Number(info[i + 1]) : 0;
+      // Redis before 7.0 does not count them: the phase's backlog is then not judged.
+      if (i < 0) return null;
+      total += Number(info[i + 1]);
     }
     return total;
   };
   const steadyPhases: SteadyPhase[] = [];
-  for (const share of STEADY_SHARES) {
-    const perSecond = Math.max(1, Math.floor((Number(process.env['BENCH_STEADY_RATE'] ?? share * endToEnd)) / BATCH));
+  for (const share of STEADY_RATE === undefined ? STEADY_SHARES : [STEADY_RATE / endToEnd]) {
+    const perSecond = Math.max(1, Math.floor((STEADY_RATE ?? share * endToEnd) / BATCH));
     log(`steady phase at ${Math.round(share * 100)}%: ${perSecond * BATCH} events/s for ${STEADY_DURATION_S} s with probes (through the updater group, and ?wait=applied)...`);
     latencies.length = 0;
     waitLatencies.length = 0;
@@ -244,9 +253,9 @@ async function main() {
       duration: STEADY_DURATION_S,
       overallRate: perSecond,
       requests: [{ method: 'POST', headers: { 'content-type': 'application/json', ...auth.caller }, setupRequest: (req) => ({ ...req, body: body() }) }],
-    });
-    clearInterval(sampler);
-    const entriesPerSecond = ((await entriesAdded()) - addedBefore) / ((performance.now() - phaseStart) / 1000);
+    }).finally(() => clearInterval(sampler));
+    const addedAfter = await entriesAdded();
+    const entriesPerSecond = addedBefore === null || addedAfter === null ? null : (addedAfter - addedBefore) / ((performance.now() - phaseStart) / 1000);
     probing = false;
     await probes;
     await Promise.all(pendingApplied); // probes still in the updater's backlog when the load stopped
@@ -257,14 +266,15 @@ async function main() {
     const steadyRedis = redisDelta(steadyRedisBefore, await redisCounters(redis));
     const events = steady.requests.total * BATCH;
     const eventsPerSecond = perSecond * BATCH;
-    const perMinute = slope(samples);
+    const perMinute = slope(samples.filter(([at]) => at * 60 >= SLOPE_SKIP_S));
     steadyPhases.push({
       share,
       eventsPerSecond,
       ingestToApplied: percentiles(latencies),
       readYourWrites: percentiles(waitLatencies),
-      goalP99Ms: STEADY_GOALS_MS[String(share)] ?? null,
-      backlog: { max: Math.max(0, ...samples.map(([, b]) => b)), end: samples.at(-1)?.[1] ?? 0, slopePerMinute: perMinute, flat: perMinute < entriesPerSecond },
+      goalP99Ms: STEADY_RATE === undefined ? STEADY_GOALS_MS[String(share)] ?? null : null,
+      achievedEventsPerSecond: events / STEADY_DURATION_S,
+      backlog: { max: Math.max(0, ...samples.map(([, b]) => b)), end: samples.at(-1)?.[1] ?? 0, slopePerMinute: perMinute, flat: entriesPerSecond === null ? null : perMinute < entriesPerSecond },
       perEvent: {
         ingestCpuMs: ((steadyCpuAfter.ingest - steadyCpuBefore.ingest) * 1000) / events,
         updaterCpuMs: (steadyCpuAfter.updaters.reduce((a, c, i) => a + c - steadyCpuBefore.updaters[i]!, 0) * 1000) / events,
@@ -337,7 +347,7 @@ async function main() {
     const goal = phase.goalP99Ms === null ? '' : `p99 <= ${phase.goalP99Ms} ms (${phase.ingestToApplied.p99 <= phase.goalP99Ms ? 'met' : 'NOT met'})`;
     console.log(`| ingest → applied by the updater group at ${at} (ProfileUpdated, n=${phase.ingestToApplied.n}) | p50 ${phase.ingestToApplied.p50.toFixed(1)} ms, p99 ${phase.ingestToApplied.p99.toFixed(1)} ms | ${goal} |`);
     console.log(`|   read-your-writes (?wait=applied: applied during the request) at the same rate (n=${phase.readYourWrites.n}) | p50 ${phase.readYourWrites.p50.toFixed(1)} ms, p99 ${phase.readYourWrites.p99.toFixed(1)} ms |  |`);
-    console.log(`|   the updater group's backlog (entries, sampled every second): max, end, slope | ${f(phase.backlog.max)}, ${f(phase.backlog.end)}, ${f(phase.backlog.slopePerMinute)} per minute | flat (${phase.backlog.flat ? 'met' : 'NOT met'}) |`);
+    console.log(`|   the updater group's backlog (entries, sampled every second): max, end, slope | ${f(phase.backlog.max)}, ${f(phase.backlog.end)}, ${f(phase.backlog.slopePerMinute)} per minute | flat (${phase.backlog.flat === null ? 'not judged: Redis before 7.0' : phase.backlog.flat ? 'met' : 'NOT met'}) |`);
     console.log(`|   cost per event (until all of it was applied): CPU ms of the ingest process / the updater${UPDATERS === 1 ? '' : 's'} / Redis; Redis commands | ${phase.perEvent.ingestCpuMs.toFixed(3)} / ${phase.perEvent.updaterCpuMs.toFixed(3)} / ${phase.perEvent.redisCpuMs.toFixed(3)} ms; ${phase.perEvent.redisCommands.toFixed(2)} |  |`);
   }
   console.log(`| bytes per profile (MEMORY USAGE, ${sizes.length} profiles) | median ${f(result.bytesPerProfile.p50)}, p99 ${f(result.bytesPerProfile.p99)} |`);

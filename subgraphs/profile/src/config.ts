@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, DEFAULT_REDUCER_CONFIG } from './domain/config.js';
 import type { ReducerConfig } from './domain/config.js';
 import { DEFAULT_VALIDATION_LIMITS, maxFutureSkewMs } from '../../../lib/contracts/validate.js';
 import type { ValidationLimits } from '../../../lib/contracts/validate.js';
-import { DEFAULT_WRITE_CACHE } from './store/redis.js';
+import { DEFAULT_WRITE_CACHE } from './store/ports.js';
 
 export interface ProfileConfig extends ServiceBasics {
   auth: AuthConfig;

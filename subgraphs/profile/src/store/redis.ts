@@ -12,7 +12,7 @@ import { eventKey } from '../../../../lib/contracts/event.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { Profile } from '../domain/profile.js';
 import { decodeProfile, encodeProfile } from './codec.js';
-import { AliasedProfileError } from './ports.js';
+import { AliasedProfileError, DEFAULT_WRITE_CACHE } from './ports.js';
 import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore, StoredTraitDefinition, TraitDefinitionStore } from './ports.js';
 
 const CAS_LUA = readFileSync(new URL('./lua/profile-cas.lua', import.meta.url), 'utf8');
@@ -79,15 +79,6 @@ type WrittenProfiles = LRUCache<string, Written>;
 const WRITER_ID = randomBytes(9).toString('base64url');
 let writes = 0;
 
-/**
- * Profiles a process remembers by default (PROFILE_WRITE_CACHE), within the stored-bytes budget
- * (PROFILE_CACHE_MB). An updater owns its partitions' users, so its copies stay current and a
- * user it saw is written with the compare-and-set alone: in bench:ingest (20,000 users) 20,000
- * instead of 2,000 took the updater's CPU per event at a steady rate from 0.226 to 0.124 ms and
- * the burst from 9,656 to 13,774 events/s end to end (one run each, back to back). Their decoded
- * copies take about four to five times their stored bytes in heap.
- */
-export const DEFAULT_WRITE_CACHE = 20_000;
 
 export class RedisProfileStore implements ProfileStore {
   /** Undefined when the cache is off. */
@@ -464,7 +455,7 @@ export interface RedisProfileStoreOptions {
   profileTtlMs: number;
   /** The ledger window: a redelivery within it is not applied again (DEDUPE_TTL). */
   dedupeTtlMs: number;
-  /** Profiles each process remembers as it wrote or read them, to skip the read before a write and the decode of a read (default 2,000; 0: off). */
+  /** Profiles each process remembers as it wrote or read them, to skip the read before a write and the decode of a read (default DEFAULT_WRITE_CACHE; 0: off). */
   writeCache?: number;
   /** And at most this many bytes of their stored documents (default 64 MiB). */
   cacheBytes?: number;
