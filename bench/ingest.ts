@@ -247,13 +247,18 @@ async function main() {
     }, 1000);
     probing = true;
     const probes = probeLoops();
-    const steady = await autocannon({
-      url: `${url}/v1/events`,
-      connections: CONNECTIONS,
-      duration: STEADY_DURATION_S,
-      overallRate: perSecond,
-      requests: [{ method: 'POST', headers: { 'content-type': 'application/json', ...auth.caller }, setupRequest: (req) => ({ ...req, body: body() }) }],
-    }).finally(() => clearInterval(sampler));
+    let steady: autocannon.Result;
+    try {
+      steady = await autocannon({
+        url: `${url}/v1/events`,
+        connections: CONNECTIONS,
+        duration: STEADY_DURATION_S,
+        overallRate: perSecond,
+        requests: [{ method: 'POST', headers: { 'content-type': 'application/json', ...auth.caller }, setupRequest: (req) => ({ ...req, body: body() }) }],
+      });
+    } finally {
+      clearInterval(sampler);
+    }
     const addedAfter = await entriesAdded();
     const entriesPerSecond = addedBefore === null || addedAfter === null ? null : (addedAfter - addedBefore) / ((performance.now() - phaseStart) / 1000);
     probing = false;
