@@ -79,7 +79,6 @@ type WrittenProfiles = LRUCache<string, Written>;
 const WRITER_ID = randomBytes(9).toString('base64url');
 let writes = 0;
 
-
 export class RedisProfileStore implements ProfileStore {
   /** Undefined when the cache is off. */
   private readonly written: WrittenProfiles | undefined;
