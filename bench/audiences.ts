@@ -796,18 +796,10 @@ async function throughput(
   );
   const posted = performance.now();
   if (accepted !== all.length) throw new Error(`${all.length - accepted} workload events not accepted`);
-  const last = async (log: RedisStreamEventLog<unknown>) => {
-    const receipt = new Map<number, string>();
-    for (let p = 0; p < log.options.partitions; p++) {
-      const [entry] = (await redis.xrevrange(log.streamKey(p), '+', '-', 'COUNT', 1)) as [string, string[]][];
-      if (entry) receipt.set(p, entry[0]);
-    }
-    return receipt;
-  };
-  if (!(await eventLog.waitApplied(await last(eventLog as RedisStreamEventLog<unknown>), PROFILE_UPDATER_GROUP, 600_000))) throw new Error('the updater did not catch up');
+  if (!(await eventLog.waitApplied(await (eventLog as RedisStreamEventLog<unknown>).tail(), PROFILE_UPDATER_GROUP, 600_000))) throw new Error('the updater did not catch up');
   const applied = performance.now();
   await sleep(20); // the last notices are appended on the next turn of the updater's loop
-  const caughtUp = (await notices.waitApplied(await last(notices), AUDIENCES_GROUP, 600_000)) ? performance.now() : null;
+  const caughtUp = (await notices.waitApplied(await notices.tail(), AUDIENCES_GROUP, 600_000)) ? performance.now() : null;
   const cpu1 = await cpu();
   return {
     audiences,

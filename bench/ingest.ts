@@ -192,12 +192,7 @@ async function main() {
 
   // Wait until the updater group has applied everything appended.
   const drain = async () => {
-    const until = new Map<number, string>();
-    for (let p = 0; p < eventLog.options.partitions; p++) {
-      const [last] = (await redis.xrevrange(eventLog.streamKey(p), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-      if (last) until.set(p, last[0]);
-    }
-    if (!(await eventLog.waitApplied(until, PROFILE_UPDATER_GROUP, 600_000))) throw new Error('the updater did not catch up');
+    if (!(await eventLog.waitApplied(await eventLog.tail(), PROFILE_UPDATER_GROUP, 600_000))) throw new Error('the updater did not catch up');
   };
   await drain();
   const drained = performance.now();

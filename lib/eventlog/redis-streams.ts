@@ -209,6 +209,16 @@ export class RedisStreamEventLog<E = ProfileEvent> implements EventLog<E> {
     return { receipt, duplicates };
   }
 
+  /** Where the newest entry of each partition is: waitApplied of it waits for everything appended so far. */
+  async tail(): Promise<AppendReceipt> {
+    const newest = await Promise.all(
+      Array.from({ length: this.options.partitions }, (_, p) => this.redis.xrevrange(this.streamKey(p), '+', '-', 'COUNT', 1) as Promise<[string, string[]][]>),
+    );
+    const receipt = new Map<number, string>();
+    newest.forEach(([entry], p) => entry && receipt.set(p, entry[0]));
+    return receipt;
+  }
+
   /**
    * An entry is processed when the group has delivered it (last-delivered-id >= id) and no
    * consumer still holds it pending. Polls until then or the timeout.

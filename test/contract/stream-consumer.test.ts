@@ -283,6 +283,7 @@ for (const target of redisTargets()) {
         // (the profile no longer lists the late id, so applying it would count it twice).
         const p = partitionOf('ryw', 2);
         const [[lastId]] = (await redis.xrevrange(log.streamKey(p), '+', '-', 'COUNT', 1)) as [[string, string[]]];
+        expect((await log.tail()).get(p)).toBe(lastId);
         expect(await log.waitApplied(new Map([[p, lastId]]), PROFILE_UPDATER_GROUP, 5000)).toBe(true);
         const [profile] = await stores.profiles.getMany(['ryw']);
         expect(profile?.appliedEventIds[eventKey(late)]).toBeUndefined();

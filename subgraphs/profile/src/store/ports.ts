@@ -18,6 +18,8 @@ import type { Profile } from '../domain/profile.js';
  * decoded copies take about four to five times their stored bytes in heap.
  */
 export const DEFAULT_WRITE_CACHE = 20_000;
+/** The stored-bytes budget of those profiles by default, in MiB (PROFILE_CACHE_MB). */
+export const DEFAULT_CACHE_MB = 64;
 
 /** The user id became an alias while a write was in flight: resolve it again and retry. */
 export class AliasedProfileError extends Error {

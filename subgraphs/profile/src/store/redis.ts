@@ -12,7 +12,7 @@ import { eventKey } from '../../../../lib/contracts/event.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { Profile } from '../domain/profile.js';
 import { decodeProfile, encodeProfile } from './codec.js';
-import { AliasedProfileError, DEFAULT_WRITE_CACHE } from './ports.js';
+import { AliasedProfileError, DEFAULT_CACHE_MB, DEFAULT_WRITE_CACHE } from './ports.js';
 import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore, StoredTraitDefinition, TraitDefinitionStore } from './ports.js';
 
 const CAS_LUA = readFileSync(new URL('./lua/profile-cas.lua', import.meta.url), 'utf8');
@@ -93,7 +93,7 @@ export class RedisProfileStore implements ProfileStore {
     writeCache = DEFAULT_WRITE_CACHE,
     private readonly maxAttempts = 100,
     /** And at most this many bytes of their stored documents (their decoded copies take several times that). */
-    cacheBytes = 64 * 2 ** 20,
+    cacheBytes = DEFAULT_CACHE_MB * 2 ** 20,
   ) {
     redis.defineCommand('profileCas', { numberOfKeys: 3, lua: CAS_LUA });
     redis.defineCommand('profileDelete', { numberOfKeys: 1, lua: DELETE_LUA });
@@ -456,7 +456,7 @@ export interface RedisProfileStoreOptions {
   dedupeTtlMs: number;
   /** Profiles each process remembers as it wrote or read them, to skip the read before a write and the decode of a read (default DEFAULT_WRITE_CACHE; 0: off). */
   writeCache?: number;
-  /** And at most this many bytes of their stored documents (default 64 MiB). */
+  /** And at most this many bytes of their stored documents (default DEFAULT_CACHE_MB MiB). */
   cacheBytes?: number;
 }
 
