@@ -123,6 +123,14 @@ async function main() {
   );
   const pids = { ingest: server.process.pid, updaters: updaters.map((u) => u.process.pid) };
   const cpuNow = () => ({ ingest: cpuSeconds(pids.ingest) ?? NaN, updaters: pids.updaters.map((p) => cpuSeconds(p) ?? NaN) });
+  type Cpu = ReturnType<typeof cpuNow>;
+  /** CPU ms per event of the ingest process, the updaters and Redis, and Redis commands per event, between two readings. */
+  const costPerEvent = (before: Cpu, after: Cpu, redisUsed: ReturnType<typeof redisDelta>, events: number) => ({
+    ingestCpuMs: ((after.ingest - before.ingest) * 1000) / events,
+    updaterCpuMs: (after.updaters.reduce((a, c, i) => a + c - before.updaters[i]!, 0) * 1000) / events,
+    redisCpuMs: (redisUsed.cpuSeconds * 1000) / events,
+    redisCommands: redisUsed.commands / events,
+  });
 
   // Latency probes while a load runs, one event each: `applied` probes go out every 50 ms without
   // waiting and are timed until the updater group's ProfileUpdated for the event arrives (ingest →
@@ -202,10 +210,7 @@ async function main() {
   const self = process.cpuUsage(selfBefore);
   const redisUsed = redisDelta(redisBefore, await redisCounters(redis));
   const perEvent = {
-    ingestCpuMs: ((cpuAfter.ingest - cpuBefore.ingest) * 1000) / accepted,
-    updaterCpuMs: (cpuAfter.updaters.reduce((a, c, i) => a + c - cpuBefore.updaters[i]!, 0) * 1000) / accepted,
-    redisCpuMs: (redisUsed.cpuSeconds * 1000) / accepted,
-    redisCommands: redisUsed.commands / accepted,
+    ...costPerEvent(cpuBefore, cpuAfter, redisUsed, accepted),
     redisBytes: (redisUsed.netInputBytes + redisUsed.netOutputBytes) / accepted,
     /** This process: autocannon's HTTP load (and the wait for the drain). */
     loadGeneratorCpuMs: (self.user + self.system) / 1000 / accepted,
@@ -275,12 +280,7 @@ async function main() {
       goalP99Ms: STEADY_RATE === undefined ? STEADY_GOALS_MS[String(share)] ?? null : null,
       achievedEventsPerSecond: events / STEADY_DURATION_S,
       backlog: { max: Math.max(0, ...samples.map(([, b]) => b)), end: samples.at(-1)?.[1] ?? 0, slopePerMinute: perMinute, flat: entriesPerSecond === null ? null : perMinute < entriesPerSecond },
-      perEvent: {
-        ingestCpuMs: ((steadyCpuAfter.ingest - steadyCpuBefore.ingest) * 1000) / events,
-        updaterCpuMs: (steadyCpuAfter.updaters.reduce((a, c, i) => a + c - steadyCpuBefore.updaters[i]!, 0) * 1000) / events,
-        redisCpuMs: (steadyRedis.cpuSeconds * 1000) / events,
-        redisCommands: steadyRedis.commands / events,
-      },
+      perEvent: costPerEvent(steadyCpuBefore, steadyCpuAfter, steadyRedis, events),
     });
   }
   await Promise.all(unsubscribe.map((u) => u()));
