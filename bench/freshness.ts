@@ -2,7 +2,7 @@
  * npm run bench:freshness — how soon a row reflects an event: ingest one event through the
  * gateway (`ingestEvents` mutation), then query `recommendedFor` through the gateway until the row
  * was ranked on the profile version that event produced. p50/p95/p99 over PROBES events (default
- * 1,000) while autocannon keeps background load on the platform: events on POST /v1/events for
+ * 1,000) while a steady background load (bench/lib/paced-load.ts) runs on the platform: events on POST /v1/events for
  * other users and home-page queries through the gateway. Runs embedded (in-memory stores, inline
  * apply) and on Redis (Redis Streams, the updater group applying asynchronously), each two ways:
  * `async` (the mutation returns once the event is accepted; on Redis the row is polled until the
@@ -100,7 +100,7 @@ async function runMode(mode: string): Promise<ModeResult[]> {
     }
     if (probeUsers.length < 50) throw new Error(`only ${probeUsers.length} of ${candidates.length} users are served REALTIME`);
 
-    // Background load from autocannon in processes of their own: events for other users, home-page queries.
+    // Background load at a steady rate, in processes of their own: events for other users, home-page queries.
     const loads: BackgroundLoad[] = [
       ...(BG_EVENTS > 0 ? [{ kind: 'events' as const, url: `${profile}/v1/events`, rate: BG_EVENTS / 10, connections: 2, headers: auth.caller, resultFile: tmpFile('events') }] : []),
       ...(BG_QUERIES > 0 ? [{ kind: 'home' as const, url: gateway, rate: BG_QUERIES, connections: 2, headers: auth.caller, resultFile: tmpFile('home') }] : []),

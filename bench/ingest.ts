@@ -17,6 +17,8 @@ import { RedisStreamEventLog } from '../lib/eventlog/redis-streams.js';
 import { PROFILE_UPDATER_GROUP } from '../subgraphs/profile/src/app/profile-service.js';
 import { deleteByPrefix, scanKeys } from '../lib/redis/connection.js';
 import { startChild } from './lib/child.js';
+import { pacedLoad } from './lib/paced-load.js';
+import type { PacedLoadResult } from './lib/paced-load.js';
 import { cpuSeconds, redisCounters, redisDelta } from './lib/process-stats.js';
 import { benchAuth } from './lib/auth.js';
 import { percentiles } from './lib/synthetic.js';
@@ -247,15 +249,10 @@ async function main() {
     }, 1000);
     probing = true;
     const probes = probeLoops();
-    let steady: autocannon.Result;
+    let steady: PacedLoadResult;
     try {
-      steady = await autocannon({
-        url: `${url}/v1/events`,
-        connections: CONNECTIONS,
-        duration: STEADY_DURATION_S,
-        overallRate: perSecond,
-        requests: [{ method: 'POST', headers: { 'content-type': 'application/json', ...auth.caller }, setupRequest: (req) => ({ ...req, body: body() }) }],
-      });
+      // Evenly spaced batches (autocannon's overallRate would send each second's quota at its start).
+      steady = await pacedLoad({ url: `${url}/v1/events`, connections: CONNECTIONS, durationS: STEADY_DURATION_S, rate: perSecond, headers: auth.caller, body }).done;
     } finally {
       clearInterval(sampler);
     }
@@ -269,7 +266,7 @@ async function main() {
     // The phase's cost per event (small batches at a steady rate), until all of it was applied.
     const steadyCpuAfter = cpuNow();
     const steadyRedis = redisDelta(steadyRedisBefore, await redisCounters(redis));
-    const events = steady.requests.total * BATCH;
+    const events = steady.requests * BATCH;
     const eventsPerSecond = perSecond * BATCH;
     const perMinute = slope(samples.filter(([at]) => at * 60 >= SLOPE_SKIP_S));
     steadyPhases.push({

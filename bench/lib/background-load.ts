@@ -1,14 +1,14 @@
 /**
  * Background load in a process of its own (so it does not share the measuring process's event
- * loop): autocannon at a fixed overall rate until SIGTERM, then its figures are written to the
- * result file. argv[2] is a JSON `BackgroundLoad`.
+ * loop): requests at a steady arrival rate (./paced-load.ts) until SIGTERM, then its figures are
+ * written to the result file. argv[2] is a JSON `BackgroundLoad`.
  *
  * kinds: `events` posts batches of 10 PLAY events (unique ids, users bg-0..bg-4999) to
  * /v1/events; `home` posts the home-page query for those users to a GraphQL endpoint.
  */
 import { writeFileSync } from 'node:fs';
-import autocannon from 'autocannon';
 import { DEMO_MOVIE_REFS } from '../../demo/catalog.js';
+import { pacedLoad } from './paced-load.js';
 import { HOME_QUERY } from './queries.js';
 
 export interface BackgroundLoad {
@@ -37,25 +37,14 @@ const body =
         })
     : () => JSON.stringify({ query: HOME_QUERY, variables: { id: `bg-${n++ % 5000}` } });
 
-const started = performance.now();
-const instance = autocannon(
-  {
-    url: spec.url,
-    connections: spec.connections,
-    overallRate: spec.rate,
-    duration: 24 * 3600,
-    requests: [{ method: 'POST', headers: { 'content-type': 'application/json', ...spec.headers }, setupRequest: (r) => ({ ...r, body: body() }) }],
-  },
-  () => undefined,
-);
-instance.on('done', (result) => {
-  const seconds = (performance.now() - started) / 1000;
+const load = pacedLoad({ url: spec.url, connections: spec.connections, rate: spec.rate, headers: spec.headers, body });
+void load.done.then((result) => {
   const perRequest = spec.kind === 'events' ? 10 : 1;
   writeFileSync(
     spec.resultFile,
-    JSON.stringify({ perSecond: (result.requests.total * perRequest) / seconds, errors: result.errors + result.timeouts + result.non2xx, latencyMs: { p50: result.latency.p50, p99: result.latency.p99 } }),
+    JSON.stringify({ perSecond: (result.requests * perRequest) / result.seconds, errors: result.errors + result.non2xx, latencyMs: { p50: result.latencyMs.p50, p99: result.latencyMs.p99 } }),
   );
   process.exit(0);
 });
-process.on('SIGTERM', () => instance.stop());
+process.on('SIGTERM', () => load.stop());
 process.stdout.write('{}\n');
