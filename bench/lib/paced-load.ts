@@ -35,8 +35,6 @@ export interface PacedLoadResult {
   seconds: number;
   /** From due time to the end of the response body, ms. */
   latencyMs: { p50: number; p99: number; mean: number; n: number };
-  /** The largest number of requests sent in one tick after the first (a sign the sender fell behind). */
-  largestTick: number;
 }
 
 export interface PacedLoad {
@@ -55,7 +53,7 @@ export function pacedLoad(options: PacedLoadOptions): PacedLoad {
   const intervalMs = 1000 / options.rate;
   const latencies: number[] = [];
   const inflight = new Set<Promise<void>>();
-  const result = { requests: 0, non2xx: 0, errors: 0, largestTick: 0 };
+  const result = { requests: 0, non2xx: 0, errors: 0 };
   const start = performance.now();
   const endAt = options.durationS === undefined ? Infinity : start + options.durationS * 1000;
   let sent = 0;
@@ -82,7 +80,6 @@ export function pacedLoad(options: PacedLoadOptions): PacedLoad {
     const now = Math.min(performance.now(), endAt);
     // Every request due by now (one per tick at a low rate; several when a tick came late).
     const due = Math.floor((now - start) / intervalMs) + 1;
-    if (sent > 0) result.largestTick = Math.max(result.largestTick, due - sent);
     for (; sent < due; sent++) send(start + sent * intervalMs);
     if (stopped || performance.now() >= endAt) return finish();
     timer = setTimeout(tick, Math.max(0, start + sent * intervalMs - performance.now()));
