@@ -1,5 +1,5 @@
 /**
- * An open-loop load at a steady arrival rate: request i is due at start + i / rate and is sent
+ * An open-loop load of POSTs at a steady arrival rate: request i is due at start + i / rate and is sent
  * when due, whatever the earlier ones are doing (undici's pool queues it when every connection is
  * busy), and its latency is counted from when it was due, not from when a connection took it, so
  * a stall delays the requests behind it instead of hiding them (no coordinated omission).
@@ -15,7 +15,6 @@ import { percentiles } from './synthetic.js';
 export interface PacedLoadOptions {
   /** Absolute URL of the endpoint (loopback). */
   url: string;
-  method?: 'POST' | 'GET';
   headers?: Record<string, string>;
   /** The body of the next request (called once per request, when it is sent). */
   body?: () => string;
@@ -34,7 +33,7 @@ export interface PacedLoadResult {
   errors: number;
   seconds: number;
   /** From due time to the end of the response body, ms. */
-  latencyMs: { p50: number; p99: number; mean: number; n: number };
+  latencyMs: ReturnType<typeof percentiles>;
 }
 
 export interface PacedLoad {
@@ -58,13 +57,12 @@ export function pacedLoad(options: PacedLoadOptions): PacedLoad {
   const endAt = options.durationS === undefined ? Infinity : start + options.durationS * 1000;
   let sent = 0;
   let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
 
   const send = (dueAt: number) => {
     const p: Promise<void> = pool
-      .request({ path, method: options.method ?? 'POST', headers: { 'content-type': 'application/json', ...options.headers }, body: options.body?.() })
+      .request({ path, method: 'POST', headers: { 'content-type': 'application/json', ...options.headers }, body: options.body?.() })
       .then(async (r) => {
         await r.body.dump();
         result.requests++;
@@ -81,7 +79,7 @@ export function pacedLoad(options: PacedLoadOptions): PacedLoad {
     // Every request due by now (one per tick at a low rate; several when a tick came late).
     const due = Math.floor((now - start) / intervalMs) + 1;
     for (; sent < due; sent++) send(start + sent * intervalMs);
-    if (stopped || performance.now() >= endAt) return finish();
+    if (performance.now() >= endAt) return finish();
     timer = setTimeout(tick, Math.max(0, start + sent * intervalMs - performance.now()));
   };
   tick();
@@ -89,16 +87,13 @@ export function pacedLoad(options: PacedLoadOptions): PacedLoad {
   return {
     sent: () => sent,
     stop() {
-      stopped = true;
       clearTimeout(timer);
       finish();
     },
     done: finished.then(async () => {
-      clearTimeout(timer);
       await Promise.all(inflight);
       await pool.close();
-      const p = percentiles(latencies);
-      return { ...result, seconds: (performance.now() - start) / 1000, latencyMs: { p50: p.p50, p99: p.p99, mean: p.mean, n: p.n } };
+      return { ...result, seconds: (performance.now() - start) / 1000, latencyMs: percentiles(latencies) };
     }),
   };
 }
