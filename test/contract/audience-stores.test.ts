@@ -372,17 +372,62 @@ for (const target of [null, ...redisTargets()]) {
       }
     });
 
-    it('memberships: forgetUser removes every membership, returns the audiences left, and restarts the version', async () => {
+    it('memberships: every transition stays unsent, with what apply was given, until acknowledged (the outbox)', async () => {
+      const m = stores.memberships;
+      await m.apply('u', 3, T0, [enter('a'), enter('b')], 'EVENT');
+      await m.apply('u', 4, T0 + 5, [exit('a')], 'TIME');
+      await m.apply('u', null, T0 + 6, [enter('c')]);
+      await m.apply('other', 1, T0, [enter('a')], 'EVENT');
+      const [u, nobody] = await second.memberships.read(['u', 'nobody']);
+      expect(byAudience(u!.memberships)).toEqual([
+        { audienceId: 'b', since: T0 },
+        { audienceId: 'c', since: T0 + 6 },
+      ]);
+      expect(nobody).toEqual({ memberships: [], unsent: [] });
+      // Oldest first; a tag with separators in it comes back whole.
+      expect(u!.unsent).toEqual([
+        expect.objectContaining({ audienceId: expect.stringMatching(/^[ab]$/), entered: true, seq: 1, at: T0, profileVersion: 3, tag: 'EVENT' }),
+        expect.objectContaining({ audienceId: expect.stringMatching(/^[ab]$/), entered: true, seq: 1, at: T0, profileVersion: 3, tag: 'EVENT' }),
+        { audienceId: 'a', entered: false, seq: 2, at: T0 + 5, profileVersion: 4, tag: 'TIME' },
+        { audienceId: 'c', entered: true, seq: 1, at: T0 + 6, profileVersion: null, tag: '' },
+      ]);
+      // The reads that serve queries are not changed by it.
+      expect(byAudience(await m.of('u'))).toEqual(byAudience(u!.memberships));
+      expect((await m.ofMany(['u']))[0]!.length).toBe(2);
+      // Acknowledged: gone, for that user only; acknowledging again (or nothing) is harmless.
+      await m.acknowledge('u', u!.unsent.slice(0, 3));
+      await second.memberships.acknowledge('u', u!.unsent.slice(0, 1));
+      await m.acknowledge('u', []);
+      expect((await m.read(['u']))[0]!.unsent.map((t) => t.audienceId)).toEqual(['c']);
+      expect((await m.read(['other']))[0]!.unsent).toHaveLength(1);
+      await m.apply('t', 1, T0, [enter('a')], 'a|b|c');
+      expect((await m.read(['t']))[0]!.unsent[0]!.tag).toBe('a|b|c');
+      // Reindexing writes the member index as the record has it, whatever it held.
+      await m.acknowledge('u', (await m.read(['u']))[0]!.unsent, true);
+      expect(await m.size(['a', 'b', 'c'])).toEqual([2, 1, 1]);
+      expect((await m.read(['u']))[0]!.unsent).toEqual([]);
+    });
+
+    it('memberships: forgetUser removes every membership, returns the exits, and restarts the version', async () => {
       const m = stores.memberships;
       await m.apply('gone', 9, T0, [enter('a'), enter('b'), enter('c')]);
       await m.apply('gone', 9, T0 + 1, [exit('c')]);
       await m.apply('stays', 1, T0, [enter('a')]);
-      expect((await second.memberships.forgetUser('gone')).sort()).toEqual(['a', 'b']);
+      expect(byAudience(await second.memberships.forgetUser('gone', T0 + 1, 'USER_DELETED'))).toEqual([
+        { audienceId: 'a', entered: false, seq: 2 },
+        { audienceId: 'b', entered: false, seq: 2 },
+      ]);
       expect(await m.of('gone')).toEqual([]);
       expect(await m.size(['a', 'b', 'c'])).toEqual([1, 0, 0]);
       expect((await m.members('a', 10, null)).members.map((x) => x.userId)).toEqual(['stays']);
-      expect(await m.forgetUser('gone')).toEqual([]);
-      expect(await m.forgetUser('nobody')).toEqual([]);
+      // The exits are unsent (with the tag) until acknowledged, like apply's transitions.
+      const [gone] = await m.read(['gone']);
+      expect(gone!.unsent.filter((t) => t.tag === 'USER_DELETED').map((t) => [t.audienceId, t.entered, t.at, t.profileVersion]).sort()).toEqual([
+        ['a', false, T0 + 1, null],
+        ['b', false, T0 + 1, null],
+      ]);
+      expect(await m.forgetUser('gone', T0 + 1)).toEqual([]);
+      expect(await m.forgetUser('nobody', T0 + 1)).toEqual([]);
       // A new profile under the id starts again at version 0: applied, with change ids past the old ones.
       const again = await m.apply('gone', 0, T0 + 2, [enter('a'), enter('c')]);
       expect(byAudience(again).map((t) => [t.audienceId, t.entered])).toEqual([

@@ -95,7 +95,7 @@ function setup(options: Partial<typeof DEFAULT_AUDIENCE_OPTIONS> = {}) {
   const service = new AudienceService(stores, source.asSource(), { changes, pubsub }, { ...DEFAULT_AUDIENCE_OPTIONS, refreshMs: 0, ...options });
   const notice = (userId: string, version: number): ProfileUpdated => ({ userId, version, cause: 'events', eventIds: [], changed: ['lastEventAt', 'traits', 'version'], at: Date.now() });
   const member = async (userId: string) => (await stores.memberships.of(userId)).map((m) => m.audienceId).sort();
-  return { stores, source, service, emitted, notice, member };
+  return { stores, source, service, emitted, notice, member, changes };
 }
 
 describe('AudienceService', () => {
@@ -130,6 +130,35 @@ describe('AudienceService', () => {
     await service.handleNotices([notice('u1', 4)]);
     expect(await member('u1')).toEqual(['premium']);
     expect(emitted.filter((c) => c.userId === 'u1')).toHaveLength(1);
+    await service.stop();
+  });
+
+  it('a change the log did not take (a crash after the membership write) is emitted once by the redelivery', async () => {
+    const { source, service, notice, member, emitted, changes } = setup();
+    await service.create({ id: 'premium', name: 'Premium', rule: { traits: { plan: 'premium' } } });
+    await service.settled();
+    const append = changes.append.bind(changes);
+    let failures = 1;
+    changes.append = (entries) => (failures-- > 0 ? Promise.reject(new Error('log down')) : append(entries));
+    source.profiles.set('u1', view('u1', 1, { plan: 'premium' }));
+    await expect(service.handleNotices([notice('u1', 1)])).rejects.toThrow('log down');
+    // The membership is stored; its AudienceEntered is not on the log.
+    expect(await member('u1')).toEqual(['premium']);
+    expect(emitted.filter((c) => c.userId === 'u1')).toEqual([]);
+    // The notice was not acknowledged, so it comes again: the evaluation finds nothing to change,
+    // and the change left unsent is emitted, once.
+    await service.handleNotices([notice('u1', 1)]);
+    await until(() => emitted.some((c) => c.userId === 'u1'));
+    await service.handleNotices([notice('u1', 1)]);
+    expect(emitted.filter((c) => c.userId === 'u1')).toEqual([expect.objectContaining({ changeId: 'premium:u1:1', audienceId: 'premium', entered: true, reason: 'PROFILE_CHANGED', profileVersion: 1 })]);
+    // The same for a deleted user's exits.
+    failures = 1;
+    const deleted = { ...notice('u1', 0), cause: 'delete' as const };
+    await expect(service.handleNotices([deleted])).rejects.toThrow('log down');
+    expect(await member('u1')).toEqual([]);
+    await service.handleNotices([deleted]);
+    await until(() => emitted.some((c) => c.userId === 'u1' && !c.entered));
+    expect(emitted.filter((c) => c.userId === 'u1' && !c.entered)).toEqual([expect.objectContaining({ changeId: 'premium:u1:2', reason: 'USER_DELETED' })]);
     await service.stop();
   });
 

@@ -24,7 +24,7 @@ import { checkAudienceId, checkDescription, checkName, freshBackfill } from '../
 import type { Audience } from '../domain/audience.js';
 import { compileRule, evaluateRule, nextChangeAt } from '../domain/rules.js';
 import type { CompiledRule, ProfileView } from '../domain/rules.js';
-import type { AudienceStores, Membership, MembershipDecision } from '../store/ports.js';
+import type { AudienceStores, MembershipDecision, MembershipTransition, UnsentTransition, UserMemberships } from '../store/ports.js';
 import type { ProfileSource } from './profile-source.js';
 
 /** Consumer group of the audiences subgraph on the profile's change-notice log. */
@@ -419,9 +419,12 @@ export class AudienceService {
   }
 
   private async forgetUser(userId: string): Promise<void> {
-    const left = await this.stores.memberships.forgetUser(userId);
+    // In the user's turn: what is unsent now was left by a crash.
+    const [read] = await this.stores.memberships.read([userId]);
+    await this.emitApplied(userId, read!.unsent, true);
     const at = this.now();
-    await this.emit(left.map((audienceId) => ({ changeId: `${audienceId}:${userId}:deleted:${at}`, audienceId, userId, entered: false, at, reason: 'USER_DELETED' as const, profileVersion: 0 })));
+    const exits = await this.stores.memberships.forgetUser(userId, at, 'USER_DELETED');
+    await this.emitApplied(userId, exits.map((t) => ({ ...t, at, profileVersion: null, tag: 'USER_DELETED' })));
     await this.stores.due.schedule([...this.live.keys()].map((audienceId) => ({ audienceId, userId, at: null })));
   }
 
@@ -481,7 +484,7 @@ export class AudienceService {
     const ids = page.map((e) => e.userId);
     try {
       const now = this.now();
-      const [views, memberships] = await Promise.all([this.source.profiles(ids, this.traitNames, now), this.stores.memberships.ofMany(ids)]);
+      const [views, memberships] = await Promise.all([this.source.profiles(ids, this.traitNames, now), this.stores.memberships.read(ids)]);
       for (const reason of new Set(page.map((e) => e.reason))) this.options.observe?.evaluated(page.filter((e) => e.reason === reason).length, reason);
       await Promise.all(
         page.map((entry, i) =>
@@ -496,9 +499,10 @@ export class AudienceService {
     }
   }
 
-  /** `memberships`: the user's, read with the page (audience references see them and this evaluation's decisions). */
-  private async evaluateView(view: ProfileView, audienceIds: ReadonlySet<string>, reason: MembershipReason, now: number, memberships: readonly Membership[]): Promise<void> {
-    const current = new Set(memberships.map((m) => m.audienceId));
+  /** `read`: the user's memberships, read with the page (audience references see them and this evaluation's decisions). */
+  private async evaluateView(view: ProfileView, audienceIds: ReadonlySet<string>, reason: MembershipReason, now: number, read: UserMemberships): Promise<void> {
+    await this.resend(view.userId, read.unsent);
+    const current = new Set(read.memberships.map((m) => m.audienceId));
     const decisions: MembershipDecision[] = [];
     const due: { audienceId: string; userId: string; at: number | null }[] = [];
     const ctx = { isMember: (a: string) => current.has(a) };
@@ -519,11 +523,41 @@ export class AudienceService {
   /** Applies one user's decisions and emits the transitions; returns how many there were. */
   private async decide(userId: string, version: number | null, decisions: MembershipDecision[], reason: MembershipReason, at: number): Promise<number> {
     const when = at || this.now();
-    const transitions = await this.stores.memberships.apply(userId, version, when, decisions);
-    await this.emit(
-      transitions.map((t) => ({ changeId: `${t.audienceId}:${userId}:${t.seq}`, audienceId: t.audienceId, userId, entered: t.entered, at: when, reason, profileVersion: version ?? 0 })),
+    const transitions = await this.stores.memberships.apply(userId, version, when, decisions, reason);
+    await this.emitApplied(
+      userId,
+      transitions.map((t) => ({ ...t, at: when, profileVersion: version, tag: reason })),
     );
     return transitions.length;
+  }
+
+  /**
+   * Transitions a crash left unsent (applied, their change never written out, or written and not
+   * acknowledged): emitted in the user's next evaluation, before its own decisions, with the member
+   * index written again. `seen`: what the page read. Called in the user's turn, it reads them again:
+   * an evaluation of this process may have written them out since the page was read.
+   */
+  private async resend(userId: string, seen: readonly UnsentTransition[]): Promise<void> {
+    if (seen.length === 0) return;
+    const [now] = await this.stores.memberships.read([userId]);
+    await this.emitApplied(userId, now!.unsent, true);
+  }
+
+  /** Emits applied transitions, then acknowledges them: only then are they no longer unsent. */
+  private async emitApplied(userId: string, transitions: readonly UnsentTransition[], reindex = false): Promise<void> {
+    if (transitions.length === 0) return;
+    await this.emit(
+      transitions.map((t) => ({
+        changeId: changeIdOf(userId, t),
+        audienceId: t.audienceId,
+        userId,
+        entered: t.entered,
+        at: t.at,
+        reason: t.tag as MembershipReason,
+        profileVersion: t.profileVersion ?? 0,
+      })),
+    );
+    await this.stores.memberships.acknowledge(userId, transitions, reindex);
   }
 
   /**
@@ -679,12 +713,13 @@ export class AudienceService {
         // Audiences that read this one, for the users whose membership the page changed.
         const dependents = this.withDependents(this.dependents.get(id) ?? []);
         const followUp = new Map<string, Set<string>>();
-        const memberships = await this.stores.memberships.ofMany(page.views.map((v) => v.userId));
+        const memberships = await this.stores.memberships.read(page.views.map((v) => v.userId));
         const due: { audienceId: string; userId: string; at: number | null }[] = [];
         await Promise.all(
           page.views.map((view, i) =>
             this.users.run(view.userId, async () => {
-              const member = new Set(memberships[i]!.map((m) => m.audienceId));
+              await this.resend(view.userId, memberships[i]!.unsent);
+              const member = new Set(memberships[i]!.memberships.map((m) => m.audienceId));
               const ctx = { isMember: (a: string) => member.has(a) };
               const changed = await this.decide(view.userId, view.version, [{ audienceId: id, member: evaluateRule(rule, view, now, ctx) }], 'BACKFILL', now);
               if (changed > 0 && dependents.size > 0) followUp.set(view.userId, dependents);
@@ -727,6 +762,9 @@ export class AudienceService {
 }
 
 /** Audiences ordered so that each comes after the audiences its rule reads. */
+/** Unique per user, audience and transition: what consumers dedupe by. */
+const changeIdOf = (userId: string, t: MembershipTransition): string => `${t.audienceId}:${userId}:${t.seq}`;
+
 function topological(live: ReadonlyMap<string, Live>): Live[] {
   const out: Live[] = [];
   const seen = new Set<string>();

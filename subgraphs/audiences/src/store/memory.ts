@@ -4,7 +4,7 @@ import { closable } from '../../../../lib/dispose.js';
 import type { Destination } from '../app/destinations.js';
 import type { Audience } from '../domain/audience.js';
 import { MemoryDeliveryStatusStore } from './destination-status.js';
-import type { AudienceStore, AudienceStores, DestinationStore, DueStore, Membership, MembershipDecision, MembershipStore, MembershipTransition } from './ports.js';
+import type { AudienceStore, AudienceStores, DestinationStore, DueStore, Membership, MembershipDecision, MembershipStore, MembershipTransition, UnsentTransition, UserMemberships } from './ports.js';
 
 const copy = <T>(v: T): T => structuredClone(v);
 
@@ -63,17 +63,21 @@ interface UserRecord {
   members: Map<string, number>;
   /** audience → transitions so far. */
   seq: Map<string, number>;
+  /** `<seq>:<audience>` → the transition, until acknowledged (in apply order). */
+  unsent: Map<string, UnsentTransition>;
 }
+
+const unsentKey = (t: MembershipTransition) => `${t.seq}:${t.audienceId}`;
 
 export class MemoryMembershipStore implements MembershipStore {
   private readonly users = new Map<string, UserRecord>();
   /** audience → user → since (insertion order is not entry order after re-entries: sorted on read). */
   private readonly index = new Map<string, Map<string, number>>();
 
-  async apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[]): Promise<MembershipTransition[]> {
+  async apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[], tag = ''): Promise<MembershipTransition[]> {
     let user = this.users.get(userId);
     if (user && profileVersion !== null && profileVersion < user.version) return [];
-    if (!user) this.users.set(userId, (user = { version: -1, members: new Map(), seq: new Map() }));
+    if (!user) this.users.set(userId, (user = { version: -1, members: new Map(), seq: new Map(), unsent: new Map() }));
     if (profileVersion !== null) user.version = Math.max(user.version, profileVersion);
     const out: MembershipTransition[] = [];
     for (const d of decisions) {
@@ -89,9 +93,18 @@ export class MemoryMembershipStore implements MembershipStore {
         user.members.delete(d.audienceId);
         this.index.get(d.audienceId)?.delete(userId);
       }
-      out.push({ audienceId: d.audienceId, entered: d.member, seq });
+      const t = { audienceId: d.audienceId, entered: d.member, seq };
+      user.unsent.set(unsentKey(t), { ...t, at, profileVersion, tag });
+      out.push(t);
     }
     return out;
+  }
+
+  /** No `reindex` here: apply writes the record and the index together, so the index never falls behind. */
+  async acknowledge(userId: string, transitions: readonly MembershipTransition[]) {
+    const user = this.users.get(userId);
+    if (!user) return;
+    for (const t of transitions) user.unsent.delete(unsentKey(t));
   }
 
   async of(userId: string): Promise<Membership[]> {
@@ -100,6 +113,15 @@ export class MemoryMembershipStore implements MembershipStore {
   }
   async ofMany(userIds: readonly string[]) {
     return Promise.all(userIds.map((id) => this.of(id)));
+  }
+  async read(userIds: readonly string[]): Promise<UserMemberships[]> {
+    return userIds.map((id) => {
+      const user = this.users.get(id);
+      return {
+        memberships: user ? [...user.members].map(([audienceId, since]) => ({ audienceId, since })) : [],
+        unsent: user ? [...user.unsent.values()].map((t) => ({ ...t })) : [],
+      };
+    });
   }
 
   async members(audienceId: string, first: number, cursor: string | null) {
@@ -116,15 +138,13 @@ export class MemoryMembershipStore implements MembershipStore {
     return audienceIds.map((id) => this.index.get(id)?.size ?? 0);
   }
 
-  async forgetUser(userId: string) {
+  async forgetUser(userId: string, at: number, tag = '') {
     const user = this.users.get(userId);
     if (!user) return [];
-    const left = [...user.members.keys()];
-    for (const a of left) this.index.get(a)?.delete(userId);
+    const exits = await this.apply(userId, null, at, [...user.members.keys()].map((audienceId) => ({ audienceId, member: false })), tag);
     // The version restarts with the profile; the transition counters stay, so ids never repeat.
-    user.members.clear();
     user.version = -1;
-    return left;
+    return exits;
   }
 
   async dropAudience(audienceId: string) {

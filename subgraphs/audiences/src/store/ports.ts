@@ -35,9 +35,28 @@ export interface MembershipTransition {
   seq: number;
 }
 
+/**
+ * A transition applied and not yet acknowledged (its change not yet written out), with what apply
+ * was given: the user's outbox. Stored with the membership in the same atomic write, so a crash
+ * after apply and before the change reaches the log leaves it here, to be emitted by the next
+ * evaluation of the user (which the unacknowledged notice, due time or backfill brings).
+ */
+export interface UnsentTransition extends MembershipTransition {
+  at: number;
+  profileVersion: number | null;
+  /** What the caller tagged the apply with (the service: the transition's reason). */
+  tag: string;
+}
+
 export interface Membership {
   audienceId: string;
   since: number;
+}
+
+/** What one read of a user holds: its memberships and its unsent transitions (oldest first). */
+export interface UserMemberships {
+  memberships: Membership[];
+  unsent: UnsentTransition[];
 }
 
 export interface MembershipStore {
@@ -47,17 +66,29 @@ export interface MembershipStore {
    * changes nothing (idempotent). Decisions read from a profile older than the newest this user
    * was decided on (`profileVersion` below it) are stale and ignored entirely: a reordered or
    * replayed change never flips a member back. `profileVersion` null: decisions that read no
-   * profile (the audience was deleted), applied whatever the version.
+   * profile (the audience was deleted), applied whatever the version. Each transition is also
+   * recorded as unsent, with `tag`, in the same write, until acknowledged.
    */
-  apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[]): Promise<MembershipTransition[]>;
+  apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[], tag?: string): Promise<MembershipTransition[]>;
+  /**
+   * The transitions' changes are written out: they are no longer unsent. `reindex`: the member
+   * index of their audiences is first written again as the user's record has it (a crash may
+   * have come between apply's atomic write and its index writes).
+   */
+  acknowledge(userId: string, transitions: readonly MembershipTransition[], reindex?: boolean): Promise<void>;
   /** The user's memberships. */
   of(userId: string): Promise<Membership[]>;
   ofMany(userIds: readonly string[]): Promise<Membership[][]>;
+  /** Memberships and unsent transitions of each user, in one read. */
+  read(userIds: readonly string[]): Promise<UserMemberships[]>;
   /** Members of an audience by entry time (then id), after `cursor`; and how many there are. */
   members(audienceId: string, first: number, cursor: string | null): Promise<{ members: { userId: string; since: number }[]; cursor: string | null }>;
   size(audienceIds: readonly string[]): Promise<number[]>;
-  /** Removes every membership of the user (the profile was deleted); returns the audiences left. */
-  forgetUser(userId: string): Promise<string[]>;
+  /**
+   * Removes every membership of the user (the profile was deleted), as apply would with null
+   * version (exits recorded unsent with `tag`), and restarts its version; returns the exits.
+   */
+  forgetUser(userId: string, at: number, tag?: string): Promise<MembershipTransition[]>;
   /** Removes the audience's member index (its members' own records are removed by apply). */
   dropAudience(audienceId: string): Promise<void>;
 }

@@ -3,8 +3,10 @@
  * memberships are one hash in the user's slot (`{u:<id>}:aud`, the same hash tag as the profile),
  * changed by one script per evaluation: atomic and idempotent per user on a cluster too. Each
  * audience's member index (a sorted set by entry time) is in the audience's own slot and follows
- * the user's hash on each transition (ZADD / ZREM are idempotent). A crash between the two leaves
- * the index behind until that user's next transition in the audience (README, Guarantees).
+ * the user's hash on each transition (ZADD / ZREM are idempotent). The script also records each
+ * transition as unsent in the hash; a crash before its change is written out and acknowledged
+ * leaves it there, and the user's next evaluation emits it and writes the index again (README,
+ * Guarantees).
  */
 import { closable } from '../../../../lib/dispose.js';
 import type { RedisClient } from '../../../../lib/redis/connection.js';
@@ -13,13 +15,13 @@ import type { Destination } from '../app/destinations.js';
 import type { Audience } from '../domain/audience.js';
 import { RedisDeliveryStatusStore } from './destination-status.js';
 import { dueKey, memberCursor, parseMemberCursor, splitDueKey } from './memory.js';
-import type { AudienceStore, AudienceStores, DestinationStore, DueStore, Membership, MembershipDecision, MembershipStore, MembershipTransition } from './ports.js';
+import type { AudienceStore, AudienceStores, DestinationStore, DueStore, Membership, MembershipDecision, MembershipStore, MembershipTransition, UnsentTransition, UserMemberships } from './ports.js';
 
 import type { Result } from 'ioredis';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    audienceMembershipApply(key: string, version: string, at: string, ...decisions: string[]): Result<string[], Context>;
+    audienceMembershipApply(key: string, version: string, at: string, tag: string, ...decisions: string[]): Result<string[], Context>;
     audienceReplace(key: string, id: string, revision: string, doc: string): Result<number, Context>;
     audienceLease(key: string, holder: string, ttlMs: string): Result<number, Context>;
     audienceRelease(key: string, holder: string): Result<number, Context>;
@@ -28,14 +30,16 @@ declare module 'ioredis' {
 }
 
 /**
- * KEYS[1] the user's membership hash; ARGV: profile version ('' : none, no check), decision time, then pairs of
- * (audience id, 1|0). Fields: `#v` the newest version decided on; `m:<audience>` = `<seq>|<since>`
- * for a member, `<seq>|` after it exited (the count of transitions stays, so change ids never
- * repeat). Returns the transitions as `<audience>|<1|0>|<seq>`. One read and one write of the hash.
+ * KEYS[1] the user's membership hash; ARGV: profile version ('' : none, no check), decision time,
+ * tag, then pairs of (audience id, 1|0). Fields: `#v` the newest version decided on;
+ * `m:<audience>` = `<seq>|<since>` for a member, `<seq>|` after it exited (the count of
+ * transitions stays, so change ids never repeat); `o:<seq>:<audience>` = `<1|0>|<at>|<version>|<tag>`
+ * a transition not yet acknowledged (the outbox, written with the membership). Returns the
+ * transitions as `<audience>|<1|0>|<seq>`. One read and one write of the hash.
  */
 const APPLY_LUA = `
 local fields = {'#v'}
-for i = 3, #ARGV, 2 do fields[#fields + 1] = 'm:' .. ARGV[i] end
+for i = 4, #ARGV, 2 do fields[#fields + 1] = 'm:' .. ARGV[i] end
 -- In chunks: Lua's unpack takes a few thousand values at most (an alias evaluates every audience).
 local current = {}
 for from = 1, #fields, 1000 do
@@ -49,9 +53,10 @@ if ARGV[1] ~= '' then
   if v < stored then return {} end
   if v > stored then writes[#writes + 1] = '#v'; writes[#writes + 1] = v end
 end
+local note = '|' .. ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[3]
 local out = {}
-for i = 3, #ARGV, 2 do
-  local cur = current[(i - 1) / 2 + 1]
+for i = 4, #ARGV, 2 do
+  local cur = current[(i - 4) / 2 + 2]
   local want = ARGV[i + 1] == '1'
   local seq, since = 0, ''
   if cur then
@@ -62,9 +67,12 @@ for i = 3, #ARGV, 2 do
   local member = since ~= ''
   if want ~= member then
     seq = seq + 1
+    local flag = want and '1' or '0'
     writes[#writes + 1] = 'm:' .. ARGV[i]
     if want then writes[#writes + 1] = seq .. '|' .. ARGV[2] else writes[#writes + 1] = seq .. '|' end
-    out[#out + 1] = ARGV[i] .. '|' .. (want and '1' or '0') .. '|' .. seq
+    writes[#writes + 1] = 'o:' .. seq .. ':' .. ARGV[i]
+    writes[#writes + 1] = flag .. note
+    out[#out + 1] = ARGV[i] .. '|' .. flag .. '|' .. seq
   end
 end
 for from = 1, #writes, 1000 do redis.call('HSET', KEYS[1], unpack(writes, from, math.min(from + 999, #writes))) end
@@ -180,10 +188,10 @@ export class RedisMembershipStore implements MembershipStore {
     private readonly keys: AudienceKeys,
   ) {}
 
-  async apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[]): Promise<MembershipTransition[]> {
+  async apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[], tag = ''): Promise<MembershipTransition[]> {
     if (decisions.length === 0) return [];
     const args = decisions.flatMap((d) => [d.audienceId, d.member ? '1' : '0']);
-    const raw = await this.redis.audienceMembershipApply(this.keys.memberships(userId), profileVersion === null ? '' : String(profileVersion), String(at), ...args);
+    const raw = await this.redis.audienceMembershipApply(this.keys.memberships(userId), profileVersion === null ? '' : String(profileVersion), String(at), tag, ...args);
     const transitions = raw.map((t) => {
       const [audienceId, entered, seq] = t.split('|') as [string, string, string];
       return { audienceId, entered: entered === '1', seq: Number(seq) };
@@ -194,12 +202,31 @@ export class RedisMembershipStore implements MembershipStore {
     return transitions;
   }
 
+  async acknowledge(userId: string, transitions: readonly MembershipTransition[], reindex = false) {
+    if (transitions.length === 0) return;
+    const key = this.keys.memberships(userId);
+    if (reindex) {
+      const audiences = [...new Set(transitions.map((t) => t.audienceId))];
+      const current = await this.redis.hmget(key, ...audiences.map((a) => `m:${a}`));
+      await Promise.all(
+        audiences.map((a, i) => {
+          const since = sinceOf(current[i] ?? null);
+          return since === null ? this.redis.zrem(this.keys.members(a), userId) : this.redis.zadd(this.keys.members(a), since, userId);
+        }),
+      );
+    }
+    await this.redis.hdel(key, ...transitions.map((t) => `o:${t.seq}:${t.audienceId}`));
+  }
+
   async of(userId: string): Promise<Membership[]> {
     return membershipsOf(await this.redis.hgetall(this.keys.memberships(userId)));
   }
   async ofMany(userIds: readonly string[]) {
+    return (await this.read(userIds)).map((u) => u.memberships);
+  }
+  async read(userIds: readonly string[]): Promise<UserMemberships[]> {
     const hashes = await Promise.all(userIds.map((id) => this.redis.hgetall(this.keys.memberships(id))));
-    return hashes.map(membershipsOf);
+    return hashes.map((hash) => ({ memberships: membershipsOf(hash), unsent: unsentOf(hash) }));
   }
 
   async members(audienceId: string, first: number, cursor: string | null) {
@@ -230,14 +257,14 @@ export class RedisMembershipStore implements MembershipStore {
     return Promise.all(audienceIds.map((id) => this.redis.zcard(this.keys.members(id))));
   }
 
-  async forgetUser(userId: string) {
+  async forgetUser(userId: string, at: number, tag = '') {
     const key = this.keys.memberships(userId);
     const left = membershipsOf(await this.redis.hgetall(key)).map((m) => m.audienceId);
     // Members exit (their index entries with them); transition counts stay (change ids never
     // repeat) and versions restart.
-    await this.apply(userId, null, Date.now(), left.map((audienceId) => ({ audienceId, member: false })));
+    const exits = await this.apply(userId, null, at, left.map((audienceId) => ({ audienceId, member: false })), tag);
     await this.redis.hset(key, '#v', -1);
-    return left;
+    return exits;
   }
 
   async dropAudience(audienceId: string) {
@@ -245,14 +272,33 @@ export class RedisMembershipStore implements MembershipStore {
   }
 }
 
+/** A `m:` field's entry time (null: not a member). */
+function sinceOf(value: string | null): number | null {
+  const since = value === null ? '' : value.slice(value.indexOf('|') + 1);
+  return since === '' ? null : Number(since);
+}
+
 function membershipsOf(hash: Record<string, string>): Membership[] {
   const out: Membership[] = [];
   for (const [field, value] of Object.entries(hash)) {
     if (!field.startsWith('m:')) continue;
-    const since = value.slice(value.indexOf('|') + 1);
-    if (since !== '') out.push({ audienceId: field.slice(2), since: Number(since) });
+    const since = sinceOf(value);
+    if (since !== null) out.push({ audienceId: field.slice(2), since });
   }
   return out;
+}
+
+/** The `o:<seq>:<audience>` fields (APPLY_LUA), oldest first. */
+function unsentOf(hash: Record<string, string>): UnsentTransition[] {
+  const out: UnsentTransition[] = [];
+  for (const [field, value] of Object.entries(hash)) {
+    if (!field.startsWith('o:')) continue;
+    const colon = field.indexOf(':', 2);
+    const [flag, at, version] = value.split('|', 3) as [string, string, string];
+    const tag = value.slice(flag.length + at.length + version.length + 3);
+    out.push({ audienceId: field.slice(colon + 1), seq: Number(field.slice(2, colon)), entered: flag === '1', at: Number(at), profileVersion: version === '' ? null : Number(version), tag });
+  }
+  return out.sort((a, b) => a.at - b.at || a.seq - b.seq);
 }
 
 export class RedisDueStore implements DueStore {
