@@ -282,6 +282,8 @@ describe('DestinationDelivery', () => {
     const later = changes('aud-1', 2, 2);
     await log.append(later);
     await until(() => new Set(fine.delivered()).size === first.length + later.length, 5000, 'the healthy destination to get later changes');
+    // The receiver has them before the delivery records its answer: wait for the record.
+    await until(async () => (await statusOf(d, 'fine')).delivered === first.length + later.length, 5000, 'the delivery recorded');
     const [b, f] = await d.statuses(['broken', 'fine']);
     expect(b).toMatchObject({ delivered: 0, lastSuccessAt: null, lastError: 'HTTP 500' });
     expect(b!.failures).toBeGreaterThan(0);
