@@ -761,10 +761,10 @@ export class AudienceService {
   }
 }
 
-/** Audiences ordered so that each comes after the audiences its rule reads. */
 /** Unique per user, audience and transition: what consumers dedupe by. */
 const changeIdOf = (userId: string, t: MembershipTransition): string => `${t.audienceId}:${userId}:${t.seq}`;
 
+/** Audiences ordered so that each comes after the audiences its rule reads. */
 function topological(live: ReadonlyMap<string, Live>): Live[] {
   const out: Live[] = [];
   const seen = new Set<string>();

@@ -115,13 +115,7 @@ export class MemoryMembershipStore implements MembershipStore {
     return Promise.all(userIds.map((id) => this.of(id)));
   }
   async read(userIds: readonly string[]): Promise<UserMemberships[]> {
-    return userIds.map((id) => {
-      const user = this.users.get(id);
-      return {
-        memberships: user ? [...user.members].map(([audienceId, since]) => ({ audienceId, since })) : [],
-        unsent: user ? [...user.unsent.values()].map((t) => ({ ...t })) : [],
-      };
-    });
+    return Promise.all(userIds.map(async (id) => ({ memberships: await this.of(id), unsent: [...(this.users.get(id)?.unsent.values() ?? [])].map(copy) })));
   }
 
   async members(audienceId: string, first: number, cursor: string | null) {

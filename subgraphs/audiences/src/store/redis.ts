@@ -221,12 +221,15 @@ export class RedisMembershipStore implements MembershipStore {
   async of(userId: string): Promise<Membership[]> {
     return membershipsOf(await this.redis.hgetall(this.keys.memberships(userId)));
   }
+  /** The queries' read: the outbox fields are not parsed. */
   async ofMany(userIds: readonly string[]) {
-    return (await this.read(userIds)).map((u) => u.memberships);
+    return (await this.hashes(userIds)).map(membershipsOf);
   }
   async read(userIds: readonly string[]): Promise<UserMemberships[]> {
-    const hashes = await Promise.all(userIds.map((id) => this.redis.hgetall(this.keys.memberships(id))));
-    return hashes.map((hash) => ({ memberships: membershipsOf(hash), unsent: unsentOf(hash) }));
+    return (await this.hashes(userIds)).map((hash) => ({ memberships: membershipsOf(hash), unsent: unsentOf(hash) }));
+  }
+  private hashes(userIds: readonly string[]) {
+    return Promise.all(userIds.map((id) => this.redis.hgetall(this.keys.memberships(id))));
   }
 
   async members(audienceId: string, first: number, cursor: string | null) {
