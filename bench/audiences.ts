@@ -38,11 +38,18 @@
  * On Redis the profile updater group runs in a process of its own, as bench:ingest, bench:soak and a
  * production deployment run it (`npm run start:profile-updater`); AUDIENCES_BENCH_SEPARATE_UPDATER=0
  * runs it inside the subgraphs process instead, where the audiences' evaluations share its event loop.
+ * On Redis the audiences subgraph runs in a process of its own too (this file with the arguments
+ * `audiences-subgraphs audiences`, as `npm run start:audiences`; the others with `… profile`),
+ * as a deployment runs each subgraph: in one process with the profile subgraph, its evaluations
+ * held up the profile's POST /v1/events in the same event loop (in the throughput run with 100
+ * audiences the posting took 5x as long, so the updater was fed slowly, in small batches of one
+ * event per user). AUDIENCES_BENCH_AUDIENCES_APART=0 runs it with the others.
  *
  * Diagnostics: AUDIENCES_BENCH_DEBUG_TIMING=1 logs, per phase, the audiences consumer's batches and
  * the time of each store / profile-source call and the most frequent transitions;
- * AUDIENCES_BENCH_PHASE_PROFILE=<dir> writes a CPU profile of the subgraphs process per phase;
- * AUDIENCES_BENCH_CPU_PROFILE=<dir> one of its whole life; AUDIENCES_BENCH_DEBUG=1 lists the
+ * AUDIENCES_BENCH_PHASE_PROFILE=<dir> writes a CPU profile of each subgraphs process per phase;
+ * AUDIENCES_BENCH_CPU_PROFILE=<dir> one of its whole life; AUDIENCES_BENCH_UPDATER_PROFILE=<dir> one of the
+ * separate updater process's whole life; AUDIENCES_BENCH_DEBUG=1 lists the
  * exits whose entry message never arrived.
  */
 import { randomUUID } from 'node:crypto';
@@ -63,7 +70,10 @@ import { createInfrastructure, PROFILE_CHANGE_KEYS, PROFILE_CHANGES_LOG } from '
 import { deleteByPrefix, isCluster, scanKeys } from '../lib/redis/connection.js';
 import type { RedisClient } from '../lib/redis/connection.js';
 import { AUDIENCES_GROUP } from '../subgraphs/audiences/src/app/audience-service.js';
+import type { AudienceService } from '../subgraphs/audiences/src/app/audience-service.js';
 import { PROFILE_UPDATER_GROUP } from '../subgraphs/profile/src/app/profile-service.js';
+import type { ProfileService } from '../subgraphs/profile/src/app/profile-service.js';
+import type { ProfileStores } from '../subgraphs/profile/src/store/ports.js';
 import { applyEvents } from '../subgraphs/profile/src/domain/reducer.js';
 import {
   audienceSpecs,
@@ -83,6 +93,7 @@ import { startChild } from './lib/child.js';
 import type { BenchChild } from './lib/child.js';
 import { gatewayClient } from './lib/gateway-client.js';
 import type { GatewayClient } from './lib/gateway-client.js';
+import { cpuSeconds, redisCounters } from './lib/process-stats.js';
 import { saveReport } from './lib/report.js';
 import { percentiles } from './lib/synthetic.js';
 
@@ -106,6 +117,8 @@ const WORKLOAD_BATCH = 500;
 const BG_USERS = 5000;
 /** On Redis, the profile updater group in a process of its own (as `npm run start:profile-updater`). */
 const SEPARATE_UPDATER = process.env['AUDIENCES_BENCH_SEPARATE_UPDATER'] !== '0';
+/** On Redis, the audiences subgraph in a process of its own (as `npm run start:audiences`). */
+const AUDIENCES_APART = process.env['AUDIENCES_BENCH_AUDIENCES_APART'] !== '0';
 const WORKLOAD_CONNECTIONS = 4;
 const PROBE_TIMEOUT_MS = 10_000;
 const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
@@ -115,20 +128,36 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 
 // --- the child process: the subgraphs, and a control endpoint -------------------------------
 
-async function child(): Promise<void> {
-  const { startSubgraphs } = await import('../platform/platform.js');
+/**
+ * What a child process runs: every subgraph (`all`), every subgraph but audiences (`profile`), or
+ * the audiences subgraph alone (`audiences`, on the profile subgraph at AUDIENCES_PROFILE_URL, as
+ * `npm run start:audiences` runs it).
+ */
+type Part = 'all' | 'profile' | 'audiences';
+
+async function child(part: Part): Promise<void> {
   const env = { ...process.env, HOST: '127.0.0.1', GATEWAY_PORT: '0', PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', AUDIENCES_PORT: '0', LOG_LEVEL: 'error' };
-  const subgraphs = await startSubgraphs({ env });
-  const profiles = subgraphs.backends.profileStores.profiles;
-  const profileService = subgraphs.profile.service;
+  let started: { subgraphUrls: Record<string, string>; profile: string | null; stores: string; audiences: AudienceService | null; close: () => Promise<void> };
+  let profileSide: { profiles: ProfileStores['profiles']; service: ProfileService } | null = null;
+  if (part === 'audiences') {
+    const { startAudiencesProcess } = await import('../subgraphs/audiences/src/process.js');
+    const { loadAudiencesConfig } = await import('../subgraphs/audiences/src/config.js');
+    const audiences = await startAudiencesProcess(loadAudiencesConfig(env), env);
+    started = { subgraphUrls: { audiences: `${audiences.server.url}/graphql` }, profile: null, stores: audiences.kind, audiences: audiences.server.service, close: audiences.close };
+  } else {
+    const { startSubgraphs } = await import('../platform/platform.js');
+    const subgraphs = await startSubgraphs({ env, audiences: part === 'all' });
+    profileSide = { profiles: subgraphs.backends.profileStores.profiles, service: subgraphs.profile.service };
+    started = { subgraphUrls: subgraphs.subgraphUrls, profile: subgraphs.profile.url, stores: subgraphs.backends.kind, audiences: subgraphs.audiences?.service ?? null, close: subgraphs.close };
+  }
   const loop = monitorEventLoopDelay({ resolution: 5 });
   loop.enable();
   // AUDIENCES_BENCH_DEBUG_TIMING=1: the audiences consumer's batches (size, lag of the oldest notice, duration), on /stats.
   const batches: { size: number; users: number; lagMs: number; ms: number }[] = [];
   const parts: Record<string, number[]> = {};
   const transitions = new Map<string, number>();
-  if (process.env['AUDIENCES_BENCH_DEBUG_TIMING']) {
-    const service = subgraphs.audiences!.service;
+  if (process.env['AUDIENCES_BENCH_DEBUG_TIMING'] && started.audiences) {
+    const service = started.audiences;
     const handle = service.handleNotices.bind(service);
     // The parts: each async method of the service's collaborators, timed.
     const inner = service as unknown as Record<string, Record<string, Record<string, unknown>>>;
@@ -174,6 +203,8 @@ async function child(): Promise<void> {
 
   /** Profiles written straight into the store (no change notice): what a migration or a long-lived store holds. */
   const seed = async (prefix: string, count: number, perUser: number) => {
+    if (!profileSide) throw new Error('no profile subgraph in this process');
+    const { profiles, service: profileService } = profileSide;
     await profileService.traits.fresh();
     const config = profileService.reducerConfig;
     const end = Date.now();
@@ -204,11 +235,13 @@ async function child(): Promise<void> {
       const { profile } = (await inspector!.post('Profiler.stop')) as { profile: unknown };
       const { writeFileSync, mkdirSync } = await import('node:fs');
       mkdirSync(String(b['dir']), { recursive: true });
-      writeFileSync(join(String(b['dir']), `${String(b['name'])}.cpuprofile`), JSON.stringify(profile));
+      writeFileSync(join(String(b['dir']), `${String(b['name'])}${part === 'all' ? '' : `-${part}`}.cpuprofile`), JSON.stringify(profile));
       inspector!.disconnect();
       return {};
     },
     '/delete': async (b) => {
+      if (!profileSide) throw new Error('no profile subgraph in this process');
+      const { profiles } = profileSide;
       const ids = Array.from({ length: Number(b['count']) }, (_, i) => `${String(b['prefix'])}${i}`);
       for (let i = 0; i < ids.length; i += 500) await Promise.all(ids.slice(i, i + 500).map((id) => profiles.delete(id)));
       return { deleted: ids.length };
@@ -245,10 +278,10 @@ async function child(): Promise<void> {
   });
   await new Promise<void>((r) => control.listen(0, '127.0.0.1', r));
   const controlUrl = `http://127.0.0.1:${(control.address() as AddressInfo).port}`;
-  process.stdout.write(`${JSON.stringify({ subgraphUrls: subgraphs.subgraphUrls, profile: subgraphs.profile.url, stores: subgraphs.backends.kind, control: controlUrl })}\n`);
+  process.stdout.write(`${JSON.stringify({ subgraphUrls: started.subgraphUrls, profile: started.profile, stores: started.stores, control: controlUrl })}\n`);
   process.on('SIGTERM', () => {
     control.close();
-    void subgraphs.close().then(() => process.exit(0));
+    void started.close().then(() => process.exit(0));
   });
 }
 
@@ -305,8 +338,10 @@ interface ModeResult {
   bytesPerMembershipAfterBackfill?: MembershipBytes;
   background: { eventsPerSecond: number; errors: number; latencyMs: { p50: number; p99: number } };
   subscriptionsLive: { expected: number; live: number; errors: number };
-  /** The subgraphs process in each phase. */
-  subgraphsProcess: Record<string, ProcessLoad>;
+  /** The audiences subgraph ran in a process of its own (Redis; else with the other subgraphs). */
+  audiencesApart: boolean;
+  /** Each process with a control endpoint (`subgraphs`, and `audiences` when apart) in each phase. */
+  processes: Record<string, Record<string, ProcessLoad>>;
 }
 
 interface LoopDelay {
@@ -331,6 +366,17 @@ interface ThroughputRun {
   audiencesCaughtUpSeconds: number | null;
   /** CPU seconds of the subgraphs process during the run. */
   subgraphsCpuSeconds: number;
+  /** CPU seconds of the audiences process, the profile updater process (each when it runs apart) and Redis. */
+  audiencesCpuSeconds: number | null;
+  updaterCpuSeconds: number | null;
+  redisCpuSeconds: number | null;
+}
+
+interface CpuSample {
+  subgraphs: number;
+  audiences?: number | undefined;
+  updater?: number | undefined;
+  redis?: number;
 }
 
 interface MembershipBytes {
@@ -385,18 +431,23 @@ async function runMode(mode: string): Promise<ModeResult> {
   const began = performance.now();
   const elapsed = () => Math.round((performance.now() - began) / 1000);
   const separateUpdater = mode === 'redis' && SEPARATE_UPDATER;
-  const subgraphs = await startChild<{ subgraphUrls: Record<string, string>; profile: string; stores: string; control: string }>(new URL(import.meta.url), {
-    args: [CHILD_ROLE],
-    env: { ...env, ...(separateUpdater ? { PROFILE_RUN_UPDATER: 'false' } : {}) },
-    nodeFlags: NODE_FLAGS,
-    ...(process.env['AUDIENCES_BENCH_CPU_PROFILE'] ? { cpuProfileDir: process.env['AUDIENCES_BENCH_CPU_PROFILE'] } : {}),
-    ready: true,
-    readyTimeoutMs: 120_000,
-  });
-  const updater = separateUpdater ? await startChild(new URL('../subgraphs/profile/src/updater-main.ts', import.meta.url), { env, nodeFlags: NODE_FLAGS }) : undefined;
+  const audiencesApart = mode === 'redis' && AUDIENCES_APART;
+  const childOf = (part: Part, childEnv: NodeJS.ProcessEnv) =>
+    startChild<{ subgraphUrls: Record<string, string>; profile: string; stores: string; control: string }>(new URL(import.meta.url), {
+      args: [CHILD_ROLE, part],
+      env: childEnv,
+      nodeFlags: NODE_FLAGS,
+      ...(process.env['AUDIENCES_BENCH_CPU_PROFILE'] ? { cpuProfileDir: process.env['AUDIENCES_BENCH_CPU_PROFILE'] } : {}),
+      ready: true,
+      readyTimeoutMs: 120_000,
+    });
+  const subgraphs = await childOf(audiencesApart ? 'profile' : 'all', { ...env, ...(separateUpdater ? { PROFILE_RUN_UPDATER: 'false' } : {}) });
+  const audiencesChild = audiencesApart ? await childOf('audiences', { ...env, AUDIENCES_PROFILE_URL: `${subgraphs.info.profile}/graphql` }) : undefined;
+  const updaterProfile = process.env['AUDIENCES_BENCH_UPDATER_PROFILE'];
+  const updater = separateUpdater ? await startChild(new URL('../subgraphs/profile/src/updater-main.ts', import.meta.url), { env, nodeFlags: NODE_FLAGS, ...(updaterProfile ? { cpuProfileDir: updaterProfile } : {}) }) : undefined;
   const gatewayChild = await startChild<{ url: string }>(new URL('./platform-server.ts', import.meta.url), {
     args: ['gateway'],
-    env: { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphs.info.subgraphUrls) },
+    env: { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify({ ...subgraphs.info.subgraphUrls, ...audiencesChild?.info.subgraphUrls }) },
     nodeFlags: NODE_FLAGS,
     ready: true,
     readyTimeoutMs: 120_000,
@@ -410,25 +461,43 @@ async function runMode(mode: string): Promise<ModeResult> {
   const background: BenchChild<unknown>[] = [];
   const clients: Client[] = [];
   const bgFile = join(tmpdir(), `bench-audiences-${process.pid}-${run}-bg.json`);
+  /** The control endpoints: the subgraphs process, and the audiences process when it runs apart. */
+  const controls: Record<string, string> = { subgraphs: controlUrl, ...(audiencesChild ? { audiences: audiencesChild.info.control } : {}) };
+  /** Each control endpoint's process: CPU so far and its event-loop delay since the last look. */
   const stats = async () => {
-    const s = await control<{ cpu: { user: number; system: number }; loopDelayMs: LoopDelay; consumer?: unknown }>(controlUrl, '/stats');
-    if (s.consumer || Object.keys((s as { timing?: object }).timing ?? {}).length > 0) log(`  [debug] audiences consumer batches since the last look: ${JSON.stringify(s.consumer)}\n  [debug] parts: ${JSON.stringify((s as { timing?: unknown }).timing)}\n  [debug] transitions: ${JSON.stringify((s as { top?: unknown }).top)}`);
-    return { cpuSeconds: (s.cpu.user + s.cpu.system) / 1e6, loopDelayMs: s.loopDelayMs, at: performance.now() };
+    const procs: Record<string, { cpuSeconds: number; loopDelayMs: LoopDelay }> = {};
+    for (const [name, url] of Object.entries(controls)) {
+      const s = await control<{ cpu: { user: number; system: number }; loopDelayMs: LoopDelay; consumer?: unknown }>(url, '/stats');
+      if (s.consumer || Object.keys((s as { timing?: object }).timing ?? {}).length > 0) log(`  [debug] audiences consumer batches since the last look: ${JSON.stringify(s.consumer)}\n  [debug] parts: ${JSON.stringify((s as { timing?: unknown }).timing)}\n  [debug] transitions: ${JSON.stringify((s as { top?: unknown }).top)}`);
+      procs[name] = { cpuSeconds: (s.cpu.user + s.cpu.system) / 1e6, loopDelayMs: s.loopDelayMs };
+    }
+    return { procs, at: performance.now() };
   };
-  const subgraphsCpu = async () => (await stats()).cpuSeconds;
-  /** The subgraphs process over a phase: CPU (1 = one core busy all the time) and its event-loop delay. */
-  const phase = (from: Awaited<ReturnType<typeof stats>>, to: Awaited<ReturnType<typeof stats>>): ProcessLoad => ({
-    cpuCores: (to.cpuSeconds - from.cpuSeconds) / ((to.at - from.at) / 1000),
-    loopDelayMs: to.loopDelayMs,
-  });
-  const load: Record<string, ProcessLoad> = {};
+  /** CPU so far of the subgraphs process(es), the separate updater and Redis (the throughput runs). */
+  const cpuSample = async (): Promise<CpuSample> => {
+    const { procs } = await stats();
+    return { subgraphs: procs['subgraphs']!.cpuSeconds, audiences: procs['audiences']?.cpuSeconds, updater: cpuSeconds(updater?.process.pid), ...(redis ? { redis: (await redisCounters(redis)).cpuSeconds } : {}) };
+  };
+  /** Each process over a phase: CPU (1 = one core busy all the time) and its event-loop delay. */
+  const phase = (from: Awaited<ReturnType<typeof stats>>, to: Awaited<ReturnType<typeof stats>>): Record<string, ProcessLoad> =>
+    Object.fromEntries(
+      Object.entries(to.procs).map(([name, p]) => [name, { cpuCores: (p.cpuSeconds - from.procs[name]!.cpuSeconds) / ((to.at - from.at) / 1000), loopDelayMs: p.loopDelayMs }]),
+    );
+  const load: Record<string, Record<string, ProcessLoad>> = {};
+  /** A CPU profile of a phase in each process (AUDIENCES_BENCH_PHASE_PROFILE). */
+  const profileStart = async () => {
+    for (const url of Object.values(controls)) await control(url, '/profile-start');
+  };
+  const profileStop = async (dir: string, name: string) => {
+    for (const url of Object.values(controls)) await control(url, '/profile-stop', { dir, name });
+  };
   try {
     // --- 4 (first half). The updater's throughput with no audience (Redis) ---------------------
     let zero: ThroughputRun | undefined;
     if (infrastructure) {
       log(`  [${mode} +${elapsed()}s] warm-up, then the updater's throughput with 0 audiences (${WORKLOAD_USERS} users × ${WORKLOAD_PER_USER + 1} events)...`);
-      await throughput(infrastructure, events, `w-${run}-`, 500, 10, 0, subgraphsCpu);
-      zero = await throughput(infrastructure, events, `t0-${run}-`, WORKLOAD_USERS, WORKLOAD_PER_USER, 0, subgraphsCpu);
+      await throughput(infrastructure, events, `w-${run}-`, 500, 10, 0, cpuSample);
+      zero = await throughput(infrastructure, events, `t0-${run}-`, WORKLOAD_USERS, WORKLOAD_PER_USER, 0, cpuSample);
       // Their profiles go (straight from the store): the 100 backfills below would scan them.
       await control(controlUrl, '/delete', { prefix: `w-${run}-`, count: 500 });
       await control(controlUrl, '/delete', { prefix: `t0-${run}-`, count: WORKLOAD_USERS });
@@ -451,9 +520,9 @@ async function runMode(mode: string): Promise<ModeResult> {
     if (infrastructure && zero) {
       log(`  [${mode} +${elapsed()}s] the updater's throughput with ${specs.length} audiences...`);
       const profileDir = process.env['AUDIENCES_BENCH_PHASE_PROFILE'];
-      if (profileDir) await control(controlUrl, '/profile-start');
-      const hundred = await throughput(infrastructure, events, `t1-${run}-`, WORKLOAD_USERS, WORKLOAD_PER_USER, specs.length, subgraphsCpu);
-      if (profileDir) await control(controlUrl, '/profile-stop', { dir: profileDir, name: `throughput-${mode}` });
+      if (profileDir) await profileStart();
+      const hundred = await throughput(infrastructure, events, `t1-${run}-`, WORKLOAD_USERS, WORKLOAD_PER_USER, specs.length, cpuSample);
+      if (profileDir) await profileStop(profileDir, `throughput-${mode}`);
       throughputResult = { events: hundred.events, zero, hundred, ratio: hundred.eventsPerSecond / zero.eventsPerSecond };
     }
 
@@ -591,7 +660,7 @@ async function runMode(mode: string): Promise<ModeResult> {
     // Two phases, each on a fixed schedule: the subscription probes first (nothing polls meanwhile),
     // then the query probes (each polls its user back to back until the membership shows).
     const probeProfileDir = process.env['AUDIENCES_BENCH_PHASE_PROFILE'];
-    if (probeProfileDir) await control(controlUrl, '/profile-start');
+    if (probeProfileDir) await profileStart();
     const scheduled = async (users: string[], offset: number, probe: (userId: string, i: number, due: number) => Promise<void>) => {
       const running: Promise<void>[] = [];
       const start = performance.now() + 50;
@@ -607,7 +676,7 @@ async function runMode(mode: string): Promise<ModeResult> {
     load['subscriptionProbes'] = phase(from, (from = await stats()));
     await scheduled(queryUsers, PROBES, queryProbe);
     load['queryProbes'] = phase(from, await stats());
-    if (probeProfileDir) await control(controlUrl, '/profile-stop', { dir: probeProfileDir, name: `probes-${mode}` });
+    if (probeProfileDir) await profileStop(probeProfileDir, `probes-${mode}`);
 
     // --- 2. time-driven exits --------------------------------------------------------------------
     log(`  [${mode} +${elapsed()}s] time-driven exits: ${liveTime.length} users, one PLAY each (exits due 3 s and 5 s later)...`);
@@ -673,7 +742,7 @@ async function runMode(mode: string): Promise<ModeResult> {
     const seeded = await control<{ seconds: number }>(controlUrl, '/seed', { prefix: `bf-${run}-`, count: profiles, perUser: 3 });
     log(`  [${mode} +${elapsed()}s] ${profiles.toLocaleString('en-US')} profiles in ${seeded.seconds.toFixed(1)} s; creating ${BACKFILL_AUDIENCE.id} (backfill)...`);
     const backfillProfileDir = process.env['AUDIENCES_BENCH_PHASE_PROFILE'];
-    if (backfillProfileDir) await control(controlUrl, '/profile-start');
+    if (backfillProfileDir) await profileStart();
     const backfillStats = await stats();
     const t0 = performance.now();
     await gql(CREATE, { input: { id: BACKFILL_AUDIENCE.id, name: BACKFILL_AUDIENCE.name, rule: BACKFILL_AUDIENCE.rule } });
@@ -686,7 +755,7 @@ async function runMode(mode: string): Promise<ModeResult> {
     }
     const wallSeconds = (performance.now() - t0) / 1000;
     load['backfill'] = phase(backfillStats, await stats());
-    if (backfillProfileDir) await control(controlUrl, '/profile-stop', { dir: backfillProfileDir, name: `backfill-${mode}` });
+    if (backfillProfileDir) await profileStop(backfillProfileDir, `backfill-${mode}`);
     const seconds = (Date.parse(audience.backfill.finishedAt!) - Date.parse(audience.backfill.startedAt)) / 1000;
     const backfill = {
       seededProfiles: profiles,
@@ -725,7 +794,8 @@ async function runMode(mode: string): Promise<ModeResult> {
       ...(bytesAfter ? { bytesPerMembershipAfterBackfill: bytesAfter } : {}),
       background: bgFigures,
       subscriptionsLive: { expected: subscribed.length, live: liveSub.length + liveTime.length, errors: subscriptionErrors },
-      subgraphsProcess: load,
+      audiencesApart,
+      processes: load,
     };
   } finally {
     for (const c of clients) await Promise.resolve(c.dispose()).catch(() => undefined);
@@ -734,6 +804,7 @@ async function runMode(mode: string): Promise<ModeResult> {
     await events.close();
     await gatewayChild.stop();
     await updater?.stop();
+    await audiencesChild?.stop();
     await subgraphs.stop();
     if (infrastructure) {
       await deleteKeys(infrastructure.redis!.client, prefix).catch((err) => console.error('could not delete the run keys', err));
@@ -774,7 +845,7 @@ async function throughput(
   users: number,
   perUser: number,
   audiences: number,
-  cpu: () => Promise<number>,
+  cpu: () => Promise<CpuSample>,
 ): Promise<ThroughputRun> {
   const eventLog = infrastructure.eventLog as RedisStreamEventLog;
   const notices = infrastructure.log(PROFILE_CHANGES_LOG, PROFILE_CHANGE_KEYS) as RedisStreamEventLog<unknown>;
@@ -808,7 +879,10 @@ async function throughput(
     httpSeconds: (posted - started) / 1000,
     appliedSeconds: (applied - started) / 1000,
     audiencesCaughtUpSeconds: caughtUp === null ? null : (caughtUp - started) / 1000,
-    subgraphsCpuSeconds: cpu1 - cpu0,
+    subgraphsCpuSeconds: cpu1.subgraphs - cpu0.subgraphs,
+    audiencesCpuSeconds: cpu1.audiences === undefined || cpu0.audiences === undefined ? null : cpu1.audiences - cpu0.audiences,
+    updaterCpuSeconds: cpu1.updater === undefined || cpu0.updater === undefined ? null : cpu1.updater - cpu0.updater,
+    redisCpuSeconds: cpu1.redis === undefined || cpu0.redis === undefined ? null : cpu1.redis - cpu0.redis,
   };
 }
 
@@ -886,7 +960,7 @@ function print(results: ModeResult[], report: { goals: Goals }) {
   const cols = results.map((r) => r.stores);
   const row = (name: string, cells: string[], goal = '') => console.log(`| ${name} | ${cells.join(' | ')} | ${goal} |`);
   console.log(
-    `Audiences: ${specs.length} live audiences (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}) under ${BG_EVENTS} background events/s for 5,000 other users; subgraphs, gateway and load in separate processes${results.some((r) => r.separateUpdater) ? ', and on Redis the profile updater in one of its own' : ''}`,
+    `Audiences: ${specs.length} live audiences (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}) under ${BG_EVENTS} background events/s for 5,000 other users; subgraphs, gateway and load in separate processes${results.some((r) => r.separateUpdater) ? ', and on Redis the profile updater in one of its own' : ''}${results.some((r) => r.audiencesApart) ? ' and the audiences subgraph in another (as `npm run start:audiences`)' : ''}`,
   );
   console.log('');
   console.log(`| figure | ${cols.join(' | ')} | goal |`);
@@ -913,10 +987,10 @@ function print(results: ModeResult[], report: { goals: Goals }) {
     goalText('throughputRatio', `>= ${GOALS.throughputRatio}x`),
   );
   row(
-    '  audiences consumer caught up (from the first event); subgraphs CPU s, 0 / 100',
+    '  audiences consumer caught up (from the first event); CPU s by process, 0 / 100',
     results.map((r) =>
       r.throughput
-        ? `${f1(r.throughput.zero.audiencesCaughtUpSeconds ?? NaN)} / ${f1(r.throughput.hundred.audiencesCaughtUpSeconds ?? NaN)} s (updater ${f1(r.throughput.zero.appliedSeconds)} / ${f1(r.throughput.hundred.appliedSeconds)} s); CPU ${f1(r.throughput.zero.subgraphsCpuSeconds)} / ${f1(r.throughput.hundred.subgraphsCpuSeconds)} s`
+        ? `${f1(r.throughput.zero.audiencesCaughtUpSeconds ?? NaN)} / ${f1(r.throughput.hundred.audiencesCaughtUpSeconds ?? NaN)} s (updater ${f1(r.throughput.zero.appliedSeconds)} / ${f1(r.throughput.hundred.appliedSeconds)} s); CPU: subgraphs ${f1(r.throughput.zero.subgraphsCpuSeconds)} / ${f1(r.throughput.hundred.subgraphsCpuSeconds)} s${r.throughput.hundred.audiencesCpuSeconds === null ? '' : `, audiences ${f1(r.throughput.zero.audiencesCpuSeconds ?? NaN)} / ${f1(r.throughput.hundred.audiencesCpuSeconds)} s`}, updater ${f1(r.throughput.zero.updaterCpuSeconds ?? NaN)} / ${f1(r.throughput.hundred.updaterCpuSeconds ?? NaN)} s, Redis ${f1(r.throughput.zero.redisCpuSeconds ?? NaN)} / ${f1(r.throughput.hundred.redisCpuSeconds ?? NaN)} s`
         : 'n/a',
     ),
   );
@@ -927,11 +1001,14 @@ function print(results: ModeResult[], report: { goals: Goals }) {
   row('bytes per membership in Redis (MEMORY USAGE), the 100 live audiences', results.map((r) => bytesCell(r.bytesPerMembership)));
   row('  the same after the backfill (its profiles evaluated for one audience)', results.map((r) => bytesCell(r.bytesPerMembershipAfterBackfill)));
   row('background events/s (errors; POST p50 / p99)', results.map((r) => `${int(r.background.eventsPerSecond)} (${r.background.errors}; ${f1(r.background.latencyMs.p50)} / ${f1(r.background.latencyMs.p99)} ms)`));
+  const procs = [...new Set(results.flatMap((r) => Object.values(r.processes).flatMap((p) => Object.keys(p))))];
   for (const name of ['subscriptionProbes', 'queryProbes', 'timeExits', 'backfill']) {
-    row(`subgraphs process during ${name}: CPU cores busy; event-loop delay p50 / p99 / max`, results.map((r) => {
-      const l = r.subgraphsProcess[name];
-      return l ? `${l.cpuCores.toFixed(2)}; ${f1(l.loopDelayMs.p50)} / ${f1(l.loopDelayMs.p99)} / ${f1(l.loopDelayMs.max)} ms` : 'n/a';
-    }));
+    for (const proc of procs) {
+      row(`${proc === 'subgraphs' ? 'subgraphs' : proc} process during ${name}: CPU cores busy; event-loop delay p50 / p99 / max`, results.map((r) => {
+        const l = r.processes[name]?.[proc];
+        return l ? `${l.cpuCores.toFixed(2)}; ${f1(l.loopDelayMs.p50)} / ${f1(l.loopDelayMs.p99)} / ${f1(l.loopDelayMs.max)} ms` : 'n/a';
+      }));
+    }
   }
   row('subscriptions live at the start (subscription errors)', results.map((r) => `${r.subscriptionsLive.live} of ${r.subscriptionsLive.expected} (${r.subscriptionsLive.errors})`));
   console.log('');
@@ -972,5 +1049,5 @@ async function main() {
   print(results, report);
 }
 
-if (process.argv[2] === CHILD_ROLE) await child();
+if (process.argv[2] === CHILD_ROLE) await child((process.argv[3] ?? 'all') as Part);
 else await main();
