@@ -225,6 +225,36 @@ describe('AudienceService', () => {
     await service.stop();
   });
 
+  it('an evaluation writes no removal of due times never scheduled; a pair left due goes when it comes due', async () => {
+    const { source, service, notice, member, stores } = setup();
+    const removals: string[] = [];
+    const schedule = stores.due.schedule.bind(stores.due);
+    stores.due.schedule = (entries) => {
+      for (const e of entries) if (e.at === null) removals.push(`${e.audienceId} ${e.userId}`);
+      return schedule(entries);
+    };
+    await service.start();
+    await service.create({ id: 'recent-premium', name: 'Premium, active in the last 1 s', rule: { all: [{ lastEventWithin: '1s' }, { traits: { plan: 'premium' } }] } });
+    await service.settled();
+    // A user time cannot change (not premium): nothing to schedule, nothing to remove.
+    source.profiles.set('u2', view('u2', 1, { plan: 'basic' }));
+    await service.handleNotices([notice('u2', 1)]);
+    source.profiles.set('u1', view('u1', 1, { plan: 'premium' }));
+    await service.handleNotices([notice('u1', 1)]);
+    expect(await member('u1')).toEqual(['recent-premium']);
+    expect(await stores.due.next()).not.toBeNull();
+    // Not premium any more: no due time now, and the one stored is left to come due.
+    source.profiles.set('u1', view('u1', 2, { plan: 'basic' }));
+    await service.handleNotices([notice('u1', 2)]);
+    expect(await member('u1')).toEqual([]);
+    expect(removals).toEqual([]);
+    // It comes due, is evaluated (nothing changes) and is removed then.
+    await until(async () => (await stores.due.next()) === null, 5000, 'the pair left due to go');
+    expect(removals).toEqual(['recent-premium u1']);
+    expect(await member('u1')).toEqual([]);
+    await service.stop();
+  });
+
   it('notices for a user whose evaluation is under way are folded into one more evaluation', async () => {
     // Under load a user's notices arrive faster than its evaluations finish: each evaluation reads
     // the profile as it is then, so the notices waiting behind a running one need one read, not one each.

@@ -514,7 +514,7 @@ export class AudienceService {
       decisions.push({ audienceId: id, member });
       if (member) current.add(id);
       else current.delete(id);
-      if (l.rule.timeDependent) due.push({ audienceId: id, userId: view.userId, at: nextChangeAt(l.rule, view, now, ctx) });
+      if (l.rule.timeDependent) this.dueOf(due, reason, id, view.userId, nextChangeAt(l.rule, view, now, ctx));
     }
     // The decision and the due times are independent writes: side by side.
     await Promise.all([this.decide(view.userId, view.version, decisions, reason, now), this.scheduleDue(due)]);
@@ -597,6 +597,17 @@ export class AudienceService {
     await this.reload();
     for (const l of this.live.values()) if (l.audience.status === 'BUILDING') this.startBackfill(l.audience.id);
     this.arm(0);
+  }
+
+  /**
+   * Adds a pair's due time to the list to store. No due time is written as a removal only when
+   * the pair came due (TIME): after any other evaluation, a removal per time-dependent audience
+   * per event was mostly of pairs never scheduled (one ZREM of dozens of members per event on
+   * Redis). A pair left scheduled comes due once, is evaluated like any other (nothing changes
+   * that the profile does not say) and is removed then.
+   */
+  private dueOf(due: { audienceId: string; userId: string; at: number | null }[], reason: MembershipReason, audienceId: string, userId: string, at: number | null): void {
+    if (at !== null || reason === 'TIME') due.push({ audienceId, userId, at });
   }
 
   /** Stores due times (null: none) and wakes the timer for the soonest. */
@@ -723,7 +734,7 @@ export class AudienceService {
               const ctx = { isMember: (a: string) => member.has(a) };
               const changed = await this.decide(view.userId, view.version, [{ audienceId: id, member: evaluateRule(rule, view, now, ctx) }], 'BACKFILL', now);
               if (changed > 0 && dependents.size > 0) followUp.set(view.userId, dependents);
-              if (rule.timeDependent) due.push({ audienceId: id, userId: view.userId, at: nextChangeAt(rule, view, now, ctx) });
+              if (rule.timeDependent) this.dueOf(due, 'BACKFILL', id, view.userId, nextChangeAt(rule, view, now, ctx));
             }),
           ),
         );
