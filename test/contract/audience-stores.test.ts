@@ -293,6 +293,33 @@ for (const target of [null, ...redisTargets()]) {
       expect(await m.size(['a', 'b', 'c', 'd', 'none'])).toEqual([0, 1, 1, 0, 0]);
     });
 
+    it('memberships: an apply made on a read gives what applying every decision gives, also when the user changed since', async () => {
+      const m = stores.memberships;
+      await m.apply('u', 1, T0, [enter('a'), enter('b')]);
+      const [read] = await m.read(['u']);
+      expect(read!.generation).toBe(2);
+      // No transition since the read.
+      expect(byAudience(await m.apply('u', 2, T0 + 1, [enter('a'), exit('b'), enter('c')], 'X', read))).toEqual([
+        { audienceId: 'b', entered: false, seq: 2 },
+        { audienceId: 'c', entered: true, seq: 1 },
+      ]);
+      // The read is old now: a decision equal to what it read still counts against what is stored.
+      expect(byAudience(await second.memberships.apply('u', 3, T0 + 2, [enter('a'), enter('b'), exit('c')], 'X', read))).toEqual([
+        { audienceId: 'b', entered: true, seq: 3 },
+        { audienceId: 'c', entered: false, seq: 2 },
+      ]);
+      expect(byAudience(await m.of('u'))).toEqual([
+        { audienceId: 'a', since: T0 },
+        { audienceId: 'b', since: T0 + 2 },
+      ]);
+      // Decisions that change nothing still record the version: an older one after it is stale.
+      const [now] = await m.read(['u']);
+      expect(now!.generation).toBe(6);
+      expect(await m.apply('u', 9, T0 + 3, [enter('a'), enter('b')], 'X', now)).toEqual([]);
+      expect(await second.memberships.apply('u', 8, T0 + 4, [exit('a')], 'X', now)).toEqual([]);
+      expect(byAudience(await m.of('u')).map((x) => x.audienceId)).toEqual(['a', 'b']);
+    });
+
     it('memberships: concurrent applies for one user from two connections never duplicate a transition', async () => {
       const racers = (decisions: Parameters<AudienceStores['memberships']['apply']>[3], version: number, at: number) =>
         Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? second : stores).memberships.apply('hot', version, at, decisions)));
@@ -383,7 +410,7 @@ for (const target of [null, ...redisTargets()]) {
         { audienceId: 'b', since: T0 },
         { audienceId: 'c', since: T0 + 6 },
       ]);
-      expect(nobody).toEqual({ memberships: [], unsent: [] });
+      expect(nobody).toEqual({ memberships: [], unsent: [], generation: 0 });
       // Oldest first; a tag with separators in it comes back whole.
       expect(u!.unsent).toEqual([
         expect.objectContaining({ audienceId: expect.stringMatching(/^[ab]$/), entered: true, seq: 1, at: T0, profileVersion: 3, tag: 'EVENT' }),

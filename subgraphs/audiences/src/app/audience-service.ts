@@ -517,13 +517,13 @@ export class AudienceService {
       if (l.rule.timeDependent) this.dueOf(due, reason, id, view.userId, nextChangeAt(l.rule, view, now, ctx));
     }
     // The decision and the due times are independent writes: side by side.
-    await Promise.all([this.decide(view.userId, view.version, decisions, reason, now), this.scheduleDue(due)]);
+    await Promise.all([this.decide(view.userId, view.version, decisions, reason, now, read), this.scheduleDue(due)]);
   }
 
-  /** Applies one user's decisions and emits the transitions; returns how many there were. */
-  private async decide(userId: string, version: number | null, decisions: MembershipDecision[], reason: MembershipReason, at: number): Promise<number> {
+  /** Applies one user's decisions (made on `basis`, when read) and emits the transitions; returns how many there were. */
+  private async decide(userId: string, version: number | null, decisions: MembershipDecision[], reason: MembershipReason, at: number, basis?: UserMemberships): Promise<number> {
     const when = at || this.now();
-    const transitions = await this.stores.memberships.apply(userId, version, when, decisions, reason);
+    const transitions = await this.stores.memberships.apply(userId, version, when, decisions, reason, basis);
     await this.emitApplied(
       userId,
       transitions.map((t) => ({ ...t, at: when, profileVersion: version, tag: reason })),
@@ -732,7 +732,7 @@ export class AudienceService {
               await this.resend(view.userId, memberships[i]!.unsent);
               const member = new Set(memberships[i]!.memberships.map((m) => m.audienceId));
               const ctx = { isMember: (a: string) => member.has(a) };
-              const changed = await this.decide(view.userId, view.version, [{ audienceId: id, member: evaluateRule(rule, view, now, ctx) }], 'BACKFILL', now);
+              const changed = await this.decide(view.userId, view.version, [{ audienceId: id, member: evaluateRule(rule, view, now, ctx) }], 'BACKFILL', now, memberships[i]);
               if (changed > 0 && dependents.size > 0) followUp.set(view.userId, dependents);
               if (rule.timeDependent) this.dueOf(due, 'BACKFILL', id, view.userId, nextChangeAt(rule, view, now, ctx));
             }),

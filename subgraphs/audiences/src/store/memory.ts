@@ -65,6 +65,8 @@ interface UserRecord {
   seq: Map<string, number>;
   /** `<seq>:<audience>` → the transition, until acknowledged (in apply order). */
   unsent: Map<string, UnsentTransition>;
+  /** Transitions so far, of every audience. */
+  generation: number;
 }
 
 const unsentKey = (t: MembershipTransition) => `${t.seq}:${t.audienceId}`;
@@ -74,16 +76,18 @@ export class MemoryMembershipStore implements MembershipStore {
   /** audience → user → since (insertion order is not entry order after re-entries: sorted on read). */
   private readonly index = new Map<string, Map<string, number>>();
 
+  /** Every decision is looked at (`basis` saves nothing in memory). */
   async apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[], tag = ''): Promise<MembershipTransition[]> {
     let user = this.users.get(userId);
     if (user && profileVersion !== null && profileVersion < user.version) return [];
-    if (!user) this.users.set(userId, (user = { version: -1, members: new Map(), seq: new Map(), unsent: new Map() }));
+    if (!user) this.users.set(userId, (user = { version: -1, members: new Map(), seq: new Map(), unsent: new Map(), generation: 0 }));
     if (profileVersion !== null) user.version = Math.max(user.version, profileVersion);
     const out: MembershipTransition[] = [];
     for (const d of decisions) {
       if (d.member === user.members.has(d.audienceId)) continue;
       const seq = (user.seq.get(d.audienceId) ?? 0) + 1;
       user.seq.set(d.audienceId, seq);
+      user.generation++;
       if (d.member) {
         user.members.set(d.audienceId, at);
         let members = this.index.get(d.audienceId);
@@ -115,7 +119,7 @@ export class MemoryMembershipStore implements MembershipStore {
     return Promise.all(userIds.map((id) => this.of(id)));
   }
   async read(userIds: readonly string[]): Promise<UserMemberships[]> {
-    return Promise.all(userIds.map(async (id) => ({ memberships: await this.of(id), unsent: [...(this.users.get(id)?.unsent.values() ?? [])].map(copy) })));
+    return Promise.all(userIds.map(async (id) => ({ memberships: await this.of(id), unsent: [...(this.users.get(id)?.unsent.values() ?? [])].map(copy), generation: this.users.get(id)?.generation ?? 0 })));
   }
 
   async members(audienceId: string, first: number, cursor: string | null) {

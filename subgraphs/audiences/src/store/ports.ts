@@ -57,6 +57,8 @@ export interface Membership {
 export interface UserMemberships {
   memberships: Membership[];
   unsent: UnsentTransition[];
+  /** Grows with every transition of the user (0: none yet): tells whether a later apply still finds what this read did. */
+  generation: number;
 }
 
 export interface MembershipStore {
@@ -67,9 +69,12 @@ export interface MembershipStore {
    * was decided on (`profileVersion` below it) are stale and ignored entirely: a reordered or
    * replayed change never flips a member back. `profileVersion` null: decisions that read no
    * profile (the audience was deleted), applied whatever the version. Each transition is also
-   * recorded as unsent, with `tag`, in the same write, until acknowledged.
+   * recorded as unsent, with `tag`, in the same write, until acknowledged. `basis`: the read the
+   * decisions were made on; an adapter may then send only the decisions that differ from it, when
+   * the user has had no transition since (the same generation), and every decision otherwise: the
+   * outcome is that of applying them all.
    */
-  apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[], tag?: string): Promise<MembershipTransition[]>;
+  apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[], tag?: string, basis?: UserMemberships): Promise<MembershipTransition[]>;
   /**
    * The transitions' changes are written out: they are no longer unsent. `reindex`: the member
    * index of their audiences is first written again as the user's record has it (a crash may

@@ -21,7 +21,7 @@ import type { Result } from 'ioredis';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    audienceMembershipApply(key: string, version: string, at: string, tag: string, ...decisions: string[]): Result<string[], Context>;
+    audienceMembershipApply(key: string, version: string, at: string, tag: string, basis: string, ...decisions: string[]): Result<string[], Context>;
     audienceReplace(key: string, id: string, revision: string, doc: string): Result<number, Context>;
     audienceLease(key: string, holder: string, ttlMs: string): Result<number, Context>;
     audienceRelease(key: string, holder: string): Result<number, Context>;
@@ -31,21 +31,25 @@ declare module 'ioredis' {
 
 /**
  * KEYS[1] the user's membership hash; ARGV: profile version ('' : none, no check), decision time,
- * tag, then pairs of (audience id, 1|0). Fields: `#v` the newest version decided on;
- * `m:<audience>` = `<seq>|<since>` for a member, `<seq>|` after it exited (the count of
- * transitions stays, so change ids never repeat); `o:<seq>:<audience>` = `<1|0>|<at>|<version>|<tag>`
- * a transition not yet acknowledged (the outbox, written with the membership). Returns the
+ * tag, basis ('' : none), then pairs of (audience id, 1|0). Fields: `#v` the newest version
+ * decided on; `#n` the user's generation (transitions so far, of every audience); `m:<audience>` =
+ * `<seq>|<since>` for a member, `<seq>|` after it exited (the count of transitions stays, so
+ * change ids never repeat); `o:<seq>:<audience>` = `<1|0>|<at>|<version>|<tag>` a transition not
+ * yet acknowledged (the outbox, written with the membership). With a basis (the generation the
+ * caller read; it sent only the decisions that differ from that read), nothing is done when the
+ * generation moved since, and `!` is returned: the caller sends every decision. Returns the
  * transitions as `<audience>|<1|0>|<seq>`. One read and one write of the hash.
  */
 const APPLY_LUA = `
-local fields = {'#v'}
-for i = 4, #ARGV, 2 do fields[#fields + 1] = 'm:' .. ARGV[i] end
+local fields = {'#v', '#n'}
+for i = 5, #ARGV, 2 do fields[#fields + 1] = 'm:' .. ARGV[i] end
 -- In chunks: Lua's unpack takes a few thousand values at most (an alias evaluates every audience).
 local current = {}
 for from = 1, #fields, 1000 do
   local part = redis.call('HMGET', KEYS[1], unpack(fields, from, math.min(from + 999, #fields)))
   for j = 1, #part do current[from + j - 1] = part[j] end
 end
+if ARGV[4] ~= '' and tonumber(current[2] or '0') ~= tonumber(ARGV[4]) then return {'!'} end
 local writes = {}
 if ARGV[1] ~= '' then
   local v = tonumber(ARGV[1])
@@ -55,8 +59,8 @@ if ARGV[1] ~= '' then
 end
 local note = '|' .. ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[3]
 local out = {}
-for i = 4, #ARGV, 2 do
-  local cur = current[(i - 4) / 2 + 2]
+for i = 5, #ARGV, 2 do
+  local cur = current[(i - 5) / 2 + 3]
   local want = ARGV[i + 1] == '1'
   local seq, since = 0, ''
   if cur then
@@ -75,6 +79,7 @@ for i = 4, #ARGV, 2 do
     out[#out + 1] = ARGV[i] .. '|' .. flag .. '|' .. seq
   end
 end
+if #out > 0 then writes[#writes + 1] = '#n'; writes[#writes + 1] = tonumber(current[2] or '0') + #out end
 for from = 1, #writes, 1000 do redis.call('HSET', KEYS[1], unpack(writes, from, math.min(from + 999, #writes))) end
 return out
 `;
@@ -188,10 +193,23 @@ export class RedisMembershipStore implements MembershipStore {
     private readonly keys: AudienceKeys,
   ) {}
 
-  async apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[], tag = ''): Promise<MembershipTransition[]> {
+  /**
+   * With a basis, only the decisions that differ from it go to Redis (an evaluation decides on
+   * dozens of audiences and changes few), guarded by its generation; when another evaluation
+   * changed the user since, every decision goes.
+   */
+  async apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[], tag = '', basis?: UserMemberships): Promise<MembershipTransition[]> {
     if (decisions.length === 0) return [];
-    const args = decisions.flatMap((d) => [d.audienceId, d.member ? '1' : '0']);
-    const raw = await this.redis.audienceMembershipApply(this.keys.memberships(userId), profileVersion === null ? '' : String(profileVersion), String(at), tag, ...args);
+    const key = this.keys.memberships(userId);
+    const version = profileVersion === null ? '' : String(profileVersion);
+    const args = (list: readonly MembershipDecision[]) => list.flatMap((d) => [d.audienceId, d.member ? '1' : '0']);
+    let raw: string[] | null = null;
+    if (basis) {
+      const read = new Set(basis.memberships.map((m) => m.audienceId));
+      raw = await this.redis.audienceMembershipApply(key, version, String(at), tag, String(basis.generation), ...args(decisions.filter((d) => d.member !== read.has(d.audienceId))));
+      if (raw[0] === '!') raw = null;
+    }
+    raw ??= await this.redis.audienceMembershipApply(key, version, String(at), tag, '', ...args(decisions));
     const transitions = raw.map((t) => {
       const [audienceId, entered, seq] = t.split('|') as [string, string, string];
       return { audienceId, entered: entered === '1', seq: Number(seq) };
@@ -226,7 +244,7 @@ export class RedisMembershipStore implements MembershipStore {
     return (await this.hashes(userIds)).map(membershipsOf);
   }
   async read(userIds: readonly string[]): Promise<UserMemberships[]> {
-    return (await this.hashes(userIds)).map((hash) => ({ memberships: membershipsOf(hash), unsent: unsentOf(hash) }));
+    return (await this.hashes(userIds)).map((hash) => ({ memberships: membershipsOf(hash), unsent: unsentOf(hash), generation: Number(hash['#n'] ?? 0) }));
   }
   private hashes(userIds: readonly string[]) {
     return Promise.all(userIds.map((id) => this.redis.hgetall(this.keys.memberships(id))));
