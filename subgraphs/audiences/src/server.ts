@@ -120,6 +120,7 @@ export async function startAudiencesServer(config: AudiencesConfig, deps: Audien
       await service.stop();
       await delivery.stop();
       await server.close();
+      await source.close();
       if (!deps.stores) await stores.close();
       if (!deps.changes) await changes.close();
       if (!deps.pubsub) await pubsub.close();
