@@ -1004,7 +1004,7 @@ function print(results: ModeResult[], report: { goals: Goals }) {
   const procs = [...new Set(results.flatMap((r) => Object.values(r.processes).flatMap((p) => Object.keys(p))))];
   for (const name of ['subscriptionProbes', 'queryProbes', 'timeExits', 'backfill']) {
     for (const proc of procs) {
-      row(`${proc === 'subgraphs' ? 'subgraphs' : proc} process during ${name}: CPU cores busy; event-loop delay p50 / p99 / max`, results.map((r) => {
+      row(`${proc} process during ${name}: CPU cores busy; event-loop delay p50 / p99 / max`, results.map((r) => {
         const l = r.processes[name]?.[proc];
         return l ? `${l.cpuCores.toFixed(2)}; ${f1(l.loopDelayMs.p50)} / ${f1(l.loopDelayMs.p99)} / ${f1(l.loopDelayMs.max)} ms` : 'n/a';
       }));

@@ -600,7 +600,7 @@ export class AudienceService {
   }
 
   /**
-   * Adds a pair's due time to the list to store. No due time is written as a removal only when
+   * Adds a pair's due time to the list to store. Having none is written (as a removal) only when
    * the pair came due (TIME): after any other evaluation, a removal per time-dependent audience
    * per event was mostly of pairs never scheduled (one ZREM of dozens of members per event on
    * Redis). A pair left scheduled comes due once, is evaluated like any other (nothing changes
