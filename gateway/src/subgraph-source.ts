@@ -13,10 +13,10 @@
 import { STATUS_CODES } from 'node:http';
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
-import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { GatewayContext } from './gateway.js';
 import { IDENTITY_HEADER } from '../../lib/auth.js';
+import { endpointPool } from '../../lib/http/pool.js';
 import { injectTraceHeaders } from '../../lib/tracing.js';
 
 type Response = Awaited<ReturnType<GraphQLDataSource<GatewayContext>['process']>>;
@@ -43,15 +43,7 @@ export class SubgraphSource implements GraphQLDataSource<GatewayContext> {
   private readonly path: string;
 
   constructor(private readonly options: SubgraphSourceOptions) {
-    const url = new URL(options.url);
-    this.path = `${url.pathname}${url.search}`;
-    this.pool = new Pool(url.origin, {
-      connections: options.connections,
-      keepAliveTimeout: 30_000,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      connect: { timeout: options.timeoutMs },
-    });
+    ({ pool: this.pool, path: this.path } = endpointPool(options.url, options));
   }
 
   async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<Response> {

@@ -5,10 +5,10 @@
  * a rule needs when it evaluates, and the computed traits its rules need are defined on the
  * profile (defineComputedTrait).
  */
-import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { AuthConfig, Identity } from '../../../../lib/auth.js';
 import { IDENTITY_HEADER, InternalTokens } from '../../../../lib/auth.js';
+import { endpointPool } from '../../../../lib/http/pool.js';
 import type { ComputedTraitDefinition, ComputedTraitValueView } from '../../../../lib/contracts/computed-traits.js';
 import { formatWindow } from '../../../../lib/contracts/computed-traits.js';
 import { CodedError, StoreUnavailableError } from '../../../../lib/contracts/errors.js';
@@ -44,11 +44,7 @@ export interface ProfileSourceOptions {
   timeoutMs?: number;
 }
 
-/**
- * Requests go over an undici connection pool (keep-alive), as the gateway's subgraph fetches do:
- * the global fetch builds a Request, a Response, Headers and an abort signal with its timer for
- * every call, which at one fetch per evaluation page was a good part of this service's garbage.
- */
+/** Requests go over a keep-alive pool (lib/http/pool.ts), as the gateway's subgraph fetches do. */
 export class ProfileSource {
   private readonly tokens: InternalTokens;
   private readonly pool: Pool;
@@ -56,10 +52,7 @@ export class ProfileSource {
 
   constructor(private readonly options: ProfileSourceOptions) {
     this.tokens = new InternalTokens(options.auth);
-    const url = new URL(options.url);
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    this.path = `${url.pathname}${url.search}`;
-    this.pool = new Pool(url.origin, { connections: 16, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connect: { timeout: timeoutMs } });
+    ({ pool: this.pool, path: this.path } = endpointPool(options.url, { connections: 16, timeoutMs: options.timeoutMs ?? 10_000 }));
   }
 
   close(): Promise<void> {

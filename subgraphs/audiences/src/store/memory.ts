@@ -65,8 +65,6 @@ interface UserRecord {
   seq: Map<string, number>;
   /** `<seq>:<audience>` → the transition, until acknowledged (in apply order). */
   unsent: Map<string, UnsentTransition>;
-  /** Transitions so far, of every audience. */
-  generation: number;
 }
 
 const unsentKey = (t: MembershipTransition) => `${t.seq}:${t.audienceId}`;
@@ -80,14 +78,13 @@ export class MemoryMembershipStore implements MembershipStore {
   async apply(userId: string, profileVersion: number | null, at: number, decisions: readonly MembershipDecision[], tag = ''): Promise<MembershipTransition[]> {
     let user = this.users.get(userId);
     if (user && profileVersion !== null && profileVersion < user.version) return [];
-    if (!user) this.users.set(userId, (user = { version: -1, members: new Map(), seq: new Map(), unsent: new Map(), generation: 0 }));
+    if (!user) this.users.set(userId, (user = { version: -1, members: new Map(), seq: new Map(), unsent: new Map() }));
     if (profileVersion !== null) user.version = Math.max(user.version, profileVersion);
     const out: MembershipTransition[] = [];
     for (const d of decisions) {
       if (d.member === user.members.has(d.audienceId)) continue;
       const seq = (user.seq.get(d.audienceId) ?? 0) + 1;
       user.seq.set(d.audienceId, seq);
-      user.generation++;
       if (d.member) {
         user.members.set(d.audienceId, at);
         let members = this.index.get(d.audienceId);
@@ -119,7 +116,14 @@ export class MemoryMembershipStore implements MembershipStore {
     return Promise.all(userIds.map((id) => this.of(id)));
   }
   async read(userIds: readonly string[]): Promise<UserMemberships[]> {
-    return Promise.all(userIds.map(async (id) => ({ memberships: await this.of(id), unsent: [...(this.users.get(id)?.unsent.values() ?? [])].map(copy), generation: this.users.get(id)?.generation ?? 0 })));
+    return Promise.all(
+      userIds.map(async (id) => {
+        const user = this.users.get(id);
+        // The generation: transitions so far, of every audience.
+        const generation = [...(user?.seq.values() ?? [])].reduce((a, n) => a + n, 0);
+        return { memberships: await this.of(id), unsent: [...(user?.unsent.values() ?? [])].map(copy), generation };
+      }),
+    );
   }
 
   async members(audienceId: string, first: number, cursor: string | null) {
