@@ -29,7 +29,7 @@ interface IngestReport {
 function ingestRun(updaters: number, dir: string): Promise<IngestReport> {
   const file = join(dir, `ingest-${updaters}.json`);
   return new Promise((resolve, reject) => {
-    const child = spawn('npx', ['tsx', 'bench/ingest.ts', '--report', file], { cwd: root, env: { ...process.env, BENCH_UPDATERS: String(updaters), BENCH_STEADY_SHARES: '' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', './scripts/ts/register.mjs', 'bench/ingest.ts', '--report', file], { cwd: root, env: { ...process.env, BENCH_UPDATERS: String(updaters), BENCH_STEADY_SHARES: '' }, stdio: ['ignore', 'ignore', 'inherit'] });
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(readFileSync(file, 'utf8')) as IngestReport) : reject(new Error(`bench:ingest with ${updaters} updaters exited with ${code}`))));
   });
 }

@@ -24,9 +24,12 @@ export interface ChildOptions {
   readyTimeoutMs?: number;
 }
 
+/** How a child runs TypeScript: as npm start does. */
+const LOADER = new URL('../../scripts/ts/register.mjs', import.meta.url).href;
+
 export async function startChild<Info = Record<string, unknown>>(entry: URL, options: ChildOptions = {}): Promise<BenchChild<Info>> {
   const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ...profiling, '--import', 'tsx', entry.pathname, ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ...profiling, '--import', LOADER, entry.pathname, ...(options.args ?? [])], {
     stdio: ['ignore', options.ready ? 'pipe' : 'ignore', 'inherit'],
     env: options.env ?? process.env,
   });

@@ -125,7 +125,7 @@ describe.each([
 
   it('under the simulator\'s load, results reflect a unit event within a second', async ({ skip }) => {
     if (redis) return skip('the load runs once, on the embedded stores');
-    const sim = spawn(process.execPath, ['--import', 'tsx', 'simulator/main.ts', '--gateway', p.gatewayUrl, '--users', '150', '--minutes', '0.4', '--concurrency', '8', '--seed', '7'], {
+    const sim = spawn(process.execPath, ['--import', './scripts/ts/register.mjs', 'simulator/main.ts', '--gateway', p.gatewayUrl, '--users', '150', '--minutes', '0.4', '--concurrency', '8', '--seed', '7'], {
       cwd: new URL('../..', import.meta.url).pathname,
       stdio: ['ignore', 'ignore', 'inherit'],
     });

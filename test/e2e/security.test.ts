@@ -345,7 +345,7 @@ describe('production mode', () => {
 describe('npm start in production', () => {
   it('prints no token and seeds no demo users', async () => {
     const env = { ...process.env, NODE_ENV: 'production', JWT_SECRET: 'j'.repeat(40), INTERNAL_AUTH_SECRET: 'i'.repeat(40), IMPRESSION_SECRET: 's'.repeat(40), HOST: '127.0.0.1', GATEWAY_PORT: '0', PROFILE_PORT: '0', RECOMMENDATIONS_PORT: '0', EXPERIMENTS_PORT: '0', AUDIENCES_PORT: '0', CONSOLE_PORT: '0', LOG_LEVEL: 'silent', REDIS_URL: '', REDIS_CLUSTER_NODES: '' };
-    const child = spawn(process.execPath, ['--import', 'tsx', 'platform/start.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', './scripts/ts/register.mjs', 'platform/start.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

@@ -1,5 +1,5 @@
 /**
- * Graceful shutdown of the real entry point (`node --import tsx platform/start.ts`) in a child
+ * Graceful shutdown of the real entry point (`node --import ./scripts/ts/register.mjs platform/start.ts`, as `npm start`) in a child
  * process: on SIGTERM the platform stops accepting, lets in-flight requests finish (also on
  * keep-alive connections), closes graphql-ws subscriptions with 1001 (Going away) and exits 0
  * within SHUTDOWN_GRACE_MS. On Redis, every event of every batch answered 2xx is applied: the
@@ -54,7 +54,7 @@ async function startChild(extraEnv: Record<string, string>): Promise<Child> {
     SHUTDOWN_GRACE_MS: String(GRACE_MS),
     ...extraEnv,
   });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'platform/start.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', './scripts/ts/register.mjs', 'platform/start.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let output = '';
   child.stdout!.on('data', (d) => (output += d));

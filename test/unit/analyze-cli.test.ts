@@ -31,7 +31,7 @@ interface CliRun {
 
 /** Start the CLI; `feed` writes its stdin (and must end it). Resolves when the process exits. */
 function startCli(args: string[], feed: (stdin: NodeJS.WritableStream, stdout: NodeJS.ReadableStream) => void | Promise<void>): Promise<CliRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', './scripts/ts/register.mjs', MAIN, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(child);
   let stdout = '';
   let stderr = '';

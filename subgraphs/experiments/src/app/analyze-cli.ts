@@ -445,7 +445,7 @@ export const ANALYZE_EXAMPLE =
   '{"engine":"frequentist","metric":"mean","variants":[{"n":3407,"sum":1396.87,"sumSquares":52377.9767},{"n":3461,"sum":2422.7,"sumSquares":134698.29}]}';
 
 export const ANALYZE_USAGE = `Usage: npm run -s analyze [-- --pretty] < input.json
-       node --import tsx subgraphs/experiments/src/analyze-main.ts [--pretty] [--help]
+       node --import ./scripts/ts/register.mjs subgraphs/experiments/src/analyze-main.ts [--pretty] [--help]
 
 Analyses an A/B test from sufficient statistics with the experiments subgraph's engine
 (GrowthBook gbstats: t-test, sequential t-test, Bayesian; CUPED; SRM check).
