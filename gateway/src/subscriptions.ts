@@ -357,14 +357,13 @@ export class SubscriptionGateway {
     const realPrimary = sources[primary.serviceName]!;
     let release: (() => Promise<void>) | undefined;
     return new SharedSubscription<UpstreamEvent, ExecutionResult>({
-      open: () => {
+      open: (sink) => {
         const upstream = this.upstreamClient(identity, primary.serviceName);
         release = upstream.release;
-        return upstream.client.iterate<Record<string, unknown>>({
-          query: primary.operation,
-          variables: upstreamVariables,
-          ...(primary.operationName ? { operationName: primary.operationName } : {}),
-        });
+        return upstream.client.subscribe<Record<string, unknown>>(
+          { query: primary.operation, variables: upstreamVariables, ...(primary.operationName ? { operationName: primary.operationName } : {}) },
+          sink,
+        );
       },
       step: async (event) => {
         const data = event.data;

@@ -1,30 +1,22 @@
 /** One live subscription for identical subscribers: one step per event, latest-wins per subscriber. */
 import { describe, expect, it } from 'vitest';
-import { LatestSlot } from '../helpers/latest-slot.js';
 import { SharedSubscription } from '../../gateway/src/shared-subscription.js';
+import type { UpstreamSink } from '../../gateway/src/shared-subscription.js';
 import { until } from '../helpers/wait.js';
 
-/** An upstream the test feeds by hand, and what the shared subscription did with it. */
+/** An upstream the test feeds by hand (through the sink the shared subscription gave it), and what the shared subscription did with it. */
 function fixture() {
-  const upstream = new LatestSlot<number>();
+  let sink: UpstreamSink<number> | undefined;
   let opened = 0;
   let returned = 0;
   let over = 0;
   let closed = 0;
   const steps: number[] = [];
   const shared = new SharedSubscription<number, string>({
-    open: () => {
+    open: (s) => {
       opened++;
-      const it: AsyncIterableIterator<number> = {
-        next: () => upstream.take(),
-        return: async () => {
-          returned++;
-          upstream.close();
-          return { done: true, value: undefined };
-        },
-        [Symbol.asyncIterator]: () => it,
-      };
-      return it;
+      sink = s;
+      return () => void returned++;
     },
     step: async (n) => {
       steps.push(n);
@@ -34,6 +26,10 @@ function fixture() {
     over: () => void over++,
     closed: async () => void closed++,
   });
+  const upstream = {
+    put: (n: number) => sink!.next(n),
+    end: (error?: unknown) => (error === undefined ? sink!.complete() : sink!.error(error)),
+  };
   return { shared, upstream, steps, counts: () => ({ opened, returned, over, closed }) };
 }
 
@@ -109,24 +105,13 @@ describe('SharedSubscription', () => {
 describe('SharedSubscription of distinct events (everyEvent)', () => {
   it('delivers every event, in order, to a subscriber that reads late; a late joiner gets none from before', async () => {
     const events: number[] = [];
-    const queue: number[] = [];
-    let wake: (() => void) | undefined;
-    const push = (n: number) => {
-      queue.push(n);
-      wake?.();
-    };
+    let sink: UpstreamSink<number> | undefined;
+    const push = (n: number) => sink!.next(n);
     const shared = new SharedSubscription<number, string>(
       {
-        open: () => {
-          const it: AsyncIterableIterator<number> = {
-            next: async () => {
-              while (queue.length === 0) await new Promise<void>((r) => (wake = r));
-              return { done: false, value: queue.shift()! };
-            },
-            return: async () => ({ done: true, value: undefined }),
-            [Symbol.asyncIterator]: () => it,
-          };
-          return it;
+        open: (s) => {
+          sink = s;
+          return () => undefined;
         },
         step: async (n) => {
           events.push(n);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
 import { DateTimeScalar, JSONScalar } from '../../../../lib/scalars.js';
+import { subscribed } from '../../../../lib/streams.js';
 import { withCodedErrors } from '../../../../lib/graphql/errors.js';
 import { CodedError } from '../../../../lib/contracts/errors.js';
 import type { AudienceChange } from '../../../../lib/contracts/audience.js';
@@ -18,13 +18,11 @@ const MAX_URL = 2048;
 
 /** The changes of one topic as they are published, filtered. */
 function changes(ctx: AudiencesContext, topic: string, keep: (m: AudienceChangeMessage) => boolean): AsyncIterableIterator<{ audienceMembershipChanged: AudienceChange }> {
-  return new Repeater<{ audienceMembershipChanged: AudienceChange }>(async (push, stop) => {
-    const unsubscribe = await ctx.pubsub.subscribe(topic, (m) => {
-      if (keep(m)) void push({ audienceMembershipChanged: m });
-    });
-    await stop;
-    await unsubscribe();
-  }, new SlidingBuffer(SUBSCRIBER_BUFFER));
+  return subscribed<{ audienceMembershipChanged: AudienceChange }>(SUBSCRIBER_BUFFER, (push) =>
+    ctx.pubsub.subscribe(topic, (m) => {
+      if (keep(m)) push({ audienceMembershipChanged: m });
+    }),
+  );
 }
 
 async function audienceOf(ctx: AudiencesContext, id: string): Promise<Audience> {
