@@ -7,11 +7,14 @@
  *   distinct  10,000 users, one subscription each.
  * Every subscription must see every event of its user (a message with version v makes every event
  * up to v visible); reported per shape: events visible at every subscriber ÷ expected, ingest →
- * message p50/p99, and the heap per subscription at the gateway and at the profile subgraph
- * (heap after a full collection with the subscriptions live, minus before they opened, ÷ their
- * number). Processes: subgraphs (embedded stores unless REDIS_URL), gateway, this load generator.
+ * message p50/p99, and the heap per subscription at the gateway and at the profile subgraph:
+ * what they hold (heap after a full collection with the subscriptions live, after the load,
+ * minus once they are closed, ÷ their number), and since they opened (live before the load minus
+ * before they opened: that also counts what the readiness events added to the users' profiles
+ * and event log on the embedded stores). Processes: subgraphs (embedded stores unless REDIS_URL), gateway, this load generator.
  * FANOUT_DURATION (default 20 s) after FANOUT_WARMUP (default 3 s); FANOUT_SHAPES=devices,distinct.
  */
+import { resolve } from 'node:path';
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -53,14 +56,46 @@ interface ShapeResult {
   measuredErrors: number;
   ingestErrors: number;
   latencyMs: ReturnType<typeof percentiles>;
+  /** Held by the live subscriptions: heap with them live (after the load) − after they closed, ÷ their number. */
   heapBytesPerSubscription: { gateway: number; profileSubgraph: number };
+  /** Heap with them live (before the load) − before they opened, ÷ their number: also what the readiness events added to the users' data (embedded stores). */
+  heapBytesPerSubscriptionSinceOpening: { gateway: number; profileSubgraph: number };
 }
 
 interface Heap {
   heapUsed: number;
 }
-const heapOf = async (url: string): Promise<number> => ((await (await fetch(url)).json()) as Heap).heapUsed;
+/** FANOUT_HEAP_SNAPSHOTS=<dir>: heap snapshots of both processes where the heap is read (`<shape>-<before|live>-<process>.heapsnapshot`). */
+const SNAPSHOTS = process.env['FANOUT_HEAP_SNAPSHOTS'];
+const heapOf = async (url: string, snapshot?: string): Promise<number> =>
+  ((await (await fetch(SNAPSHOTS && snapshot ? `${url}?snapshot=${encodeURIComponent(resolve(SNAPSHOTS, `${snapshot}.heapsnapshot`))}` : url)).json()) as Heap).heapUsed;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Both processes' heaps once the subscriptions are closed: the gateway's `live_subscriptions`
+ * gauge reads 0, then the subgraphs' heap is read until it falls by less than 1% of what it
+ * was with them live (their upstream subscriptions close as the gateway's complete).
+ */
+async function closedHeaps(shape: string, gateway: string, gatewayHeap: string, subgraphsHeap: string, subgraphsLoaded: number): Promise<{ gateway: number; subgraphs: number }> {
+  const by = performance.now() + 60_000;
+  const live = async () => {
+    const m = /^\w*live_subscriptions(?:\{[^}]*\})? (\d+)/m.exec(await (await fetch(new URL('/metrics', gateway))).text());
+    if (!m) throw new Error('the gateway reports no live_subscriptions gauge at /metrics');
+    return Number(m[1]);
+  };
+  while ((await live()) !== 0) {
+    if (performance.now() > by) throw new Error('the gateway still counts live subscriptions 60 s after every client closed');
+    await sleep(100);
+  }
+  let subgraphs = await heapOf(subgraphsHeap);
+  for (let last = subgraphsLoaded; last - subgraphs > subgraphsLoaded * 0.01 && performance.now() < by; ) {
+    last = subgraphs;
+    await sleep(200);
+    subgraphs = await heapOf(subgraphsHeap);
+  }
+  if (SNAPSHOTS) await heapOf(subgraphsHeap, `${shape}-closed-subgraphs`);
+  return { gateway: await heapOf(gatewayHeap, `${shape}-closed-gateway`), subgraphs };
+}
 
 async function main() {
   const auth = await benchAuth();
@@ -109,7 +144,7 @@ async function main() {
       // the subgraphs' heap): what the subscriptions add is what is left.
       for (let i = 0; i < users.length; i += 200) ingest(users.slice(i, i + 200));
       await poster.settled();
-      const heapBefore = { gateway: await heapOf(gatewayChild.info.heap), subgraphs: await heapOf(subgraphs.info.heap) };
+      const heapBefore = { gateway: await heapOf(gatewayChild.info.heap, `${shape}-before-gateway`), subgraphs: await heapOf(subgraphs.info.heap, `${shape}-before-subgraphs`) };
       log(`${shape}: ${SUBSCRIPTIONS} subscriptions for ${users.length} users...`);
       const clients: Client[] = Array.from({ length: Math.ceil(SUBSCRIPTIONS / PER_SOCKET) }, () =>
         createClient({ url: gateway.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams: auth.caller }),
@@ -168,7 +203,7 @@ async function main() {
         seen = messages;
         await sleep(500);
       }
-      const heapLive = { gateway: await heapOf(gatewayChild.info.heap), subgraphs: await heapOf(subgraphs.info.heap) };
+      const heapLive = { gateway: await heapOf(gatewayChild.info.heap, `${shape}-live-gateway`), subgraphs: await heapOf(subgraphs.info.heap, `${shape}-live-subgraphs`) };
       log(`${shape}: ${liveCount} of ${SUBSCRIPTIONS} live; ${RATE} events/s for ${DURATION_S} s after ${WARMUP_S} s of warm-up...`);
 
       const start = performance.now();
@@ -190,7 +225,11 @@ async function main() {
       const expected = [...sent.values()].reduce((a, times) => a + times.filter((t) => t >= measureFrom).length, 0) * perUser;
       const settleBy = performance.now() + 15_000;
       while (visible < expected && performance.now() < settleBy) await sleep(50);
+      // What the subscriptions hold: the heap with them live, and once they are all closed (the
+      // gateway's live_subscriptions gauge at 0, the subgraphs' heap no longer falling).
+      const heapLoaded = { gateway: await heapOf(gatewayChild.info.heap, `${shape}-loaded-gateway`), subgraphs: await heapOf(subgraphs.info.heap, `${shape}-loaded-subgraphs`) };
       for (const c of clients) await c.dispose();
+      const heapClosed = await closedHeaps(shape, gateway, gatewayChild.info.heap, subgraphs.info.heap, heapLoaded.subgraphs);
       const p = percentiles(latencies);
       for (const e of errorSamples) log(`${shape}: error: ${e}`);
       const result = {
@@ -206,6 +245,10 @@ async function main() {
         ingestErrors: poster.errors,
         latencyMs: p,
         heapBytesPerSubscription: {
+          gateway: (heapLoaded.gateway - heapClosed.gateway) / SUBSCRIPTIONS,
+          profileSubgraph: (heapLoaded.subgraphs - heapClosed.subgraphs) / SUBSCRIPTIONS,
+        },
+        heapBytesPerSubscriptionSinceOpening: {
           gateway: (heapLive.gateway - heapBefore.gateway) / SUBSCRIPTIONS,
           profileSubgraph: (heapLive.subgraphs - heapBefore.subgraphs) / SUBSCRIPTIONS,
         },
@@ -234,8 +277,8 @@ async function main() {
   row('errors: subscription messages (of them in the measured window) / ingest', (r) => `${r.errors} (${r.measuredErrors}) / ${r.ingestErrors}`);
   row('ingest call → message at the client', (r) => `p50 ${f(r.latencyMs.p50)} ms, p99 ${f(r.latencyMs.p99)} ms`, `p99 <= ${GOALS.p99Ms} ms (${results.every((r) => r.latencyMs.p99 <= GOALS.p99Ms) ? 'met' : 'NOT met'})`);
   row(
-    'heap per subscription: gateway / subgraphs process',
-    (r) => `${kb(r.heapBytesPerSubscription.gateway)} / ${kb(r.heapBytesPerSubscription.profileSubgraph)}`,
+    'heap per subscription (what closing them frees): gateway / subgraphs process',
+    (r) => `${kb(r.heapBytesPerSubscription.gateway)} / ${kb(r.heapBytesPerSubscription.profileSubgraph)} (since opening, with the readiness events' data: ${kb(r.heapBytesPerSubscriptionSinceOpening.gateway)} / ${kb(r.heapBytesPerSubscriptionSinceOpening.profileSubgraph)})`,
     `<= 8 KB each (${results.every((r) => r.heapBytesPerSubscription.gateway <= GOALS.heapBytesPerSubscription && r.heapBytesPerSubscription.profileSubgraph <= GOALS.heapBytesPerSubscription) ? 'met' : 'NOT met'})`,
   );
 }

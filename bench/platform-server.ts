@@ -28,13 +28,18 @@ if (process.env['BENCH_LOOP_DELAY'] === '1') {
 
 /**
  * BENCH_HEAP_ENDPOINT=1: a loopback endpoint (its URL in the ready line as `heap`) answering the
- * process's heap after a full collection (start the child with --expose-gc), for heap-per-thing figures.
+ * process's heap after a full collection (start the child with --expose-gc), for heap-per-thing figures;
+ * `?snapshot=<file>` also writes a heap snapshot to that file.
  */
 async function heapEndpoint(): Promise<string | undefined> {
   if (process.env['BENCH_HEAP_ENDPOINT'] !== '1') return undefined;
   const { createServer } = await import('node:http');
-  const server = createServer((_req, res) => {
+  const { writeHeapSnapshot } = await import('node:v8');
+  const server = createServer((req, res) => {
     (globalThis as { gc?: () => void }).gc?.();
+    // ?snapshot=<file>: also write a heap snapshot there (bench:fanout's FANOUT_HEAP_SNAPSHOTS).
+    const snapshot = new URL(req.url ?? '/', 'http://x').searchParams.get('snapshot');
+    if (snapshot) writeHeapSnapshot(snapshot);
     const m = process.memoryUsage();
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ heapUsed: m.heapUsed, rss: m.rss, collected: typeof (globalThis as { gc?: unknown }).gc === 'function' }));
