@@ -49,6 +49,7 @@ import { callerKey } from './caller-limits.js';
 import type { CallerLimits } from './caller-limits.js';
 import type { RequiredScopes } from './scopes.js';
 import { SharedSubscription } from './shared-subscription.js';
+import type { SharedSubscriptionHooks, UpstreamSink } from './shared-subscription.js';
 import { inLinkedSpan } from '../../lib/tracing.js';
 import { callAt, eventIdOf, MULTIPART, resumeDocument, SSE, streamResults, subscriptionRootField } from './http-streams.js';
 import { streamSearchParams } from './stream-tickets.js';
@@ -72,9 +73,13 @@ function internals(gateway: ApolloGateway): GatewayInternals {
 
 /** What every execution of one operation shares. */
 interface Prepared {
+  /** Its number in this gateway (a live subscription's key names it rather than its text). */
+  id: number;
   plan: QueryPlan;
   query: string;
   operationContext: ReturnType<typeof buildOperationContext>;
+  /** A subscription's plan per event: its primary fetch (answered by the event), then the rest. */
+  perEventPlan?: QueryPlan;
 }
 
 /** What each downstream graphql-ws connection carries. */
@@ -194,8 +199,9 @@ function upstreamFailure(serviceName: string, err: unknown): ExecutionResult {
 
 export class SubscriptionGateway {
   private readonly preparedByDocument = new WeakMap<DocumentNode, Map<string | undefined, Prepared>>();
+  private preparedCount = 0;
   private dataSources?: Record<string, GraphQLDataSource<GatewayContext>>;
-  /** Live subscriptions by caller, operation text, operation name and variables. */
+  /** Live subscriptions by caller, prepared operation (document and operation name) and variables. */
   private readonly live = new Map<string, SharedSubscription<UpstreamEvent, ExecutionResult>>();
   /** Upstream graphql-ws clients by caller and subgraph, with the number of live subscriptions on each. */
   private readonly upstreams = new Map<string, Array<{ client: Client; users: number }>>();
@@ -222,6 +228,7 @@ export class SubscriptionGateway {
     if (!prepared) {
       const { apiSchema, queryPlanner, schema } = internals(this.gateway);
       prepared = {
+        id: ++this.preparedCount,
         plan: queryPlanner.buildQueryPlan(operationFromDocument(apiSchema, document, { operationName })),
         query: print(document),
         operationContext: buildOperationContext({ schema, operationDocument: document, ...(operationName ? { operationName } : {}) }),
@@ -327,7 +334,9 @@ export class SubscriptionGateway {
     const { subscriptions } = this.options.callers;
     if (!subscriptions.tryAdd(state.key)) return { errors: [this.options.callers.tooManySubscriptions()] };
     const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-    const key = [identityKey(identity), args.operationName ?? '', prepared.query, JSON.stringify(variables)].join('\u0000');
+    // The operation by its prepared plan's number: a document and operation name are prepared once
+    // while the document is cached (cachedParse), and every subscription with its text shares it.
+    const key = `${identityKey(identity)}\u0000${prepared.id}\u0000${JSON.stringify(variables)}`;
     try {
       let shared = this.live.get(key);
       if (!shared) this.live.set(key, (shared = this.share(key, args, identity, prepared, node, !coalesced(operation))));
@@ -339,6 +348,17 @@ export class SubscriptionGateway {
     }
   }
 
+  /** A shared subscription's options, one object of each kind for all of them (made at first use). */
+  private shareOptions?: Record<'everyEvent' | 'newest', { everyEvent: boolean; delivered?: (subscribers: number) => void }>;
+
+  /** What a LiveOperation uses of this gateway (one object for all of them). */
+  private readonly liveHost: LiveHost = {
+    upstreamClient: (identity, serviceName) => this.upstreamClient(identity, serviceName),
+    execute: (args, identity, plan, prepared, serviceMap) => this.execute(args, identity, plan, prepared, serviceMap),
+    sources: () => this.sources(),
+    over: (key) => void this.live.delete(key),
+  };
+
   /** A live subscription for every identical subscriber: the primary upstream, `rest` once per event. */
   private share(
     key: string,
@@ -348,42 +368,13 @@ export class SubscriptionGateway {
     node: Extract<QueryPlan['node'], { kind: 'Subscription' }>,
     everyEvent: boolean,
   ): SharedSubscription<UpstreamEvent, ExecutionResult> {
-    const primary: FetchNode = node.primary;
     const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-    const upstreamVariables = Object.fromEntries((primary.variableUsages ?? []).map((name) => [name, variables[name]]));
-    const perEventPlan: QueryPlan = { kind: 'QueryPlan', node: node.rest ? { kind: 'Sequence', nodes: [primary, node.rest] } : primary };
-    // The gateway's data sources (they merge concurrent entity fetches).
-    const sources = this.sources();
-    const realPrimary = sources[primary.serviceName]!;
-    let release: (() => Promise<void>) | undefined;
-    return new SharedSubscription<UpstreamEvent, ExecutionResult>({
-      open: (sink) => {
-        const upstream = this.upstreamClient(identity, primary.serviceName);
-        release = upstream.release;
-        return upstream.client.subscribe<Record<string, unknown>>(
-          { query: primary.operation, variables: upstreamVariables, ...(primary.operationName ? { operationName: primary.operationName } : {}) },
-          sink,
-        );
-      },
-      step: async (event) => {
-        const data = event.data;
-        // An error without data (upstream refused or went away) is delivered once, then the end.
-        if (!data) return { value: { ...event, errors: revive(event.errors ?? []) } as ExecutionResult, last: true };
-        if (event.errors?.length) return { value: { ...event, errors: revive(event.errors) } as ExecutionResult };
-        // This event answers the primary fetch; everything else is fetched as for a query.
-        const eventSource: GraphQLDataSource<GatewayContext> = {
-          process: async (options) => (options.request.query === primary.operation ? { data } : realPrimary.process(options)),
-        };
-        // The event's trace (the subgraph passes it on in `extensions.traceparent`, lib/subgraph-service.ts)
-        // continues in this execution and its entity fetches.
-        const traceparent = (event.extensions as { traceparent?: unknown } | undefined)?.traceparent;
-        const execution = () => this.execute(args, identity, perEventPlan, prepared, { ...sources, [primary.serviceName]: eventSource });
-        return { value: await inLinkedSpan('gateway', 'gateway.live_push', typeof traceparent === 'string' ? [traceparent] : [], { 'graphql.operation.name': args.operationName ?? '' }, execution) };
-      },
-      failed: (err) => upstreamFailure(primary.serviceName, err),
-      over: () => void this.live.delete(key),
-      closed: async () => release?.(),
-    }, { everyEvent, ...(this.options.delivered ? { delivered: this.options.delivered } : {}) });
+    const upstreamVariables = Object.fromEntries((node.primary.variableUsages ?? []).map((name) => [name, variables[name]]));
+    prepared.perEventPlan ??= { kind: 'QueryPlan', node: node.rest ? { kind: 'Sequence', nodes: [node.primary, node.rest] } : node.primary };
+    const hooks = new LiveOperation(this.liveHost, key, args, identity, prepared, node.primary, upstreamVariables);
+    const delivered = this.options.delivered ? { delivered: this.options.delivered } : {};
+    this.shareOptions ??= { everyEvent: { everyEvent: true, ...delivered }, newest: { everyEvent: false, ...delivered } };
+    return new SharedSubscription<UpstreamEvent, ExecutionResult>(hooks, everyEvent ? this.shareOptions.everyEvent : this.shareOptions.newest);
   }
 
   /**
@@ -643,4 +634,70 @@ function streamOperation(req: FastifyRequest): StreamOperation | { error: string
     ...(typeof raw['operationName'] === 'string' ? { operationName: raw['operationName'] } : {}),
     ...(variables ? { variables: variables as Record<string, unknown> } : {}),
   };
+}
+
+/** What a live operation needs of the SubscriptionGateway. */
+interface LiveHost {
+  upstreamClient(identity: Identity, serviceName: string): { client: Client; release: () => Promise<void> };
+  execute(args: ExecutionArgs, identity: Identity, plan: QueryPlan, prepared: Prepared, serviceMap?: Record<string, GraphQLDataSource<GatewayContext>>): Promise<ExecutionResult>;
+  sources(): Record<string, GraphQLDataSource<GatewayContext>>;
+  over(key: string): void;
+}
+
+/**
+ * The hooks of one shared subscription: its primary fetch as the upstream subscription, the rest
+ * of the plan once per event. A class, so that a live subscription is one object with its
+ * fields rather than a closure (and a context) per hook: bench:fanout holds 10,000 of them.
+ */
+class LiveOperation implements SharedSubscriptionHooks<UpstreamEvent, ExecutionResult> {
+  private release?: () => Promise<void>;
+
+  constructor(
+    private readonly host: LiveHost,
+    private readonly key: string,
+    private readonly args: ExecutionArgs,
+    private readonly identity: Identity,
+    private readonly prepared: Prepared,
+    private readonly primary: FetchNode,
+    private readonly upstreamVariables: Record<string, unknown>,
+  ) {}
+
+  open(sink: UpstreamSink<UpstreamEvent>): () => void {
+    const upstream = this.host.upstreamClient(this.identity, this.primary.serviceName);
+    this.release = upstream.release;
+    const { operation, operationName } = this.primary;
+    return upstream.client.subscribe<Record<string, unknown>>({ query: operation, variables: this.upstreamVariables, ...(operationName ? { operationName } : {}) }, sink);
+  }
+
+  async step(event: UpstreamEvent): Promise<{ value: ExecutionResult; last?: boolean }> {
+    const data = event.data;
+    // An error without data (upstream refused or went away) is delivered once, then the end.
+    if (!data) return { value: { ...event, errors: revive(event.errors ?? []) } as ExecutionResult, last: true };
+    if (event.errors?.length) return { value: { ...event, errors: revive(event.errors) } as ExecutionResult };
+    // This event answers the primary fetch; everything else is fetched as for a query (through
+    // the gateway's data sources, which merge concurrent entity fetches).
+    const { primary, args } = this;
+    const sources = this.host.sources();
+    const realPrimary = sources[primary.serviceName]!;
+    const eventSource: GraphQLDataSource<GatewayContext> = {
+      process: async (options) => (options.request.query === primary.operation ? { data } : realPrimary.process(options)),
+    };
+    // The event's trace (the subgraph passes it on in `extensions.traceparent`, lib/subgraph-service.ts)
+    // continues in this execution and its entity fetches.
+    const traceparent = (event.extensions as { traceparent?: unknown } | undefined)?.traceparent;
+    const execution = () => this.host.execute(args, this.identity, this.prepared.perEventPlan!, this.prepared, { ...sources, [primary.serviceName]: eventSource });
+    return { value: await inLinkedSpan('gateway', 'gateway.live_push', typeof traceparent === 'string' ? [traceparent] : [], { 'graphql.operation.name': args.operationName ?? '' }, execution) };
+  }
+
+  failed(err: unknown): ExecutionResult {
+    return upstreamFailure(this.primary.serviceName, err);
+  }
+
+  over(): void {
+    this.host.over(this.key);
+  }
+
+  async closed(): Promise<void> {
+    await this.release?.();
+  }
 }
