@@ -2,10 +2,11 @@
  * One live subscription shared by identical subscribers (the gateway shares those of one caller
  * with the same document, operation name and variables): one upstream subscription, and one
  * `step` per upstream event whose result every subscriber receives. Upstream events that arrive
- * while a step runs are coalesced (the newest wins, lib/streams.ts `latest`), and each subscriber
- * reads from its own one-slot mailbox (lib/streams.ts `Mailbox`), filled from the moment it
- * joins, so a slow subscriber holds one pending result and delays nobody. Subscribers leave on their own (return() also while their
- * next() is pending, or before their first next()); the last one to leave closes the upstream.
+ * while a step runs are coalesced (the newest wins), and each subscriber reads from its own
+ * one-slot mailbox (lib/streams.ts `Mailbox`), filled from the moment it joins, so a slow
+ * subscriber holds one pending result and delays nobody. Subscribers leave on their own (return()
+ * also while their next() is pending, or before their first next()); the last one to leave
+ * closes the upstream.
  * When the upstream ends or fails, or a step says it was the last, every subscriber gets that
  * final result and then ends.
  *
@@ -82,11 +83,7 @@ export class SharedSubscription<E, R> {
       // Opened by the first subscriber; if that fails nobody has joined and nothing stays behind.
       this.opened = true;
       try {
-        this.unsubscribe = this.hooks.open({
-          next: (event) => this.arrived(event),
-          error: (error) => this.upstreamEnded({ error }),
-          complete: () => this.upstreamEnded({}),
-        });
+        this.unsubscribe = this.hooks.open(new Upstream<E, R>(this));
       } catch (err) {
         void this.close();
         throw err;
@@ -108,14 +105,16 @@ export class SharedSubscription<E, R> {
     return subscriber.box;
   }
 
-  private arrived(event: E): void {
+  /** An upstream event (through Upstream). */
+  arrived(event: E): void {
     if (this.closing || this.upstreamEnd) return;
     if (this.pending.length >= this.buffer) this.pending.shift();
     this.pending.push(event);
     if (!this.stepping) void this.drain();
   }
 
-  private upstreamEnded(how: { error?: unknown }): void {
+  /** The upstream's end (through Upstream). */
+  upstreamEnded(how: { error?: unknown }): void {
     if (this.closing || this.upstreamEnd) return;
     this.upstreamEnd = how;
     if (!this.stepping) void this.drain();
@@ -170,5 +169,22 @@ export class SharedSubscription<E, R> {
       await this.hooks.closed();
     })();
     return this.closing;
+  }
+}
+
+/** The sink handed to the upstream: one small object rather than three closures per subscription. */
+class Upstream<E, R> implements UpstreamSink<E> {
+  constructor(private readonly to: SharedSubscription<E, R>) {}
+
+  next(event: E): void {
+    this.to.arrived(event);
+  }
+
+  error(error: unknown): void {
+    this.to.upstreamEnded({ error });
+  }
+
+  complete(): void {
+    this.to.upstreamEnded({});
   }
 }
