@@ -176,7 +176,7 @@ export function headlines(figures: Record<string, unknown>): Headline[] {
     for (const s of shapes) {
       const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
       out.push({
-        figure: `live fan-out, 10,000 subscriptions (${s.shape === 'devices' ? `${int(s.users)} users × 10 devices` : `${int(s.users)} distinct users`}) at ${int(get(fanout, 'rate'))} events/s: ingest → message; heap per subscription gateway / subgraphs`,
+        figure: `live fan-out, 10,000 subscriptions (${s.shape === 'devices' ? `${int(s.users)} users × 10 devices` : `${int(s.users)} distinct users`}) at ${int(get(fanout, 'rate'))} events/s: ingest → message; heap per subscription (what closing them frees) gateway / subgraphs`,
         value: `p50 ${ms(s.latencyMs.p50)}, p99 ${ms(s.latencyMs.p99)} (${int(s.visible)} of ${int(s.expected)} visible); ${kb(s.heapBytesPerSubscription.gateway)} / ${kb(s.heapBytesPerSubscription.profileSubgraph)}`,
         goal: `p99 <= 100 ms${met(s.latencyMs.p99 <= 100)}; <= 8 KB each${met(s.heapBytesPerSubscription.gateway <= 8192 && s.heapBytesPerSubscription.profileSubgraph <= 8192)}`,
       });
