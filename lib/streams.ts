@@ -17,7 +17,7 @@ export interface Stream<T> extends AsyncIterableIterator<T> {
   return(): Promise<IteratorResult<T>>;
 }
 
-/** A value, or the end (an error to throw once, or none). */
+/** A reader waiting in next(): settled with a value, the end, or the error of the end. */
 type Waiter<T> = { resolve: (r: IteratorResult<T>) => void; reject: (err: unknown) => void };
 
 const DONE: IteratorResult<never> = Object.freeze({ done: true, value: undefined });
