@@ -137,50 +137,6 @@ export function subscribed<T>(size: number, subscribe: (push: (value: T) => void
 }
 
 /**
- * Reads `source` as fast as it delivers and keeps only the newest value for the reader (latest
- * state wins). return() closes the source at once, also while next() is pending; an error of the
- * source comes after the value still waiting, once, and then the end.
- */
-export function latest<T>(source: AsyncIterator<T>): Mailbox<T> {
-  return buffered(source, 1);
-}
-
-/**
- * Reads `source` as fast as it delivers (from the reader's first next()) and keeps the newest
- * `size` values for the reader (the oldest are dropped beyond that); otherwise as `latest`. An
- * ended source is not returned.
- */
-export function buffered<T>(source: AsyncIterator<T>, size: number): Mailbox<T> {
-  let ended = false;
-  const box: Mailbox<T> = new Mailbox<T>(
-    size,
-    () => void pump(),
-    async () => {
-      if (!ended) await source.return?.();
-    },
-  );
-  const pump = async () => {
-    try {
-      // The value is dropped from this frame before the next wait (a suspended async function
-      // keeps its variables: the reader's copy would otherwise stay alive until the next one).
-      let next: IteratorResult<T> | undefined = await source.next();
-      while (!next.done) {
-        if (box.closed) return;
-        box.push(next.value);
-        next = undefined;
-        next = await source.next();
-      }
-      ended = true;
-      box.end();
-    } catch (error) {
-      ended = true;
-      box.end(error);
-    }
-  };
-  return box;
-}
-
-/**
  * `step` applied to each value of `source` that the reader asks for (nothing is read ahead); a
  * step that gives `undefined` skips the value. return() closes the source at once, also while the
  * reader waits; an error of the source or of a step is delivered once, after the source is

@@ -9,6 +9,7 @@
  * created; live subscriptions hold several each (bench:fanout's heap per subscription).
  */
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
 
 const TS = /\.[cm]?ts$/;
@@ -24,8 +25,9 @@ export async function resolve(specifier, context, nextResolve) {
 }
 
 export async function load(url, context, nextLoad) {
-  if (!url.startsWith('file:') || !TS.test(new URL(url).pathname) || url.includes('/node_modules/')) return nextLoad(url, context);
-  const path = new URL(url).pathname;
+  if (!url.startsWith('file:') || url.includes('/node_modules/')) return nextLoad(url, context);
+  const path = fileURLToPath(url);
+  if (!TS.test(path)) return nextLoad(url, context);
   const source = await readFile(path, 'utf8');
   const { code } = await transform(source, {
     loader: 'ts',

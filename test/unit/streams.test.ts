@@ -2,7 +2,7 @@
 import { Repeater } from '@repeaterjs/repeater';
 import type { Push, Stop } from '@repeaterjs/repeater';
 import { describe, expect, it } from 'vitest';
-import { latest, mapEach } from '../../lib/streams.js';
+import { Mailbox, mapEach } from '../../lib/streams.js';
 import { latestUpdates } from '../../lib/pubsub/latest.js';
 import { MemoryPubSub } from '../../lib/pubsub/memory.js';
 import type { ProfileUpdated } from '../../lib/pubsub/port.js';
@@ -36,45 +36,46 @@ function source<T>() {
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
-describe('latest(source)', () => {
+describe('a one-slot Mailbox (what each live subscriber reads)', () => {
+  /** A mailbox that counts the times its feed was stopped. */
+  function fed() {
+    let stopped = 0;
+    const box = new Mailbox<number>(1, undefined, () => void stopped++);
+    return { box, stopped: () => stopped };
+  }
+
   it('a slow reader gets only the newest value', async () => {
-    const s = source<number>();
-    const out = latest(s.it);
-    const first = out.next();
-    await until(s.started, 2000, 'the source to be read');
-    s.push(1);
+    const { box } = fed();
+    const first = box.next();
+    box.push(1);
     expect(await first).toEqual({ done: false, value: 1 });
-    for (const n of [2, 3, 4]) s.push(n);
+    for (const n of [2, 3, 4]) box.push(n);
     await tick();
-    expect(await out.next()).toEqual({ done: false, value: 4 });
-    await out.return();
+    expect(await box.next()).toEqual({ done: false, value: 4 });
+    await box.return();
   });
 
-  it('return() while next() is pending resolves it and closes the source', async () => {
-    const s = source<number>();
-    const out = latest(s.it);
-    const pending = out.next();
-    await until(s.started, 2000, 'the source to be read');
-    await out.return();
+  it('return() while next() is pending resolves it and stops the feed', async () => {
+    const { box, stopped } = fed();
+    const pending = box.next();
+    await box.return();
     expect(await pending).toEqual({ done: true, value: undefined });
-    expect(s.returned()).toBe(1);
+    expect(stopped()).toBe(1);
   });
 
-  it('an error comes after the value still waiting, once, then the end (the ended source is not returned)', async () => {
-    const s = source<number>();
-    const out = latest(s.it);
-    const first = out.next();
-    await until(s.started, 2000, 'the source to be read');
-    s.push(1);
+  it('an error comes after the value still waiting, once, then the end (an ended feed is not stopped)', async () => {
+    const { box, stopped } = fed();
+    const first = box.next();
+    box.push(1);
     await first;
-    s.push(2);
-    s.stop(new Error('gone'));
+    box.push(2);
+    box.end(new Error('gone'));
     await tick();
-    expect(await out.next()).toEqual({ done: false, value: 2 });
-    await expect(out.next()).rejects.toThrow('gone');
-    expect(await out.next()).toEqual({ done: true, value: undefined });
-    await out.return();
-    expect(s.returned()).toBe(0);
+    expect(await box.next()).toEqual({ done: false, value: 2 });
+    await expect(box.next()).rejects.toThrow('gone');
+    expect(await box.next()).toEqual({ done: true, value: undefined });
+    await box.return();
+    expect(stopped()).toBe(0);
   });
 });
 
