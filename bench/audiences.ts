@@ -38,6 +38,9 @@
  * On Redis the profile updater group runs in a process of its own, as bench:ingest, bench:soak and a
  * production deployment run it (`npm run start:profile-updater`); AUDIENCES_BENCH_SEPARATE_UPDATER=0
  * runs it inside the subgraphs process instead, where the audiences' evaluations share its event loop.
+ * AUDIENCES_BENCH_NICE=<-20..19> runs that audiences process at this CPU priority (os.setPriority;
+ * the README's "what was tried" has the figures: on these two shared cores the updater ratio and the
+ * membership latency trade against each other).
  * On Redis the audiences subgraph runs in a process of its own too (this file with the arguments
  * `audiences-subgraphs audiences`, as `npm run start:audiences`; the others with `… profile`),
  * as a deployment runs each subgraph: in one process with the profile subgraph, its evaluations
@@ -57,7 +60,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
@@ -122,6 +125,8 @@ const AUDIENCES_APART = process.env['AUDIENCES_BENCH_AUDIENCES_APART'] !== '0';
 const WORKLOAD_CONNECTIONS = 4;
 const PROBE_TIMEOUT_MS = 10_000;
 const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+const NICE = process.env['AUDIENCES_BENCH_NICE'] ? Number(process.env['AUDIENCES_BENCH_NICE']) : undefined;
+if (NICE !== undefined && !(Number.isInteger(NICE) && NICE >= -20 && NICE <= 19)) throw new Error(`AUDIENCES_BENCH_NICE must be an integer from -20 to 19; got ${process.env['AUDIENCES_BENCH_NICE']}`);
 const GOALS = { membershipP99Ms: 50, exitLatenessP99Ms: 1000, backfillProfilesPerSecond: 5000, throughputRatio: 0.8 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
@@ -443,6 +448,7 @@ async function runMode(mode: string): Promise<ModeResult> {
     });
   const subgraphs = await childOf(audiencesApart ? 'profile' : 'all', { ...env, ...(separateUpdater ? { PROFILE_RUN_UPDATER: 'false' } : {}) });
   const audiencesChild = audiencesApart ? await childOf('audiences', { ...env, AUDIENCES_PROFILE_URL: `${subgraphs.info.profile}/graphql` }) : undefined;
+  if (NICE !== undefined && audiencesChild?.process.pid) setPriority(audiencesChild.process.pid, NICE);
   const updaterProfile = process.env['AUDIENCES_BENCH_UPDATER_PROFILE'];
   const updater = separateUpdater ? await startChild(new URL('../subgraphs/profile/src/updater-main.ts', import.meta.url), { env, nodeFlags: NODE_FLAGS, ...(updaterProfile ? { cpuProfileDir: updaterProfile } : {}) }) : undefined;
   const gatewayChild = await startChild<{ url: string }>(new URL('./platform-server.ts', import.meta.url), {
