@@ -125,7 +125,9 @@ describe('profile codec', () => {
   it('stores episodes as runs, gaps and out-of-order lists included, and reads them back exactly', () => {
     const profile = profileOf([{ n: 1, type: 'PLAY', genres: ['Crime'], category: 'c', sku: 's', director: 'd', trait: 't', episode: 1 }]);
     const series = Object.values(profile.series)[0]!;
-    for (const episodes of [[1, 2, 3, 7, 9, 10], [], [5], [3, 1, 2], [1, 1, 2], [1.5, 2]]) {
+    const edges = [[Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER], [0, 1, 2, -1], [-3, -2, 0], [1, NaN, 2], [1, 2, 2 ** 53]];
+    const ascending = fc.sample(fc.uniqueArray(fc.integer({ min: 0, max: 100_000 }), { maxLength: 600 }).map((xs) => xs.sort((a, b) => a - b)), 40);
+    for (const episodes of [[1, 2, 3, 7, 9, 10], [], [5], [3, 1, 2], [1, 1, 2], [1.5, 2], ...edges, ...ascending]) {
       series.episodes = episodes;
       expect(decodeProfile(encodeProfile(profile)).series[Object.keys(profile.series)[0]!]!.episodes).toEqual(episodes);
     }
