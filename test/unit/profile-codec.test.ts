@@ -9,6 +9,7 @@ import type { ProfileEvent } from '../../lib/contracts/event.js';
 import { DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
 import { applyEvents } from '../../subgraphs/profile/src/domain/reducer.js';
 import type { Profile } from '../../subgraphs/profile/src/domain/profile.js';
+import { userKeyedRecords } from '../../subgraphs/profile/src/domain/profile.js';
 import { Packr } from 'msgpackr';
 import { decodeProfile, encodeProfile, SHAPES_V1 } from '../../subgraphs/profile/src/store/codec.js';
 
@@ -136,6 +137,36 @@ describe('profile codec', () => {
     const withBinge = encodeProfile(profile).length;
     series.episodes = [1];
     expect(withBinge - encodeProfile(profile).length).toBeLessThan(8);
+  });
+
+  it('reads format 1 documents (episode runs as arrays of numbers) and writes format 2 (runs as bytes)', () => {
+    const v1 = new Packr({ structures: SHAPES_V1.map((s) => [...s]), maxSharedStructures: SHAPES_V1.length, shouldShareStructure: () => false, mapsAsObjects: true, variableMapSize: true, useRecords: (o: object) => Object.getPrototypeOf(o) !== null, useToJSON: false });
+    const runsOf = (episodes: number[]) => {
+      const runs: number[] = [];
+      episodes.forEach((e, i) => (i > 0 && e === episodes[i - 1]! + 1 ? (runs[runs.length - 1] = e) : runs.push(e, e)));
+      return runs;
+    };
+    const docs = fc.sample(fc.array(eventArb, { minLength: 1, maxLength: 30 }), 30).map(profileOf);
+    for (const profile of docs) {
+      if (Object.values(profile.series).length === 0 || Object.keys(profile).length === 0) continue;
+      const series = Object.create(null) as Record<string, unknown>;
+      for (const [id, st] of Object.entries(profile.series)) series[id] = { episodeRuns: runsOf(st.episodes), lastWatchedAt: st.lastWatchedAt, ...(st.title === undefined ? {} : { title: st.title, titleAt: st.titleAt }) };
+      if (userKeyedRecords(profile).some((m) => Object.hasOwn(m, '__proto__'))) continue; // escaping is covered above
+      const old = Buffer.concat([Buffer.from([0xc1, 1]), v1.pack({ ...profile, series })]);
+      expect(exact(decodeProfile(old))).toBe(exact(profile));
+      const now = encodeProfile(profile);
+      expect([...now.subarray(0, 2)]).toEqual([0xc1, 2]);
+      // A series' runs as bytes take at most 2 bytes more than as numbers (their small header).
+      expect(now.length).toBeLessThanOrEqual(old.length + 2 * Object.keys(profile.series).length);
+    }
+    // Every width: runs of 8 bits, 16 bits, 32 bits, and past 32 bits (numbers then), a few runs and many.
+    const profile = docs.find((p) => Object.keys(p.series).length > 0)!;
+    const id = Object.keys(profile.series)[0]!;
+    const gaps = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + 3 * i);
+    for (const episodes of [gaps(1, 20), gaps(200, 20), gaps(60_000, 20), gaps(70_000, 3), gaps(2 ** 31, 20), gaps(2 ** 33, 20), [2 ** 33, 2 ** 33 + 1]]) {
+      profile.series[id]!.episodes = episodes;
+      expect(decodeProfile(encodeProfile(profile)).series[id]!.episodes).toEqual(episodes);
+    }
   });
 
   it('reads documents stored as JSON before the codec', () => {

@@ -8,7 +8,8 @@
  *
  * The table is part of the stored format: changing it changes what stored bytes mean, so a
  * changed table is a new format version (the second byte), and the old table stays to read the
- * documents written with it. Documents written as JSON before (they start with `{`) are still
+ * documents written with it. Format 2 has format 1's table and stores a series' episode runs as
+ * bytes (packRuns); both are read. Documents written as JSON before (they start with `{`) are still
  * read, so a store upgrades as its profiles are written.
  *
  * msgpackr reads a key `__proto__` as `__proto_` (so a message cannot poison a prototype); the
@@ -52,7 +53,13 @@ export const SHAPES_V1: readonly (readonly string[])[] = [
 ];
 
 const FORMAT_MARK = 0xc1; // a byte MessagePack never uses: no format 1 document is anything else
+/** Format 1: episode runs as MessagePack arrays of numbers. */
 const FORMAT_V1 = 1;
+/**
+ * Format 2: the same table, episode runs as packed bytes where they fit (packRuns). Written from
+ * this release on; a reader of format 1 only refuses these documents rather than misreading them.
+ */
+const FORMAT_V2 = 2;
 
 /** A codec of one format: its own table (msgpackr keeps shared structures on the instance). */
 function packrOf(shapes: readonly (readonly string[])[]): Packr {
@@ -128,7 +135,46 @@ function fromRuns(runs: readonly number[]): number[] {
   return episodes;
 }
 
-type StoredSeries = Omit<SeriesState, 'episodes'> & { episodes?: number[]; episodeRuns?: number[] };
+/**
+ * Runs as bytes (format 2): a width byte (1, 2 or 4), then the numbers little-endian in that
+ * width. MessagePack writes an array of 10,000 small numbers one by one and reads it back the same
+ * way; as one binary value both are a copy (at the size bounds, 50 series of 100 runs). Null for
+ * a few runs (an array of them is as fast and a byte or two shorter) and when a run does not fit
+ * 32 bits unsigned (stored as numbers then).
+ */
+/** Runs (numbers, two a run) from which a series' runs are stored as bytes. */
+const PACKED_RUNS_FROM = 8;
+
+function packRuns(runs: readonly number[]): Uint8Array | null {
+  if (runs.length < PACKED_RUNS_FROM) return null;
+  let max = 0;
+  for (const r of runs) {
+    if (r < 0) return null;
+    if (r > max) max = r;
+  }
+  const width = max <= 0xff ? 1 : max <= 0xffff ? 2 : max <= 0xffffffff ? 4 : 0;
+  if (width === 0) return null;
+  const bytes = Buffer.allocUnsafe(1 + runs.length * width);
+  bytes[0] = width;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (width === 1) for (let i = 0; i < runs.length; i++) bytes[1 + i] = runs[i]!;
+  else if (width === 2) for (let i = 0; i < runs.length; i++) view.setUint16(1 + 2 * i, runs[i]!, true);
+  else for (let i = 0; i < runs.length; i++) view.setUint32(1 + 4 * i, runs[i]!, true);
+  return bytes;
+}
+
+function unpackRuns(bytes: Uint8Array): number[] {
+  const width = bytes[0];
+  if (width !== 1 && width !== 2 && width !== 4) throw new Error(`episode runs of an unknown width ${width}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const runs = new Array<number>(Math.floor((bytes.length - 1) / width));
+  if (width === 1) for (let i = 0; i < runs.length; i++) runs[i] = bytes[1 + i]!;
+  else if (width === 2) for (let i = 0; i < runs.length; i++) runs[i] = view.getUint16(1 + 2 * i, true);
+  else for (let i = 0; i < runs.length; i++) runs[i] = view.getUint32(1 + 4 * i, true);
+  return runs;
+}
+
+type StoredSeries = Omit<SeriesState, 'episodes'> & { episodes?: number[]; episodeRuns?: number[] | Uint8Array };
 
 /** The series map as stored: a copy whose states hold their episodes as runs (keys in order). */
 function seriesForStorage(series: Record<string, SeriesState>): Record<string, StoredSeries> {
@@ -139,7 +185,7 @@ function seriesForStorage(series: Record<string, SeriesState>): Record<string, S
       out[id] = s;
       continue;
     }
-    const stored: StoredSeries = { episodeRuns: runs, lastWatchedAt: s.lastWatchedAt };
+    const stored: StoredSeries = { episodeRuns: packRuns(runs) ?? runs, lastWatchedAt: s.lastWatchedAt };
     if (s.title !== undefined) stored.title = s.title;
     if (s.titleAt !== undefined) stored.titleAt = s.titleAt;
     out[id] = stored;
@@ -151,7 +197,8 @@ function seriesForStorage(series: Record<string, SeriesState>): Record<string, S
 function seriesFromStorage(series: Record<string, StoredSeries>): void {
   for (const [id, s] of Object.entries(series)) {
     if (!s.episodeRuns) continue;
-    const state: SeriesState = { episodes: fromRuns(s.episodeRuns), lastWatchedAt: s.lastWatchedAt };
+    const runs = s.episodeRuns instanceof Uint8Array ? unpackRuns(s.episodeRuns) : s.episodeRuns;
+    const state: SeriesState = { episodes: fromRuns(runs), lastWatchedAt: s.lastWatchedAt };
     if (s.title !== undefined) state.title = s.title;
     if (s.titleAt !== undefined) state.titleAt = s.titleAt;
     series[id] = state;
@@ -170,7 +217,7 @@ export function encodeProfile(profile: Profile): Buffer {
 function framed(body: Buffer): Buffer {
   const doc = Buffer.allocUnsafe(body.length + 2);
   doc[0] = FORMAT_MARK;
-  doc[1] = FORMAT_V1;
+  doc[1] = FORMAT_V2;
   body.copy(doc, 2);
   return doc;
 }
@@ -178,7 +225,7 @@ function framed(body: Buffer): Buffer {
 export function decodeProfile(doc: Buffer): Profile {
   // Documents stored as JSON (before this codec) were written without escapes.
   if (doc[0] === JSON_START) return adoptProfile(JSON.parse(doc.toString('utf8')) as Profile);
-  if (doc[0] !== FORMAT_MARK || doc[1] !== FORMAT_V1) throw new Error(`profile document of an unknown format (first bytes ${doc.subarray(0, 2).toString('hex')})`);
+  if (doc[0] !== FORMAT_MARK || (doc[1] !== FORMAT_V1 && doc[1] !== FORMAT_V2)) throw new Error(`profile document of an unknown format (first bytes ${doc.subarray(0, 2).toString('hex')})`);
   const decoded = packr.unpack(doc.subarray(2)) as Profile & { [ESCAPED]?: true };
   const profile = adoptProfile(decoded);
   seriesFromStorage(profile.series as Record<string, StoredSeries>);
