@@ -135,6 +135,9 @@ function fromRuns(runs: readonly number[]): number[] {
   return episodes;
 }
 
+/** Runs (numbers, two a run) from which a series' runs are stored as bytes. */
+const PACKED_RUNS_FROM = 8;
+
 /**
  * Runs as bytes (format 2): a width byte (1, 2 or 4), then the numbers little-endian in that
  * width. MessagePack writes an array of 10,000 small numbers one by one and reads it back the same
@@ -142,9 +145,6 @@ function fromRuns(runs: readonly number[]): number[] {
  * a few runs (an array of them is as fast and a byte or two shorter) and when a run does not fit
  * 32 bits unsigned (stored as numbers then).
  */
-/** Runs (numbers, two a run) from which a series' runs are stored as bytes. */
-const PACKED_RUNS_FROM = 8;
-
 function packRuns(runs: readonly number[]): Uint8Array | null {
   if (runs.length < PACKED_RUNS_FROM) return null;
   let max = 0;
