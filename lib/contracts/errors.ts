@@ -6,13 +6,16 @@
  */
 export class CodedError extends Error {
   readonly retryable: boolean;
+  /** What the caller can act on beyond the code, as data (GraphQL: beside `code` in `extensions`). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
   constructor(
     readonly code: string,
     message: string,
-    options: { retryable?: boolean; cause?: unknown } = {},
+    options: { retryable?: boolean; cause?: unknown; details?: Record<string, unknown> } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.retryable = options.retryable ?? false;
+    this.details = options.details;
   }
 }
 

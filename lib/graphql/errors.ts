@@ -26,7 +26,7 @@ export function apolloErrorSettings(production: boolean) {
 }
 
 export function codedGraphQLError(err: CodedError): GraphQLError {
-  return new GraphQLError(err.message, { extensions: { code: err.code, ...(err.retryable ? { retryable: true } : {}) } });
+  return new GraphQLError(err.message, { extensions: { ...err.details, code: err.code, ...(err.retryable ? { retryable: true } : {}) } });
 }
 
 /** Runs a resolver's work; a CodedError it throws becomes its GraphQL error, anything else is rethrown. */

@@ -207,6 +207,10 @@ describe.each(TARGETS)('audiences through the gateway ($name)', ({ name, env, ta
     const bad = await p.query(CREATE, { input: { id: 'bad', name: 'Bad', rule: { all: [{ traits: { plan: 'x' } }, { affinity: { dimension: 'mood', key: 'x', gte: 1 } }] } } });
     expect(bad.errors?.[0]?.extensions?.code).toBe('RULE_INVALID');
     expect(bad.errors?.[0]?.message).toContain('$.all[1].affinity.dimension');
+    // Each problem as data too, so a client can point at the node without parsing the message.
+    const problems = bad.errors?.[0]?.extensions?.problems as { path: string; message: string }[];
+    expect(problems.map((q) => q.path)).toContain('$.all[1].affinity.dimension');
+    expect(problems.every((q) => typeof q.message === 'string' && q.message.length > 0 && !q.message.includes('$.'))).toBe(true);
     const unknown = await p.query(CREATE, { input: { id: 'bad2', name: 'Bad', rule: { audience: 'nope' } } });
     expect(unknown.errors?.[0]?.extensions?.code).toBe('AUDIENCE_NOT_FOUND');
     await p.query(CREATE, { input: { id: 'cyc-a', name: 'A', rule: { audience: 'crime-bingers' } } });

@@ -2,6 +2,7 @@
  * The rule editor: JSON text, checked by the audiences subgraph itself (previewAudience validates
  * the rule like createAudience does), problems shown at their node, a preview before creating.
  */
+import { CombinedGraphQLErrors } from '@apollo/client';
 import { useMutation } from '@apollo/client/react';
 import { useState } from 'react';
 import type { ChangeEvent, FormEvent } from 'react';
@@ -9,7 +10,7 @@ import { navigate } from '../router';
 import { ErrorNote } from '../ui/status';
 import { AUDIENCES_QUERY, CREATE_AUDIENCE, PREVIEW } from './queries';
 import type { Preview } from './queries';
-import { ruleProblems } from './rule-problems';
+import { extensionProblems, ruleProblems } from './rule-problems';
 import type { RuleProblem } from './rule-problems';
 import { RuleTree } from './rule-tree';
 import { inputValue } from '../ui/forms';
@@ -28,6 +29,21 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The rule's problems from the subgraph's answer: its extensions, or else its message. */
+function problemsOf(error: unknown): RuleProblem[] {
+  if (CombinedGraphQLErrors.is(error)) {
+    for (const e of error.errors) {
+      const found = extensionProblems(e.extensions);
+      if (found) return found;
+    }
+    for (const e of error.errors) {
+      const parsed = ruleProblems(e.message);
+      if (parsed) return parsed;
+    }
+  }
+  return ruleProblems(errorMessage(error)) ?? [];
+}
+
 export function RuleEditor() {
   const [id, setId] = useState('');
   const [name, setName] = useState('');
@@ -36,7 +52,7 @@ export function RuleEditor() {
   const [create, createState] = useMutation<{ createAudience: { id: string } }>(CREATE_AUDIENCE, { refetchQueries: [AUDIENCES_QUERY] });
   const parsed = parseRule(text);
   const failure = previewState.error ?? createState.error;
-  const problems: RuleProblem[] = failure ? (ruleProblems(errorMessage(failure)) ?? []) : [];
+  const problems: RuleProblem[] = failure ? problemsOf(failure) : [];
   const onPreview = () => {
     if ('rule' in parsed) void preview({ variables: { rule: parsed.rule } }).catch(() => null);
   };

@@ -1,7 +1,8 @@
 /**
- * The audiences subgraph names every problem of a rule by its node path in one RULE_INVALID
- * message (`invalid audience rule: $.all[1].affinity.dimension: ...; $.all[2]...: ...`); the
- * editor shows each at its node.
+ * The audiences subgraph names every problem of a rule by its node path: as data in the error's
+ * `extensions.problems` (`[{ path: '$.all[1].affinity.dimension', message }]`), and in one
+ * RULE_INVALID message (`invalid audience rule: $.all[1].affinity.dimension: ...; ...`), which
+ * is read when the extensions lack them. The editor shows each at its node.
  */
 export interface RuleProblem {
   path: string;
@@ -9,6 +10,14 @@ export interface RuleProblem {
 }
 
 const PREFIX = 'invalid audience rule: ';
+
+/** The problems a RULE_INVALID error carries in its extensions, or null. */
+export function extensionProblems(extensions: Readonly<Record<string, unknown>> | undefined): RuleProblem[] | null {
+  const problems = extensions?.['problems'];
+  if (extensions?.['code'] !== 'RULE_INVALID' || !Array.isArray(problems)) return null;
+  const valid = problems.filter((p): p is RuleProblem => typeof p?.path === 'string' && typeof p?.message === 'string');
+  return valid.length > 0 ? valid.map(({ path, message }) => ({ path, message })) : null;
+}
 
 export function ruleProblems(message: string): RuleProblem[] | null {
   if (!message.startsWith(PREFIX)) return null;

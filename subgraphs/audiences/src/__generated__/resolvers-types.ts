@@ -162,7 +162,8 @@ export type Mutation = {
    */
   addAudienceDestination: AudienceDestination;
   /**
-   * Create an audience. The rule is validated (errors name the bad node: RULE_INVALID);
+   * Create an audience. The rule is validated (RULE_INVALID names each bad node, in the message
+   * and as `extensions.problems`: [{ path, message }]);
    * inline event windows create the computed traits they need on the profile. The audience is
    * BUILDING while existing profiles are evaluated (backfill), then LIVE.
    */
