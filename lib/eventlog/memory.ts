@@ -29,6 +29,8 @@ interface Group<E> {
   failed: boolean;
   /** Entries of the batch being handled (delivered, not yet done). */
   inFlight: number;
+  /** Where the batch that failed last began: its events are redelivered (BatchContext.redelivered). */
+  failedFrom?: number | undefined;
   onError: (err: unknown) => void;
 }
 
@@ -113,12 +115,15 @@ export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
         const traceparents = [...new Set(this.traceparents.slice(start, start + this.batchSize))].filter(Boolean);
         group.inFlight = batch.length;
         try {
-          await group.handler(batch, { traceparents });
+          // Delivered before when the last failed batch began at or after this one's start.
+          await group.handler(batch, { traceparents, redelivered: group.failedFrom !== undefined && group.failedFrom < from + batch.length });
           // From where the batch began: an append may have trimmed the log (moved base) meanwhile.
           group.next = from + batch.length;
+          if (group.failedFrom !== undefined && group.failedFrom < group.next) group.failedFrom = undefined;
         } catch (err) {
           group.onError(err);
           group.failed = true;
+          group.failedFrom = from;
           break;
         } finally {
           group.inFlight = 0;

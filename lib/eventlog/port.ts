@@ -24,6 +24,13 @@ export interface BatchContext {
    * order (entries appended with no active trace carry none): a consumer links its work to them.
    */
   traceparents: readonly string[];
+  /**
+   * Some of these entries were delivered before and not acknowledged: a retry after the handler
+   * failed, a consumer's own pending entries after a restart, a reclaim or a takeover. A handler
+   * whose work has several steps redoes the ones a failure may have cut short (the profile
+   * updater announces a change again when it finds the events applied already).
+   */
+  redelivered: boolean;
 }
 
 export type EventBatchHandler<E = ProfileEvent> = (events: readonly E[], batch: BatchContext) => Promise<void> | void;

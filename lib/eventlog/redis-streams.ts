@@ -514,7 +514,7 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
     }
   }
 
-  private async handle(key: string, entries: readonly StreamEntry[]): Promise<void> {
+  private async handle(key: string, entries: readonly StreamEntry[], redelivered: boolean): Promise<void> {
     if (entries.length === 0) return;
     // Entries trimmed away while pending come back as [id, null]: nothing to apply, but acknowledge.
     const present = entries.filter(([, fields]) => Array.isArray(fields));
@@ -522,7 +522,7 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
       this.log.options.onError(new Error(`${entries.length - present.length} pending entries of ${key} were trimmed before they were applied`));
     }
     const events = eventsOf<E>(present);
-    if (events.length > 0) await this.handler(events, { traceparents: traceparentsOf(present) });
+    if (events.length > 0) await this.handler(events, { traceparents: traceparentsOf(present), redelivered });
     await this.redis.xack(key, this.group, ...entries.map(([id]) => id));
   }
 
@@ -531,10 +531,10 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
    * left pending: the next pass over this consumer's own pending entries (after a read error) or
    * XAUTOCLAIM (after reclaimIdleMs) delivers it again. It does not hold up other batches.
    */
-  private async handleWithRetries(key: string, entries: readonly StreamEntry[]): Promise<void> {
+  private async handleWithRetries(key: string, entries: readonly StreamEntry[], redelivered = true): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.handle(key, entries);
+        await this.handle(key, entries, redelivered || attempt > 0);
         return;
       } catch (err) {
         if (attempt >= HANDLE_RETRIES || this.stopped) {
@@ -593,7 +593,8 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
         if (this.stopped) break;
         for (const [key, entries] of reply) {
           if (entries.length === 0) continue;
-          const handling: Promise<void> = this.handleWithRetries(key, entries).finally(() => inFlight.delete(handling));
+          // New entries (`>`): their first delivery.
+          const handling: Promise<void> = this.handleWithRetries(key, entries, false).finally(() => inFlight.delete(handling));
           inFlight.add(handling);
         }
       } catch (err) {
@@ -626,7 +627,8 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
           ];
           cursor = next;
           if (deleted?.length) onError(new Error(`${deleted.length} pending entries of ${key} were trimmed before they were applied`));
-          await this.handle(key, entries.filter((e) => e && e[1]));
+          // Reclaimed: delivered to a consumer before, which never acknowledged them.
+          await this.handle(key, entries.filter((e) => e && e[1]), true);
         } while (cursor !== '0-0' && !this.stopped);
       } catch (err) {
         if (!String((err as Error).message).includes('NOGROUP')) onError(err);

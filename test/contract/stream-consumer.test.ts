@@ -141,6 +141,34 @@ for (const target of [null, ...redisTargets()]) {
       await log.close();
       expect(batches.flat()).toEqual([traceparent]);
     });
+
+    it('tells a handler whether its batch was delivered before: a failed batch comes back redelivered', async ({ skip }) => {
+      redis.require(skip);
+      const log = makeLog();
+      const seen: { users: string[]; redelivered: boolean }[] = [];
+      let failOnce = true;
+      const consumer = log.consume('redeliveries', (batch, { redelivered }) => {
+        seen.push({ users: batch.map((e) => e.userId), redelivered });
+        if (failOnce && batch.some((e) => e.userId === 'r1')) {
+          failOnce = false;
+          throw new Error('the handler failed once');
+        }
+      });
+      await log.append([event('r1', 1)]);
+      // The embedded log retries on the next append; Redis retries the batch by itself.
+      await until(async () => seen.length >= 1);
+      await log.append([event('r2', 2)]);
+      await until(async () => seen.some((s) => s.users.includes('r2')));
+      await consumer.stop();
+      await log.close();
+      const r1 = seen.filter((s) => s.users.includes('r1'));
+      expect(r1[0]!.redelivered).toBe(false);
+      expect(r1.length).toBeGreaterThanOrEqual(2);
+      expect(r1.slice(1).every((s) => s.redelivered)).toBe(true);
+      // After the redelivery succeeded, a new entry on its own is a first delivery.
+      const later = seen.filter((s) => s.users.includes('r2') && !s.users.includes('r1'));
+      for (const s of later) expect(s.redelivered).toBe(false);
+    });
   });
 }
 

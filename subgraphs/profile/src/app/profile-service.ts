@@ -49,9 +49,11 @@ export const PROFILE_UPDATER_GROUP = 'profile-updater';
  */
 export function startProfileUpdater(service: ProfileService, eventLog: EventLog) {
   return eventLog.consume(PROFILE_UPDATER_GROUP, (events, batch) =>
-    inLinkedSpan('profile-updater', 'profile.apply', batch.traceparents, { 'messaging.batch.message_count': events.length, 'messaging.consumer.group.name': PROFILE_UPDATER_GROUP }, () => service.applyBatch(events)),
+    inLinkedSpan('profile-updater', 'profile.apply', batch.traceparents, { 'messaging.batch.message_count': events.length, 'messaging.consumer.group.name': PROFILE_UPDATER_GROUP }, () => service.applyBatch(events, 0, batch.redelivered)),
   );
 }
+
+export type ChangeListener = (change: ProfileChange) => void | Promise<void>;
 
 /** Emitted after a profile changed (the subscriptions issue publishes these). */
 export interface ProfileChange {
@@ -90,7 +92,7 @@ export interface ProfileServiceOptions {
 
 
 export class ProfileService {
-  private readonly listeners = new Set<(change: ProfileChange) => void>();
+  private readonly listeners = new Set<ChangeListener>();
   /** One merge per anonymous id at a time in this process, so a retried alias cannot interleave. */
   private readonly aliasing = new KeyedQueue();
   /**
@@ -134,8 +136,13 @@ export class ProfileService {
     };
   }
 
-  /** Subscribes to profile changes; returns the unsubscribe function. */
-  onChange(listener: (change: ProfileChange) => void): () => void {
+  /**
+   * Subscribes to profile changes; returns the unsubscribe function. A listener that returns a
+   * promise holds up the write path that made the change until it settles, and its rejection
+   * fails that path (publishChanges: the change notice is appended before the updater
+   * acknowledges the events, and a redelivery announces the change again).
+   */
+  onChange(listener: ChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -207,7 +214,9 @@ export class ProfileService {
     // duplicates are applied too: a retry whose first attempt was accepted but never answered
     // must still see its events applied when the answer comes. The ledger makes that idempotent.
     try {
-      await this.applyBatch(inLog);
+      // Events found applied already are announced again: a producer's retry may follow an
+      // attempt whose change notice never made it.
+      await this.applyBatch(inLog, 0, true);
     } catch (err) {
       // In the log, so applied later by the updater group; the request cannot say applied. The
       // producer's retry (duplicates now) applies them during the request.
@@ -220,7 +229,7 @@ export class ProfileService {
    * Applies validated, deduplicated events, grouped by canonical user: during the request in
    * inline mode, from the profile updater consumer group in stream mode.
    */
-  async applyBatch(events: readonly ProfileEvent[], attempt = 0): Promise<void> {
+  async applyBatch(events: readonly ProfileEvent[], attempt = 0, reannounce = false): Promise<void> {
     if (events.length === 0) return;
     const ids = [...new Set(events.map((e) => e.userId))];
     // A retry after AliasedProfileError resolves afresh; the first try may answer from memory.
@@ -239,7 +248,7 @@ export class ProfileService {
       [...byUser].map(async ([userId, userEvents]) => {
         try {
           const pending = await this.notAppliedBeforeTheAlias(userEvents);
-          await this.writing.run(userId, () => this.applyToUser(userId, pending));
+          await this.writing.run(userId, () => this.applyToUser(userId, pending, reannounce));
         } catch (err) {
           if (!(err instanceof AliasedProfileError)) throw err;
           aliasedMeanwhile.push(...userEvents);
@@ -249,7 +258,7 @@ export class ProfileService {
     // An alias was created while these were in flight: they belong to the known user now.
     if (aliasedMeanwhile.length > 0) {
       if (attempt >= 5) throw new Error('user ids keep being re-aliased; the batch will be redelivered');
-      await this.applyBatch(aliasedMeanwhile, attempt + 1);
+      await this.applyBatch(aliasedMeanwhile, attempt + 1, reannounce);
     }
   }
 
@@ -272,7 +281,13 @@ export class ProfileService {
     return skip.size === 0 ? userEvents : userEvents.filter((e) => !skip.has(e));
   }
 
-  private async applyToUser(userId: string, userEvents: ProfileEvent[]): Promise<void> {
+  /**
+   * `reannounce`: when none of the events is new (all in the ledger), announce the profile as it
+   * is anyway. The write that applied them may have been cut short before its notice (a crash, a
+   * notice log that kept failing): the redelivery (or the producer's retry) finishes it, and
+   * consumers of the notices take one twice without harm.
+   */
+  private async applyToUser(userId: string, userEvents: ProfileEvent[], reannounce = false): Promise<void> {
     if (userEvents.length === 0) return;
     await this.traits.fresh();
     const cfg = this.reducerConfig;
@@ -284,13 +299,15 @@ export class ProfileService {
       appliedNow = outcome.applied;
       return outcome.profile;
     });
-    // A redelivered batch changes nothing and announces nothing.
-    if (appliedNow > 0) {
-      if (this.options.observe) {
+    // A first delivery of events applied already (the updater seeing a read-your-writes entry)
+    // changes nothing and announces nothing.
+    // (Not for a profile that is gone: its delete was announced.)
+    if (appliedNow > 0 || (reannounce && profile.version > 0)) {
+      if (this.options.observe && appliedNow > 0) {
         const now = Date.now();
         this.options.observe.applied(userEvents.filter((e) => e.receivedAt !== undefined).map((e) => now - e.receivedAt!));
       }
-      this.emit({
+      await this.emit({
         userId,
         version: profile.version,
         profile,
@@ -348,7 +365,7 @@ export class ProfileService {
     );
     await this.stores.profiles.delete(anon);
     await this.stores.snapshots.delete(anon);
-    this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias', eventIds: [], changed: ALL_FIELDS });
+    await this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias', eventIds: [], changed: ALL_FIELDS });
     return { anonymousId: anon, userId: target!, merged: true, eventsMerged: source.eventCount, profile: merged };
   }
 
@@ -361,7 +378,13 @@ export class ProfileService {
     // An anonymous id whose link goes may be used again: a later alias of it must merge again.
     if (linkedTo !== userId) await this.stores.profiles.forgetChange(linkedTo!, mergeKey(userId));
     await this.stores.identities.forget(userId);
-    if (deleted) this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete', eventIds: [], changed: ALL_FIELDS });
+    // Announced even when there was nothing to delete: a retry after a notice that failed (this
+    // call then fails, retryable) must still announce it. Consumers forget the user either way.
+    try {
+      await this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete', eventIds: [], changed: ALL_FIELDS });
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
     return { userId, deleted };
   }
 
@@ -382,8 +405,13 @@ export class ProfileService {
     return this.stores.snapshots.getMany(ids);
   }
 
-  private emit(change: ProfileChange): void {
-    for (const listener of this.listeners) listener(change);
+  private async emit(change: ProfileChange): Promise<void> {
+    const pending: Promise<void>[] = [];
+    for (const listener of this.listeners) {
+      const settled = listener(change);
+      if (settled) pending.push(settled);
+    }
+    if (pending.length > 0) await Promise.all(pending);
   }
 }
 

@@ -2,7 +2,9 @@
  * Publishes every profile change as a ProfileUpdated message: on pub/sub (subscriptions, other
  * replicas) and, when given, on the change-notice log, which consumers that must not miss a
  * change read with a consumer group (the audiences subgraph). Notices of one turn of the event
- * loop go to the log in one append.
+ * loop go to the log in one append, and the write that made a change waits for its notice: when
+ * the append keeps failing, the write path fails (the updater's batch is delivered again and
+ * announces the change again; an ingest request answers STORE_UNAVAILABLE).
  */
 import type { EventLog } from '../../../../lib/eventlog/port.js';
 import type { ProfilePubSub, ProfileUpdated } from '../../../../lib/pubsub/port.js';
@@ -11,19 +13,30 @@ import { currentTraceparent } from '../../../../lib/tracing.js';
 
 const NOTICE_RETRIES = 4;
 
-export function publishChanges(service: ProfileService, pubsub: ProfilePubSub, onError: (err: unknown) => void, changes?: EventLog<ProfileUpdated>): () => void {
-  let pending: ProfileUpdated[] = [];
-  /** A failed append is retried a few times (Redis failing over), then reported. */
-  const append = (batch: ProfileUpdated[], attempt = 0): void => {
-    changes!.append(batch).catch((err) => {
-      if (attempt >= NOTICE_RETRIES) return onError(err);
-      setTimeout(() => append(batch, attempt + 1), 100 * 4 ** attempt).unref();
-    });
-  };
-  const flush = () => {
-    const batch = pending;
-    pending = [];
-    append(batch);
+export interface NoticeRetries {
+  /** Appends tried again after the first fails (default NOTICE_RETRIES). */
+  retries?: number;
+  /** The first wait, multiplied by 4 each time (default 100 ms). */
+  backoffMs?: number;
+}
+
+export function publishChanges(service: ProfileService, pubsub: ProfilePubSub, onError: (err: unknown) => void, changes?: EventLog<ProfileUpdated>, retry: NoticeRetries = {}): () => void {
+  const { retries = NOTICE_RETRIES, backoffMs = 100 } = retry;
+  let pending: { messages: ProfileUpdated[]; done: Promise<void> } | null = null;
+  /** A failed append is retried a few times (Redis failing over), then reported and rejected. */
+  const append = async (batch: ProfileUpdated[]): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await changes!.append(batch);
+        return;
+      } catch (err) {
+        if (attempt >= retries) {
+          onError(err);
+          throw err;
+        }
+        await new Promise((r) => setTimeout(r, backoffMs * 4 ** attempt).unref());
+      }
+    }
   };
   return service.onChange((c) => {
     // Announced inside the change's span (the updater's apply, or the ingest request): its trace
@@ -32,7 +45,17 @@ export function publishChanges(service: ProfileService, pubsub: ProfilePubSub, o
     const message: ProfileUpdated = { userId: c.userId, version: c.version, cause: c.cause, eventIds: c.eventIds, changed: c.changed, at: Date.now(), ...(traceparent ? { traceparent } : {}) };
     pubsub.publish(message).catch(onError);
     if (!changes) return;
-    if (pending.length === 0) setImmediate(flush);
-    pending.push(message);
+    // Notices of one turn of the event loop go out in one append; the change's write path waits
+    // for it (the updater acknowledges its events only once their notices are in the log).
+    if (!pending) {
+      const batch: ProfileUpdated[] = [];
+      const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        pending = null;
+        return append(batch);
+      });
+      pending = { messages: batch, done };
+    }
+    pending.messages.push(message);
+    return pending.done;
   });
 }
