@@ -105,6 +105,31 @@ for (const target of [null, ...redisTargets()]) {
       expect(profile).toMatchObject({ eventCount: 2, version: 2 });
     });
 
+    it('an alias whose notice failed answers retryable, and its retry announces the merge once merged', async ({ skip }) => {
+      redis.require(skip);
+      const { stores, notices, service } = setUp('inline');
+      await service.applyBatch([event('visitor', 1), event('visitor', 2)]);
+      await service.applyBatch([event('member', 3)]);
+      notices.failures = 2;
+      await expect(service.alias('visitor', 'member')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+      expect(notices.appended.some((n) => n.cause === 'alias')).toBe(false);
+      await service.alias('visitor', 'member');
+      expect(notices.appended.filter((n) => n.cause === 'alias' && n.userId === 'member')).toHaveLength(1);
+      const [member, visitor] = await stores.profiles.getMany(['member', 'visitor']);
+      expect(member).toMatchObject({ eventCount: 3 });
+      expect(visitor).toBeNull();
+    });
+
+    it('a delete whose notice failed answers retryable, and its retry announces it', async ({ skip }) => {
+      redis.require(skip);
+      const { notices, service } = setUp('inline');
+      await service.applyBatch([event('leaver', 1)]);
+      notices.failures = 2;
+      await expect(service.deleteUser('leaver')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+      await expect(service.deleteUser('leaver')).resolves.toMatchObject({ deleted: false });
+      expect(notices.appended.filter((n) => n.cause === 'delete' && n.userId === 'leaver')).toHaveLength(1);
+    });
+
     it('a first delivery of events applied already (a read-your-writes echo) announces nothing more', async ({ skip }) => {
       redis.require(skip);
       const { notices, service } = setUp('inline');

@@ -363,9 +363,15 @@ export class ProfileService {
       ledger,
       mergeKey(anon),
     );
+    // Announced before the anonymous profile goes: a retry after a failed notice still finds it,
+    // finds the merge made (the once-change) and announces it again.
+    try {
+      await this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias', eventIds: [], changed: ALL_FIELDS });
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
     await this.stores.profiles.delete(anon);
     await this.stores.snapshots.delete(anon);
-    await this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias', eventIds: [], changed: ALL_FIELDS });
     return { anonymousId: anon, userId: target!, merged: true, eventsMerged: source.eventCount, profile: merged };
   }
 
