@@ -115,7 +115,7 @@ export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
         const traceparents = [...new Set(this.traceparents.slice(start, start + this.batchSize))].filter(Boolean);
         group.inFlight = batch.length;
         try {
-          // Delivered before when the last failed batch began at or after this one's start.
+          // Delivered before when the batch that failed last begins within this one.
           await group.handler(batch, { traceparents, redelivered: group.failedFrom !== undefined && group.failedFrom < from + batch.length });
           // From where the batch began: an append may have trimmed the log (moved base) meanwhile.
           group.next = from + batch.length;
