@@ -250,11 +250,11 @@ async function main() {
     );
     const minutes: { minute: number; events: number; p50: number; p99: number }[] = [];
     for (let m = 0; m * 60 < loadEnd - loadStart; m++) {
-      const inMinute = latencyBySecond.slice(m * 60, (m + 1) * 60).flatMap((b) => b ?? []);
+      const inMinute = latencyBySecond.slice(m * 60, (m + 1) * 60).flat();
       const p = percentiles(inMinute);
       minutes.push({ minute: m + 1, events: inMinute.length, p50: p.p50, p99: p.p99 });
     }
-    const measuredLatency = percentiles(latencyBySecond.slice(Math.ceil(WARMUP_S)).flatMap((b) => b ?? []));
+    const measuredLatency = percentiles(latencyBySecond.slice(Math.ceil(WARMUP_S)).flat());
     const report = {
       stores: subgraphs.info.stores,
       durationSeconds: DURATION_S,

@@ -29,8 +29,8 @@ interface Group<E> {
   failed: boolean;
   /** Entries of the batch being handled (delivered, not yet done). */
   inFlight: number;
-  /** Where the batch that failed last began: its events are redelivered (BatchContext.redelivered). */
-  failedFrom?: number | undefined;
+  /** The last batch failed: the next one starts with its events again (BatchContext.redelivered). */
+  redeliver: boolean;
   onError: (err: unknown) => void;
 }
 
@@ -90,7 +90,7 @@ export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
   }
 
   consume(name: string, handler: EventBatchHandler<E>): EventConsumer {
-    const group: Group<E> = { name, next: this.base, handler, running: undefined, stopped: false, failed: false, inFlight: 0, onError: this.onError };
+    const group: Group<E> = { name, next: this.base, handler, running: undefined, stopped: false, failed: false, inFlight: 0, redeliver: false, onError: this.onError };
     this.groups.add(group);
     this.pump(group);
     return {
@@ -115,15 +115,14 @@ export class MemoryEventLog<E = ProfileEvent> implements EventLog<E> {
         const traceparents = [...new Set(this.traceparents.slice(start, start + this.batchSize))].filter(Boolean);
         group.inFlight = batch.length;
         try {
-          // Delivered before when the batch that failed last begins within this one.
-          await group.handler(batch, { traceparents, redelivered: group.failedFrom !== undefined && group.failedFrom < from + batch.length });
+          await group.handler(batch, { traceparents, redelivered: group.redeliver });
           // From where the batch began: an append may have trimmed the log (moved base) meanwhile.
           group.next = from + batch.length;
-          if (group.failedFrom !== undefined && group.failedFrom < group.next) group.failedFrom = undefined;
+          group.redeliver = false;
         } catch (err) {
           group.onError(err);
           group.failed = true;
-          group.failedFrom = from;
+          group.redeliver = true;
           break;
         } finally {
           group.inFlight = 0;

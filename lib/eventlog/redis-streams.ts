@@ -457,7 +457,8 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
             const rows = (await this.redis.xpending(key, this.group, 'IDLE', Math.floor(deadAfterMs / 2), '-', '+', batchSize, name)) as Array<[string, ...unknown[]]>;
             if (rows.length === 0) break;
             const entries = (await this.redis.xclaim(key, this.group, this.name, Math.floor(deadAfterMs / 2), ...rows.map(([id]) => id))) as StreamEntry[];
-            await this.handleWithRetries(key, entries.filter((e) => e && e[1]));
+            // Claimed from a dead consumer: delivered before.
+            await this.handleWithRetries(key, entries.filter((e) => e && e[1]), true);
             left -= rows.length;
           }
           await this.redis.forgetConsumer(key, this.group, name);
@@ -499,7 +500,8 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
         if (entries.length === 0) after.delete(key);
         else {
           after.set(key, entries[entries.length - 1]![0]);
-          await this.handleWithRetries(key, entries);
+          // This consumer's own pending entries: delivered before.
+          await this.handleWithRetries(key, entries, true);
         }
       }
     }
@@ -531,7 +533,7 @@ export class StreamConsumer<E = ProfileEvent> implements EventConsumer {
    * left pending: the next pass over this consumer's own pending entries (after a read error) or
    * XAUTOCLAIM (after reclaimIdleMs) delivers it again. It does not hold up other batches.
    */
-  private async handleWithRetries(key: string, entries: readonly StreamEntry[], redelivered = true): Promise<void> {
+  private async handleWithRetries(key: string, entries: readonly StreamEntry[], redelivered: boolean): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.handle(key, entries, redelivered || attempt > 0);

@@ -135,11 +135,11 @@ for (const target of [null, ...redisTargets()]) {
       const { notices, service } = setUp('inline');
       await service.applyBatch([event('echo', 1)]);
       await until(() => notices.appended.length === 1, 15_000, 'the first notice');
-      await service.applyBatch([event('echo', 1)], 0, false);
+      await service.applyBatch([event('echo', 1)], { reannounce: false });
       // One turn of the loop for any append the second apply might have queued.
       await new Promise((r) => setImmediate(r));
       expect(notices.appended.filter((n) => n.userId === 'echo')).toHaveLength(1);
-      await service.applyBatch([event('echo', 1)], 0, true);
+      await service.applyBatch([event('echo', 1)], { reannounce: true });
       expect(notices.appended.filter((n) => n.userId === 'echo')).toHaveLength(2);
     });
   });

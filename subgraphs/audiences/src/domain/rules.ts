@@ -45,7 +45,7 @@ export class RuleError extends CodedError {
   declare readonly code: 'RULE_INVALID';
   constructor(readonly problems: RuleProblem[]) {
     // The problems as data too (`extensions.problems`), so a client can point at each node.
-    super('RULE_INVALID', `invalid audience rule: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { details: { problems: problems.map(({ path, message }) => ({ path, message })) } });
+    super('RULE_INVALID', `invalid audience rule: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { details: { problems } });
   }
 }
 

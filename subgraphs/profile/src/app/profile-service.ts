@@ -49,7 +49,7 @@ export const PROFILE_UPDATER_GROUP = 'profile-updater';
  */
 export function startProfileUpdater(service: ProfileService, eventLog: EventLog) {
   return eventLog.consume(PROFILE_UPDATER_GROUP, (events, batch) =>
-    inLinkedSpan('profile-updater', 'profile.apply', batch.traceparents, { 'messaging.batch.message_count': events.length, 'messaging.consumer.group.name': PROFILE_UPDATER_GROUP }, () => service.applyBatch(events, 0, batch.redelivered)),
+    inLinkedSpan('profile-updater', 'profile.apply', batch.traceparents, { 'messaging.batch.message_count': events.length, 'messaging.consumer.group.name': PROFILE_UPDATER_GROUP }, () => service.applyBatch(events, { reannounce: batch.redelivered })),
   );
 }
 
@@ -216,11 +216,11 @@ export class ProfileService {
     try {
       // Events found applied already are announced again: a producer's retry may follow an
       // attempt whose change notice never made it.
-      await this.applyBatch(inLog, 0, true);
+      await this.applyBatch(inLog, { reannounce: true });
     } catch (err) {
       // In the log, so applied later by the updater group; the request cannot say applied. The
       // producer's retry (duplicates now) applies them during the request.
-      throw new StoreUnavailableError(err);
+      throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
     }
     return { accepted, duplicates, rejected, applied: true };
   }
@@ -229,7 +229,7 @@ export class ProfileService {
    * Applies validated, deduplicated events, grouped by canonical user: during the request in
    * inline mode, from the profile updater consumer group in stream mode.
    */
-  async applyBatch(events: readonly ProfileEvent[], attempt = 0, reannounce = false): Promise<void> {
+  async applyBatch(events: readonly ProfileEvent[], { reannounce = false }: { reannounce?: boolean } = {}, attempt = 0): Promise<void> {
     if (events.length === 0) return;
     const ids = [...new Set(events.map((e) => e.userId))];
     // A retry after AliasedProfileError resolves afresh; the first try may answer from memory.
@@ -258,7 +258,7 @@ export class ProfileService {
     // An alias was created while these were in flight: they belong to the known user now.
     if (aliasedMeanwhile.length > 0) {
       if (attempt >= 5) throw new Error('user ids keep being re-aliased; the batch will be redelivered');
-      await this.applyBatch(aliasedMeanwhile, attempt + 1, reannounce);
+      await this.applyBatch(aliasedMeanwhile, { reannounce }, attempt + 1);
     }
   }
 
@@ -365,11 +365,7 @@ export class ProfileService {
     );
     // Announced before the anonymous profile goes: a retry after a failed notice still finds it,
     // finds the merge made (the once-change) and announces it again.
-    try {
-      await this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias', eventIds: [], changed: ALL_FIELDS });
-    } catch (err) {
-      throw new StoreUnavailableError(err);
-    }
+    await this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias', eventIds: [], changed: ALL_FIELDS });
     await this.stores.profiles.delete(anon);
     await this.stores.snapshots.delete(anon);
     return { anonymousId: anon, userId: target!, merged: true, eventsMerged: source.eventCount, profile: merged };
@@ -386,11 +382,7 @@ export class ProfileService {
     await this.stores.identities.forget(userId);
     // Announced even when there was nothing to delete: a retry after a notice that failed (this
     // call then fails, retryable) must still announce it. Consumers forget the user either way.
-    try {
-      await this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete', eventIds: [], changed: ALL_FIELDS });
-    } catch (err) {
-      throw new StoreUnavailableError(err);
-    }
+    await this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete', eventIds: [], changed: ALL_FIELDS });
     return { userId, deleted };
   }
 
@@ -411,13 +403,19 @@ export class ProfileService {
     return this.stores.snapshots.getMany(ids);
   }
 
+  /** Tells the listeners; a listener's failure (its notice not written) fails the caller, retryable. */
   private async emit(change: ProfileChange): Promise<void> {
     const pending: Promise<void>[] = [];
     for (const listener of this.listeners) {
       const settled = listener(change);
       if (settled) pending.push(settled);
     }
-    if (pending.length > 0) await Promise.all(pending);
+    if (pending.length === 0) return;
+    try {
+      await Promise.all(pending);
+    } catch (err) {
+      throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
+    }
   }
 }
 
