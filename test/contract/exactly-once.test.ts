@@ -233,7 +233,9 @@ for (const target of redisTargets()) {
       await service.applyBatch([event('legacy', 1)]);
       const key = `${redis.prefix}{u:legacy}:profile`;
       const [stored] = await stores.profiles.getMany(['legacy']);
-      await client.hset(key, 'doc', JSON.stringify(stored));
+      // As such a profile was stored: rev, doc and tok only (no appended events, no ver).
+      await client.del(key);
+      await client.hset(key, 'rev', '1', 'doc', JSON.stringify(stored), 'tok', 'legacy:1');
       expect((await stores.profiles.getMany(['legacy']))[0]).toEqual(stored);
       await service.applyBatch([event('legacy', 2)]);
       const doc = (await client.hgetBuffer(key, 'doc'))!;

@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, DEFAULT_REDUCER_CONFIG } from './domain/config.js';
 import type { ReducerConfig } from './domain/config.js';
 import { DEFAULT_VALIDATION_LIMITS, maxFutureSkewMs } from '../../../lib/contracts/validate.js';
 import type { ValidationLimits } from '../../../lib/contracts/validate.js';
-import { DEFAULT_CACHE_MB, DEFAULT_WRITE_CACHE } from './store/ports.js';
+import { DEFAULT_CACHE_MB, DEFAULT_COMPACT_EVERY, DEFAULT_WRITE_CACHE } from './store/ports.js';
 
 export interface ProfileConfig extends ServiceBasics {
   auth: AuthConfig;
@@ -24,6 +24,8 @@ export interface ProfileConfig extends ServiceBasics {
   writeCache: number;
   /** At most this many bytes of their stored documents (PROFILE_CACHE_MB). */
   cacheBytes: number;
+  /** Events appended to a Redis profile before its document is rewritten (PROFILE_COMPACT_EVERY; 1: every write rewrites it). */
+  compactEvery: number;
   /** Events per second one token may ingest (0: unlimited), and the burst it may send at once. */
   ingestRateLimit: number;
   ingestBurst: number;
@@ -48,6 +50,7 @@ export function loadProfileConfig(env: NodeJS.ProcessEnv = process.env): Profile
     profileTtlMs: envDuration(env, 'PROFILE_TTL', '90d'),
     writeCache: envInt(env, 'PROFILE_WRITE_CACHE', DEFAULT_WRITE_CACHE, 0, 1_000_000),
     cacheBytes: envInt(env, 'PROFILE_CACHE_MB', DEFAULT_CACHE_MB, 1, 1_000_000) * 2 ** 20,
+    compactEvery: envInt(env, 'PROFILE_COMPACT_EVERY', DEFAULT_COMPACT_EVERY, 1, 1_000),
     ingestRateLimit: envInt(env, 'INGEST_RATE_LIMIT', 20_000, 0),
     ingestBurst: envInt(env, 'INGEST_BURST', 40_000, 1000),
   };

@@ -68,7 +68,7 @@ export async function startProfileServer(config: ProfileConfig, deps: ProfileSer
     eventLog,
     mode,
   });
-  const snapshots = new SnapshotJob(ownedStores, config.reducer);
+  const snapshots = new SnapshotJob(ownedStores, config.reducer, undefined, service.foldEvents);
   const ingestLimiter = new RateLimiter(config.ingestRateLimit, config.ingestBurst, undefined, { name: 'ingestion', unit: 'events' });
   const runsUpdater = mode === 'stream' && deps.runUpdater !== false;
   const server = await startSubgraphService<ProfileContext>({

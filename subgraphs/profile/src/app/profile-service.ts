@@ -12,7 +12,7 @@ import { applyEvents, changedFields, mergeProfiles } from '../domain/reducer.js'
 import { checkBatch, validateEvent, validateId } from '../../../../lib/contracts/validate.js';
 import type { Rejection, ValidationLimits } from '../../../../lib/contracts/validate.js';
 import { AliasedProfileError } from '../store/ports.js';
-import type { ProfileSnapshot, ProfileStore, ProfileStores } from '../store/ports.js';
+import type { FoldEvents, ProfileSnapshot, ProfileStore, ProfileStores } from '../store/ports.js';
 import { PartialAppendError } from '../../../../lib/eventlog/port.js';
 import type { EventLog } from '../../../../lib/eventlog/port.js';
 import { CodedError, StoreUnavailableError } from '../../../../lib/contracts/errors.js';
@@ -59,7 +59,6 @@ export type ChangeListener = (change: ProfileChange) => void | Promise<void>;
 export interface ProfileChange {
   userId: string;
   version: number;
-  profile: Profile;
   cause: 'events' | 'alias' | 'delete';
   eventIds: string[];
   /** Profile fields the change touched. */
@@ -111,6 +110,12 @@ export class ProfileService {
     this.traits = new TraitDefinitions(stores.traitDefinitions, options.reducer, options.traitRefreshMs, this.now);
   }
 
+  /**
+   * The reducer as the stores call it (with the computed-trait definitions as last loaded): a
+   * store that appends events folds them in with it on reads and rewrites (ProfileStore.append).
+   */
+  readonly foldEvents: FoldEvents = (current, events, owned) => applyEvents(current ?? emptyProfile(events[0]?.userId ?? ''), events, this.reducerConfig, owned).profile;
+
   /** The reducer configuration, computed-trait definitions included (see trait-definitions.ts). */
   get reducerConfig(): ReducerConfig {
     return this.traits.config;
@@ -123,7 +128,8 @@ export class ProfileService {
     }
     let page: Awaited<ReturnType<ProfileStore['page']>>;
     try {
-      page = await this.stores.profiles.page(cursor, first);
+      await this.traits.fresh();
+      page = await this.stores.profiles.page(cursor, first, this.foldEvents);
     } catch (err) {
       if (err instanceof RangeError) throw new CodedError('BAD_USER_INPUT', 'after is not a cursor this listing returned');
       throw err;
@@ -293,24 +299,32 @@ export class ProfileService {
     const cfg = this.reducerConfig;
     let appliedNow = 0;
     // The store leaves out the events its ledger lists (applied before, however long ago within
-    // DEDUPE_TTL) and writes the ledger with the profile: a redelivery never counts twice.
-    const profile = await this.stores.profiles.apply(userId, userEvents, (current, fresh, owned) => {
-      const outcome = applyEvents(current ?? emptyProfile(userId), fresh, cfg, owned);
-      appliedNow = outcome.applied;
-      return outcome.profile;
-    });
+    // DEDUPE_TTL) and writes the ledger with the profile: a redelivery never counts twice. Where
+    // it can, it appends them without rewriting the profile (ProfileStore.append).
+    const appended = await this.stores.profiles.append?.(userId, userEvents, this.foldEvents);
+    let version: number;
+    if (appended) {
+      appliedNow = appended.applied;
+      version = appended.version;
+    } else {
+      const profile = await this.stores.profiles.apply(userId, userEvents, (current, fresh, owned) => {
+        const outcome = applyEvents(current ?? emptyProfile(userId), fresh, cfg, owned);
+        appliedNow = outcome.applied;
+        return outcome.profile;
+      });
+      version = profile.version;
+    }
     // A first delivery of events applied already (the updater seeing a read-your-writes entry)
     // changes nothing and announces nothing.
     // (Not for a profile that is gone: its delete was announced.)
-    if (appliedNow > 0 || (reannounce && profile.version > 0)) {
+    if (appliedNow > 0 || (reannounce && version > 0)) {
       if (this.options.observe && appliedNow > 0) {
         const now = Date.now();
         this.options.observe.applied(userEvents.filter((e) => e.receivedAt !== undefined).map((e) => now - e.receivedAt!));
       }
       await this.emit({
         userId,
-        version: profile.version,
-        profile,
+        version,
         cause: 'events',
         eventIds: userEvents.map((e) => e.eventId),
         changed: changedFields(userEvents, cfg),
@@ -344,12 +358,12 @@ export class ProfileService {
     if (linkedTo !== target) {
       throw new CodedError('ALIAS_CONFLICT', `${anon} is already aliased to another user`);
     }
-    const [source] = await this.stores.profiles.getMany([anon]);
+    await this.traits.fresh();
+    const [source] = await this.stores.profiles.getMany([anon], this.foldEvents);
     if (!source) {
       const [profile] = await this.loadProfiles([target!]);
       return { anonymousId: anon, userId: target!, merged: false, eventsMerged: 0, profile: profile! };
     }
-    await this.traits.fresh();
     const cfg = this.reducerConfig;
     // The anonymous profile's ledger moves with it: its events, redelivered later under the
     // anonymous id, resolve to the known user and must find themselves applied there. The merge
@@ -362,10 +376,11 @@ export class ProfileService {
       (current) => mergeProfiles(current ?? emptyProfile(target!), { ...source, userId: target! }, cfg),
       ledger,
       mergeKey(anon),
+      this.foldEvents,
     );
     // Announced before the anonymous profile goes: a retry after a failed notice still finds it,
     // finds the merge made (the once-change) and announces it again.
-    await this.emit({ userId: target!, version: merged.version, profile: merged, cause: 'alias', eventIds: [], changed: ALL_FIELDS });
+    await this.emit({ userId: target!, version: merged.version, cause: 'alias', eventIds: [], changed: ALL_FIELDS });
     await this.stores.profiles.delete(anon);
     await this.stores.snapshots.delete(anon);
     return { anonymousId: anon, userId: target!, merged: true, eventsMerged: source.eventCount, profile: merged };
@@ -382,7 +397,7 @@ export class ProfileService {
     await this.stores.identities.forget(userId);
     // Announced even when there was nothing to delete: a retry after a notice that failed (this
     // call then fails, retryable) must still announce it. Consumers forget the user either way.
-    await this.emit({ userId, version: 0, profile: emptyProfile(userId), cause: 'delete', eventIds: [], changed: ALL_FIELDS });
+    await this.emit({ userId, version: 0, cause: 'delete', eventIds: [], changed: ALL_FIELDS });
     return { userId, deleted };
   }
 
@@ -390,10 +405,12 @@ export class ProfileService {
   async loadProfiles(ids: readonly string[]): Promise<Profile[]> {
     // Aliases are rare: read the profiles under the ids as given while the aliases resolve, then
     // again only for ids that turn out to be aliases (one round trip to the store, not two).
-    const [canonical, profiles] = await Promise.all([this.stores.identities.resolve(ids), this.stores.profiles.getMany(ids)]);
+    // Appended events are folded in with the definitions as fresh as a write's.
+    await this.traits.fresh();
+    const [canonical, profiles] = await Promise.all([this.stores.identities.resolve(ids), this.stores.profiles.getMany(ids, this.foldEvents)]);
     const moved = canonical.flatMap((id, i) => (id !== ids[i] ? [i] : []));
     if (moved.length > 0) {
-      const again = await this.stores.profiles.getMany(moved.map((i) => canonical[i]!));
+      const again = await this.stores.profiles.getMany(moved.map((i) => canonical[i]!), this.foldEvents);
       moved.forEach((i, k) => (profiles[i] = again[k] ?? null));
     }
     return profiles.map((p, i) => p ?? emptyProfile(canonical[i]!));

@@ -4,7 +4,7 @@
  */
 import type { ReducerConfig } from '../domain/config.js';
 import { toRankingFeatures } from '../domain/features.js';
-import type { ProfileStores } from '../store/ports.js';
+import type { FoldEvents, ProfileStores } from '../store/ports.js';
 
 export interface SnapshotRun {
   startedAt: number;
@@ -21,6 +21,8 @@ export class SnapshotJob {
     private readonly stores: ProfileStores,
     private readonly reducer: ReducerConfig,
     private readonly now: () => number = Date.now,
+    /** How profiles' appended events are folded in (ProfileService.foldEvents). */
+    private readonly fold?: FoldEvents,
   ) {}
 
   /** Runs the job; concurrent callers share the run in progress. */
@@ -34,7 +36,7 @@ export class SnapshotJob {
   private async execute(): Promise<SnapshotRun> {
     const startedAt = this.now();
     let profiles = 0;
-    for await (const page of this.stores.profiles.scan(500)) {
+    for await (const page of this.stores.profiles.scan(500, this.fold)) {
       await this.stores.snapshots.putMany(
         page.map((p) => ({ userId: p.userId, version: p.version, takenAt: startedAt, features: toRankingFeatures(p, this.reducer) })),
       );

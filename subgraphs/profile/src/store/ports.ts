@@ -21,6 +21,21 @@ export const DEFAULT_WRITE_CACHE = 20_000;
 /** The stored-bytes budget of those profiles by default, in MiB (PROFILE_CACHE_MB). */
 export const DEFAULT_CACHE_MB = 64;
 
+/**
+ * Events a Redis profile gathers, appended to its hash, before its document is rewritten with them
+ * (PROFILE_COMPACT_EVERY). A write of one event to a profile otherwise pays for decoding,
+ * copying, bounding and encoding the whole profile and sending it to Redis, about ten times
+ * what folding the event costs; at a steady rate each write carries one event (see README, The
+ * updater at a steady rate).
+ */
+export const DEFAULT_COMPACT_EVERY = 16;
+
+/** What ProfileStore.append did: the profile's version after it, and how many events were new. */
+export interface Appended {
+  version: number;
+  applied: number;
+}
+
 /** The user id became an alias while a write was in flight: resolve it again and retry. */
 export class AliasedProfileError extends Error {
   constructor(readonly userId: string) {
@@ -37,9 +52,17 @@ export class AliasedProfileError extends Error {
  */
 export type Ledger = ReadonlyMap<string, number>;
 
+/**
+ * The reducer as a store calls it: folds events into a profile (null: none yet). `owned`: the
+ * profile is a private copy it may change in place. Reads and writes of a store that appends
+ * events (ProfileStore.append) fold them in with the caller's, computed traits included; a
+ * caller that gives none gets the default configuration's.
+ */
+export type FoldEvents = (current: Profile | null, events: readonly ProfileEvent[], owned: boolean) => Profile;
+
 export interface ProfileStore {
   /** Profiles for the given ids, in the same order; null where none exists. */
-  getMany(userIds: readonly string[]): Promise<(Profile | null)[]>;
+  getMany(userIds: readonly string[], fold?: FoldEvents): Promise<(Profile | null)[]>;
   /**
    * Applies events to the user's profile exactly once: events whose ids its ledger lists are left
    * out, `fold(current, fresh, owned)` gets the others, and the new profile is stored together
@@ -48,11 +71,13 @@ export interface ProfileStore {
    * writer got there first; `owned` is true when `current` is a private copy that `fold` may
    * modify in place. Throws AliasedProfileError when the id has been aliased meanwhile.
    */
-  apply(
-    userId: string,
-    events: readonly ProfileEvent[],
-    fold: (current: Profile | null, fresh: readonly ProfileEvent[], owned: boolean) => Profile,
-  ): Promise<Profile>;
+  apply(userId: string, events: readonly ProfileEvent[], fold: FoldEvents): Promise<Profile>;
+  /**
+   * Where the adapter can, records the events exactly once (the same ledger as `apply`) without
+   * reading or rewriting the profile: readers fold them in until the adapter rewrites the
+   * profile with them (with `fold`). Null when it does not (then `apply`).
+   */
+  append?(userId: string, events: readonly ProfileEvent[], fold: FoldEvents): Promise<Appended | null>;
   /**
    * Atomically replaces the user's profile with `fn(current)` and returns what was stored, under
    * the same rules as `apply`. `inherit`: ledger entries of a profile merged into this one,
@@ -61,7 +86,7 @@ export interface ProfileStore {
    * write; if the profile records it already, nothing is written and `fn` is not applied. The
    * record lasts as long as the profile (a deletion removes it).
    */
-  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string): Promise<Profile>;
+  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string, fold?: FoldEvents): Promise<Profile>;
   /** Forgets that the once-change was made (an alias whose link is removed). */
   forgetChange(userId: string, once: string): Promise<void>;
   /** The user's ledger (entries within the window). */
@@ -71,14 +96,14 @@ export interface ProfileStore {
   /** Removes the profile; true when one existed. */
   delete(userId: string): Promise<boolean>;
   /** Every stored profile, in pages (for the batch snapshot job). */
-  scan(pageSize?: number): AsyncIterable<Profile[]>;
+  scan(pageSize?: number, fold?: FoldEvents): AsyncIterable<Profile[]>;
   /**
    * One page of the stored profiles, resumable across requests: `cursor` is what the previous
    * page returned (null: from the start; a returned null: no more). About `limit` profiles (a
    * Redis SCAN page may be a little shorter or longer); profiles written meanwhile may or may not
    * be listed, but none stored for the whole listing is missed.
    */
-  page(cursor: string | null, limit: number): Promise<{ profiles: Profile[]; cursor: string | null }>;
+  page(cursor: string | null, limit: number, fold?: FoldEvents): Promise<{ profiles: Profile[]; cursor: string | null }>;
   /** How many profiles are stored, when the adapter knows it cheaply (null otherwise). */
   count(): Promise<number | null>;
 }

@@ -11,11 +11,16 @@ import { isCluster, scanKeys, scanTargets, userKey } from '../../../../lib/redis
 import { eventKey } from '../../../../lib/contracts/event.js';
 import type { ProfileEvent } from '../../../../lib/contracts/event.js';
 import type { Profile } from '../domain/profile.js';
+import { applyEvents } from '../domain/reducer.js';
+import { DEFAULT_REDUCER_CONFIG } from '../domain/config.js';
 import { decodeProfile, encodeProfile } from './codec.js';
-import { AliasedProfileError, DEFAULT_CACHE_MB, DEFAULT_WRITE_CACHE } from './ports.js';
-import type { IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore, StoredTraitDefinition, TraitDefinitionStore } from './ports.js';
+import { AliasedProfileError, DEFAULT_CACHE_MB, DEFAULT_COMPACT_EVERY, DEFAULT_WRITE_CACHE } from './ports.js';
+import type { Appended, FoldEvents, IdentityStore, Ledger, ProfileSnapshot, ProfileStore, ProfileStores, SnapshotStore, StoredTraitDefinition, TraitDefinitionStore } from './ports.js';
 
-const CAS_LUA = readFileSync(new URL('./lua/profile-cas.lua', import.meta.url), 'utf8');
+const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
+const LEDGER_LUA = lua('profile-ledger.lua');
+const CAS_LUA = LEDGER_LUA + lua('profile-cas.lua');
+const APPEND_LUA = LEDGER_LUA + lua('profile-append.lua');
 const DELETE_LUA = readFileSync(new URL('./lua/profile-delete.lua', import.meta.url), 'utf8');
 /** How long a deleted profile's write counter outlives it. */
 const TOMBSTONE_TTL_MS = 86_400_000;
@@ -25,6 +30,7 @@ import type { Result } from 'ioredis';
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     profileCas(key: string, aliasKey: string, ledgerKey: string, ...args: (string | Buffer)[]): Result<number, Context>;
+    profileAppend(key: string, aliasKey: string, ledgerKey: string, ...args: string[]): Result<number | [number, number, number, number], Context>;
     profileDelete(key: string, tombstoneTtlMs: string): Result<number, Context>;
   }
 }
@@ -57,13 +63,41 @@ export class ProfileKeys {
 }
 
 
-/** A stored profile as this process wrote or read it: its revision and the unique token of the write that stored it. */
+/**
+ * A stored profile as this process wrote or read it: its revision and the unique token of the
+ * write that made it. The profile is `base` with `pending` folded in (events this process appended
+ * since, folded when the profile is next needed: an append does not need it).
+ */
 interface Written {
   rev: number;
   token: string;
-  profile: Profile;
-  /** Bytes of its stored document (the cache's size cap counts these). */
+  base: Profile;
+  pending: ProfileEvent[];
+  /** Bytes of its stored document and events (the cache's size cap counts these). */
   bytes: number;
+}
+
+/** A profile hash as read: its fields, the events appended since its document in the order they were appended. */
+interface StoredState {
+  rev: string | undefined;
+  token: string | undefined;
+  doc: Buffer | undefined;
+  pending: ProfileEvent[];
+  bytes: number;
+  fields: Record<string, Buffer>;
+}
+
+function storedState(fields: Record<string, Buffer>): StoredState {
+  const appends: [number, Buffer][] = [];
+  let bytes = 0;
+  for (const name in fields) {
+    bytes += fields[name]!.length;
+    if (name.startsWith('e:')) appends.push([Number(name.slice(2)), fields[name]!]);
+  }
+  appends.sort((a, b) => a[0] - b[0]);
+  const pending: ProfileEvent[] = [];
+  for (const [, json] of appends) pending.push(...(JSON.parse(json.toString('utf8')) as ProfileEvent[]));
+  return { rev: fields['rev']?.toString(), token: fields['tok']?.toString(), doc: fields['doc'], pending, bytes, fields };
 }
 
 /**
@@ -94,10 +128,28 @@ export class RedisProfileStore implements ProfileStore {
     private readonly maxAttempts = 100,
     /** And at most this many bytes of their stored documents (their decoded copies take several times that). */
     cacheBytes = DEFAULT_CACHE_MB * 2 ** 20,
+    /** Events appended to a profile before its document is rewritten with them (1: every write rewrites it). */
+    private readonly compactEvery = DEFAULT_COMPACT_EVERY,
   ) {
     redis.defineCommand('profileCas', { numberOfKeys: 3, lua: CAS_LUA });
+    redis.defineCommand('profileAppend', { numberOfKeys: 3, lua: APPEND_LUA });
     redis.defineCommand('profileDelete', { numberOfKeys: 1, lua: DELETE_LUA });
     this.written = writeCache > 0 ? new LRUCache({ max: writeCache, maxSize: Math.max(1, cacheBytes), sizeCalculation: (w) => Math.max(1, w.bytes) }) : undefined;
+  }
+
+  /** The profile a remembered copy stands for: its base with the events appended since folded in. */
+  private profileOf(w: Written, fold: FoldEvents): Profile {
+    if (w.pending.length > 0) {
+      w.base = fold(w.base, w.pending, false);
+      w.pending = [];
+    }
+    return w.base;
+  }
+
+  /** The profile a stored state stands for: its document with the events appended since folded in (null: neither). */
+  private decode(state: StoredState, fold: FoldEvents): Profile | null {
+    const doc = state.doc ? decodeProfile(state.doc) : null;
+    return state.pending.length > 0 ? fold(doc, state.pending, true) : doc;
   }
 
   /**
@@ -108,29 +160,89 @@ export class RedisProfileStore implements ProfileStore {
    * and for a write that builds on it (the compare-and-set checks the same revision and token).
    * Callers treat what they get as read-only, as the write path already does.
    */
-  async getMany(userIds: readonly string[]): Promise<(Profile | null)[]> {
-    const rows = await Promise.all(userIds.map((id) => this.redis.hmgetBuffer(this.keys.profile(id), 'rev', 'tok', 'doc')));
-    return rows.map(([revBytes, tokBytes, doc], i) => {
-      if (!doc) return null;
+  async getMany(userIds: readonly string[], fold: FoldEvents = defaultFold): Promise<(Profile | null)[]> {
+    const rows = await Promise.all(userIds.map((id) => this.redis.hgetallBuffer(this.keys.profile(id))));
+    return rows.map((fields, i) => {
+      const state = storedState(fields);
+      if (!state.doc && state.pending.length === 0) return null;
       const userId = userIds[i]!;
-      const rev = revBytes?.toString();
-      const token = tokBytes?.toString();
+      const { rev, token } = state;
       const known = this.written?.get(userId);
-      if (known && rev === String(known.rev) && token === known.token) return known.profile;
-      const profile = decodeProfile(doc);
+      if (known && rev === String(known.rev) && token === known.token) return this.profileOf(known, fold);
+      const profile = this.decode(state, fold)!;
       // Not over a newer copy (a write of this process that landed after this read).
-      if (rev !== undefined && token !== undefined && !(known && known.rev > Number(rev))) this.written?.set(userId, { rev: Number(rev), token, profile, bytes: doc.length });
+      if (rev !== undefined && token !== undefined && !(known && known.rev > Number(rev))) this.written?.set(userId, { rev: Number(rev), token, base: profile, pending: [], bytes: state.bytes });
       return profile;
     });
   }
 
-  apply(userId: string, events: readonly ProfileEvent[], fold: (current: Profile | null, fresh: readonly ProfileEvent[], owned: boolean) => Profile): Promise<Profile> {
+  apply(userId: string, events: readonly ProfileEvent[], fold: FoldEvents): Promise<Profile> {
     const keys = events.map(eventKey);
-    return this.write(userId, keys, (current, applied, owned) => fold(current, applied ? events.filter((_, i) => !applied[i]) : events, owned));
+    return this.write(userId, keys, (current, applied, owned) => fold(current, applied ? events.filter((_, i) => !applied[i]) : events, owned), fold);
   }
 
-  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string): Promise<Profile> {
-    return this.write(userId, [], (current, _applied, owned) => fn(current, owned), inherit, once);
+  /**
+   * The events, each at most once (the ledger), appended to the profile hash in one script call:
+   * no read, no decode, no document written. The profile's document is rewritten with them
+   * (compact) once `compactEvery` have gathered; until then a reader folds them into what it
+   * decodes. Null when this store does not append (compactEvery 1) or the document predates
+   * appends: the caller writes with `apply` then.
+   */
+  async append(userId: string, events: readonly ProfileEvent[], fold: FoldEvents): Promise<Appended | null> {
+    if (this.compactEvery <= 1 || events.length === 0) return null;
+    const token = `${WRITER_ID}:${(writes++).toString(36)}`;
+    const json = events.map((e) => JSON.stringify(e));
+    const result = await this.redis.profileAppend(
+      this.keys.profile(userId),
+      this.keys.alias(userId),
+      this.keys.ledger(userId),
+      String(this.ttlMs),
+      token,
+      String(Date.now()),
+      String(this.ledgerTtlMs),
+      String(events.length),
+      ...events.map(eventKey),
+      ...json,
+    );
+    if (result === -1) {
+      this.written?.delete(userId);
+      throw new AliasedProfileError(userId);
+    }
+    if (!Array.isArray(result)) return null;
+    const [rev, version, pending, appended] = result;
+    if (appended === 0) return { version, applied: 0 };
+    const mine = this.written?.get(userId);
+    if (mine && rev === mine.rev + 1 && appended === events.length) {
+      // Only this write since the remembered copy: it stays good, with these events to fold.
+      // (When the ledger held some of them, which is unknown here, it is dropped instead.)
+      mine.rev = rev;
+      mine.token = token;
+      mine.pending.push(...events);
+      mine.bytes += json.reduce((n, j) => n + j.length, 0);
+    } else if (mine) {
+      this.written?.delete(userId);
+    }
+    if (pending >= this.compactEvery) await this.compact(userId, fold);
+    return { version, applied: appended };
+  }
+
+  /**
+   * Rewrites the profile's document with the events appended since (a compare-and-set: when
+   * another write comes first, the events stay appended and the next append tries again).
+   */
+  private async compact(userId: string, fold: FoldEvents): Promise<void> {
+    const mine = this.written?.get(userId);
+    if (mine) {
+      if ((await this.cas(userId, String(mine.rev), mine.token, this.profileOf(mine, fold), [])) > 0) return;
+      this.written?.delete(userId);
+    }
+    const state = storedState(await this.redis.hgetallBuffer(this.keys.profile(userId)));
+    if (state.pending.length === 0 || state.token === undefined) return;
+    await this.cas(userId, state.rev ?? '0', state.token, this.decode(state, fold)!, []);
+  }
+
+  update(userId: string, fn: (current: Profile | null, owned: boolean) => Profile, inherit?: Ledger, once?: string, fold: FoldEvents = defaultFold): Promise<Profile> {
+    return this.write(userId, [], (current, _applied, owned) => fn(current, owned), fold, inherit, once);
   }
 
   async forgetChange(userId: string, once: string): Promise<void> {
@@ -158,6 +270,8 @@ export class RedisProfileStore implements ProfileStore {
     userId: string,
     ids: readonly string[],
     fn: (current: Profile | null, applied: readonly boolean[] | undefined, owned: boolean) => Profile,
+    /** Folds the events appended since the stored document into what is read. */
+    fold: FoldEvents,
     inherit?: Ledger,
     once?: string,
   ): Promise<Profile> {
@@ -166,11 +280,12 @@ export class RedisProfileStore implements ProfileStore {
     // The profile as this process last wrote it: no read, one round trip when nobody else wrote.
     const mine = this.written?.get(userId);
     if (mine) {
-      const next = fn(mine.profile, undefined, false);
-      if (next !== mine.profile) {
+      const remembered = this.profileOf(mine, fold);
+      const next = fn(remembered, undefined, false);
+      if (next !== remembered) {
         const written = await this.cas(userId, String(mine.rev), mine.token, next, ids, inherit, once);
         if (written > 0) return next;
-      } else if (ids.length > 0 && !inherit?.size && !once && ids.every((k) => mine.profile.appliedEventIds[k] !== undefined)) {
+      } else if (ids.length > 0 && !inherit?.size && !once && ids.every((k) => remembered.appliedEventIds[k] !== undefined)) {
         // The copy lists every event (the updater seeing a read-your-writes entry): applied, if
         // the stored profile is still that copy (a failover may have lost the write). The copy
         // then stays good for the next write.
@@ -180,14 +295,16 @@ export class RedisProfileStore implements ProfileStore {
       this.written?.delete(userId);
     }
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const [[revBytes, doc, done], scores] = await Promise.all([
-        once ? this.redis.hmgetBuffer(key, 'rev', 'doc', `m:${once}`) : this.redis.hmgetBuffer(key, 'rev', 'doc'),
+      const [fields, scores] = await Promise.all([
+        this.redis.hgetallBuffer(key),
         ids.length > 0 ? this.redis.zmscore(ledgerKey, ...ids) : Promise.resolve([] as (string | null)[]),
       ]);
+      const state = storedState(fields);
+      const done = once ? fields[`m:${once}`] : undefined;
       const applied = scores.map((score) => score !== null);
       const fresh = ids.filter((_, i) => !applied[i]);
-      const current = doc ? decodeProfile(doc) : null;
-      const rev = revBytes?.toString();
+      const current = this.decode(state, fold);
+      const rev = state.rev;
       // The once-change was made already (a retried merge).
       if (done && current) return current;
       const before = current?.version;
@@ -229,13 +346,14 @@ export class RedisProfileStore implements ProfileStore {
       once ?? '',
       String(applied.length),
       ...applied,
+      String(next.version),
       ...inherited,
     );
     if (written === -1) {
       this.written?.delete(userId);
       throw new AliasedProfileError(userId);
     }
-    if (written > 0) this.written?.set(userId, { rev: written, token, profile: next, bytes: doc.length });
+    if (written > 0) this.written?.set(userId, { rev: written, token, base: next, pending: [], bytes: doc.length });
     return Math.max(0, written);
   }
 
@@ -244,17 +362,17 @@ export class RedisProfileStore implements ProfileStore {
     return (await this.redis.profileDelete(this.keys.profile(userId), String(TOMBSTONE_TTL_MS))) > 0;
   }
 
-  async *scan(pageSize = 500): AsyncIterable<Profile[]> {
+  async *scan(pageSize = 500, fold: FoldEvents = defaultFold): AsyncIterable<Profile[]> {
     for await (const keys of scanKeys(this.redis, this.keys.profilePattern(), pageSize)) {
-      const page = await this.documents(keys);
+      const page = await this.documents(keys, fold);
       if (page.length > 0) yield page;
     }
   }
 
   /** The profiles stored under these keys (keys deleted meanwhile left out). */
-  private async documents(keys: readonly string[]): Promise<Profile[]> {
-    const docs = await Promise.all(keys.map((k) => this.redis.hgetBuffer(k, 'doc')));
-    return docs.filter((d): d is Buffer => d !== null).map(decodeProfile);
+  private async documents(keys: readonly string[], fold: FoldEvents): Promise<Profile[]> {
+    const states = await Promise.all(keys.map(async (k) => storedState(await this.redis.hgetallBuffer(k))));
+    return states.flatMap((state) => this.decode(state, fold) ?? []);
   }
 
   /**
@@ -262,7 +380,7 @@ export class RedisProfileStore implements ProfileStore {
    * index into the masters sorted by address, so it names the same node on every connection (the
    * client's own order follows the startup nodes it was given).
    */
-  async page(cursor: string | null, limit: number): Promise<{ profiles: Profile[]; cursor: string | null }> {
+  async page(cursor: string | null, limit: number, fold: FoldEvents = defaultFold): Promise<{ profiles: Profile[]; cursor: string | null }> {
     // A cluster client learns its masters once it is connected (before, it lists none).
     if (isCluster(this.redis) && this.redis.status !== 'ready') await this.redis.ping();
     const address = (n: { options: { host?: string | undefined; port?: number | undefined } }) => `${n.options.host}:${n.options.port}`;
@@ -274,7 +392,7 @@ export class RedisProfileStore implements ProfileStore {
       // A user has several keys besides its profile (ledger, snapshot, memberships): scan a few
       // times the page so a page holds about `limit` profiles.
       const [next, keys] = await nodes[node]!.scan(scan, 'MATCH', this.keys.profilePattern(), 'COUNT', Math.max(10, 3 * limit));
-      profiles.push(...(await this.documents(keys)));
+      profiles.push(...(await this.documents(keys, fold)));
       if (next === '0') [node, scan] = [node + 1, '0'];
       else scan = next;
     }
@@ -458,12 +576,17 @@ export interface RedisProfileStoreOptions {
   writeCache?: number;
   /** And at most this many bytes of their stored documents (default DEFAULT_CACHE_MB MiB). */
   cacheBytes?: number;
+  /** Events appended to a profile before its document is rewritten (default DEFAULT_COMPACT_EVERY; 1: every write rewrites it). */
+  compactEvery?: number;
 }
+
+/** For readers without a reducer of their own: the default configuration's (no computed traits). */
+const defaultFold: FoldEvents = (current, events, owned) => applyEvents(current, events, DEFAULT_REDUCER_CONFIG, owned).profile;
 
 export function createRedisProfileStores(redis: RedisClient, options: RedisProfileStoreOptions, ownsConnection = false): ProfileStores {
   const keys = new ProfileKeys(options.prefix);
   return closable({
-    profiles: new RedisProfileStore(redis, keys, options.profileTtlMs, options.dedupeTtlMs, options.writeCache, undefined, options.cacheBytes),
+    profiles: new RedisProfileStore(redis, keys, options.profileTtlMs, options.dedupeTtlMs, options.writeCache, undefined, options.cacheBytes, options.compactEvery),
     snapshots: new RedisSnapshotStore(redis, keys, options.profileTtlMs),
     identities: new RedisIdentityStore(redis, keys),
     traitDefinitions: new RedisTraitDefinitionStore(redis, options.prefix),

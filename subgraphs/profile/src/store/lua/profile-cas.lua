@@ -1,7 +1,9 @@
 -- Compare-and-set of a profile document (optimistic concurrency), with its ledger of applied
 -- event ids written in the same step.
 -- KEYS[1]  profile hash: fields rev (write counter, never reset by a delete), doc (store/codec.ts), tok
---          (a token unique to the write that stored doc) and m:<change> for each once-change made
+--          (a token unique to the write that made rev), ver (the profile's version), m:<change>
+--          for each once-change made, and the events appended since doc (profile-append.lua: e:<rev>
+--          fields, pn of them): the new document folds them in, so they go
 -- KEYS[2]  alias key of the same user id (same hash tag): set once the id is an alias
 -- KEYS[3]  ledger of the same user id (same hash tag): sorted set of the keys of applied events
 --          (user sent for + event id) scored by the time they were applied (ms)
@@ -19,7 +21,8 @@
 --          "": recorded as the hash field m:<it>, and the write is refused (-2) if it is there
 -- ARGV[9]  n, the number of event keys this write applies
 -- ARGV[10 .. 9+n]  those keys: none may be in the ledger already
--- ARGV[10+n ..]    score, key pairs inherited from a profile merged into this one
+-- ARGV[10+n]       the new document's profile version (ver)
+-- ARGV[11+n ..]    score, key pairs inherited from a profile merged into this one
 -- Returns  the new rev; 0 when another writer changed the profile first; -1 when the id has
 --          become an alias (the caller resolves it again and writes to the known user); -2 when
 --          one of the events was applied already, or the once-change was made (the caller reads
@@ -49,42 +52,29 @@ for from = 10, 9 + n, 1000 do
   end
 end
 local rev = current + 1
+-- Folded into the new document (rev is as the caller read it: nothing was appended since).
+if redis.call('HEXISTS', KEYS[1], 'pn') == 1 then
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(field, 1, 2) == 'e:' then
+      redis.call('HDEL', KEYS[1], field)
+    end
+  end
+  redis.call('HDEL', KEYS[1], 'pn')
+end
 if once == '' then
-  redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5])
+  redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5], 'ver', ARGV[10 + n])
 else
-  redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5], 'm:' .. once, ARGV[6])
+  redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5], 'ver', ARGV[10 + n], 'm:' .. once, ARGV[6])
 end
-if tonumber(ARGV[3]) > 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-elseif redis.call('PTTL', KEYS[1]) >= 0 then
-  -- No time to live: a profile written onto a tombstone must not keep the tombstone's.
-  redis.call('PERSIST', KEYS[1])
+keep_for(KEYS[1], ARGV[3])
+local entries = {}
+for i = 10, 9 + n do
+  entries[#entries + 1] = ARGV[6]
+  entries[#entries + 1] = ARGV[i]
 end
-if #ARGV > 9 then
-  local now = tonumber(ARGV[6])
-  -- ZADD in chunks: a merged ledger can hold more keys than Lua passes to one call.
-  local entries = {}
-  for i = 10, 9 + n do
-    entries[#entries + 1] = ARGV[6]
-    entries[#entries + 1] = ARGV[i]
-  end
-  for i = 10 + n, #ARGV, 2 do
-    entries[#entries + 1] = ARGV[i]
-    entries[#entries + 1] = ARGV[i + 1]
-  end
-  for i = 1, #entries, 2000 do
-    redis.call('ZADD', KEYS[3], unpack(entries, i, math.min(i + 1999, #entries)))
-  end
-  -- Writes are what a script pays most for (each is replicated), so the ledger's housekeeping is
-  -- spread out: its expiry is moved only once less than a window is left (to a window and a
-  -- half), and old entries are dropped then and on every 16th write. Entries are kept at least
-  -- the window, at most about half a window more.
-  local window = tonumber(ARGV[7])
-  if redis.call('PTTL', KEYS[3]) < window then
-    redis.call('PEXPIRE', KEYS[3], math.floor(window * 1.5))
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - window))
-  elseif rev % 16 == 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - window))
-  end
+for i = 11 + n, #ARGV, 2 do
+  entries[#entries + 1] = ARGV[i]
+  entries[#entries + 1] = ARGV[i + 1]
 end
+record_in_ledger(KEYS[3], entries, tonumber(ARGV[6]), tonumber(ARGV[7]), rev)
 return rev
