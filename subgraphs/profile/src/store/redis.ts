@@ -109,6 +109,25 @@ function storedState(fields: Record<string, Buffer>): StoredState {
  */
 type WrittenProfiles = LRUCache<string, Written>;
 
+/** Compactions a store runs at once beside its writes. */
+const COMPACTIONS_IN_FLIGHT = 2;
+/**
+ * Pending events, in multiples of compactEvery, at which a write rewrites the document itself
+ * instead of queueing it: the queue has fallen that far behind, and reads fold ever more events.
+ */
+const COMPACT_BEHIND = 4;
+
+/**
+ * Where a user's profile asks for its compaction: from half to one and a half times
+ * compactEvery, by user id, so that users whose events came together are not all rewritten
+ * together. Averages compactEvery.
+ */
+function compactionThreshold(userId: string, compactEvery: number): number {
+  let h = 2166136261;
+  for (let i = 0; i < userId.length; i++) h = Math.imul(h ^ userId.charCodeAt(i), 16777619);
+  return Math.ceil(compactEvery / 2) + ((h >>> 0) % compactEvery);
+}
+
 /** Write tokens: a random prefix per process (no two processes share one) and a counter. */
 const WRITER_ID = randomBytes(9).toString('base64url');
 let writes = 0;
@@ -116,6 +135,10 @@ let writes = 0;
 export class RedisProfileStore implements ProfileStore {
   /** Undefined when the cache is off. */
   private readonly written: WrittenProfiles | undefined;
+  /** Users whose compaction is queued (compactLater), with the reducer to fold with. */
+  private readonly compactions = new Map<string, FoldEvents>();
+  private compactionsRunning = 0;
+  private readonly idle: (() => void)[] = [];
 
   constructor(
     private readonly redis: RedisClient,
@@ -222,8 +245,43 @@ export class RedisProfileStore implements ProfileStore {
     } else if (mine) {
       this.written?.delete(userId);
     }
-    if (pending >= this.compactEvery) await this.compact(userId, fold);
+    if (pending >= COMPACT_BEHIND * this.compactEvery) await this.compact(userId, fold);
+    else if (pending >= compactionThreshold(userId, this.compactEvery)) this.compactLater(userId, fold);
     return { version, applied: appended };
+  }
+
+  /**
+   * Queues a compaction: it runs beside the writes (COMPACTIONS_IN_FLIGHT at a time), not in the
+   * write that asked for it, whose events are stored already. Profiles that gather events together
+   * (a bulk load, a benchmark's burst) would otherwise all be rewritten in the same few seconds,
+   * with every write of those seconds waiting behind its own rewrite. A user queued already is
+   * compacted once, with the latest reducer given.
+   */
+  private compactLater(userId: string, fold: FoldEvents): void {
+    this.compactions.set(userId, fold);
+    this.startCompactions();
+  }
+
+  private startCompactions(): void {
+    while (this.compactionsRunning < COMPACTIONS_IN_FLIGHT && this.compactions.size > 0) {
+      const [userId, fold] = this.compactions.entries().next().value as [string, FoldEvents];
+      this.compactions.delete(userId);
+      this.compactionsRunning++;
+      // A failed compaction leaves the events appended (a later write asks again): nothing to report.
+      void this.compact(userId, fold)
+        .catch(() => undefined)
+        .finally(() => {
+          this.compactionsRunning--;
+          this.startCompactions();
+          if (this.compactionsRunning === 0 && this.compactions.size === 0) for (const resolve of this.idle.splice(0)) resolve();
+        });
+    }
+  }
+
+  /** Resolves once no compaction is queued or running (tests and benchmarks read the stored hash then). */
+  compactionsSettled(): Promise<void> {
+    if (this.compactionsRunning === 0 && this.compactions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
   }
 
   /**
@@ -233,7 +291,10 @@ export class RedisProfileStore implements ProfileStore {
   private async compact(userId: string, fold: FoldEvents): Promise<void> {
     const mine = this.written?.get(userId);
     if (mine) {
-      if ((await this.cas(userId, String(mine.rev), mine.token, this.profileOf(mine, fold), [])) > 0) return;
+      const rev = mine.rev;
+      if ((await this.cas(userId, String(rev), mine.token, this.profileOf(mine, fold), [])) > 0) return;
+      // An append of this process came first (it asks again when due); otherwise the copy is stale.
+      if (this.written?.get(userId)?.rev !== rev) return;
       this.written?.delete(userId);
     }
     const state = storedState(await this.redis.hgetallBuffer(this.keys.profile(userId)));
