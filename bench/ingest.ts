@@ -90,6 +90,12 @@ interface SteadyPhase {
   share: number;
   eventsPerSecond: number;
   ingestToApplied: ReturnType<typeof percentiles>;
+  /**
+   * The same probes by stage, in wall-clock time of this machine: the POST until its answer
+   * (accepted: in the stream), the POST until the updater published the change (ProfileUpdated.at),
+   * and that publication until the message arrived here.
+   */
+  stages: { answered: ReturnType<typeof percentiles>; published: ReturnType<typeof percentiles>; delivered: ReturnType<typeof percentiles> };
   readYourWrites: ReturnType<typeof percentiles>;
   goalP99Ms: number | null;
   /** What autocannon sent (eventsPerSecond is the rate asked for). */
@@ -142,11 +148,25 @@ async function main() {
   const latencies: number[] = [];
   const waitLatencies: number[] = [];
   const appliedAt = new Map<string, (at: number) => void>();
+  /** Wall-clock send time of each `applied` probe in flight, and the stages of those done. */
+  const sentAt = new Map<string, number>();
+  const stages = { answered: [] as number[], published: [] as number[], delivered: [] as number[] };
   // Each kind has users of its own, so the two never write the same profile at the same time.
   const probeUsers = Array.from({ length: 50 }, (_, i) => `probe-${i}`);
   const waitUsers = Array.from({ length: 50 }, (_, i) => `probe-wait-${i}`);
   const unsubscribe = await Promise.all(
-    probeUsers.map((id) => backends.pubsub.subscribe(id, (m) => m.eventIds.forEach((e) => appliedAt.get(e)?.(performance.now())))),
+    probeUsers.map((id) =>
+      backends.pubsub.subscribe(id, (m) =>
+        m.eventIds.forEach((e) => {
+          const sent = sentAt.get(e);
+          if (sent !== undefined && appliedAt.has(e)) {
+            stages.published.push(m.at - sent);
+            stages.delivered.push(Date.now() - m.at);
+          }
+          appliedAt.get(e)?.(performance.now());
+        }),
+      ),
+    ),
   );
   let probeSeq = 0;
   /** Posts one probe event for `userId`; resolves with the answer's `applied`. */
@@ -174,9 +194,17 @@ async function main() {
       const applied = new Promise<number | null>((resolve) => {
         appliedAt.set(eventId, resolve);
         setTimeout(() => resolve(null), 120_000).unref();
-      }).finally(() => appliedAt.delete(eventId));
+      }).finally(() => {
+        appliedAt.delete(eventId);
+        sentAt.delete(eventId);
+      });
+      const sentWall = Date.now();
+      sentAt.set(eventId, sentWall);
       const sent = post(eventId, probeUsers[n % probeUsers.length]!, false).then(
-        () => applied,
+        () => {
+          stages.answered.push(Date.now() - sentWall);
+          return applied;
+        },
         () => null, // not accepted: no latency
       );
       pendingApplied.push(sent.then((at) => void (at !== null && latencies.push(at - t))));
@@ -237,6 +265,7 @@ async function main() {
     log(`steady phase at ${Math.round(share * 100)}%: ${perSecond * BATCH} events/s for ${STEADY_DURATION_S} s with probes (through the updater group, and ?wait=applied)...`);
     latencies.length = 0;
     waitLatencies.length = 0;
+    for (const list of Object.values(stages)) list.length = 0;
     pendingApplied.length = 0;
     const steadyCpuBefore = cpuNow();
     const steadyRedisBefore = await redisCounters(redis);
@@ -273,6 +302,7 @@ async function main() {
       share,
       eventsPerSecond,
       ingestToApplied: percentiles(latencies),
+      stages: { answered: percentiles(stages.answered), published: percentiles(stages.published), delivered: percentiles(stages.delivered) },
       readYourWrites: percentiles(waitLatencies),
       goalP99Ms: STEADY_RATE === undefined ? STEADY_GOALS_MS[String(share)] ?? null : null,
       achievedEventsPerSecond: events / STEADY_DURATION_S,
@@ -343,6 +373,9 @@ async function main() {
     const at = `${Math.round(phase.share * 100)}% of the burst, ${f(phase.eventsPerSecond)} events/s for ${STEADY_DURATION_S} s`;
     const goal = phase.goalP99Ms === null ? '' : `p99 <= ${phase.goalP99Ms} ms (${phase.ingestToApplied.p99 <= phase.goalP99Ms ? 'met' : 'NOT met'})`;
     console.log(`| ingest → applied by the updater group at ${at} (ProfileUpdated, n=${phase.ingestToApplied.n}) | p50 ${phase.ingestToApplied.p50.toFixed(1)} ms, p99 ${phase.ingestToApplied.p99.toFixed(1)} ms | ${goal} |`);
+    const st = phase.stages;
+    const pp = (x: ReturnType<typeof percentiles>) => `${x.p50.toFixed(0)} / ${x.p99.toFixed(0)}`;
+    console.log(`|   the same probes by stage, p50 / p99 ms: POST → answered (in the stream); POST → published by the updater; published → received | ${pp(st.answered)}; ${pp(st.published)}; ${pp(st.delivered)} |  |`);
     console.log(`|   read-your-writes (?wait=applied: applied during the request) at the same rate (n=${phase.readYourWrites.n}) | p50 ${phase.readYourWrites.p50.toFixed(1)} ms, p99 ${phase.readYourWrites.p99.toFixed(1)} ms |  |`);
     console.log(`|   the updater group's backlog (entries, sampled every second): max, end, slope | ${f(phase.backlog.max)}, ${f(phase.backlog.end)}, ${f(phase.backlog.slopePerMinute)} per minute | flat (${phase.backlog.flat === null ? 'not judged: Redis before 7.0' : phase.backlog.flat ? 'met' : 'NOT met'}) |`);
     console.log(`|   cost per event (until all of it was applied): CPU ms of the ingest process / the updater${UPDATERS === 1 ? '' : 's'} / Redis; Redis commands | ${phase.perEvent.ingestCpuMs.toFixed(3)} / ${phase.perEvent.updaterCpuMs.toFixed(3)} / ${phase.perEvent.redisCpuMs.toFixed(3)} ms; ${phase.perEvent.redisCommands.toFixed(2)} |  |`);
