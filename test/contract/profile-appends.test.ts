@@ -181,6 +181,21 @@ for (const target of redisTargets()) {
       }
     });
 
+    it('pending events are one field, and strings with newlines or separators in them read back exactly', async ({ skip }) => {
+      redis.require(skip);
+      redis.freshPrefix();
+      const client = connect();
+      const onRedis = serviceOn(open(client, 1000));
+      const inMemory = serviceOn(createMemoryStores(TTL));
+      const tricky = { ...event('lines', 0), traits: { note: 'one\ntwo\r\n],[{"x":1}', plan: '\u2028' } } as ProfileEvent;
+      const batch = [tricky, event('lines', 1), event('lines', 2)];
+      for (const s of [onRedis, inMemory]) await s.service.applyBatch(batch);
+      const stored = await hash(client, 'lines');
+      expect(Object.keys(stored).sort()).toEqual(['p', 'pn', 'rev', 'tok', 'ver']);
+      expect(await onRedis.service.loadProfiles(['lines'])).toEqual(await inMemory.service.loadProfiles(['lines']));
+      expect((await onRedis.service.loadProfiles(['lines']))[0]!.traits['note']!.value).toBe('one\ntwo\r\n],[{"x":1}');
+    });
+
     it('without the write cache, appends and compactions still read what they fold', async ({ skip }) => {
       redis.require(skip);
       redis.freshPrefix();

@@ -88,15 +88,11 @@ interface StoredState {
 }
 
 function storedState(fields: Record<string, Buffer>): StoredState {
-  const appends: [number, Buffer][] = [];
   let bytes = 0;
-  for (const name in fields) {
-    bytes += fields[name]!.length;
-    if (name.startsWith('e:')) appends.push([Number(name.slice(2)), fields[name]!]);
-  }
-  appends.sort((a, b) => a[0] - b[0]);
-  const pending: ProfileEvent[] = [];
-  for (const [, json] of appends) pending.push(...(JSON.parse(json.toString('utf8')) as ProfileEvent[]));
+  for (const name in fields) bytes += fields[name]!.length;
+  // One JSON event a line (JSON.stringify leaves no raw newline in one).
+  const lines = fields['p'];
+  const pending = lines ? (JSON.parse(`[${lines.toString('utf8').replaceAll('\n', ',')}]`) as ProfileEvent[]) : [];
   return { rev: fields['rev']?.toString(), token: fields['tok']?.toString(), doc: fields['doc'], pending, bytes, fields };
 }
 
@@ -115,7 +111,7 @@ const COMPACTIONS_IN_FLIGHT = 2;
  * Pending events, in multiples of compactEvery, at which a write rewrites the document itself
  * instead of queueing it: the queue has fallen that far behind, and reads fold ever more events.
  */
-const COMPACT_BEHIND = 4;
+const COMPACT_BEHIND = 2;
 
 /**
  * Where a user's profile asks for its compaction: from half to one and a half times

@@ -2,8 +2,8 @@
 -- event ids written in the same step.
 -- KEYS[1]  profile hash: fields rev (write counter, never reset by a delete), doc (store/codec.ts), tok
 --          (a token unique to the write that made rev), ver (the profile's version), m:<change>
---          for each once-change made, and the events appended since doc (profile-append.lua: e:<rev>
---          fields, pn of them): the new document folds them in, so they go
+--          for each once-change made, and the events appended since doc (profile-append.lua: p,
+--          pn of them): the new document folds them in, so they go
 -- KEYS[2]  alias key of the same user id (same hash tag): set once the id is an alias
 -- KEYS[3]  ledger of the same user id (same hash tag): sorted set of the keys of applied events
 --          (user sent for + event id) scored by the time they were applied (ms)
@@ -53,14 +53,7 @@ for from = 10, 9 + n, 1000 do
 end
 local rev = current + 1
 -- Folded into the new document (rev is as the caller read it: nothing was appended since).
-if redis.call('HEXISTS', KEYS[1], 'pn') == 1 then
-  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if string.sub(field, 1, 2) == 'e:' then
-      redis.call('HDEL', KEYS[1], field)
-    end
-  end
-  redis.call('HDEL', KEYS[1], 'pn')
-end
+redis.call('HDEL', KEYS[1], 'p', 'pn')
 if once == '' then
   redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5], 'ver', ARGV[10 + n])
 else
