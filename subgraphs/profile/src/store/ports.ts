@@ -25,8 +25,8 @@ export const DEFAULT_CACHE_MB = 64;
  * Events a Redis profile gathers, appended to its hash, before its document is rewritten with them
  * (PROFILE_COMPACT_EVERY). A write of one event to a profile otherwise pays for decoding,
  * copying, bounding and encoding the whole profile and sending it to Redis, about ten times
- * what folding the event costs; at a steady rate each write carries one event (see README, The
- * updater at a steady rate).
+ * what folding the event costs; at a steady rate each write carries one event (README,
+ * Benchmarks: Appended events).
  */
 export const DEFAULT_COMPACT_EVERY = 16;
 

@@ -203,8 +203,8 @@ export class RedisProfileStore implements ProfileStore {
   /**
    * The events, each at most once (the ledger), appended to the profile hash in one script call:
    * no read, no decode, no document written. The profile's document is rewritten with them
-   * (compact) once `compactEvery` have gathered; until then a reader folds them into what it
-   * decodes. Null when this store does not append (compactEvery 1) or the document predates
+   * (compact) once about `compactEvery` have gathered, beside the writes (compactLater); until then
+   * a reader folds them into what it decodes. Null when this store does not append (compactEvery 1) or the document predates
    * appends: the caller writes with `apply` then.
    */
   async append(userId: string, events: readonly ProfileEvent[], fold: FoldEvents): Promise<Appended | null> {
