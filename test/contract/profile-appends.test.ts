@@ -191,9 +191,53 @@ for (const target of redisTargets()) {
       const batch = [tricky, event('lines', 1), event('lines', 2)];
       for (const s of [onRedis, inMemory]) await s.service.applyBatch(batch);
       const stored = await hash(client, 'lines');
-      expect(Object.keys(stored).sort()).toEqual(['p', 'pn', 'rev', 'tok', 'ver']);
+      expect(Object.keys(stored).sort()).toEqual(['dt', 'p', 'pn', 'rev', 'tok', 'ver']);
       expect(await onRedis.service.loadProfiles(['lines'])).toEqual(await inMemory.service.loadProfiles(['lines']));
       expect((await onRedis.service.loadProfiles(['lines']))[0]!.traits['note']!.value).toBe('one\ntwo\r\n],[{"x":1}');
+    });
+
+    it('a reader holding a copy folds only the newer events, without the document, and follows rewrites and deletes', async ({ skip }) => {
+      redis.require(skip);
+      redis.freshPrefix();
+      const writer = serviceOn(open(connect(), 6));
+      const inMemory = serviceOn(createMemoryStores(TTL));
+      const readerClient = connect();
+      // Counts the reader's whole-hash reads (the document with them).
+      let wholeReads = 0;
+      const hgetall = readerClient.hgetallBuffer.bind(readerClient);
+      readerClient.hgetallBuffer = ((key: string) => {
+        wholeReads++;
+        return hgetall(key);
+      }) as typeof readerClient.hgetallBuffer;
+      const reader = serviceOn(open(readerClient));
+      const check = async () => expect(await reader.service.loadProfiles(['copy'])).toEqual(await inMemory.service.loadProfiles(['copy']));
+      const both = async (events: ProfileEvent[]) => {
+        await writer.service.applyBatch(events);
+        await inMemory.service.applyBatch(events);
+      };
+      await both([event('copy', 1), event('copy', 2)]);
+      await check();
+      expect(wholeReads).toBe(1);
+      // Appends only: each read folds the new lines onto its copy.
+      for (let n = 3; n < 6; n++) {
+        await both([event('copy', n)]);
+        await check();
+      }
+      expect(wholeReads).toBe(1);
+      // Past the threshold the writer rewrites the document: the reader reads it whole again.
+      for (let n = 6; n < 16; n++) await both([event('copy', n)]);
+      await (writer.service['stores'].profiles as RedisProfileStore).compactionsSettled();
+      await check();
+      expect(wholeReads).toBe(2);
+      await both([event('copy', 16)]);
+      await check();
+      expect(wholeReads).toBe(2);
+      // Deleted and written again: nothing of the old copy is folded into the new profile.
+      await writer.service.deleteUser('copy');
+      await inMemory.service.deleteUser('copy');
+      await check();
+      await both([event('copy', 17)]);
+      await check();
     });
 
     it('without the write cache, appends and compactions still read what they fold', async ({ skip }) => {

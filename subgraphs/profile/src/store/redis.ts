@@ -75,6 +75,15 @@ interface Written {
   pending: ProfileEvent[];
   /** Bytes of its stored document and events (the cache's size cap counts these). */
   bytes: number;
+  /**
+   * The token of the write that stored the document this copy was built from (dt), and how many
+   * of the events appended since (the lines of p) `base` holds besides `pending`: a read that finds
+   * the same document folds only the lines after those, without fetching or decoding it.
+   * Undefined when unknown (a document stored before dt, or a copy built by a write of this
+   * process on a state it did not read whole).
+   */
+  docToken?: string | undefined;
+  folded: number;
 }
 
 /** A profile hash as read: its fields, the events appended since its document in the order they were appended. */
@@ -160,6 +169,7 @@ export class RedisProfileStore implements ProfileStore {
   private profileOf(w: Written, fold: FoldEvents): Profile {
     if (w.pending.length > 0) {
       w.base = fold(w.base, w.pending, false);
+      w.folded += w.pending.length;
       w.pending = [];
     }
     return w.base;
@@ -180,19 +190,39 @@ export class RedisProfileStore implements ProfileStore {
    * Callers treat what they get as read-only, as the write path already does.
    */
   async getMany(userIds: readonly string[], fold: FoldEvents = defaultFold): Promise<(Profile | null)[]> {
-    const rows = await Promise.all(userIds.map((id) => this.redis.hgetallBuffer(this.keys.profile(id))));
-    return rows.map((fields, i) => {
-      const state = storedState(fields);
-      if (!state.doc && state.pending.length === 0) return null;
-      const userId = userIds[i]!;
-      const { rev, token } = state;
-      const known = this.written?.get(userId);
-      if (known && rev === String(known.rev) && token === known.token) return this.profileOf(known, fold);
-      const profile = this.decode(state, fold)!;
-      // Not over a newer copy (a write of this process that landed after this read).
-      if (rev !== undefined && token !== undefined && !(known && known.rev > Number(rev))) this.written?.set(userId, { rev: Number(rev), token, base: profile, pending: [], bytes: state.bytes });
-      return profile;
-    });
+    // The small fields first: a profile this process holds a copy of is read without its document.
+    const heads = await Promise.all(userIds.map((id) => this.redis.hmgetBuffer(this.keys.profile(id), 'rev', 'tok', 'dt', 'pn', 'p')));
+    return Promise.all(
+      heads.map(async ([revBytes, tokBytes, dtBytes, pnBytes, lines], i) => {
+        // Every write sets rev (a deletion keeps it): without it there is no profile.
+        if (!revBytes) return null;
+        const userId = userIds[i]!;
+        const rev = revBytes.toString();
+        const token = tokBytes?.toString();
+        const known = this.written?.get(userId);
+        if (known && rev === String(known.rev) && token === known.token) return this.profileOf(known, fold);
+        const docToken = dtBytes?.toString();
+        const appended = Number(pnBytes ?? 0);
+        if (known && token !== undefined && docToken !== undefined && known.docToken === docToken && known.folded + known.pending.length <= appended && Number(rev) > known.rev) {
+          // The same document, with events appended since this copy: fold only those.
+          const all = storedState({ p: lines ?? Buffer.alloc(0) }).pending;
+          const before = this.profileOf(known, fold);
+          const fresh = all.slice(known.folded);
+          const profile = fresh.length > 0 ? fold(before, fresh, false) : before;
+          this.written?.set(userId, { rev: Number(rev), token, base: profile, pending: [], bytes: known.bytes + (lines?.length ?? 0), docToken, folded: all.length });
+          return profile;
+        }
+        const state = storedState(await this.redis.hgetallBuffer(this.keys.profile(userId)));
+        if (!state.doc && state.pending.length === 0) return null;
+        const profile = this.decode(state, fold)!;
+        const now = this.written?.get(userId);
+        // Not over a newer copy (a write of this process that landed after this read).
+        if (state.rev !== undefined && state.token !== undefined && !(now && now.rev > Number(state.rev))) {
+          this.written?.set(userId, { rev: Number(state.rev), token: state.token, base: profile, pending: [], bytes: state.bytes, docToken: state.fields['dt']?.toString(), folded: state.pending.length });
+        }
+        return profile;
+      }),
+    );
   }
 
   apply(userId: string, events: readonly ProfileEvent[], fold: FoldEvents): Promise<Profile> {
@@ -410,7 +440,7 @@ export class RedisProfileStore implements ProfileStore {
       this.written?.delete(userId);
       throw new AliasedProfileError(userId);
     }
-    if (written > 0) this.written?.set(userId, { rev: written, token, base: next, pending: [], bytes: doc.length });
+    if (written > 0) this.written?.set(userId, { rev: written, token, base: next, pending: [], bytes: doc.length, docToken: token, folded: 0 });
     return Math.max(0, written);
   }
 

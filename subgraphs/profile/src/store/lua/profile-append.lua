@@ -5,7 +5,7 @@
 -- KEYS[1]  profile hash (see profile-cas.lua): this script adds the events to p (one JSON event a
 --          line, oldest first: one field, since each field of a hash with a document in it costs
 --          its own entry), and keeps ver (the profile's version, pending events included) and pn
---          (pending events) up to date
+--          (pending events) up to date, and sets dt (see profile-cas.lua) when there is none
 -- KEYS[2]  alias key of the same user id
 -- KEYS[3]  ledger of the same user id
 -- ARGV[1]  time to live in ms ("0": none)
@@ -20,7 +20,7 @@
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return -1
 end
-local fields = redis.call('HMGET', KEYS[1], 'rev', 'ver', 'pn')
+local fields = redis.call('HMGET', KEYS[1], 'rev', 'ver', 'pn', 'dt')
 -- (Not the document itself: at the size bounds it is some 60 KB to copy for one test.)
 if not fields[2] and redis.call('HEXISTS', KEYS[1], 'doc') == 1 then
   return -3
@@ -54,6 +54,10 @@ rev = rev + 1
 ver = ver + #events
 pn = pn + #events
 redis.call('HSET', KEYS[1], 'rev', rev, 'ver', ver, 'pn', pn, 'tok', ARGV[2], 'p', pending and (pending .. '\n' .. added) or added)
+if not fields[4] then
+  -- The first append onto no document: dt names this state too (what a reader's copy builds on).
+  redis.call('HSET', KEYS[1], 'dt', ARGV[2])
+end
 keep_for(KEYS[1], ARGV[1])
 record_in_ledger(KEYS[3], entries, tonumber(ARGV[3]), tonumber(ARGV[4]), rev)
 return {rev, ver, pn, #events}

@@ -1,7 +1,9 @@
 -- Compare-and-set of a profile document (optimistic concurrency), with its ledger of applied
 -- event ids written in the same step.
 -- KEYS[1]  profile hash: fields rev (write counter, never reset by a delete), doc (store/codec.ts), tok
---          (a token unique to the write that made rev), ver (the profile's version), m:<change>
+--          (a token unique to the write that made rev), dt (the token of the write that stored doc:
+--          appends leave it, so a reader that decoded doc folds only the newer events), ver (the
+--          profile's version), m:<change>
 --          for each once-change made, and the events appended since doc (profile-append.lua: p,
 --          pn of them): the new document folds them in, so they go
 -- KEYS[2]  alias key of the same user id (same hash tag): set once the id is an alias
@@ -55,9 +57,9 @@ local rev = current + 1
 -- Folded into the new document (rev is as the caller read it: nothing was appended since).
 redis.call('HDEL', KEYS[1], 'p', 'pn')
 if once == '' then
-  redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5], 'ver', ARGV[10 + n])
+  redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5], 'dt', ARGV[5], 'ver', ARGV[10 + n])
 else
-  redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5], 'ver', ARGV[10 + n], 'm:' .. once, ARGV[6])
+  redis.call('HSET', KEYS[1], 'rev', rev, 'doc', ARGV[2], 'tok', ARGV[5], 'dt', ARGV[5], 'ver', ARGV[10 + n], 'm:' .. once, ARGV[6])
 end
 keep_for(KEYS[1], ARGV[3])
 local entries = {}
