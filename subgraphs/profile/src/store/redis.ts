@@ -209,7 +209,8 @@ export class RedisProfileStore implements ProfileStore {
           const before = this.profileOf(known, fold);
           const fresh = all.slice(known.folded);
           const profile = fresh.length > 0 ? fold(before, fresh, false) : before;
-          this.written?.set(userId, { rev: Number(rev), token, base: profile, pending: [], bytes: known.bytes + (lines?.length ?? 0), docToken, folded: all.length });
+          // (Its size stays the document's: the pending lines are bounded, and counted anew at the next rewrite.)
+          this.written?.set(userId, { rev: Number(rev), token, base: profile, pending: [], bytes: known.bytes, docToken, folded: all.length });
           return profile;
         }
         const state = storedState(await this.redis.hgetallBuffer(this.keys.profile(userId)));
