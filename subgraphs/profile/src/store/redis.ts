@@ -90,19 +90,23 @@ interface Written {
 interface StoredState {
   rev: string | undefined;
   token: string | undefined;
+  /** The token of the write that stored the document (or the first append onto none): dt. */
+  docToken: string | undefined;
   doc: Buffer | undefined;
   pending: ProfileEvent[];
   bytes: number;
   fields: Record<string, Buffer>;
 }
 
+/** The pending field p: one JSON event a line (JSON.stringify leaves no raw newline in one). */
+function pendingEvents(lines: Buffer | null | undefined): ProfileEvent[] {
+  return lines ? (JSON.parse(`[${lines.toString('utf8').replaceAll('\n', ',')}]`) as ProfileEvent[]) : [];
+}
+
 function storedState(fields: Record<string, Buffer>): StoredState {
   let bytes = 0;
   for (const name in fields) bytes += fields[name]!.length;
-  // One JSON event a line (JSON.stringify leaves no raw newline in one).
-  const lines = fields['p'];
-  const pending = lines ? (JSON.parse(`[${lines.toString('utf8').replaceAll('\n', ',')}]`) as ProfileEvent[]) : [];
-  return { rev: fields['rev']?.toString(), token: fields['tok']?.toString(), doc: fields['doc'], pending, bytes, fields };
+  return { rev: fields['rev']?.toString(), token: fields['tok']?.toString(), docToken: fields['dt']?.toString(), doc: fields['doc'], pending: pendingEvents(fields['p']), bytes, fields };
 }
 
 /**
@@ -175,6 +179,11 @@ export class RedisProfileStore implements ProfileStore {
     return w.base;
   }
 
+  /** The user's profile hash, whole. */
+  private async readState(userId: string): Promise<StoredState> {
+    return storedState(await this.redis.hgetallBuffer(this.keys.profile(userId)));
+  }
+
   /** The profile a stored state stands for: its document with the events appended since folded in (null: neither). */
   private decode(state: StoredState, fold: FoldEvents): Profile | null {
     const doc = state.doc ? decodeProfile(state.doc) : null;
@@ -205,7 +214,7 @@ export class RedisProfileStore implements ProfileStore {
         const appended = Number(pnBytes ?? 0);
         if (known && token !== undefined && docToken !== undefined && known.docToken === docToken && known.folded + known.pending.length <= appended && Number(rev) > known.rev) {
           // The same document, with events appended since this copy: fold only those.
-          const all = storedState({ p: lines ?? Buffer.alloc(0) }).pending;
+          const all = pendingEvents(lines);
           const before = this.profileOf(known, fold);
           const fresh = all.slice(known.folded);
           const profile = fresh.length > 0 ? fold(before, fresh, false) : before;
@@ -213,13 +222,14 @@ export class RedisProfileStore implements ProfileStore {
           this.written?.set(userId, { rev: Number(rev), token, base: profile, pending: [], bytes: known.bytes, docToken, folded: all.length });
           return profile;
         }
-        const state = storedState(await this.redis.hgetallBuffer(this.keys.profile(userId)));
+        // Whole, in one read: the document and the lines it goes with must be of one state.
+        const state = await this.readState(userId);
         if (!state.doc && state.pending.length === 0) return null;
         const profile = this.decode(state, fold)!;
         const now = this.written?.get(userId);
         // Not over a newer copy (a write of this process that landed after this read).
         if (state.rev !== undefined && state.token !== undefined && !(now && now.rev > Number(state.rev))) {
-          this.written?.set(userId, { rev: Number(state.rev), token: state.token, base: profile, pending: [], bytes: state.bytes, docToken: state.fields['dt']?.toString(), folded: state.pending.length });
+          this.written?.set(userId, { rev: Number(state.rev), token: state.token, base: profile, pending: [], bytes: state.bytes, docToken: state.docToken, folded: state.pending.length });
         }
         return profile;
       }),
@@ -324,7 +334,7 @@ export class RedisProfileStore implements ProfileStore {
       if (this.written?.get(userId)?.rev !== rev) return;
       this.written?.delete(userId);
     }
-    const state = storedState(await this.redis.hgetallBuffer(this.keys.profile(userId)));
+    const state = await this.readState(userId);
     if (state.pending.length === 0 || state.token === undefined) return;
     await this.cas(userId, state.rev ?? '0', state.token, this.decode(state, fold)!, []);
   }
@@ -383,12 +393,11 @@ export class RedisProfileStore implements ProfileStore {
       this.written?.delete(userId);
     }
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const [fields, scores] = await Promise.all([
-        this.redis.hgetallBuffer(key),
+      const [state, scores] = await Promise.all([
+        this.readState(userId),
         ids.length > 0 ? this.redis.zmscore(ledgerKey, ...ids) : Promise.resolve([] as (string | null)[]),
       ]);
-      const state = storedState(fields);
-      const done = once ? fields[`m:${once}`] : undefined;
+      const done = once ? state.fields[`m:${once}`] : undefined;
       const applied = scores.map((score) => score !== null);
       const fresh = ids.filter((_, i) => !applied[i]);
       const current = this.decode(state, fold);
