@@ -21,6 +21,7 @@ import WebSocket from 'ws';
 import { benchAuth } from './lib/auth.js';
 import { startChild } from './lib/child.js';
 import { playPoster } from './lib/play-poster.js';
+import { cpuSeconds } from './lib/process-stats.js';
 import { saveReport } from './lib/report.js';
 import { percentiles } from './lib/synthetic.js';
 
@@ -56,6 +57,11 @@ interface ShapeResult {
   measuredErrors: number;
   ingestErrors: number;
   latencyMs: ReturnType<typeof percentiles>;
+  /**
+   * CPU seconds per second of the load (warm-up, measured window and the wait for the last
+   * messages), per process: what the 2 cores were asked for, and where the time goes.
+   */
+  coresUsed: { gateway: number; subgraphs: number; loadGenerator: number };
   /** Held by the live subscriptions: heap with them live (after the load) − after they closed, ÷ their number. */
   heapBytesPerSubscription: { gateway: number; profileSubgraph: number };
   /** Heap with them live (before the load) − before they opened, ÷ their number: also what the readiness events added to the users' data (embedded stores). */
@@ -104,7 +110,7 @@ async function main() {
     args: ['subgraphs'],
     env,
     nodeFlags: ['--expose-gc'],
-    // FANOUT_CPU_PROFILE=<dir>: a CPU profile of the subgraphs process, written when it stops.
+    // FANOUT_CPU_PROFILE=<dir>: CPU profiles of the subgraphs and gateway processes, written when they stop.
     ...(process.env['FANOUT_CPU_PROFILE'] ? { cpuProfileDir: process.env['FANOUT_CPU_PROFILE'] } : {}),
     ready: true,
     readyTimeoutMs: 120_000,
@@ -113,6 +119,7 @@ async function main() {
     args: ['gateway'],
     env: { ...env, BENCH_SUBGRAPH_URLS: JSON.stringify(subgraphs.info.subgraphUrls) },
     nodeFlags: ['--expose-gc'],
+    ...(process.env['FANOUT_CPU_PROFILE'] ? { cpuProfileDir: process.env['FANOUT_CPU_PROFILE'] } : {}),
     ready: true,
     readyTimeoutMs: 120_000,
   });
@@ -207,6 +214,7 @@ async function main() {
       log(`${shape}: ${liveCount} of ${SUBSCRIPTIONS} live; ${RATE} events/s for ${DURATION_S} s after ${WARMUP_S} s of warm-up...`);
 
       const start = performance.now();
+      const cpuBefore = { gateway: cpuSeconds(gatewayChild.process.pid), subgraphs: cpuSeconds(subgraphs.process.pid), self: process.cpuUsage() };
       measureFrom = start + WARMUP_S * 1000;
       const end = measureFrom + DURATION_S * 1000;
       let k = 0;
@@ -225,6 +233,13 @@ async function main() {
       const expected = [...sent.values()].reduce((a, times) => a + times.filter((t) => t >= measureFrom).length, 0) * perUser;
       const settleBy = performance.now() + 15_000;
       while (visible < expected && performance.now() < settleBy) await sleep(50);
+      const loadSeconds = (performance.now() - start) / 1000;
+      const selfCpu = process.cpuUsage(cpuBefore.self);
+      const coresUsed = {
+        gateway: ((cpuSeconds(gatewayChild.process.pid) ?? NaN) - (cpuBefore.gateway ?? NaN)) / loadSeconds,
+        subgraphs: ((cpuSeconds(subgraphs.process.pid) ?? NaN) - (cpuBefore.subgraphs ?? NaN)) / loadSeconds,
+        loadGenerator: (selfCpu.user + selfCpu.system) / 1e6 / loadSeconds,
+      };
       // What the subscriptions hold: the heap with them live, and once they are all closed (the
       // gateway's live_subscriptions gauge at 0, the subgraphs' heap no longer falling).
       const heapLoaded = { gateway: await heapOf(gatewayChild.info.heap, `${shape}-loaded-gateway`), subgraphs: await heapOf(subgraphs.info.heap, `${shape}-loaded-subgraphs`) };
@@ -244,6 +259,7 @@ async function main() {
         measuredErrors,
         ingestErrors: poster.errors,
         latencyMs: p,
+        coresUsed,
         heapBytesPerSubscription: {
           gateway: (heapLoaded.gateway - heapClosed.gateway) / SUBSCRIPTIONS,
           profileSubgraph: (heapLoaded.subgraphs - heapClosed.subgraphs) / SUBSCRIPTIONS,
@@ -276,6 +292,7 @@ async function main() {
   row('events visible at every subscriber of their user', (r) => `${r.visible.toLocaleString('en-US')} of ${r.expected.toLocaleString('en-US')}`, 'all');
   row('errors: subscription messages (of them in the measured window) / ingest', (r) => `${r.errors} (${r.measuredErrors}) / ${r.ingestErrors}`);
   row('ingest call → message at the client', (r) => `p50 ${f(r.latencyMs.p50)} ms, p99 ${f(r.latencyMs.p99)} ms`, `p99 <= ${GOALS.p99Ms} ms (${results.every((r) => r.latencyMs.p99 <= GOALS.p99Ms) ? 'met' : 'NOT met'})`);
+  row('cores used during the load: gateway / subgraphs / load generator (of 2)', (r) => `${r.coresUsed.gateway.toFixed(2)} / ${r.coresUsed.subgraphs.toFixed(2)} / ${r.coresUsed.loadGenerator.toFixed(2)}`);
   row(
     'heap per subscription (what closing them frees): gateway / subgraphs process',
     (r) => `${kb(r.heapBytesPerSubscription.gateway)} / ${kb(r.heapBytesPerSubscription.profileSubgraph)} (since opening, with the readiness events' data: ${kb(r.heapBytesPerSubscriptionSinceOpening.gateway)} / ${kb(r.heapBytesPerSubscriptionSinceOpening.profileSubgraph)})`,
