@@ -26,6 +26,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { createHistogram } from 'node:perf_hooks';
+import type { RecordableHistogram } from 'node:perf_hooks';
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -40,7 +42,7 @@ import { gatewayClient } from './lib/gateway-client.js';
 import { playPoster } from './lib/play-poster.js';
 import { rssOf } from './lib/process-stats.js';
 import { saveReport } from './lib/report.js';
-import { percentiles } from './lib/synthetic.js';
+import type { percentiles } from './lib/synthetic.js';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const REDIS_URL = process.env['REDIS_URL'] || 'redis://127.0.0.1:6379';
@@ -123,9 +125,12 @@ async function main() {
     // Per user: send times of its events (version v is the v-th), the last version delivered.
     const users = Array.from({ length: SUBSCRIPTIONS }, (_, i) => `soak-${run}-${i}`);
     const delivered = new Map<string, number>();
-    // Latencies by second of the load (ms, packed doubles): the load generator's own bookkeeping
-    // must not be what grows in an RSS soak (an object per message took +40 % in a 10-minute run).
-    const latencyBySecond: number[][] = [];
+    // Latencies in histograms (µs, HDR with 3 significant digits), one a minute of the load and
+    // one for the measured part, and send times forgotten once delivered: the load generator's own
+    // bookkeeping must not be what grows in an RSS soak (an object per message took +40 % in a
+    // 10-minute run; packed arrays of every sample still +10 %).
+    const latencyByMinute: RecordableHistogram[] = [];
+    const measuredLatency = createHistogram();
     let loadStart = Infinity;
     let messages = 0;
     let orderViolations = 0;
@@ -134,7 +139,7 @@ async function main() {
     const nowS = () => (performance.now() - began) / 1000;
     const poster = playPoster(subgraphs.info.profile, auth.caller, users, `soak-${run}`);
     posters.push(poster);
-    const { sent, inflight } = poster;
+    const { inflight } = poster;
     const ingest = poster.post;
     if (PREFILL > 0) {
       log(`prefill: ${PREFILL} events for each of ${users.length} users, as fast as they are taken...`);
@@ -166,11 +171,18 @@ async function main() {
             const before = delivered.get(user) ?? 0;
             if (version <= before) return void orderViolations++;
             delivered.set(user, version);
-            const times = sent.get(user)!;
-            const second = Math.floor(nowS() - loadStart);
-            if (!(second >= 0)) return;
-            const bucket = (latencyBySecond[second] ??= []);
-            for (let v = before + 1; v <= version; v++) if (Number.isFinite(times[v - 1])) bucket.push(at - times[v - 1]!);
+            const second = nowS() - loadStart;
+            if (second >= 0) {
+              const minute = (latencyByMinute[Math.floor(second / 60)] ??= createHistogram());
+              for (let v = before + 1; v <= version; v++) {
+                const t = poster.timeOf(user, v);
+                if (t === undefined || !Number.isFinite(t)) continue;
+                const us = Math.max(1, Math.round((at - t) * 1000));
+                minute.record(us);
+                if (second >= WARMUP_S) measuredLatency.record(us);
+              }
+            }
+            poster.forget(user, version);
           },
           error: () => void subscriptionErrors++,
           complete: () => undefined,
@@ -224,7 +236,7 @@ async function main() {
     await poster.settled();
     // The last events reach their subscribers.
     const settledBy = performance.now() + 60_000;
-    const missing = () => users.reduce((a, u) => a + sent.get(u)!.length - (delivered.get(u) ?? 0), 0);
+    const missing = () => users.reduce((a, u) => a + poster.count(u) - (delivered.get(u) ?? 0), 0);
     while (missing() > 0 && performance.now() < settledBy) await new Promise((r) => setTimeout(r, 100));
     clearInterval(sampler);
     await sample();
@@ -249,12 +261,11 @@ async function main() {
       }),
     );
     const minutes: { minute: number; events: number; p50: number; p99: number }[] = [];
-    for (let m = 0; m * 60 < loadEnd - loadStart; m++) {
-      const inMinute = latencyBySecond.slice(m * 60, (m + 1) * 60).flat();
-      const p = percentiles(inMinute);
-      minutes.push({ minute: m + 1, events: inMinute.length, p50: p.p50, p99: p.p99 });
+    const ms = (h: RecordableHistogram | undefined, q: number) => (h && h.count > 0 ? h.percentile(q) / 1000 : NaN);
+    for (let m = 0; m * 60 < loadEnd - loadStart || latencyByMinute[m]; m++) {
+      const h = latencyByMinute[m];
+      minutes.push({ minute: m + 1, events: h?.count ?? 0, p50: ms(h, 50), p99: ms(h, 99) });
     }
-    const measuredLatency = percentiles(latencyBySecond.slice(Math.ceil(WARMUP_S)).flat());
     const report = {
       stores: subgraphs.info.stores,
       durationSeconds: DURATION_S,
@@ -270,7 +281,7 @@ async function main() {
       subscriptionErrors,
       eventsMissing: missing(),
       orderViolations,
-      latencyMs: measuredLatency,
+      latencyMs: { p50: ms(measuredLatency, 50), p95: ms(measuredLatency, 95), p99: ms(measuredLatency, 99), mean: measuredLatency.count > 0 ? measuredLatency.mean / 1000 : NaN, n: measuredLatency.count },
       rss,
       backlog: backlogs,
       minutes,
