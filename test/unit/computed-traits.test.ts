@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { definitionProblems } from '../../lib/contracts/computed-traits.js';
 import type { ComputedTraitDefinition } from '../../lib/contracts/computed-traits.js';
 import type { EventType, ItemRef, ProfileEvent } from '../../lib/contracts/event.js';
-import { computedTraitValue, computedTraitValues } from '../../subgraphs/profile/src/domain/computed-traits.js';
+import { computedTraitValue, computedTraitValues, traitSignature } from '../../subgraphs/profile/src/domain/computed-traits.js';
 import { DAY_MS, DEFAULT_REDUCER_CONFIG } from '../../subgraphs/profile/src/domain/config.js';
 import type { ReducerConfig } from '../../subgraphs/profile/src/domain/config.js';
 import { adoptProfile, emptyProfile } from '../../subgraphs/profile/src/domain/profile.js';
@@ -424,5 +424,50 @@ describe('profiles stored before computed traits', () => {
     expect(valueOf(copied, cfg, 'plays', T0 + 2).value).toBe(1);
     const other = JSON.parse(legacyJson()) as Profile;
     expect(mergeProfiles(copied, other, cfg).computed).toEqual(copied.computed);
+  });
+});
+
+describe('reading a windowed trait', () => {
+  /** What a read means, spelled out: filter the contributions in (now − window, now], aggregate them. */
+  function reference(d: ComputedTraitDefinition, entries: readonly [number, number | string][], now: number) {
+    const windowMs = d.windowMs!;
+    const counted = entries.filter(([t]) => t > now - windowMs && t <= now);
+    const values = counted.map(([, v]) => v);
+    const counts = new Map<string, number>();
+    for (const v of values) counts.set(String(v), (counts.get(String(v)) ?? 0) + 1);
+    const most = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? null;
+    const value = {
+      COUNT: counted.length,
+      SUM: values.reduce<number>((a, v) => a + (v as number), 0),
+      FIRST_SEEN: counted[0]?.[0] ?? null,
+      LAST_SEEN: counted.at(-1)?.[0] ?? null,
+      DISTINCT: new Set(values).size,
+      MOST_FREQUENT: most,
+    }[d.kind];
+    const leaves = counted[0] ? counted[0][0] + windowMs : Infinity;
+    const enters = entries.find(([t]) => t > now)?.[0] ?? Infinity;
+    const next = Math.min(leaves, enters);
+    return { name: d.name, value, nextChangeAt: Number.isFinite(next) ? next : null };
+  }
+
+  it('equals filtering the contributions in the window, for every kind, at any time, with ties and edges', () => {
+    const rng = mulberry32(19);
+    const kinds = ['COUNT', 'SUM', 'FIRST_SEEN', 'LAST_SEEN', 'DISTINCT', 'MOST_FREQUENT'] as const;
+    for (let round = 0; round < 400; round++) {
+      const kind = pick(rng, kinds);
+      const windowMs = randInt(rng, 1, 20) * MINUTE_MS;
+      const d = def(`t-${round}`, kind, { windowMs, ...(kind === 'SUM' ? { property: 'price' } : {}), ...(kind === 'DISTINCT' || kind === 'MOST_FREQUENT' ? { of: 'GENRE' as const } : {}) });
+      // Times on a coarse grid, so that several entries share one and reads land on their edges.
+      const entries: [number, number | string][] = Array.from({ length: randInt(rng, 0, 60) }, () => {
+        const t = T0 + randInt(rng, 0, 40) * MINUTE_MS;
+        return [t, kind === 'DISTINCT' || kind === 'MOST_FREQUENT' ? pick(rng, ['Crime', 'Drama', 'Comedy']) : randInt(rng, 1, 9)];
+      });
+      entries.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+      const p = emptyProfile('u');
+      p.computed[d.name] = { sig: traitSignature(d), entries } as WindowedTraitState;
+      for (const now of [T0 - MINUTE_MS, ...entries.map(([t]) => t), ...entries.map(([t]) => t + windowMs), T0 + randInt(rng, 0, 60) * MINUTE_MS]) {
+        expect(computedTraitValue(p, d, now)).toEqual(reference(d, entries, now));
+      }
+    }
   });
 });
