@@ -98,9 +98,19 @@ interface StoredState {
   fields: Record<string, Buffer>;
 }
 
-/** The pending field p: one JSON event a line (JSON.stringify leaves no raw newline in one). */
-function pendingEvents(lines: Buffer | null | undefined): ProfileEvent[] {
-  return lines ? (JSON.parse(`[${lines.toString('utf8').replaceAll('\n', ',')}]`) as ProfileEvent[]) : [];
+/**
+ * The pending field p: one JSON event a line (JSON.stringify leaves no raw newline in one), those
+ * after the first `skip` lines (a reader that holds a copy with those folded in parses only the rest).
+ */
+function pendingEvents(lines: Buffer | null | undefined, skip = 0): ProfileEvent[] {
+  if (!lines) return [];
+  let from = 0;
+  for (let i = 0; i < skip; i++) {
+    const nl = lines.indexOf(0x0a, from);
+    if (nl < 0) return [];
+    from = nl + 1;
+  }
+  return from >= lines.length ? [] : (JSON.parse(`[${lines.toString('utf8', from).replaceAll('\n', ',')}]`) as ProfileEvent[]);
 }
 
 function storedState(fields: Record<string, Buffer>): StoredState {
@@ -213,13 +223,12 @@ export class RedisProfileStore implements ProfileStore {
         const docToken = dtBytes?.toString();
         const appended = Number(pnBytes ?? 0);
         if (known && token !== undefined && docToken !== undefined && known.docToken === docToken && known.folded + known.pending.length <= appended && Number(rev) > known.rev) {
-          // The same document, with events appended since this copy: fold only those.
-          const all = pendingEvents(lines);
+          // The same document, with events appended since this copy: parse and fold only those.
           const before = this.profileOf(known, fold);
-          const fresh = all.slice(known.folded);
+          const fresh = pendingEvents(lines, known.folded);
           const profile = fresh.length > 0 ? fold(before, fresh, false) : before;
           // (Its size stays the document's: the pending lines are bounded, and counted anew at the next rewrite.)
-          this.written?.set(userId, { rev: Number(rev), token, base: profile, pending: [], bytes: known.bytes, docToken, folded: all.length });
+          this.written?.set(userId, { rev: Number(rev), token, base: profile, pending: [], bytes: known.bytes, docToken, folded: known.folded + fresh.length });
           return profile;
         }
         // Whole, in one read: the document and the lines it goes with must be of one state.
