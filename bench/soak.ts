@@ -40,7 +40,7 @@ import { backlog, slope } from './lib/backlog.js';
 import { startChild } from './lib/child.js';
 import { gatewayClient } from './lib/gateway-client.js';
 import { playPoster } from './lib/play-poster.js';
-import { rssOf } from './lib/process-stats.js';
+import { cpuSeconds, rssOf } from './lib/process-stats.js';
 import { saveReport } from './lib/report.js';
 import type { percentiles } from './lib/synthetic.js';
 
@@ -69,7 +69,11 @@ const CREATE = `mutation ($input: AudienceInput!) { createAudience(input: $input
 interface Sample {
   atS: number;
   rss: Record<string, number>;
+  /** CPU seconds used so far, per process (cores used = its rise ÷ the time between samples). */
+  cpu: Record<string, number>;
   backlog: Record<string, number>;
+  /** Ingest posts sent and not answered yet: where a saturated ingest path queues. */
+  postsInFlight: number;
 }
 
 async function main() {
@@ -203,9 +207,10 @@ async function main() {
     loadStart = nowS();
     const sample = async () => {
       const rss = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, rssOf(pid)]));
+      const cpu = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid) ?? NaN]));
       const b: Record<string, number> = {};
       for (const [name, read] of Object.entries(groups)) b[name] = await read().catch(() => NaN);
-      samples.push({ atS: nowS() - loadStart, rss, backlog: b });
+      samples.push({ atS: nowS() - loadStart, rss, cpu, backlog: b, postsInFlight: inflight.size });
     };
     await sample();
     const sampler = setInterval(() => void sample(), SAMPLE_EVERY_MS);
@@ -229,7 +234,11 @@ async function main() {
       if (nowS() >= nextProgress) {
         nextProgress += 60;
         const s = samples[samples.length - 1]!;
-        log(`  +${Math.round(nowS() - loadStart)} s: ${messages} messages, RSS ${Object.entries(s.rss).map(([p, b]) => `${p} ${(b / 2 ** 20).toFixed(0)} MB`).join(', ')}; backlog ${JSON.stringify(s.backlog)}`);
+        const before = samples.findLast((x) => x.atS <= s.atS - 50) ?? samples[0]!;
+        const cores = (p: string) => ((s.cpu[p]! - before.cpu[p]!) / Math.max(1e-9, s.atS - before.atS)).toFixed(2);
+        log(
+          `  +${Math.round(nowS() - loadStart)} s: ${messages} messages, RSS ${Object.entries(s.rss).map(([p, b]) => `${p} ${(b / 2 ** 20).toFixed(0)} MB`).join(', ')}; cores ${Object.keys(s.cpu).map((p) => `${p} ${cores(p)}`).join(', ')}; backlog ${JSON.stringify(s.backlog)}; posts in flight ${s.postsInFlight}`,
+        );
       }
     }
     const loadEnd = nowS();
