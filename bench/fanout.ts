@@ -21,7 +21,7 @@ import WebSocket from 'ws';
 import { benchAuth } from './lib/auth.js';
 import { startChild } from './lib/child.js';
 import { playPoster } from './lib/play-poster.js';
-import { cpuSeconds } from './lib/process-stats.js';
+import { coresUsed, cpuNow } from './lib/process-stats.js';
 import { saveReport } from './lib/report.js';
 import { percentiles } from './lib/synthetic.js';
 
@@ -214,7 +214,8 @@ async function main() {
       log(`${shape}: ${liveCount} of ${SUBSCRIPTIONS} live; ${RATE} events/s for ${DURATION_S} s after ${WARMUP_S} s of warm-up...`);
 
       const start = performance.now();
-      const cpuBefore = { gateway: cpuSeconds(gatewayChild.process.pid), subgraphs: cpuSeconds(subgraphs.process.pid), self: process.cpuUsage() };
+      const pids = { gateway: gatewayChild.process.pid, subgraphs: subgraphs.process.pid, loadGenerator: process.pid };
+      const cpuBefore = cpuNow(pids);
       measureFrom = start + WARMUP_S * 1000;
       const end = measureFrom + DURATION_S * 1000;
       let k = 0;
@@ -233,13 +234,7 @@ async function main() {
       const expected = [...sent.values()].reduce((a, times) => a + times.filter((t) => t >= measureFrom).length, 0) * perUser;
       const settleBy = performance.now() + 15_000;
       while (visible < expected && performance.now() < settleBy) await sleep(50);
-      const loadSeconds = (performance.now() - start) / 1000;
-      const selfCpu = process.cpuUsage(cpuBefore.self);
-      const coresUsed = {
-        gateway: ((cpuSeconds(gatewayChild.process.pid) ?? NaN) - (cpuBefore.gateway ?? NaN)) / loadSeconds,
-        subgraphs: ((cpuSeconds(subgraphs.process.pid) ?? NaN) - (cpuBefore.subgraphs ?? NaN)) / loadSeconds,
-        loadGenerator: (selfCpu.user + selfCpu.system) / 1e6 / loadSeconds,
-      };
+      const cores = coresUsed(cpuBefore, cpuNow(pids), (performance.now() - start) / 1000);
       // What the subscriptions hold: the heap with them live, and once they are all closed (the
       // gateway's live_subscriptions gauge at 0, the subgraphs' heap no longer falling).
       const heapLoaded = { gateway: await heapOf(gatewayChild.info.heap, `${shape}-loaded-gateway`), subgraphs: await heapOf(subgraphs.info.heap, `${shape}-loaded-subgraphs`) };
@@ -259,7 +254,7 @@ async function main() {
         measuredErrors,
         ingestErrors: poster.errors,
         latencyMs: p,
-        coresUsed,
+        coresUsed: cores,
         heapBytesPerSubscription: {
           gateway: (heapLoaded.gateway - heapClosed.gateway) / SUBSCRIPTIONS,
           profileSubgraph: (heapLoaded.subgraphs - heapClosed.subgraphs) / SUBSCRIPTIONS,

@@ -40,9 +40,10 @@ import { backlog, slope } from './lib/backlog.js';
 import { startChild } from './lib/child.js';
 import { gatewayClient } from './lib/gateway-client.js';
 import { playPoster } from './lib/play-poster.js';
-import { cpuSeconds, rssOf } from './lib/process-stats.js';
+import { coresUsed, cpuNow, rssOf } from './lib/process-stats.js';
 import { saveReport } from './lib/report.js';
-import type { percentiles } from './lib/synthetic.js';
+import { histogramPercentiles } from './lib/synthetic.js';
+import type { Percentiles } from './lib/synthetic.js';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const REDIS_URL = process.env['REDIS_URL'] || 'redis://127.0.0.1:6379';
@@ -207,7 +208,7 @@ async function main() {
     loadStart = nowS();
     const sample = async () => {
       const rss = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, rssOf(pid)]));
-      const cpu = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid) ?? NaN]));
+      const cpu = cpuNow(processes);
       const b: Record<string, number> = {};
       for (const [name, read] of Object.entries(groups)) b[name] = await read().catch(() => NaN);
       samples.push({ atS: nowS() - loadStart, rss, cpu, backlog: b, postsInFlight: inflight.size });
@@ -235,9 +236,9 @@ async function main() {
         nextProgress += 60;
         const s = samples[samples.length - 1]!;
         const before = samples.findLast((x) => x.atS <= s.atS - 50) ?? samples[0]!;
-        const cores = (p: string) => ((s.cpu[p]! - before.cpu[p]!) / Math.max(1e-9, s.atS - before.atS)).toFixed(2);
+        const cores = coresUsed(before.cpu, s.cpu, s.atS - before.atS);
         log(
-          `  +${Math.round(nowS() - loadStart)} s: ${messages} messages, RSS ${Object.entries(s.rss).map(([p, b]) => `${p} ${(b / 2 ** 20).toFixed(0)} MB`).join(', ')}; cores ${Object.keys(s.cpu).map((p) => `${p} ${cores(p)}`).join(', ')}; backlog ${JSON.stringify(s.backlog)}; posts in flight ${s.postsInFlight}`,
+          `  +${Math.round(nowS() - loadStart)} s: ${messages} messages, RSS ${Object.entries(s.rss).map(([p, b]) => `${p} ${(b / 2 ** 20).toFixed(0)} MB`).join(', ')}; cores ${Object.entries(cores).map(([p, c]) => `${p} ${c.toFixed(2)}`).join(', ')}; backlog ${JSON.stringify(s.backlog)}; posts in flight ${s.postsInFlight}`,
         );
       }
     }
@@ -270,10 +271,9 @@ async function main() {
       }),
     );
     const minutes: { minute: number; events: number; p50: number; p99: number }[] = [];
-    const ms = (h: RecordableHistogram | undefined, q: number) => (h && h.count > 0 ? h.percentile(q) / 1000 : NaN);
     for (let m = 0; m * 60 < loadEnd - loadStart || latencyByMinute[m]; m++) {
-      const h = latencyByMinute[m];
-      minutes.push({ minute: m + 1, events: h?.count ?? 0, p50: ms(h, 50), p99: ms(h, 99) });
+      const p = histogramPercentiles(latencyByMinute[m], 1000);
+      minutes.push({ minute: m + 1, events: p.n, p50: p.p50, p99: p.p99 });
     }
     const report = {
       stores: subgraphs.info.stores,
@@ -290,7 +290,7 @@ async function main() {
       subscriptionErrors,
       eventsMissing: missing(),
       orderViolations,
-      latencyMs: { p50: ms(measuredLatency, 50), p95: ms(measuredLatency, 95), p99: ms(measuredLatency, 99), mean: measuredLatency.count > 0 ? measuredLatency.mean / 1000 : NaN, n: measuredLatency.count },
+      latencyMs: histogramPercentiles(measuredLatency, 1000),
       rss,
       backlog: backlogs,
       minutes,
@@ -349,7 +349,7 @@ type Report = {
   subscriptionErrors: number;
   eventsMissing: number;
   orderViolations: number;
-  latencyMs: ReturnType<typeof percentiles>;
+  latencyMs: Percentiles;
   rss: Record<string, { afterWarmup: number; end: number; max: number; growth: number }>;
   backlog: Record<string, { max: number; end: number; slopePerMinute: number; flat: boolean }>;
   minutes: { minute: number; events: number; p50: number; p99: number }[];

@@ -16,6 +16,16 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/** CPU seconds (user + system) of each named process now, NaN where they cannot be read. */
+export function cpuNow<K extends string>(pids: Record<K, number | undefined>): Record<K, number> {
+  return Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid as number | undefined) ?? NaN])) as Record<K, number>;
+}
+
+/** Cores each process used between two cpuNow readings `seconds` apart. */
+export function coresUsed<K extends string>(before: Record<K, number>, after: Record<K, number>, seconds: number): Record<K, number> {
+  return Object.fromEntries(Object.keys(after).map((name) => [name, (after[name as K] - before[name as K]) / Math.max(1e-9, seconds)])) as Record<K, number>;
+}
+
 /** Resident set size of a process, in bytes (ps); NaN when it cannot be read. */
 export function rssOf(pid: number): number {
   try {

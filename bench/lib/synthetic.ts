@@ -124,8 +124,25 @@ export function syntheticEvents(catalog: readonly CatalogItem[], users: number, 
 }
 
 /** Median, p99 and mean of a list of durations. */
-export function percentiles(values: readonly number[]): { p50: number; p95: number; p99: number; mean: number; n: number } {
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  p99: number;
+  mean: number;
+  n: number;
+}
+
+export function percentiles(values: readonly number[]): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
   return { p50: at(0.5), p95: at(0.95), p99: at(0.99), mean: sorted.reduce((a, b) => a + b, 0) / (sorted.length || 1), n: sorted.length };
+}
+
+/**
+ * The same figures from a node:perf_hooks histogram (HDR: 3 significant digits, constant memory
+ * however many values), its recorded integers divided by `unit` (1000: µs recorded, ms reported).
+ */
+export function histogramPercentiles(h: { count: number; mean: number; percentile(q: number): number } | undefined, unit = 1): Percentiles {
+  if (!h || h.count === 0) return { p50: NaN, p95: NaN, p99: NaN, mean: NaN, n: 0 };
+  return { p50: h.percentile(50) / unit, p95: h.percentile(95) / unit, p99: h.percentile(99) / unit, mean: h.mean / unit, n: h.count };
 }

@@ -39,7 +39,7 @@ function hideSuggestionsIn<T extends { errors?: readonly { message: string }[] |
  *   result to every subscriber of a shared subscription). `onNext` gives graphql-ws the result
  *   object itself (not a copy per message), and the message replacer, called first with the whole
  *   message, writes it from the result's cached JSON (`SERIALIZED`) and hands graphql-ws a
- *   placeholder (`PREPARED`) that the socket's send swaps back. graphql-ws stringifies and sends
+ *   placeholder (`PLACEHOLDER`) that the socket's send swaps back. graphql-ws stringifies and sends
  *   in one synchronous step, so the message prepared is always the one being sent; a send that
  *   does not follow (a socket that closed) leaves it to be replaced by the next one.
  * - One write per socket per turn of the event loop: the first frame of a turn corks the socket
@@ -48,7 +48,9 @@ function hideSuggestionsIn<T extends { errors?: readonly { message: string }[] |
  *   process, the more a turn holds, so this saves most where it matters.
  */
 const SERIALIZED = new WeakMap<object, string>();
-const PREPARED = '0';
+/** What the replacer hands graphql-ws for a prepared message, and the text graphql-ws then sends. */
+const PLACEHOLDER = 0;
+const PLACEHOLDER_TEXT = String(PLACEHOLDER);
 let prepared: string | undefined;
 
 function serializedResult(result: object): string {
@@ -69,7 +71,7 @@ function messageReplacer(this: unknown, key: string, value: unknown): unknown {
     return value;
   }
   prepared = `{"id":${JSON.stringify(message.id)},"type":"next","payload":${serializedResult(message.payload)}}`;
-  return Number(PREPARED);
+  return PLACEHOLDER;
 }
 
 /** Wraps a connection's send: prepared messages swapped in, frames of one loop turn written together. */
@@ -82,7 +84,7 @@ function batchedSends(socket: WebSocket): void {
     raw?.uncork();
   };
   socket.send = ((data: unknown, cb?: (err?: Error) => void) => {
-    if (data === PREPARED && prepared !== undefined) {
+    if (data === PLACEHOLDER_TEXT && prepared !== undefined) {
       data = prepared;
       prepared = undefined;
     }
